@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   CRYPTO_VALUE_OUT_OF_RANGE: 'a value would overflow the encodable range',
   CRYPTO_MALFORMED_UPDATE: 'an encrypted update is truncated, oversized or malformed',
   CRYPTO_LAYOUT_MISMATCH: 'an encrypted update does not match the model layout',
+  CRYPTO_DUPLICATE_UPDATE: 'the same encrypted update was added to one aggregate twice',
+  CRYPTO_TOO_FEW_CLIENTS: 'fewer agents contributed to an encrypted sum than the round requires',
   // daemon
   DAEMON_NOT_RUNNING: 'no running daemon answered on its control socket',
   DATA_INVALID: 'an input data file is malformed',

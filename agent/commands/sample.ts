@@ -1,10 +1,77 @@
+import { join } from 'node:path';
 import type { Command } from '../../common/cli.js';
+import { isIcosflError } from '../../common/errors.js';
+import { childLogger } from '../../common/log.js';
+import { METRICS } from '../collectors/index.js';
+import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { loadAgentConfig } from '../config/load.js';
+import { formatRingReport } from '../sampler/format-ring.js';
+import { openStateRing, RING_FILE } from '../sampler/open-ring.js';
+import { Sampler } from '../sampler/sampler.js';
+import type { MetricRing } from '../../native/ring.js';
 
+/**
+ * `icosfl-agent sample --seconds N`: the daemon's sampling in the foreground for N seconds (or
+ * until Ctrl-C), into the same ring file, then a table of what the ring holds. Needs the ring
+ * unlocked, i.e. no daemon running on the same state directory (RING_LOCKED, exit 75, if so).
+ */
 const command: Command = {
-  summary: 'placeholder until the sampler lands',
-  usage: 'sample',
-  async run() {
-    return 1;
+  summary: 'sample into the ring for N seconds, then print what it holds (per-metric stats and the newest rows)',
+  usage: `sample [--seconds N] [--rows N] ${CONFIG_FLAGS_USAGE}`,
+  async run(argv) {
+    const { load, values } = parseConfigFlags(argv, { seconds: { type: 'string' }, rows: { type: 'string' } });
+    const seconds = Number(values.seconds ?? 10);
+    if (!Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) throw new RangeError(`--seconds must be a number from 0 to 86400, got '${String(values.seconds)}'`);
+    const rows = Number(values.rows ?? 5);
+    if (!Number.isInteger(rows) || rows < 0 || rows > 100) throw new RangeError(`--rows must be an integer from 0 to 100, got '${String(values.rows)}'`);
+    const config = loadAgentConfig(load);
+    const log = childLogger('sample');
+    const { metrics, interval_ms: intervalMs } = config.sampler;
+    let ring: MetricRing;
+    try {
+      ring = openStateRing(config.agent.state_dir, metrics, config.sampler.ring_capacity, log);
+    } catch (err) {
+      if (isIcosflError(err, 'RING_LOCKED')) {
+        err.message += `; a running daemon owns this state directory: use 'icosfl-agent status', or --state-dir DIR for a separate ring`;
+      }
+      throw err;
+    }
+    try {
+      if (seconds > 0) {
+        const sampler = new Sampler({ ring, metrics, intervalMs, procRoot: config.sampler.proc_root, sysRoot: config.sampler.sys_root, logLevel: config.agent.log_level, logger: log });
+        process.stderr.write(`sampling ${metrics.length} metrics every ${intervalMs} ms for ${seconds} s (Ctrl-C stops early)…\n`);
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, seconds * 1000);
+          const early = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          process.once('SIGINT', early);
+          sampler.once('fatal', (err: Error) => {
+            clearTimeout(timer);
+            reject(err);
+          });
+        });
+        await sampler.stop();
+        const st = sampler.stats();
+        const jitter = st.jitterMs.n > 0 ? `; wake-up jitter p50 ${st.jitterMs.p50.toFixed(1)} ms, p99 ${st.jitterMs.p99.toFixed(1)} ms` : '';
+        process.stderr.write(`stored ${st.samplesStored} samples${jitter}\n\n`);
+      }
+      process.stdout.write(
+        formatRingReport({
+          path: join(config.agent.state_dir, RING_FILE),
+          size: ring.size,
+          capacity: ring.capacity,
+          channels: metrics,
+          units: metrics.map((m) => METRICS[m]?.unit ?? ''),
+          stats: ring.stats(),
+          latest: ring.latest(Math.min(rows, ring.size)),
+        }),
+      );
+    } finally {
+      ring.close();
+    }
+    return 0;
   },
 };
 export default command;

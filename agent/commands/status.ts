@@ -1,0 +1,67 @@
+import type { Command } from '../../common/cli.js';
+import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { loadAgentConfig } from '../config/load.js';
+import { controlRequest, findControlSocket } from '../daemon/control-client.js';
+
+/** Loose view of the daemon's status answer (daemon.ts status()); absent parts print as '-'. */
+interface StatusAnswer {
+  pid: number;
+  ready: boolean;
+  healthy: boolean;
+  uptime_s: number;
+  config_file: string | null;
+  last_reload: { at: string; ok: boolean; message: string } | null;
+  ring?: { path: string; size: number; capacity: number; fill: number };
+  sampling?: {
+    interval_ms: number;
+    samples_stored: number;
+    skipped_slots: number;
+    last_sample_age_ms: number | null;
+    jitter_ms: { n: number; p50: number | null; p99: number | null; max: number | null };
+  };
+  collectors: { name: string; on: boolean; ok: boolean | null; last_duration_ms: number | null; failures: number; last_error: string | null }[];
+  prometheus: { url: string } | null;
+  trainer: Record<string, unknown>;
+}
+
+const ms = (v: number | null | undefined) => (v == null ? '-' : `${v.toFixed(1)} ms`);
+
+function duration(s: number): string {
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}h${m}m` : m ? `${m}m${s % 60}s` : `${s}s`;
+}
+
+export function formatStatus(st: StatusAnswer): string {
+  const rows: [string, string][] = [];
+  rows.push(['daemon', `pid ${st.pid}, up ${duration(st.uptime_s)}, ${st.ready ? 'ready' : 'starting'}, sampling ${st.healthy ? 'healthy' : 'STALLED'}`]);
+  rows.push(['config', st.config_file ?? 'defaults (no file)']);
+  if (st.ring) rows.push(['ring', `${st.ring.path}: ${st.ring.size} / ${st.ring.capacity} samples (${(st.ring.fill * 100).toFixed(1)} % full)`]);
+  const s = st.sampling;
+  if (s) {
+    rows.push(['sampling', `every ${s.interval_ms} ms, ${s.samples_stored} stored since start, last ${s.last_sample_age_ms == null ? '-' : `${(s.last_sample_age_ms / 1000).toFixed(1)} s`} ago, ${s.skipped_slots} slots skipped`]);
+    rows.push(['jitter', `p50 ${ms(s.jitter_ms.p50)}, p99 ${ms(s.jitter_ms.p99)}, max ${ms(s.jitter_ms.max)} (last ${s.jitter_ms.n} samples)`]);
+  }
+  for (const c of st.collectors) {
+    const state = !c.on ? 'off' : c.ok === null ? 'on, no sample yet' : c.ok ? `on, ok (${ms(c.last_duration_ms)})` : `on, FAILING (${c.failures} failures; ${c.last_error ?? ''})`;
+    rows.push([`  ${c.name}`, state]);
+  }
+  rows.push(['prometheus', st.prometheus ? st.prometheus.url : 'off']);
+  rows.push(['trainer', JSON.stringify(st.trainer)]);
+  if (st.last_reload) rows.push(['last reload', `${st.last_reload.at} ${st.last_reload.ok ? 'ok' : 'REJECTED'}: ${st.last_reload.message}`]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+}
+
+const command: Command = {
+  summary: 'ask the running daemon over its control socket: ring fill, last sample, jitter, collectors, trainer',
+  usage: `status ${CONFIG_FLAGS_USAGE} [--socket PATH] [--json]`,
+  async run(argv) {
+    const { load, values } = parseConfigFlags(argv, { socket: { type: 'string' }, json: { type: 'boolean' } });
+    const socket = typeof values.socket === 'string' ? values.socket : findControlSocket(loadAgentConfig(load).agent.runtime_dir);
+    const result = (await controlRequest(socket, { cmd: 'status' })) as StatusAnswer;
+    process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatStatus(result));
+    return 0;
+  },
+};
+export default command;

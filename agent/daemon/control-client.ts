@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { IcosflError } from '../../common/errors.js';
+
+/** The control socket's file name inside the runtime directory. */
+export const CONTROL_SOCKET_NAME = 'agent.sock';
+
+export function controlSocketPath(runtimeDir: string): string {
+  return join(runtimeDir, CONTROL_SOCKET_NAME);
+}
+
+/** Where the packaged unit's daemon listens (RuntimeDirectory=icosfl in systemd/icosfl-agent.service). */
+export const SYSTEMD_SOCKET = '/run/icosfl/agent.sock';
+
+/**
+ * The socket a client should use: the configured runtime directory's, or, when nothing is there,
+ * the systemd service's. An operator's shell lacks the $RUNTIME_DIRECTORY that systemd gives the
+ * service, so without this `icosfl-agent status` would look in <state_dir>/run and miss it.
+ */
+export function findControlSocket(runtimeDir: string): string {
+  const configured = controlSocketPath(runtimeDir);
+  return !existsSync(configured) && existsSync(SYSTEMD_SOCKET) ? SYSTEMD_SOCKET : configured;
+}
+
+/**
+ * Sends one request to the running daemon and returns its `result`. No socket, nobody
+ * listening, or no answer within `timeoutMs` → DAEMON_NOT_RUNNING (exit code 69); an error
+ * answer is rethrown with the daemon's code and message.
+ */
+export async function controlRequest(socketPath: string, req: { cmd: string } & Record<string, unknown>, timeoutMs = 3000): Promise<unknown> {
+  const line = await new Promise<string>((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    let buffer = '';
+    const fail = (why: string, cause?: unknown) => {
+      socket.destroy();
+      reject(new IcosflError('DAEMON_NOT_RUNNING', `no icosfl-agent answered on ${socketPath} (${why}); is it running? (systemctl status icosfl-agent)`, { cause }));
+    };
+    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(JSON.stringify(req) + '\n'));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        socket.end();
+        resolve(buffer.slice(0, nl));
+      }
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      fail(err.code ?? err.message, err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (!buffer.includes('\n')) fail('connection closed without an answer');
+    });
+  });
+  const answer = JSON.parse(line) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
+  if (!answer.ok) {
+    const err = new Error(`daemon refused '${req.cmd}': ${answer.error?.message ?? 'unknown error'}`) as Error & { code?: string };
+    err.code = answer.error?.code;
+    throw err;
+  }
+  return answer.result;
+}

@@ -1,0 +1,351 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import type { Registry } from 'prom-client';
+import { exitCode } from '../../common/exit-codes.js';
+import { setRootLogger, type Logger } from '../../common/log.js';
+import type { MetricRing } from '../../native/ring.js';
+import { METRICS } from '../collectors/index.js';
+import { loadAgentConfig, type LoadOptions } from '../config/load.js';
+import type { AgentConfig } from '../config/schema.js';
+import type { TrainingJob } from '../trainer/job.js';
+import { openStateRing, RING_FILE } from '../sampler/open-ring.js';
+import { Sampler } from '../sampler/sampler.js';
+import { diffConfig } from './config-diff.js';
+import { controlSocketPath } from './control-client.js';
+import { ControlServer, type ControlHandler } from './control-server.js';
+import { createMetricsRegistry } from './metrics-registry.js';
+import { MetricsServer } from './metrics-server.js';
+import { notify, onNotifyError, watchdogPingMs } from './notifier.js';
+
+/**
+ * `icosfl-agent run`: the daemon's lifecycle. Start-up order matters for systemd Type=notify:
+ * config (a bad one exits 78 before anything is touched) → ring opened (locked) → control
+ * socket → sampler → first sample stored → READY=1. Shutdown (SIGTERM/SIGINT) reverses it:
+ * STOPPING=1 → sampler stopped and its last sample stored → training job stopped → ring closed
+ * → sockets closed, within SHUTDOWN_BUDGET_MS. SIGHUP reloads the config (config-diff.ts says
+ * which keys apply live). The training job is loaded with import() only when enabled, so tfjs
+ * and node-seal stay out of a sampling-only daemon.
+ */
+const STATUS_EVERY_MS = 10_000;
+/** systemd's default TimeoutStopSec is 90 s; ours must hold SIGTERM to exit within 5 s. */
+const SHUTDOWN_BUDGET_MS = 4_500;
+const TRAINER_STOP_MS = 1_500;
+
+/** The training job's handlers and gauges, removed again when it stops (a reload restarts it). */
+interface JobSlot {
+  job: TrainingJob;
+  handlers: string[];
+  metrics: string[];
+}
+
+export class Daemon {
+  private config: AgentConfig;
+  private readonly rootLog: Logger;
+  private readonly loggers: Logger[] = [];
+  private readonly log: Logger;
+  private ring: MetricRing | undefined;
+  private sampler: Sampler | undefined;
+  private control: ControlServer | undefined;
+  private registry: Registry | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private trainer: JobSlot | undefined;
+  private trainerWait: (() => void) | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly startedAt = Date.now();
+  private ready = false;
+  private lastReload: { at: string; ok: boolean; message: string } | null = null;
+  private shuttingDown: Promise<number> | undefined;
+  private resolveExit!: (code: number) => void;
+  readonly exited = new Promise<number>((resolve) => (this.resolveExit = resolve));
+
+  constructor(private readonly loadOptions: LoadOptions) {
+    this.config = loadAgentConfig(loadOptions);
+    this.rootLog = pino({ level: this.config.agent.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+    setRootLogger(this.rootLog);
+    this.log = this.logger('daemon');
+    const notifyLog = this.logger('sd-notify');
+    onNotifyError((err, state) => notifyLog.warn({ err, state: state.split('\n')[0] }, 'sd_notify failed'));
+  }
+
+  /** A child of the root logger whose level follows agent.log_level on reload. */
+  private logger(component: string): Logger {
+    // pino children copy the level when made, so a reload sets each one (see reload()).
+    const l = this.rootLog.child({ component });
+    this.loggers.push(l);
+    return l;
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    this.log.info({ config: c }, 'starting');
+    process.on('SIGTERM', () => void this.shutdown('SIGTERM', exitCode('OK')));
+    process.on('SIGINT', () => void this.shutdown('SIGINT', exitCode('OK')));
+    process.on('SIGHUP', () => this.reload());
+
+    mkdirSync(c.agent.runtime_dir, { recursive: true, mode: 0o750 });
+    this.ring = openStateRing(c.agent.state_dir, c.sampler.metrics, c.sampler.ring_capacity, this.logger('ring'));
+    this.control = new ControlServer(controlSocketPath(c.agent.runtime_dir), this.logger('control'));
+    this.control.handle('status', async () => this.status());
+    this.control.handle('ping', async () => ({ pong: true, pid: process.pid }));
+    await this.control.listen();
+    if (this.shuttingDown) return;
+
+    const sampler = new Sampler({
+      ring: this.ring,
+      metrics: c.sampler.metrics,
+      intervalMs: c.sampler.interval_ms,
+      procRoot: c.sampler.proc_root,
+      sysRoot: c.sampler.sys_root,
+      logLevel: c.agent.log_level,
+      logger: this.logger('sampler'),
+    });
+    this.sampler = sampler;
+    sampler.on('fatal', (err: Error) => void this.shutdown(`sampler failed: ${err.message}`, exitCode('SOFTWARE')));
+    await sampler.firstSample();
+    if (this.shuttingDown) return;
+
+    this.registry = createMetricsRegistry(sampler, this.ring);
+    await this.applyPrometheus(c);
+    this.ready = true;
+    notify.ready(this.statusLine());
+    this.log.info({ ring: join(c.agent.state_dir, RING_FILE), socket: this.control.path, metrics: c.sampler.metrics }, 'ready');
+    this.startTimers();
+    await this.applyTrainer(c);
+  }
+
+  private startTimers(): void {
+    const ping = watchdogPingMs();
+    if (ping !== null) {
+      // Pinging only while samples arrive makes systemd restart a daemon whose sampling hung.
+      this.timers.push(setInterval(() => this.healthy() && notify.watchdog(), ping));
+      this.log.info({ everyMs: ping }, 'watchdog enabled');
+    }
+    this.timers.push(setInterval(() => notify.status(this.statusLine()), STATUS_EVERY_MS));
+  }
+
+  /** Sampling is healthy while the newest sample is at most two intervals (+1 s) old. */
+  private healthy(): boolean {
+    const last = this.sampler?.lastStoredAt;
+    return last != null && performance.now() - last <= 2 * this.config.sampler.interval_ms + 1000;
+  }
+
+  private statusLine(): string {
+    const s = this.sampler;
+    const ring = this.ring;
+    if (!s || !ring || ring.isClosed) return 'starting';
+    return `sampling ${this.config.sampler.metrics.length} metrics every ${this.config.sampler.interval_ms} ms; ${s.storedCount} samples stored; ring ${ring.size}/${ring.capacity}`;
+  }
+
+  status(): Record<string, unknown> {
+    const c = this.config;
+    const s = this.sampler?.stats();
+    const ring = this.ring;
+    const on = new Set(c.sampler.metrics.map((m) => METRICS[m]?.collector));
+    const allCollectors = [...new Set(Object.values(METRICS).map((m) => m.collector))];
+    return {
+      pid: process.pid,
+      ready: this.ready,
+      healthy: this.healthy(),
+      uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      config_file: c.source,
+      state_dir: c.agent.state_dir,
+      last_reload: this.lastReload,
+      ring: ring && { path: join(c.agent.state_dir, RING_FILE), size: ring.size, capacity: ring.capacity, fill: ring.size / ring.capacity, channels: c.sampler.metrics },
+      sampling: s && {
+        interval_ms: s.intervalMs,
+        samples_stored: s.samplesStored,
+        push_errors: s.pushErrors,
+        skipped_slots: s.skippedSlots,
+        last_sample_ms: s.lastSampleMs,
+        last_sample_age_ms: s.lastSampleMs === null ? null : Date.now() - s.lastSampleMs,
+        jitter_ms: s.jitterMs,
+        store_lag_ms: s.storeLagMs,
+      },
+      collectors: allCollectors.map((name) => {
+        const st = s?.collectors.find((x) => x.name === name);
+        return { name, on: on.has(name), ok: st?.ok ?? null, last_duration_ms: st?.lastDurationMs ?? null, failures: st?.failures ?? 0, last_error: st?.lastError ?? null };
+      }),
+      prometheus: this.metricsServer ? { url: this.metricsServer.url } : null,
+      trainer: this.trainer
+        ? this.trainer.job.status()
+        : c.trainer.enabled
+          ? { enabled: true, running: false, starts_at_samples: this.samplesForFirstRound(c) }
+          : { enabled: false, running: false },
+    };
+  }
+
+  private async applyPrometheus(c: AgentConfig): Promise<void> {
+    if (this.metricsServer) {
+      await this.metricsServer.close();
+      this.metricsServer = undefined;
+    }
+    if (!c.prometheus.enabled || !this.registry) return;
+    try {
+      this.metricsServer = await MetricsServer.start(this.registry, c.prometheus.host, c.prometheus.port, this.logger('prometheus'));
+    } catch (err) {
+      // A taken port must not stop sampling (nor put a systemd service into a restart loop).
+      this.log.error({ err, host: c.prometheus.host, port: c.prometheus.port }, 'metrics endpoint could not listen; continuing without it');
+      return;
+    }
+    if (this.shuttingDown) await this.metricsServer.close();
+  }
+
+  private async stopTrainer(): Promise<void> {
+    const slot = this.trainer;
+    if (!slot) return;
+    this.trainer = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), TRAINER_STOP_MS)));
+    const outcome = await Promise.race([slot.job.stop().then(() => 'stopped' as const, (err: unknown) => err), timeout]);
+    clearTimeout(timer);
+    if (outcome !== 'stopped') this.log.warn({ outcome: outcome === 'timeout' ? `no stop within ${TRAINER_STOP_MS} ms` : String(outcome) }, 'training job did not stop cleanly');
+    for (const h of slot.handlers) this.control?.unhandle(h);
+    for (const m of slot.metrics) this.registry?.removeSingleMetric(m);
+  }
+
+  /**
+   * Samples the ring must hold before the first round can run: min_samples windows of
+   * lookback + horizon. The job (and with it tfjs, which job.ts imports) is started only then,
+   * so a fresh node does not load TensorFlow.js until there is something to train on.
+   */
+  private samplesForFirstRound(c: AgentConfig): number {
+    return c.trainer.min_samples + c.trainer.lookback + c.trainer.horizon - 1;
+  }
+
+  private async applyTrainer(c: AgentConfig): Promise<void> {
+    await this.stopTrainer();
+    if (this.trainerWait) this.sampler?.off('stored', this.trainerWait);
+    this.trainerWait = undefined;
+    if (!c.trainer.enabled || !this.ring || !this.sampler) return;
+    const needed = this.samplesForFirstRound(c);
+    if (this.ring.size >= needed) return this.startTrainer(c);
+    this.logger('trainer').info({ needed, have: this.ring.size }, 'training job waits for samples');
+    const wait = () => {
+      if (!this.ring || this.ring.size < needed) return;
+      this.sampler?.off('stored', wait);
+      this.trainerWait = undefined;
+      void this.startTrainer(this.config);
+    };
+    this.trainerWait = wait;
+    this.sampler.on('stored', wait);
+  }
+
+  private async startTrainer(c: AgentConfig): Promise<void> {
+    if (this.shuttingDown || !this.ring || !this.registry || !this.control) return;
+    const log = this.logger('trainer');
+    const control = this.control;
+    const handlers: string[] = [];
+    const before = new Set(this.registry.getMetricsAsArray().map((m) => m.name));
+    try {
+      // Loaded here, not at the top: job.ts pulls in tfjs (see samplesForFirstRound).
+      const mod = await import('../trainer/job.js');
+      if (this.shuttingDown || this.ring.isClosed) return;
+      const job = mod.startTrainingJob({
+        ring: this.ring,
+        channelNames: c.sampler.metrics,
+        stateDir: c.agent.state_dir,
+        config: c.trainer,
+        logger: log,
+        registry: this.registry,
+        control: {
+          handle: (name: string, fn: ControlHandler) => {
+            control.handle(name, fn);
+            handlers.push(name);
+          },
+        },
+      });
+      const metrics = this.registry.getMetricsAsArray().map((m) => m.name).filter((n) => !before.has(n));
+      this.trainer = { job, handlers, metrics };
+      log.info({ model: c.trainer.model, backend: c.trainer.backend }, 'training job started');
+    } catch (err) {
+      // Sampling is the daemon's first job: a trainer that cannot start is reported, not fatal.
+      for (const h of handlers) control.unhandle(h);
+      for (const m of this.registry.getMetricsAsArray().map((x) => x.name)) if (!before.has(m)) this.registry.removeSingleMetric(m);
+      log.error({ err }, 'training job could not start; sampling continues');
+    }
+  }
+
+  reload(): void {
+    if (this.shuttingDown || !this.ready) return;
+    notify.reloading();
+    let next: AgentConfig;
+    try {
+      next = loadAgentConfig(this.loadOptions);
+    } catch (err) {
+      const e = err as Error & { details?: unknown };
+      this.lastReload = { at: new Date().toISOString(), ok: false, message: e.message };
+      this.log.error({ reason: e.message, problems: (e.details as { problems?: unknown } | undefined)?.problems }, 'config reload rejected; keeping the running config');
+      notify.ready(`${this.statusLine()}; config reload rejected (see log)`);
+      return;
+    }
+    const diff = diffConfig(this.config, next);
+    if (diff.restart.length > 0) this.log.warn({ keys: diff.restart }, 'config keys changed that apply only after a restart');
+    const prev = this.config;
+    // Restart-only keys keep their running values until the restart.
+    this.config = { ...next, agent: { ...next.agent, state_dir: prev.agent.state_dir, runtime_dir: prev.agent.runtime_dir }, sampler: { ...prev.sampler, interval_ms: next.sampler.interval_ms } };
+    for (const l of [this.rootLog, ...this.loggers]) l.level = next.agent.log_level;
+    if (next.sampler.interval_ms !== prev.sampler.interval_ms) this.sampler?.setIntervalMs(next.sampler.interval_ms);
+    const live = async () => {
+      if (diff.live.some((k) => k.startsWith('prometheus.'))) await this.applyPrometheus(this.config);
+      if (diff.live.some((k) => k.startsWith('trainer.'))) await this.applyTrainer(this.config);
+    };
+    void live().then(
+      () => {
+        this.lastReload = { at: new Date().toISOString(), ok: true, message: `applied: ${diff.live.join(', ') || 'nothing changed'}${diff.restart.length ? `; after restart: ${diff.restart.join(', ')}` : ''}` };
+        this.log.info({ applied: diff.live, needRestart: diff.restart }, 'config reloaded');
+        notify.ready(this.statusLine());
+      },
+      (err: unknown) => {
+        this.lastReload = { at: new Date().toISOString(), ok: false, message: (err as Error).message };
+        this.log.error({ err }, 'config reload failed while applying');
+        notify.ready(this.statusLine());
+      },
+    );
+  }
+
+  shutdown(why: string, code: number): Promise<number> {
+    this.shuttingDown ??= (async () => {
+      const started = performance.now();
+      notify.stopping(`stopping (${why})`);
+      this.log.info({ why }, 'stopping');
+      for (const t of this.timers) clearInterval(t);
+      // Last resort: whatever hangs below, the process still ends inside systemd's patience.
+      setTimeout(() => endBySignal(this.log, `shutdown overran its ${SHUTDOWN_BUDGET_MS} ms budget`), SHUTDOWN_BUDGET_MS).unref();
+      const workerEnded = (await this.sampler?.stop()) ?? true;
+      await this.stopTrainer();
+      const stored = this.sampler?.storedCount ?? 0;
+      this.ring?.close();
+      await Promise.all([this.control?.close(), this.metricsServer?.close()]);
+      this.log.info({ why, code, samplesStored: stored, tookMs: Math.round(performance.now() - started) }, 'stopped');
+      if (!workerEnded) endBySignal(this.log, 'the sampler thread is blocked in a system call');
+      this.resolveExit(code);
+      return code;
+    })();
+    return this.shuttingDown;
+  }
+}
+
+/**
+ * Ends the process when a thread is stuck in a system call, which process.exit() would wait on
+ * forever. The default action of SIGTERM ends every thread at once, and systemd counts an exit
+ * by SIGTERM as clean. The ring is closed (flushed) before this is called, or its mapping still
+ * holds every sample pushed (kill-safe by design).
+ */
+function endBySignal(log: Logger, why: string): void {
+  log.error({ why }, 'ending the process by SIGTERM');
+  process.removeAllListeners('SIGTERM');
+  process.kill(process.pid, 'SIGTERM');
+}
+
+export async function runDaemon(load: LoadOptions): Promise<number> {
+  const daemon = new Daemon(load);
+  try {
+    await daemon.start();
+  } catch (err) {
+    await daemon.shutdown(`start failed: ${(err as Error).message}`, exitCode('FAILURE'));
+    throw err;
+  }
+  return daemon.exited;
+}

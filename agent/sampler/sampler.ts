@@ -1,0 +1,203 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../../common/log.js';
+import type { MetricRing } from '../../native/ring.js';
+import { JitterWindow, type JitterSummary } from './jitter.js';
+import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
+
+/**
+ * The main-thread side of sampling: starts the worker (worker.ts, which owns the collectors and
+ * the cadence) and pushes each sample into the ring the moment it arrives.
+ *
+ * Why the main thread owns the ring rather than the worker: the training job reads windows from
+ * the same MetricRing object (zero-copy typed arrays over the mapping), and a native object
+ * cannot cross threads; one handle and one writer also keep the file lock simple. The cost is
+ * that a long synchronous stretch on the main thread (an encryption, ~0.1 s) delays the push,
+ * never the measurement: timestamps come from the worker's cadence. `storeLagMs` measures it.
+ */
+export interface SamplerOptions {
+  ring: MetricRing;
+  metrics: string[];
+  intervalMs: number;
+  procRoot: string;
+  sysRoot: string;
+  logLevel: string;
+  logger: Logger;
+}
+
+export interface CollectorState {
+  name: string;
+  ok: boolean;
+  lastDurationMs: number;
+  failures: number;
+  successes: number;
+  lastError: string | null;
+}
+
+export interface SamplerStats {
+  samplesStored: number;
+  pushErrors: number;
+  skippedSlots: number;
+  intervalMs: number;
+  lastSampleMs: number | null;
+  /** Monotonic ms (performance.now) of the last push; the watchdog's health test uses it. */
+  lastStoredMonotonicMs: number | null;
+  jitterMs: JitterSummary;
+  storeLagMs: JitterSummary;
+  collectors: CollectorState[];
+}
+
+export class Sampler extends EventEmitter {
+  private readonly worker: Worker;
+  private readonly opts: SamplerOptions;
+  private readonly jitter = new JitterWindow();
+  private readonly storeLag = new JitterWindow();
+  private readonly collectorState = new Map<string, CollectorState>();
+  private samplesStored = 0;
+  private pushErrors = 0;
+  private skippedSlots = 0;
+  private intervalMs: number;
+  private lastSampleMs: number | null = null;
+  private lastStoredMonotonicMs: number | null = null;
+  private stopped: Promise<boolean> | undefined;
+  private readonly firstStored: Promise<void>;
+  private exited = false;
+
+  constructor(opts: SamplerOptions) {
+    super();
+    if (opts.metrics.length !== opts.ring.channels) {
+      throw new RangeError(`Sampler: ${opts.metrics.length} metrics but the ring has ${opts.ring.channels} channels`);
+    }
+    this.opts = opts;
+    this.intervalMs = opts.intervalMs;
+    const init: WorkerInit = { metrics: opts.metrics, intervalMs: opts.intervalMs, procRoot: opts.procRoot, sysRoot: opts.sysRoot, logLevel: opts.logLevel };
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    this.firstStored = new Promise((resolve, reject) => {
+      this.once('stored', () => resolve());
+      this.once('fatal', reject);
+    });
+    this.firstStored.catch(() => undefined);
+    this.worker.on('message', (msg: FromWorker) => {
+      if (msg.type === 'sample') this.store(msg.timestampMs, msg.values, msg.jitterMs, msg.collectors, msg.skipped);
+    });
+    this.worker.on('error', (err) => {
+      opts.logger.error({ err }, 'sampler worker crashed');
+      this.emit('fatal', err);
+    });
+    this.worker.on('exit', (code) => {
+      this.exited = true;
+      if (!this.stopped) {
+        const err = new Error(`sampler worker exited with code ${code}`);
+        opts.logger.error({ code }, 'sampler worker exited');
+        this.emit('fatal', err);
+      }
+    });
+  }
+
+  private store(timestampMs: number, values: Float64Array, jitterMs: number, reports: CollectorReport[], skipped: number): void {
+    try {
+      this.opts.ring.push(timestampMs, values);
+    } catch (err) {
+      this.pushErrors++;
+      this.opts.logger.error({ err }, 'ring push failed');
+      return;
+    }
+    this.samplesStored++;
+    this.lastSampleMs = timestampMs;
+    this.lastStoredMonotonicMs = performance.now();
+    this.jitter.record(jitterMs);
+    this.storeLag.record(Date.now() - timestampMs);
+    this.skippedSlots = skipped;
+    for (const r of reports) {
+      let s = this.collectorState.get(r.name);
+      if (!s) this.collectorState.set(r.name, (s = { name: r.name, ok: r.ok, lastDurationMs: 0, failures: 0, successes: 0, lastError: null }));
+      s.ok = r.ok;
+      s.lastDurationMs = r.durationMs;
+      if (r.ok) s.successes++;
+      else {
+        s.failures++;
+        s.lastError = r.error ?? 'unknown error';
+      }
+    }
+    this.emit('stored', timestampMs);
+  }
+
+  /** Resolves once the first sample is in the ring; rejects if the worker dies first. */
+  firstSample(): Promise<void> {
+    return this.firstStored;
+  }
+
+  setIntervalMs(intervalMs: number): void {
+    this.intervalMs = intervalMs;
+    this.worker.postMessage({ type: 'interval', intervalMs } satisfies ToWorker);
+  }
+
+  /** Cheap reads for hot callers (watchdog, scrapes); stats() also sorts the jitter windows. */
+  get storedCount(): number {
+    return this.samplesStored;
+  }
+
+  get lastStoredAt(): number | null {
+    return this.lastStoredMonotonicMs;
+  }
+
+  get lastSampleTime(): number | null {
+    return this.lastSampleMs;
+  }
+
+  get skipped(): number {
+    return this.skippedSlots;
+  }
+
+  collectors(): CollectorState[] {
+    return [...this.collectorState.values()].map((s) => ({ ...s }));
+  }
+
+  jitterSummary(): JitterSummary {
+    return this.jitter.summary();
+  }
+
+  stats(): SamplerStats {
+    return {
+      samplesStored: this.samplesStored,
+      pushErrors: this.pushErrors,
+      skippedSlots: this.skippedSlots,
+      intervalMs: this.intervalMs,
+      lastSampleMs: this.lastSampleMs,
+      lastStoredMonotonicMs: this.lastStoredMonotonicMs,
+      jitterMs: this.jitter.summary(),
+      storeLagMs: this.storeLag.summary(),
+      collectors: this.collectors(),
+    };
+  }
+
+  /**
+   * Stops the cadence, waits for a sample in progress to be stored, and ends the worker.
+   * Resolves true once the worker has ended. A worker that does not answer within `timeoutMs`
+   * is terminated; one blocked inside a system call (a collector reading a hung file system)
+   * cannot be, and half a second later this resolves false: the caller must then end the
+   * process by a signal, because process.exit() waits for that thread forever.
+   */
+  stop(timeoutMs = 1500): Promise<boolean> {
+    this.stopped ??= new Promise<boolean>((resolve) => {
+      if (this.exited) return resolve(true);
+      let giveUp: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        this.opts.logger.warn({ timeoutMs }, 'sampler worker did not stop in time; terminating it');
+        void this.worker.terminate();
+        giveUp = setTimeout(() => resolve(false), 500);
+      }, timeoutMs);
+      // 'stopped' follows every sample on the same port, so all of them are stored by then.
+      const done = () => {
+        clearTimeout(timer);
+        clearTimeout(giveUp);
+        resolve(true);
+      };
+      this.worker.on('message', (msg: FromWorker) => msg.type === 'stopped' && done());
+      this.worker.once('exit', done);
+      this.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    });
+    return this.stopped;
+  }
+}

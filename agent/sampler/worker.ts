@@ -1,0 +1,87 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { childLogger, setRootLogger } from '../../common/log.js';
+import { createCollectors } from '../collectors/index.js';
+import type { Collector } from '../collectors/types.js';
+import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { FixedSchedule } from './schedule.js';
+
+/**
+ * The sampling worker thread. It owns the collectors and the cadence; training and encryption
+ * on the main thread (CPU-heavy, synchronous for up to a second) cannot delay a wake-up here.
+ * Each sample goes to the main thread at once, which pushes it into the ring (sampler.ts says why
+ * the main thread owns the ring).
+ */
+const init = workerData as WorkerInit;
+const port = parentPort!;
+setRootLogger(pino({ level: init.logLevel, base: { pid: process.pid, thread: 'sampler' }, timestamp: pino.stdTimeFunctions.isoTime }));
+const log = childLogger('sampler');
+
+const collectors: Collector[] = createCollectors({ metrics: init.metrics, procRoot: init.procRoot, sysRoot: init.sysRoot, logger: log });
+const channel = new Map(init.metrics.map((m, i) => [m, i]));
+
+const schedule = new FixedSchedule(performance.now(), init.intervalMs);
+let timer: NodeJS.Timeout | undefined;
+let inFlight: Promise<void> | undefined;
+let stopping = false;
+
+async function collectOne(c: Collector, values: Float64Array): Promise<CollectorReport> {
+  const started = performance.now();
+  try {
+    const got = await c.collect();
+    for (const [name, v] of Object.entries(got)) {
+      const i = channel.get(name);
+      if (i !== undefined) values[i] = v;
+    }
+    return { name: c.name, ok: true, durationMs: performance.now() - started };
+  } catch (err) {
+    // Not logged here: the collectors log a failing source once; the report carries it on.
+    return { name: c.name, ok: false, durationMs: performance.now() - started, error: (err as Error).message };
+  }
+}
+
+async function tick(): Promise<void> {
+  const jitterMs = performance.now() - schedule.dueMs;
+  const timestampMs = Date.now();
+  const values = new Float64Array(init.metrics.length).fill(NaN);
+  const reports = await Promise.all(collectors.map((c) => collectOne(c, values)));
+  const msg: FromWorker = { type: 'sample', timestampMs, jitterMs, values, collectors: reports, skipped: schedule.skipped };
+  port.postMessage(msg, [values.buffer]);
+}
+
+function arm(): void {
+  if (stopping) return;
+  const delay = Math.max(0, schedule.dueMs - performance.now());
+  timer = setTimeout(() => {
+    inFlight = tick()
+      .catch((err: unknown) => log.error({ err }, 'sample failed'))
+      .finally(() => {
+        inFlight = undefined;
+        schedule.advance(performance.now());
+        arm();
+      });
+  }, delay);
+}
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'interval') {
+    schedule.setInterval(msg.intervalMs);
+    if (timer && !inFlight) {
+      clearTimeout(timer);
+      arm();
+    }
+  } else if (msg.type === 'stop') {
+    stopping = true;
+    if (timer) clearTimeout(timer);
+    // A sample being collected is finished and posted first: SIGTERM loses nothing.
+    void Promise.resolve(inFlight).then(() => {
+      for (const c of collectors) c.close?.();
+      port.postMessage({ type: 'stopped' } satisfies FromWorker);
+      port.close();
+    });
+  }
+});
+
+// The first sample is taken at once, so READY comes as soon as the ring holds one.
+arm();

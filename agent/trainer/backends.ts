@@ -1,0 +1,217 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { IcosflError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { BACKEND_NAMES, type BackendName, type TrainerConfig } from './config.js';
+import { Forecaster } from './forecaster.js';
+import type { ModelSpec } from './model.js';
+import { seededRandom } from './rng.js';
+import { tf } from './tf.js';
+
+/**
+ * TensorFlow.js backends: which load on this node, how fast each trains the configured model,
+ * and which one training uses. Preference order (BACKEND_NAMES) only breaks ties; by default the
+ * fastest *calibrated* backend wins, because a GPU can be slower than WASM for a small model
+ * (../shared/DESIGN.md: tfjs's LSTM on an H100 was 13× slower than WASM at batch 64).
+ * Nothing here is a hard dependency: optional packages are imported dynamically and a failure
+ * becomes a reason string.
+ */
+export interface Candidate {
+  name: BackendName;
+  /** The name the backend registers with tf.setBackend. */
+  tfName: string;
+  /** Imports and initialises the backend; returns a device description or throws why not. */
+  load(): Promise<string>;
+}
+
+export interface BackendStatus {
+  name: BackendName;
+  loaded: boolean;
+  reason?: string;
+  device?: string;
+  samplesPerS?: number;
+}
+
+const require = createRequire(import.meta.url);
+
+/** A specifier in a variable keeps tsc from resolving optional packages that are not installed. */
+async function importOptional(specifier: string): Promise<unknown> {
+  try {
+    return await import(specifier);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(specifier)) {
+      throw new Error(`${specifier} is not installed (optional; npm install ${specifier} where its native download is possible)`);
+    }
+    throw err;
+  }
+}
+
+async function activate(tfName: string): Promise<void> {
+  if (!(await tf.setBackend(tfName))) throw new Error(`tf.setBackend('${tfName}') failed to initialise`);
+  await tf.ready();
+}
+
+function tfjsNode(name: 'tfjs-node-gpu' | 'tfjs-node'): Candidate {
+  return {
+    name,
+    tfName: 'tensorflow',
+    async load() {
+      await importOptional(`@tensorflow/${name}`);
+      await activate('tensorflow');
+      return name === 'tfjs-node-gpu' ? 'libtensorflow (CUDA)' : 'libtensorflow (CPU)';
+    },
+  };
+}
+
+/**
+ * WebGPU through Dawn (the `webgpu` package). We ask for an adapter ourselves first, so "no
+ * Vulkan driver" is reported as such instead of tfjs's generic failure. Node 20 has no
+ * `navigator`, so the tfjs backend finds Dawn's GPU object where a browser would put it.
+ */
+function webgpu(flags: string[]): Candidate {
+  return {
+    name: 'webgpu',
+    tfName: 'webgpu',
+    async load() {
+      const dawn = (await importOptional('webgpu')) as { create(flags: string[]): GPU; globals: object };
+      Object.assign(globalThis, dawn.globals);
+      const gpu = dawn.create(flags);
+      const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+      if (!adapter) {
+        throw new Error('Dawn found no WebGPU adapter (needs a Vulkan loader + GPU driver: libvulkan1 and GLVND, VK_DRIVER_FILES; see scripts/gpu-check.sh)');
+      }
+      // `adapter.info` in current WebGPU; older Dawn builds only have requestAdapterInfo().
+      type Info = { vendor?: string; architecture?: string; device?: string; description?: string };
+      const a = adapter as unknown as { info?: Info; requestAdapterInfo?: () => Promise<Info> };
+      const info: Info = a.info ?? (await a.requestAdapterInfo?.()) ?? {};
+      const g = globalThis as { navigator?: { gpu?: GPU } };
+      if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+      else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+      await importOptional('@tensorflow/tfjs-backend-webgpu');
+      await activate('webgpu');
+      return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'WebGPU adapter';
+    },
+  };
+}
+
+/** The directory holding tfjs-backend-wasm's .wasm files (Node cannot fetch them by URL). */
+export function defaultWasmDir(): string {
+  return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';
+}
+
+function wasm(dir: string): Candidate {
+  return {
+    name: 'wasm',
+    tfName: 'wasm',
+    async load() {
+      // tfjs only says "failed to initialise" when a .wasm file is missing; name the file instead.
+      for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm']) {
+        if (!existsSync(join(dir, f))) throw new Error(`${f} not found in ${dir}`);
+      }
+      const m = (await import('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
+      m.setWasmPaths(dir);
+      await activate('wasm');
+      const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+      return `WebAssembly${simd ? ' SIMD' : ''}, 1 thread`;
+    },
+  };
+}
+
+function cpu(): Candidate {
+  return {
+    name: 'cpu',
+    tfName: 'cpu',
+    async load() {
+      await activate('cpu');
+      return 'plain JavaScript';
+    },
+  };
+}
+
+export function defaultCandidates(opts: { wasmDir?: string; webgpuFlags?: string[] } = {}): Candidate[] {
+  return [tfjsNode('tfjs-node-gpu'), webgpu(opts.webgpuFlags ?? []), tfjsNode('tfjs-node'), wasm(opts.wasmDir ?? defaultWasmDir()), cpu()];
+}
+
+/** Tries every candidate once; a candidate that throws is reported, never fatal. */
+export async function loadBackends(candidates: Candidate[], logger?: Logger): Promise<BackendStatus[]> {
+  const out: BackendStatus[] = [];
+  for (const c of candidates) {
+    try {
+      const device = await c.load();
+      out.push({ name: c.name, loaded: true, device });
+    } catch (err) {
+      const reason = (err as Error).message.split('\n')[0]!;
+      logger?.info({ backend: c.name, reason }, 'backend not available');
+      out.push({ name: c.name, loaded: false, reason });
+    }
+  }
+  return out;
+}
+
+/**
+ * Training samples/s of `spec` on the active backend: one warm-up batch (shader and kernel
+ * compilation), then `batches` timed batches of random data.
+ */
+export function calibrate(spec: ModelSpec, config: Pick<TrainerConfig, 'batch_size' | 'calibration_batches' | 'learning_rate' | 'seed'>): number {
+  const { lookback: L, horizon: H, channels: C } = spec;
+  const n = config.batch_size * config.calibration_batches;
+  const random = seededRandom(config.seed);
+  const x = Float32Array.from({ length: n * L * C }, () => random());
+  const y = Float32Array.from({ length: n * H * C }, () => random());
+  const ws = { x, y, n, lookback: L, horizon: H, channels: C, skipped: 0 };
+  const f = new Forecaster(spec, { seed: config.seed, learningRate: config.learning_rate, scaler: { mean: new Array(C).fill(0.5), std: new Array(C).fill(0.3) } });
+  try {
+    const warm = { x: x.subarray(0, config.batch_size * L * C), y: y.subarray(0, config.batch_size * H * C), n: config.batch_size, lookback: L, horizon: H, channels: C, skipped: 0 };
+    f.train(warm, { epochs: 1, batchSize: config.batch_size, seed: 1 });
+    const r = f.train(ws, { epochs: 1, batchSize: config.batch_size, seed: 2 });
+    return r.samples / r.seconds;
+  } finally {
+    f.dispose();
+  }
+}
+
+export interface BackendChoice {
+  chosen: BackendName;
+  statuses: BackendStatus[];
+}
+
+/**
+ * Loads the configured backend (BACKEND_UNAVAILABLE if it cannot) or, for 'auto', every
+ * candidate; calibrates each that loaded and leaves the fastest active.
+ */
+export async function selectBackend(
+  config: TrainerConfig,
+  spec: ModelSpec,
+  opts: { candidates?: Candidate[]; logger?: Logger; calibrateAll?: boolean } = {},
+): Promise<BackendChoice> {
+  const all = opts.candidates ?? defaultCandidates();
+  const wanted = config.backend === 'auto' ? all : all.filter((c) => c.name === config.backend);
+  if (wanted.length === 0) throw new RangeError(`backend must be 'auto' or one of ${BACKEND_NAMES.join(', ')}, got '${config.backend}'`);
+  const statuses = await loadBackends(wanted, opts.logger);
+  const loaded = statuses.filter((s) => s.loaded);
+  if (loaded.length === 0) {
+    const why = statuses.map((s) => `${s.name}: ${s.reason}`).join('; ');
+    throw new IcosflError('BACKEND_UNAVAILABLE', `no TensorFlow.js backend could be loaded (${why})`, { details: { statuses } });
+  }
+  if (loaded.length === 1 && !opts.calibrateAll) {
+    await activate(wanted.find((c) => c.name === loaded[0]!.name)!.tfName);
+    return { chosen: loaded[0]!.name, statuses };
+  }
+  for (const s of loaded) {
+    await activate(wanted.find((c) => c.name === s.name)!.tfName);
+    try {
+      s.samplesPerS = calibrate(spec, config);
+    } catch (err) {
+      s.loaded = false;
+      s.reason = `calibration failed: ${(err as Error).message.split('\n')[0]}`;
+    }
+    opts.logger?.info({ backend: s.name, samplesPerS: s.samplesPerS, reason: s.reason }, 'backend calibrated');
+  }
+  const ranked = loaded.filter((s) => s.loaded).sort((a, b) => (b.samplesPerS ?? 0) - (a.samplesPerS ?? 0));
+  if (ranked.length === 0) throw new IcosflError('BACKEND_UNAVAILABLE', 'every loaded backend failed its calibration', { details: { statuses } });
+  const chosen = ranked[0]!.name;
+  await activate(wanted.find((c) => c.name === chosen)!.tfName);
+  return { chosen, statuses };
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+/**
+ * The `[trainer]` section of the agent config. Keys are snake_case because they are written in
+ * TOML by people; every key has a default, so an empty `[trainer]` (or none) is a working setup.
+ *
+ * Defaults, and why:
+ * - model 'mlp' on the flattened lookback with a residual target (predict the change from the
+ *   last value): few large matmuls per step (fast on WASM and the only shape a GPU runs well,
+ *   see ../shared/DESIGN.md), and the residual target is what beats persistence. 'linear' is the
+ *   autoregressive baseline; 'lstm' is ICOS-FL's choice, kept for comparison.
+ * - lookback 30 / horizon 5: the last 30 samples were the best AR input on real traces; 5 steps
+ *   ahead is "a spike five minutes ahead" at 1-minute sampling.
+ * - batch 256 and a 20k-window cap keep one round of local training under a few seconds of one
+ *   core on the WASM backend.
+ */
+export const BACKEND_NAMES = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export const MODEL_KINDS = ['linear', 'mlp', 'lstm'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+export const trainerConfigSchema = z
+  .object({
+    /** Run periodic local training in the daemon. */
+    enabled: z.boolean().default(true),
+    /** 'auto' = the fastest backend that loads, measured by a short calibration; or force one. */
+    backend: z.enum(['auto', ...BACKEND_NAMES]).default('auto'),
+    model: z.enum(MODEL_KINDS).default('mlp'),
+    /**
+     * One model shared by every channel, each channel forecast from its own history (true), or
+     * one model over all channels jointly (false). Measured on GCD cpu+mem: independent channels
+     * beat joint ones for federated and centralised training (joint: memory was no better than
+     * persistence, cpu's movements leaked into memory forecasts).
+     */
+    channel_independent: z.boolean().default(true),
+    /** Past samples the model sees. */
+    lookback: z.number().int().min(2).max(1024).default(30),
+    /** Future samples it predicts (steps ahead). */
+    horizon: z.number().int().min(1).max(256).default(5),
+    /** Hidden units of the MLP layer or LSTM cell (unused by 'linear'). */
+    hidden_units: z.number().int().min(1).max(4096).default(64),
+    /** Passes over the local windows per training round. */
+    epochs: z.number().int().min(1).max(1000).default(5),
+    batch_size: z.number().int().min(1).max(65536).default(256),
+    learning_rate: z.number().positive().max(1).default(0.002),
+    /** Seconds between local training rounds. */
+    train_interval_s: z.number().positive().default(600),
+    /** Seconds between refreshes of the forecast gauges (a forward pass on the newest window). */
+    forecast_interval_s: z.number().positive().default(60),
+    /** Windows needed before the first round; below this the job waits. */
+    min_samples: z.number().int().min(1).default(200),
+    /** Only the newest windows are used per round, which bounds time and memory per round. */
+    max_windows: z.number().int().min(1).default(20000),
+    /** Chronological validation tail (no shuffling across it, scaler fitted before it). */
+    validation_fraction: z.number().min(0.05).max(0.5).default(0.2),
+    /** Seed for weight init and batch shuffling: runs are reproducible on one backend. */
+    seed: z.number().int().min(0).default(42),
+    /** Batches timed per backend when backend = 'auto'. */
+    calibration_batches: z.number().int().min(1).max(100).default(5),
+  })
+  .strict();
+
+export type TrainerConfig = z.infer<typeof trainerConfigSchema>;
+
+/** Defaults merged once; `parseTrainerConfig({})` gives the shipped configuration. */
+export function parseTrainerConfig(input: unknown): TrainerConfig {
+  return trainerConfigSchema.parse(input ?? {});
+}

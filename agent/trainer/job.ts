@@ -1,0 +1,245 @@
+import { mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { IcosflError, isIcosflError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { selectBackend, type BackendStatus } from './backends.js';
+import type { TrainerConfig } from './config.js';
+import { persistenceForecast } from './evaluate.js';
+import { Forecaster, trainWithValidation } from './forecaster.js';
+import { specFromConfig, type ModelSpec } from './model.js';
+import { loadModel, MODEL_FILE, saveModel } from './persist.js';
+import { fitScaler } from './scaler.js';
+import { chronologicalSplit, sliceWindows, type WindowSet } from './windows.js';
+
+/** What the job needs from the native ring (native/ring.ts MetricRing satisfies it). */
+export interface RingSource {
+  windows(lookback: number, horizon: number, stride?: number): WindowSet;
+  latest(n: number): { timestamps: Float64Array; values: Float32Array };
+}
+
+export interface TrainingJobDeps {
+  ring: RingSource;
+  channelNames: string[];
+  stateDir: string;
+  config: TrainerConfig;
+  logger: Logger;
+  registry: Registry;
+  control: { handle(name: string, fn: (req: Record<string, unknown>) => Promise<unknown>): void };
+}
+
+export interface TrainingJob {
+  stop(): Promise<void>;
+  status(): Record<string, unknown>;
+  /** The flat weights and window count of the last local round, for the federation layer. */
+  localUpdate(): { weights: Float32Array; samples: number } | undefined;
+  /** Installs a global model (already divided by Σn) from federated round `round` and saves it. */
+  applyGlobal(weights: Float32Array, round: number): void;
+  /** Runs one local round now (also what the timer does); resolves when it is saved. */
+  trainNow(): Promise<void>;
+}
+
+export interface Forecast {
+  version: number;
+  round: number;
+  savedAt: string;
+  backend: string | undefined;
+  horizon: number;
+  /** Per channel, steps ahead 1..horizon, in the channel's own units. */
+  forecast: Record<string, number[]>;
+}
+
+/**
+ * The daemon's periodic local training: every `train_interval_s` it takes the ring's newest
+ * windows, refits the scaler on the training part, trains from the current model with the best
+ * validation epoch kept, saves atomically and refreshes the forecast gauges. Training runs on the
+ * event loop in short synchronous rounds (bounded by `max_windows` × `epochs`); a reload stops
+ * and restarts the job.
+ */
+export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
+  const { ring, channelNames, stateDir, config, logger: log, registry } = deps;
+  const spec: ModelSpec = specFromConfig(config, channelNames.length);
+  if (spec.channels < 1) throw new RangeError('startTrainingJob: channelNames must name at least one channel');
+  mkdirSync(stateDir, { recursive: true });
+
+  const forecastGauge = new Gauge({
+    name: 'icosfl_forecast',
+    help: 'Forecast of a metric steps_ahead samples from now, in the metric\'s unit (model version in icosfl_model_version)',
+    labelNames: ['metric', 'steps_ahead'],
+    registers: [registry],
+  });
+  const versionGauge = new Gauge({ name: 'icosfl_model_version', help: 'Version of the forecaster in use (increments on every save)', registers: [registry] });
+  const lossGauge = new Gauge({
+    name: 'icosfl_trainer_validation_loss',
+    help: 'Validation MSE (standardised change from the last value) of the last round; model = trained or persistence',
+    labelNames: ['model'],
+    registers: [registry],
+  });
+  const roundsCounter = new Counter({ name: 'icosfl_trainer_rounds_total', help: 'Local training rounds, by outcome', labelNames: ['outcome'], registers: [registry] });
+
+  let forecaster: Forecaster | undefined;
+  let backend: string | undefined;
+  let backends: BackendStatus[] = [];
+  let version = 0;
+  let round = 0;
+  let savedAt = '';
+  let lastUpdate: { weights: Float32Array; samples: number } | undefined;
+  let lastRound: Record<string, unknown> | undefined;
+  let state: 'starting' | 'waiting-for-data' | 'idle' | 'training' | 'failed' | 'stopped' = 'starting';
+  let lastError: string | undefined;
+  let busy: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const save = () => {
+    const f = forecaster!;
+    version++;
+    savedAt = new Date().toISOString();
+    saveModel(stateDir, { spec, scaler: f.scaler!, channelNames, version, round, savedAt, weights: f.getWeights() });
+    versionGauge.set(version);
+  };
+
+  const init = async () => {
+    const choice = await selectBackend(config, spec, { logger: log });
+    backend = choice.chosen;
+    backends = choice.statuses;
+    forecaster = new Forecaster(spec, { seed: config.seed, learningRate: config.learning_rate });
+    try {
+      const saved = loadModel(stateDir);
+      if (saved && JSON.stringify(saved.spec) === JSON.stringify(spec) && saved.channelNames.join() === channelNames.join()) {
+        forecaster.setWeights(saved.weights);
+        forecaster.scaler = saved.scaler;
+        ({ version, round, savedAt } = saved);
+        versionGauge.set(version);
+        log.info({ version, round }, 'saved model loaded');
+      } else if (saved) {
+        log.warn({ saved: saved.spec, configured: spec }, 'saved model has another layout; starting a fresh one');
+      }
+    } catch (err) {
+      if (!isIcosflError(err, 'STATE_CORRUPT')) throw err;
+      // Keep the damaged file for inspection; a fresh model replaces it at the next save.
+      const aside = join(stateDir, `${MODEL_FILE}.corrupt-${Date.now()}`);
+      renameSync(join(stateDir, MODEL_FILE), aside);
+      log.error({ err, movedTo: aside }, 'saved model is corrupt; starting a fresh one');
+    }
+    state = 'idle';
+  };
+
+  const refreshForecast = () => {
+    if (!forecaster?.scaler) return;
+    try {
+      const f = predictNext(config.horizon);
+      for (const [metric, values] of Object.entries(f.forecast)) {
+        values.forEach((v, h) => forecastGauge.set({ metric, steps_ahead: String(h + 1) }, v));
+      }
+    } catch (err) {
+      log.debug({ err }, 'forecast not refreshed');
+    }
+  };
+
+  const predictNext = (horizon: number): Forecast => {
+    if (!forecaster?.scaler) throw new IcosflError('RING_NOT_ENOUGH_DATA', 'no trained model yet; the first round needs min_samples windows');
+    const { values } = ring.latest(spec.lookback);
+    if (values.length !== spec.lookback * spec.channels || !values.every(Number.isFinite)) {
+      throw new IcosflError('RING_NOT_ENOUGH_DATA', `the newest ${spec.lookback} samples are not all present yet`);
+    }
+    const pred = forecaster.predict(values, 1);
+    const forecast: Record<string, number[]> = {};
+    channelNames.forEach((name, c) => {
+      forecast[name] = Array.from({ length: horizon }, (_, h) => pred[h * spec.channels + c]!);
+    });
+    return { version, round, savedAt, backend, horizon, forecast };
+  };
+
+  const trainRound = async () => {
+    if (stopped || !forecaster) return;
+    let ws: WindowSet;
+    try {
+      ws = ring.windows(spec.lookback, spec.horizon, 1);
+    } catch (err) {
+      if (!isIcosflError(err, 'RING_NOT_ENOUGH_DATA')) throw err;
+      ws = { x: new Float32Array(0), y: new Float32Array(0), n: 0, lookback: spec.lookback, horizon: spec.horizon, channels: spec.channels, skipped: 0 };
+    }
+    if (ws.n < config.min_samples) {
+      state = 'waiting-for-data';
+      roundsCounter.inc({ outcome: 'waiting' });
+      log.info({ windows: ws.n, needed: config.min_samples }, 'not enough windows to train yet');
+      return;
+    }
+    state = 'training';
+    const recent = sliceWindows(ws, ws.n - config.max_windows, ws.n);
+    const { train, validation } = chronologicalSplit(recent, config.validation_fraction);
+    forecaster.scaler = fitScaler(train);
+    const r = trainWithValidation(forecaster, train, validation, {
+      epochs: config.epochs,
+      batchSize: config.batch_size,
+      seed: config.seed + version,
+    });
+    // The persistence loss on the same windows, so the gauge shows whether training pays off.
+    const persistence = validation.n > 0 ? persistenceLoss(validation, forecaster.scaler.std) : NaN;
+    lastUpdate = { weights: forecaster.getWeights(), samples: train.n };
+    save();
+    lossGauge.set({ model: 'trained' }, r.validationLoss);
+    lossGauge.set({ model: 'persistence' }, persistence);
+    roundsCounter.inc({ outcome: 'trained' });
+    lastRound = { at: savedAt, windows: recent.n, validationLoss: r.validationLoss, persistenceLoss: persistence, bestEpoch: r.bestEpoch, seconds: r.seconds, samplesPerS: r.samples / r.seconds };
+    log.info(lastRound, 'local training round done');
+    state = 'idle';
+    refreshForecast();
+  };
+
+  const serial = (fn: () => Promise<void>) => {
+    busy = busy.then(fn).catch((err) => {
+      state = 'failed';
+      lastError = (err as Error).message;
+      roundsCounter.inc({ outcome: 'failed' });
+      log.error({ err }, 'training round failed');
+    });
+    return busy;
+  };
+
+  const ready = serial(init);
+  void ready.then(() => serial(trainRound));
+  const trainTimer = setInterval(() => void serial(trainRound), config.train_interval_s * 1000);
+  const forecastTimer = setInterval(refreshForecast, config.forecast_interval_s * 1000);
+  trainTimer.unref();
+  forecastTimer.unref();
+
+  deps.control.handle('predict', async (req) => {
+    const h = req.horizon === undefined ? config.horizon : Number(req.horizon);
+    if (!Number.isInteger(h) || h < 1 || h > config.horizon) throw new RangeError(`horizon must be an integer from 1 to ${config.horizon}, got ${String(req.horizon)}`);
+    await ready;
+    return predictNext(h);
+  });
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(trainTimer);
+      clearInterval(forecastTimer);
+      await busy;
+      state = 'stopped';
+      forecaster?.dispose();
+      forecaster = undefined;
+    },
+    status() {
+      return { enabled: true, running: !stopped, state, backend, backends, model: spec, version, round, savedAt: savedAt || null, lastRound: lastRound ?? null, lastError: lastError ?? null };
+    },
+    localUpdate: () => lastUpdate,
+    applyGlobal(weights, r) {
+      if (!forecaster?.scaler) throw new IcosflError('MODEL_INCOMPATIBLE', 'no local model yet to receive a global model');
+      forecaster.setWeights(weights);
+      round = r;
+      save();
+      refreshForecast();
+    },
+    trainNow: () => serial(trainRound),
+  };
+}
+
+function persistenceLoss(ws: WindowSet, std: number[]): number {
+  // Persistence predicts zero change, so its loss is the mean squared standardised change.
+  const p = persistenceForecast(ws);
+  let sum = 0;
+  for (let i = 0; i < p.length; i++) sum += ((ws.y[i]! - p[i]!) / std[i % ws.channels]!) ** 2;
+  return sum / p.length;
+}

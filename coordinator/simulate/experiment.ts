@@ -1,0 +1,230 @@
+import type { ModelKind } from '../../agent/trainer/config.js';
+import { forecastErrors, persistenceForecast, type ForecastErrors } from '../../agent/trainer/evaluate.js';
+import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.js';
+import { fitScaler, type Scaler } from '../../agent/trainer/scaler.js';
+import { buildWindows, chronologicalSplit, concatWindows, type WindowSet } from '../../agent/trainer/windows.js';
+import type { Logger } from '../../common/log.js';
+import { fedAvg, type ClientUpdate } from '../strategy/fedavg.js';
+import type { ClientSeries } from './csv.js';
+
+export interface SimulationOptions {
+  model: ModelKind;
+  lookback: number;
+  horizon: number;
+  hiddenUnits: number;
+  channelIndependent?: boolean;
+  rounds: number;
+  /** Local epochs per federated round; local-only and centralised training get rounds × this. */
+  localEpochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  /** Each client's last fraction of samples is the test set (never seen by any method). */
+  testFraction: number;
+  /** Tail of each client's training part used to pick the best epoch / round. */
+  validationFraction: number;
+  /** Aggregates a round's updates; plaintext FedAvg unless the caller swaps in the encrypted path. */
+  aggregate?: (updates: ClientUpdate[]) => Float32Array | Promise<Float32Array>;
+  logger?: Logger;
+}
+
+export const METHODS = ['persistence', 'local', 'federated', 'centralized'] as const;
+export type Method = (typeof METHODS)[number];
+
+export interface MethodScores {
+  /** Mean over clients of each client's error, per metric, over every step ahead. */
+  rmse: Record<string, number>;
+  mae: Record<string, number>;
+  /** [metric][step]: mean over clients of the per-step RMSE. */
+  rmseByStep: Record<string, number[]>;
+}
+
+export interface SimulationResult {
+  metrics: string[];
+  clients: string[];
+  skippedClients: string[];
+  scores: Record<Method, MethodScores>;
+  /** Test region of the first client, original units: actual values and 1-step / H-step forecasts. */
+  plot: { client: string; actual: number[][]; persistence: number[][]; federatedStep1: number[][]; federatedLast: number[][] };
+  weights: number;
+  seconds: Record<'local' | 'federated' | 'centralized', number>;
+}
+
+interface Client {
+  name: string;
+  scaler: Scaler;
+  train: WindowSet; // standardised
+  validation: WindowSet; // standardised
+  test: WindowSet; // standardised inputs and targets
+  testRaw: WindowSet; // original units, for errors
+}
+
+/** Standardise x and y with one client's scaler (per-machine scaling). */
+function standardise(ws: WindowSet, s: Scaler): WindowSet {
+  const C = ws.channels;
+  const x = Float32Array.from(ws.x, (v, i) => (v - s.mean[i % C]!) / s.std[i % C]!);
+  const y = Float32Array.from(ws.y, (v, i) => (v - s.mean[i % C]!) / s.std[i % C]!);
+  return { ...ws, x, y };
+}
+
+function unstandardise(pred: Float32Array, s: Scaler, C: number): Float32Array {
+  return Float32Array.from(pred, (v, i) => v * s.std[i % C]! + s.mean[i % C]!);
+}
+
+function prepareClient(series: ClientSeries, opts: SimulationOptions): Client | undefined {
+  const C = series.metrics.length;
+  const T = series.values.length / C;
+  const { lookback: L, horizon: H } = opts;
+  const testStart = Math.floor(T * (1 - opts.testFraction));
+  // Training windows end before the test region; test windows start their targets inside it
+  // (their inputs may look back across the boundary, as a deployed model's would).
+  const before = buildWindows(series.values.subarray(0, testStart * C), C, L, H);
+  const testRaw = buildWindows(series.values.subarray(Math.max(0, testStart - L) * C), C, L, H);
+  const { train, validation } = chronologicalSplit(before, opts.validationFraction);
+  if (train.n < 8 || validation.n < 1 || testRaw.n < 1) return undefined;
+  const scaler = fitScaler(train);
+  return {
+    name: series.name,
+    scaler,
+    train: standardise(train, scaler),
+    validation: standardise(validation, scaler),
+    test: standardise(testRaw, scaler),
+    testRaw,
+  };
+}
+
+function identityScaler(C: number): Scaler {
+  return { mean: new Array(C).fill(0), std: new Array(C).fill(1) };
+}
+
+function clientErrors(f: Forecaster, c: Client): ForecastErrors {
+  return forecastErrors(unstandardise(f.predict(c.test.x, c.test.n), c.scaler, c.test.channels), c.testRaw);
+}
+
+function summarise(perClient: ForecastErrors[], metrics: string[]): MethodScores {
+  const mean = (f: (e: ForecastErrors) => number) => perClient.reduce((a, e) => a + f(e), 0) / perClient.length;
+  const rmse: Record<string, number> = {};
+  const mae: Record<string, number> = {};
+  const rmseByStep: Record<string, number[]> = {};
+  for (const [c, m] of metrics.entries()) {
+    rmse[m] = mean((e) => e.rmse[c]!);
+    mae[m] = mean((e) => e.mae[c]!);
+    rmseByStep[m] = perClient[0]!.rmseByStep.map((_, h) => mean((e) => e.rmseByStep[h]![c]!));
+  }
+  return { rmse, mae, rmseByStep };
+}
+
+function weightedLoss(f: Forecaster, clients: Client[]): number {
+  let sum = 0;
+  let n = 0;
+  for (const c of clients) {
+    sum += f.loss(c.validation) * c.validation.n;
+    n += c.validation.n;
+  }
+  return sum / n;
+}
+
+/**
+ * Persistence, local-only, federated and centralised forecasters on the same clients, windows,
+ * model and seeds, scored on each client's held-out tail. The federated path is the agent's
+ * training code (Forecaster.train) plus the coordinator's aggregation (fedAvg, or `aggregate`).
+ */
+export async function runSimulation(series: ClientSeries[], opts: SimulationOptions): Promise<SimulationResult> {
+  const log = opts.logger;
+  const metrics = series[0]!.metrics;
+  const C = metrics.length;
+  const clients: Client[] = [];
+  const skippedClients: string[] = [];
+  for (const s of series) {
+    const c = prepareClient(s, opts);
+    if (c) clients.push(c);
+    else skippedClients.push(s.name);
+  }
+  if (clients.length === 0) throw new RangeError(`no client has enough samples for lookback ${opts.lookback} + horizon ${opts.horizon}`);
+  const spec = { kind: opts.model, lookback: opts.lookback, horizon: opts.horizon, channels: C, hiddenUnits: opts.hiddenUnits, channelIndependent: opts.channelIndependent ?? true };
+  const f = new Forecaster(spec, { seed: opts.seed, learningRate: opts.learningRate, scaler: identityScaler(C) });
+  const aggregate = opts.aggregate ?? fedAvg;
+  const totalEpochs = opts.rounds * opts.localEpochs;
+  try {
+    const initial = f.getWeights();
+    const trainOpts = { batchSize: opts.batchSize, seed: opts.seed };
+
+    const persistence = clients.map((c) => forecastErrors(persistenceForecast(c.testRaw), c.testRaw));
+
+    let started = performance.now();
+    const local = clients.map((c, k) => {
+      f.setWeights(initial);
+      f.resetOptimizer();
+      trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: totalEpochs, seed: opts.seed + 1000 * k });
+      return clientErrors(f, c);
+    });
+    const localSeconds = (performance.now() - started) / 1000;
+    log?.info({ seconds: localSeconds, clients: clients.length }, 'local-only training done');
+
+    started = performance.now();
+    let global = initial;
+    f.setWeights(global);
+    let best = { loss: weightedLoss(f, clients), weights: global, round: 0 };
+    for (let round = 1; round <= opts.rounds; round++) {
+      const updates: ClientUpdate[] = [];
+      for (const [k, c] of clients.entries()) {
+        f.setWeights(global);
+        // Adam's moments belong to one client's landscape; each round starts clean.
+        f.resetOptimizer();
+        f.train(c.train, { ...trainOpts, epochs: opts.localEpochs, seed: opts.seed + 1000 * k + round });
+        updates.push({ weights: f.getWeights(), samples: c.train.n });
+      }
+      global = await aggregate(updates);
+      f.setWeights(global);
+      // Clients can report their validation loss on the global model; the best round is kept.
+      const loss = weightedLoss(f, clients);
+      if (loss < best.loss) best = { loss, weights: global, round };
+      log?.debug({ round, validationLoss: loss }, 'federated round');
+    }
+    f.setWeights(best.weights);
+    const federated = clients.map((c) => clientErrors(f, c));
+    const federatedSeconds = (performance.now() - started) / 1000;
+    log?.info({ seconds: federatedSeconds, bestRound: best.round }, 'federated training done');
+
+    const c0 = clients[0]!;
+    const pred0 = unstandardise(f.predict(c0.test.x, c0.test.n), c0.scaler, C);
+    const H = opts.horizon;
+    const rows = (fn: (w: number) => number[]) => Array.from({ length: c0.test.n }, (_, w) => fn(w));
+    const plot = {
+      client: c0.name,
+      actual: rows((w) => Array.from(c0.testRaw.y.subarray(w * H * C, w * H * C + C))),
+      persistence: rows((w) => Array.from(c0.testRaw.x.subarray(((w + 1) * opts.lookback - 1) * C, (w + 1) * opts.lookback * C))),
+      federatedStep1: rows((w) => Array.from(pred0.subarray(w * H * C, w * H * C + C))),
+      federatedLast: rows((w) => Array.from(pred0.subarray(((w + 1) * H - 1) * C, (w + 1) * H * C))),
+    };
+
+    started = performance.now();
+    f.setWeights(initial);
+    f.resetOptimizer();
+    trainWithValidation(
+      f,
+      concatWindows(clients.map((c) => c.train)),
+      concatWindows(clients.map((c) => c.validation)),
+      { ...trainOpts, epochs: totalEpochs },
+    );
+    const centralized = clients.map((c) => clientErrors(f, c));
+    const centralizedSeconds = (performance.now() - started) / 1000;
+
+    return {
+      metrics,
+      clients: clients.map((c) => c.name),
+      skippedClients,
+      scores: {
+        persistence: summarise(persistence, metrics),
+        local: summarise(local, metrics),
+        federated: summarise(federated, metrics),
+        centralized: summarise(centralized, metrics),
+      },
+      plot,
+      weights: f.weightCount,
+      seconds: { local: localSeconds, federated: federatedSeconds, centralized: centralizedSeconds },
+    };
+  } finally {
+    f.dispose();
+  }
+}

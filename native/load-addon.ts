@@ -1,0 +1,52 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Loads the compiled addon once. `ICOSFL_NATIVE_ADDON` (an absolute path to a .node file) wins,
+ * so CI can run the same tests against the node-gyp build; otherwise build/Release/icosfl_native.node
+ * at the package root (cmake-js and node-gyp both put it there). Loaded lazily: importing the
+ * wrapper for its types costs nothing and needs no build.
+ */
+export interface NativeRingHandle {
+  /** The staging sample (C++ memory): the timestamp, and one value per channel. */
+  readonly stagingTimestamp: Float64Array;
+  readonly staging: Float32Array;
+  openInfo(): { created: boolean; movedAsideTo: string; corruptReason: string };
+  /** A plain function (no `this`): pushes the sample written into the staging arrays. */
+  pushStaged(): void;
+  pushBatch(timestampsMs: Float64Array, values: Float32Array): void;
+  size(): number;
+  latest(n: number): [Float64Array, Float32Array];
+  range(fromMs: number, toMs: number): [Float64Array, Float32Array];
+  stats(): { count: Float64Array; mean: Float64Array; std: Float64Array; min: Float64Array; max: Float64Array };
+  windows(lookback: number, horizon: number, stride: number): { x: Float32Array; y: Float32Array; n: number; skipped: number };
+  close(): void;
+}
+
+export interface NativeAddon {
+  NativeRing: new (path: string, capacity: number, channels: number, schemaTag: string) => NativeRingHandle;
+  sdNotify(state: string): boolean;
+  formatVersion: number;
+  /** Does nothing: the cost of one Node-API call, for the ring benchmark. */
+  callFloor(): void;
+}
+
+// dist/native/load-addon.js → ../../build/Release (the package root).
+const DEFAULT_ADDON = fileURLToPath(new URL('../../build/Release/icosfl_native.node', import.meta.url));
+
+let addon: NativeAddon | undefined;
+
+export function addonPath(): string {
+  return process.env.ICOSFL_NATIVE_ADDON || DEFAULT_ADDON;
+}
+
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const path = addonPath();
+  try {
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (err) {
+    throw new Error(`cannot load the native addon ${path}: build it with \`npm run build:native\` (cmake-js) or \`npx node-gyp rebuild\``, { cause: err });
+  }
+  return addon;
+}

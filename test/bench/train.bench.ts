@@ -1,0 +1,93 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { defaultCandidates, loadBackends } from '../../agent/trainer/backends.js';
+import { parseTrainerConfig } from '../../agent/trainer/config.js';
+import { Forecaster } from '../../agent/trainer/forecaster.js';
+import { specFromConfig } from '../../agent/trainer/model.js';
+import { fitScaler } from '../../agent/trainer/scaler.js';
+import { tf } from '../../agent/trainer/tf.js';
+import { buildWindows, chronologicalSplit, type WindowSet } from '../../agent/trainer/windows.js';
+import { convertNab } from '../../coordinator/simulate/convert.js';
+import { readClientDir } from '../../coordinator/simulate/csv.js';
+import { REPO_ROOT, SHARED_DATA, tempDir } from '../helpers/paths.js';
+
+/**
+ * train: the default training job (the shipped [trainer] config: MLP, lookback 30, horizon 5,
+ * batch 256, channel-independent) on two real NAB EC2 CPU traces as a 2-channel machine, on every
+ * backend that loads here; then the same model and shapes trained by Debian's PyTorch
+ * (scripts/bench/pytorch-train.py, 1 thread like tfjs's WASM backend) in the same command.
+ * A sample = one window (all channels). Env: BENCH_EPOCHS (default 3).
+ */
+const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 3);
+const config = parseTrainerConfig({});
+const progress = (msg: string) => process.stderr.write(`[train] ${msg}\n`);
+
+function realWindows(): WindowSet {
+  const tmp = tempDir('icosfl-bench-train-');
+  try {
+    convertNab(join(SHARED_DATA, 'nab-server-metrics'), tmp.dir, { match: 'ec2_cpu_utilization_' });
+    const [a, b] = readClientDir(tmp.dir, ['cpu'], 2);
+    const n = Math.min(a!.values.length, b!.values.length);
+    const v = new Float32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      v[2 * i] = a!.values[i]!;
+      v[2 * i + 1] = b!.values[i]!;
+    }
+    return buildWindows(v, 2, config.lookback, config.horizon);
+  } finally {
+    tmp.cleanup();
+  }
+}
+
+const ws = realWindows();
+const { train, validation } = chronologicalSplit(ws, config.validation_fraction);
+const scaler = fitScaler(train);
+const spec = specFromConfig(config, 2);
+
+const byBackend: Record<string, Record<string, unknown>> = {};
+const candidates = defaultCandidates();
+for (const status of await loadBackends(candidates)) {
+  if (!status.loaded) {
+    byBackend[status.name] = { samples_per_s: null, reason: status.reason };
+    progress(`${status.name}: not loaded (${status.reason})`);
+    continue;
+  }
+  await tf.setBackend(candidates.find((c) => c.name === status.name)!.tfName);
+  const f = new Forecaster(spec, { seed: config.seed, learningRate: config.learning_rate, scaler });
+  f.train(train, { epochs: 1, batchSize: config.batch_size, seed: 1 }); // warm-up: kernels, shaders
+  const r = f.train(train, { epochs: EPOCHS, batchSize: config.batch_size, seed: 2 });
+  byBackend[status.name] = {
+    samples_per_s: Math.round(r.samples / r.seconds),
+    device: status.device,
+    final_train_loss: Number(r.loss.toFixed(5)),
+    validation_loss: Number(f.loss(validation).toFixed(5)),
+  };
+  progress(`${status.name}: ${JSON.stringify(byBackend[status.name])}`);
+  f.dispose();
+}
+
+function pytorch(): Record<string, unknown> {
+  const script = join(REPO_ROOT, 'scripts', 'bench', 'pytorch-train.py');
+  const args = [script, '--model', spec.kind, '--lookback', String(spec.lookback), '--horizon', String(spec.horizon), '--channels', '2',
+    '--hidden', String(spec.hiddenUnits), '--batch', String(config.batch_size), '--windows', String(train.n), '--epochs', String(EPOCHS),
+    '--lr', String(config.learning_rate), '--threads', '1', ...(spec.channelIndependent ? ['--independent'] : [])];
+  // Debian's interpreter: python3-torch installs into /usr/lib/python3, which a pyenv shim would miss.
+  const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', timeout: 600_000 });
+  if (r.error || r.status !== 0) return { samples_per_s: null, reason: `pytorch bench failed: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}` };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+const torch = pytorch();
+progress(`pytorch: ${JSON.stringify(torch)}`);
+process.stdout.write(
+  JSON.stringify({
+    bench: 'train',
+    model: spec,
+    batch_size: config.batch_size,
+    windows: train.n,
+    epochs: EPOCHS,
+    by_backend: byBackend,
+    pytorch_cpu_samples_per_s: torch.samples_per_s === null ? null : Math.round(Number(torch.samples_per_s)),
+    ...(torch.samples_per_s === null ? { pytorch_reason: torch.reason } : { pytorch: torch }),
+  }) + '\n',
+);

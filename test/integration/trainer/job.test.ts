@@ -1,0 +1,117 @@
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseTrainerConfig } from '../../../agent/trainer/config.js';
+import { startTrainingJob, type Forecast, type TrainingJob } from '../../../agent/trainer/job.js';
+import { MODEL_FILE } from '../../../agent/trainer/persist.js';
+import { tf } from '../../../agent/trainer/tf.js';
+import { childLogger } from '../../../common/log.js';
+import { convertNab } from '../../../coordinator/simulate/convert.js';
+import { readClientDir } from '../../../coordinator/simulate/csv.js';
+import { MetricRing } from '../../../native/ring.js';
+import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
+
+// The daemon's training job on the real native ring, filled with two real NAB EC2 CPU traces
+// (4,032 samples each) as two channels of one machine.
+const tmp = tempDir('icosfl-job-');
+const stateDir = join(tmp.dir, 'state');
+convertNab(join(SHARED_DATA, 'nab-server-metrics'), join(tmp.dir, 'csv'), { match: 'ec2_cpu_utilization_' });
+const [a, b] = readClientDir(join(tmp.dir, 'csv'), ['cpu'], 2);
+const samples = Math.min(a!.values.length, b!.values.length);
+const values = new Float32Array(samples * 2);
+for (let i = 0; i < samples; i++) {
+  values[2 * i] = a!.values[i]!;
+  values[2 * i + 1] = b!.values[i]!;
+}
+const ring = MetricRing.open({ path: join(tmp.dir, 'metrics.ring'), capacity: 8192, channels: 2, schemaTag: 'cpu_a,cpu_b' });
+ring.pushBatch(Float64Array.from({ length: samples }, (_, i) => 1.7e12 + i * 300_000), values);
+test.after(() => {
+  ring.close();
+  tmp.cleanup();
+});
+
+const base = { backend: 'wasm', model: 'mlp', lookback: 12, horizon: 3, hidden_units: 16, epochs: 2, batch_size: 128, train_interval_s: 3600, min_samples: 200 };
+
+function start(overrides: Record<string, unknown> = {}) {
+  const handlers = new Map<string, (req: Record<string, unknown>) => Promise<unknown>>();
+  const registry = new Registry();
+  const job = startTrainingJob({
+    ring,
+    channelNames: ['cpu_a', 'cpu_b'],
+    stateDir,
+    config: parseTrainerConfig({ ...base, ...overrides }),
+    logger: childLogger('trainer-test'),
+    registry,
+    control: { handle: (name, fn) => handlers.set(name, fn) },
+  });
+  return { job, registry, predict: (req: Record<string, unknown> = {}) => handlers.get('predict')!(req) as Promise<Forecast> };
+}
+
+async function until(job: TrainingJob, ok: (s: Record<string, unknown>) => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const s = job.status();
+    if (ok(s)) return;
+    if (s.state === 'failed') throw new Error(`job failed: ${String(s.lastError)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(job.status())}`);
+}
+
+let firstForecast: Forecast;
+
+test('trains from the ring, saves the model, answers predict and exports gauges', async () => {
+  const { job, registry, predict } = start();
+  await until(job, (s) => s.version === 1 && s.state === 'idle', 'the first local round');
+  const st = job.status();
+  assert.is(st.backend, 'wasm');
+  const last = st.lastRound as { validationLoss: number; persistenceLoss: number; windows: number };
+  assert.ok(last.windows > 3000);
+  assert.ok(last.validationLoss < last.persistenceLoss, `trained ${last.validationLoss} vs persistence ${last.persistenceLoss}`);
+  assert.ok(existsSync(join(stateDir, MODEL_FILE)));
+
+  firstForecast = await predict({ horizon: 2 });
+  assert.is(firstForecast.version, 1);
+  assert.equal(Object.keys(firstForecast.forecast), ['cpu_a', 'cpu_b']);
+  for (const v of Object.values(firstForecast.forecast)) assert.ok(v.length === 2 && v.every(Number.isFinite));
+  try {
+    await predict({ horizon: 9 });
+    assert.unreachable('horizon 9 > 3 must be refused');
+  } catch (err) {
+    assert.match((err as Error).message, /horizon must be an integer from 1 to 3/);
+  }
+
+  const text = await registry.metrics();
+  assert.match(text, /icosfl_forecast\{metric="cpu_b",steps_ahead="3"\} [0-9.]+/);
+  assert.match(text, /icosfl_model_version 1/);
+  assert.match(text, /icosfl_trainer_rounds_total\{outcome="trained"\} 1/);
+
+  const update = job.localUpdate()!;
+  assert.ok(update.weights instanceof Float32Array && update.samples > 2000);
+  await job.stop();
+  assert.is(job.status().state, 'stopped');
+});
+
+test('a restarted job loads the saved model and predicts exactly as before', async () => {
+  const { job, predict } = start({ min_samples: 1_000_000 });
+  const again = await predict({ horizon: 2 });
+  assert.is(again.version, 1);
+  assert.equal(again.forecast, firstForecast.forecast);
+  await job.stop();
+});
+
+test('a corrupt model file is moved aside and a fresh model trained; no crash', async () => {
+  writeFileSync(join(stateDir, MODEL_FILE), 'garbage');
+  const { job } = start({ epochs: 1 });
+  await until(job, (s) => s.version === 1 && s.state === 'idle', 'a round after the corrupt file');
+  assert.ok(readdirSync(stateDir).some((n) => n.startsWith(`${MODEL_FILE}.corrupt-`)));
+  await job.stop();
+});
+
+test('tensors are released when jobs stop', () => {
+  // Only the tensors of tfjs-layers' global state may remain; every model and optimizer is gone.
+  assert.ok(tf.memory().numTensors < 5, `numTensors ${tf.memory().numTensors}`);
+});
+
+test.run();

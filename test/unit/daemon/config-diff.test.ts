@@ -1,0 +1,29 @@
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadAgentConfig } from '../../../agent/config/load.js';
+import { diffConfig } from '../../../agent/daemon/config-diff.js';
+import { FIXTURES } from '../../helpers/paths.js';
+
+const base = () => loadAgentConfig({ configPath: join(FIXTURES, 'config', 'valid.toml'), env: {} });
+
+test('an identical config changes nothing', () => {
+  assert.equal(diffConfig(base(), base()), { live: [], restart: [] });
+});
+
+test('interval, log level, prometheus and trainer apply live; directories and ring layout need a restart', () => {
+  const a = base();
+  const b = base();
+  b.sampler.interval_ms = 2000;
+  b.agent.log_level = 'debug';
+  b.prometheus.port = 9999;
+  b.trainer.epochs = 3;
+  b.sampler.metrics = ['load1'];
+  b.sampler.ring_capacity = 64;
+  b.agent.state_dir = '/elsewhere';
+  const d = diffConfig(a, b);
+  assert.equal(d.live.sort(), ['agent.log_level', 'prometheus.port', 'sampler.interval_ms', 'trainer.epochs']);
+  assert.equal(d.restart.sort(), ['agent.state_dir', 'sampler.metrics', 'sampler.ring_capacity']);
+});
+
+test.run();

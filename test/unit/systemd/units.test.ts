@@ -1,0 +1,86 @@
+// The shipped units as systemd itself reads them: `systemd-analyze verify` must print nothing
+// and `systemd-analyze security --offline=true` must score the agent at exposure ≤ 2.0.
+// Off PID 1, verify exits 0 even on parse errors, so these tests judge its output.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { REPO_ROOT, tempDir } from '../../helpers/paths.js';
+
+const SYSTEMD = join(REPO_ROOT, 'systemd');
+const UNITS = ['icosfl-agent.service', 'icosfl-coordinator.service'];
+const { dir, cleanup } = tempDir('icosfl-units-');
+test.after(cleanup);
+
+/**
+ * Copies the units into `into`, pointing ExecStart at executables that exist (verify rejects a
+ * missing binary), and optionally the GPU drop-in where systemd looks for drop-ins.
+ */
+function stageUnits(into: string, opts: { gpu?: boolean; extraAgentLine?: string } = {}): string {
+  const bin = join(into, 'bin');
+  mkdirSync(bin, { recursive: true });
+  for (const name of ['icosfl-agent', 'icosfl-coordinator']) {
+    writeFileSync(join(bin, name), '#!/bin/sh\n');
+    chmodSync(join(bin, name), 0o755);
+  }
+  for (const unit of UNITS) {
+    let text = readFileSync(join(SYSTEMD, unit), 'utf8').replaceAll('/usr/local/bin/', `${bin}/`);
+    if (opts.extraAgentLine && unit === 'icosfl-agent.service') text = text.replace('[Service]\n', `[Service]\n${opts.extraAgentLine}\n`);
+    writeFileSync(join(into, unit), text);
+  }
+  if (opts.gpu) {
+    mkdirSync(join(into, 'icosfl-agent.service.d'), { recursive: true });
+    copyFileSync(join(SYSTEMD, 'drop-ins', 'gpu-nvidia.conf'), join(into, 'icosfl-agent.service.d', '50-gpu-nvidia.conf'));
+  }
+  return into;
+}
+
+function verify(unitDir: string, units: string[]): string {
+  const r = spawnSync('systemd-analyze', ['verify', ...units.map((u) => `./${u}`)], { cwd: unitDir, encoding: 'utf8' });
+  if (r.error) throw new Error(`systemd-analyze could not run (apt-get install systemd): ${r.error.message}`);
+  return (r.stdout + r.stderr).trim();
+}
+
+function exposure(unitDir: string, unit: string): number {
+  const out = execFileSync('systemd-analyze', ['security', '--offline=true', `./${unit}`], { cwd: unitDir, encoding: 'utf8' });
+  const m = out.match(/Overall exposure level for \S+: ([\d.]+)/);
+  assert.ok(m, `no exposure level in:\n${out}`);
+  return Number(m![1]);
+}
+
+test('systemd-analyze verify prints nothing for both units', () => {
+  const out = verify(stageUnits(join(dir, 'plain')), UNITS);
+  assert.is(out, '', `verify complained:\n${out}`);
+});
+
+test('systemd-analyze verify prints nothing for the agent with the NVIDIA drop-in', () => {
+  const out = verify(stageUnits(join(dir, 'gpu'), { gpu: true }), ['icosfl-agent.service']);
+  assert.is(out, '', `verify complained:\n${out}`);
+});
+
+test('the output check catches a unit systemd would reject', () => {
+  const out = verify(stageUnits(join(dir, 'broken'), { extraAgentLine: 'WatchdogSecs=30s' }), ['icosfl-agent.service']);
+  assert.match(out, /Unknown key 'WatchdogSecs'/);
+});
+
+test('agent exposure ≤ 2.0 (with and without the GPU drop-in), coordinator ≤ 2.0', () => {
+  const agent = exposure(join(dir, 'plain'), 'icosfl-agent.service');
+  const agentGpu = exposure(join(dir, 'gpu'), 'icosfl-agent.service');
+  const coordinator = exposure(join(dir, 'plain'), 'icosfl-coordinator.service');
+  console.log(`systemd-analyze security --offline=true: icosfl-agent ${agent}, with GPU drop-in ${agentGpu}, icosfl-coordinator ${coordinator}`);
+  assert.ok(agent <= 2.0, `agent exposure ${agent} > 2.0`);
+  assert.ok(agentGpu <= 2.0, `agent exposure with the GPU drop-in ${agentGpu} > 2.0`);
+  assert.ok(coordinator <= 2.0, `coordinator exposure ${coordinator} > 2.0`);
+});
+
+test('no unit sets MemoryDenyWriteExecute= (V8 needs W+X pages) and the agent is Type=notify with a watchdog', () => {
+  for (const unit of UNITS) assert.not.match(readFileSync(join(SYSTEMD, unit), 'utf8'), /^\s*MemoryDenyWriteExecute\s*=/m, unit);
+  const agent = readFileSync(join(SYSTEMD, 'icosfl-agent.service'), 'utf8');
+  for (const line of ['Type=notify', 'Restart=on-failure', 'StateDirectory=icosfl', 'RuntimeDirectory=icosfl', 'ConfigurationDirectory=icosfl', 'User=icosfl', 'CapabilityBoundingSet=']) {
+    assert.match(agent, new RegExp(`^${line}$`, 'm'), `agent unit lacks ${line}`);
+  }
+  assert.match(agent, /^WatchdogSec=\d+s$/m);
+});
+
+test.run();

@@ -1,0 +1,58 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isIcosflError } from '../../../common/errors.js';
+import { defaultCandidates, selectBackend, type Candidate } from '../../../agent/trainer/backends.js';
+import { parseTrainerConfig } from '../../../agent/trainer/config.js';
+import { tf } from '../../../agent/trainer/tf.js';
+
+const spec = { kind: 'mlp' as const, lookback: 8, horizon: 2, channels: 2, hiddenUnits: 8 };
+const quick = { batch_size: 32, calibration_batches: 2 };
+
+test('a candidate that fails to load is reported and the next one is used', async () => {
+  // Real failures: the optional tfjs-node packages are not installed here, this VM has no
+  // Vulkan driver for Dawn, and the WASM backend is pointed at a directory without its binaries.
+  const candidates = defaultCandidates({ wasmDir: '/nonexistent-wasm-dir/' });
+  const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { candidates });
+  assert.is(chosen, 'cpu');
+  assert.is(tf.getBackend(), 'cpu');
+  const by = Object.fromEntries(statuses.map((s) => [s.name, s]));
+  assert.equal(statuses.map((s) => s.name), ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu']);
+  assert.match(by['wasm']!.reason!, /tfjs-backend-wasm\.wasm not found in \/nonexistent-wasm-dir\//);
+  assert.match(by['tfjs-node-gpu']!.reason!, /@tensorflow\/tfjs-node-gpu is not installed/);
+  assert.ok(!by['webgpu']!.loaded && by['webgpu']!.reason!.length > 0);
+  assert.ok(by['cpu']!.loaded);
+});
+
+test('a throwing candidate never stops selection; forcing an unavailable backend is BACKEND_UNAVAILABLE', async () => {
+  const broken: Candidate = { name: 'tfjs-node', tfName: 'tensorflow', load: () => Promise.reject(new Error('libtensorflow.so: cannot open shared object file')) };
+  const cpu = defaultCandidates().find((c) => c.name === 'cpu')!;
+  const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { candidates: [broken, cpu] });
+  assert.is(chosen, 'cpu');
+  assert.is(statuses[0]!.reason, 'libtensorflow.so: cannot open shared object file');
+  try {
+    await selectBackend(parseTrainerConfig({ ...quick, backend: 'tfjs-node' }), spec, { candidates: [broken, cpu] });
+    assert.unreachable();
+  } catch (err) {
+    assert.ok(isIcosflError(err, 'BACKEND_UNAVAILABLE'));
+    assert.match((err as Error).message, /tfjs-node: libtensorflow\.so/);
+  }
+});
+
+test('auto picks the fastest calibrated backend, not the first in preference order', async () => {
+  const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { calibrateAll: true });
+  const loaded = statuses.filter((s) => s.loaded);
+  assert.ok(loaded.length >= 2, 'wasm and cpu load here');
+  for (const s of loaded) assert.ok(s.samplesPerS! > 0, `${s.name} calibrated`);
+  const fastest = loaded.reduce((a, b) => (b.samplesPerS! > a.samplesPerS! ? b : a));
+  assert.is(chosen, fastest.name);
+  assert.is(tf.getBackend(), fastest.name);
+});
+
+test('config rejects unknown backends and models with the key named', () => {
+  assert.throws(() => parseTrainerConfig({ backend: 'cuda' }), /backend/);
+  assert.throws(() => parseTrainerConfig({ model: 'transformer' }), /model/);
+  assert.throws(() => parseTrainerConfig({ lookbak: 3 }), /lookbak/);
+  assert.is(parseTrainerConfig({}).backend, 'auto');
+});
+
+test.run();

@@ -1,0 +1,97 @@
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isIcosflError } from '../../../common/errors.js';
+import { selectBackend } from '../../../agent/trainer/backends.js';
+import { parseTrainerConfig } from '../../../agent/trainer/config.js';
+import { forecastErrors, persistenceForecast } from '../../../agent/trainer/evaluate.js';
+import { Forecaster, trainWithValidation } from '../../../agent/trainer/forecaster.js';
+import { fitScaler } from '../../../agent/trainer/scaler.js';
+import { tf } from '../../../agent/trainer/tf.js';
+import { buildWindows, chronologicalSplit } from '../../../agent/trainer/windows.js';
+import { convertNab } from '../../../coordinator/simulate/convert.js';
+import { readClientDir } from '../../../coordinator/simulate/csv.js';
+import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
+
+const tmp = tempDir('icosfl-forecaster-');
+test.after(() => tmp.cleanup());
+
+// A real trace: NAB's EC2 CPU series c6585a (4,032 samples at 5 min), converted by the real converter.
+convertNab(join(SHARED_DATA, 'nab-server-metrics'), tmp.dir, { match: 'ec2_cpu_utilization_825cc2' });
+const trace = readClientDir(tmp.dir, ['cpu'])[0]!;
+
+test.before(async () => {
+  const spec = { kind: 'mlp' as const, lookback: 12, horizon: 3, channels: 1, hiddenUnits: 16 };
+  await selectBackend(parseTrainerConfig({ backend: 'wasm' }), spec);
+});
+
+test('an untrained forecaster predicts exactly persistence (zero-initialised output layers)', () => {
+  for (const kind of ['linear', 'mlp', 'lstm'] as const) {
+    const ws = buildWindows(trace.values.subarray(0, 400), 1, 12, 3);
+    const f = new Forecaster({ kind, lookback: 12, horizon: 3, channels: 1, hiddenUnits: 8 }, { seed: 1, learningRate: 0.01, scaler: fitScaler(ws) });
+    const pred = f.predict(ws.x, ws.n);
+    const pers = persistenceForecast(ws);
+    for (let i = 0; i < pred.length; i++) assert.ok(Math.abs(pred[i]! - pers[i]!) < 1e-4, `${kind} index ${i}`);
+    f.dispose();
+  }
+});
+
+test('training on a real trace lowers validation loss and beats persistence on it', () => {
+  const ws = buildWindows(trace.values, 1, 12, 3);
+  const { train, validation } = chronologicalSplit(ws, 0.2);
+  const f = new Forecaster({ kind: 'mlp', lookback: 12, horizon: 3, channels: 1, hiddenUnits: 16 }, { seed: 7, learningRate: 0.003, scaler: fitScaler(train) });
+  const r = trainWithValidation(f, train, validation, { epochs: 4, batchSize: 64, seed: 3 });
+  assert.ok(r.validationLoss < r.initialValidationLoss * 0.98, `validation loss ${r.validationLoss} vs initial ${r.initialValidationLoss}`);
+  const model = forecastErrors(f.predict(validation.x, validation.n), validation);
+  const pers = forecastErrors(persistenceForecast(validation), validation);
+  assert.ok(model.rmse[0]! < pers.rmse[0]!, `model RMSE ${model.rmse[0]} vs persistence ${pers.rmse[0]}`);
+  f.dispose();
+});
+
+test('weights cross as one flat Float32Array; a wrong length is MODEL_INCOMPATIBLE', () => {
+  const spec = { kind: 'mlp' as const, lookback: 6, horizon: 2, channels: 2, hiddenUnits: 5 };
+  const a = new Forecaster(spec, { seed: 1, learningRate: 0.01 });
+  const b = new Forecaster(spec, { seed: 2, learningRate: 0.01 });
+  const w = a.getWeights();
+  // linear 12→4 (+4 bias), hidden 12→5 (+5), head 5→4 (+4)
+  assert.is(w.length, 12 * 4 + 4 + 12 * 5 + 5 + 5 * 4 + 4);
+  b.setWeights(w);
+  assert.equal(Array.from(b.getWeights()), Array.from(w));
+  try {
+    b.setWeights(w.subarray(1));
+    assert.unreachable();
+  } catch (err) {
+    assert.ok(isIcosflError(err, 'MODEL_INCOMPATIBLE'));
+    assert.match((err as Error).message, /needs 141/);
+  }
+  assert.throws(() => b.setWeights(Float32Array.from(w, (_, i) => (i === 3 ? NaN : 0))), /non-finite value at index 3/);
+  a.dispose();
+  b.dispose();
+});
+
+test('no tensor leaks over many training rounds, weight swaps and predictions', () => {
+  const ws = buildWindows(trace.values.subarray(0, 600), 1, 12, 3);
+  const { train, validation } = chronologicalSplit(ws, 0.2);
+  const f = new Forecaster({ kind: 'mlp', lookback: 12, horizon: 3, channels: 1, hiddenUnits: 8 }, { seed: 1, learningRate: 0.003, scaler: fitScaler(train) });
+  const round = (i: number) => {
+    f.resetOptimizer();
+    trainWithValidation(f, train, validation, { epochs: 1, batchSize: 128, seed: i });
+    f.setWeights(f.getWeights());
+    f.predict(validation.x, validation.n);
+  };
+  round(0); // optimizer slots and kernels are created on first use
+  const before = tf.memory().numTensors;
+  for (let i = 1; i <= 40; i++) round(i);
+  assert.is(tf.memory().numTensors, before);
+  f.dispose();
+});
+
+test('layout mismatch and missing scaler are named', () => {
+  const f = new Forecaster({ kind: 'linear', lookback: 4, horizon: 1, channels: 1, hiddenUnits: 1 }, { seed: 1, learningRate: 0.01 });
+  const ws = buildWindows(trace.values.subarray(0, 50), 1, 5, 1);
+  assert.throws(() => f.train(ws, { epochs: 1, batchSize: 8, seed: 1 }), /windows are 5×1 → 1, the model needs 4×1 → 1/);
+  assert.throws(() => f.predict(new Float32Array(4)), /no scaler yet/);
+  f.dispose();
+});
+
+test.run();
