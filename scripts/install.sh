@@ -92,6 +92,8 @@ systemctl_or_skip() {
 if [ "$MODE" = uninstall ]; then
   if [ "$SYSTEMD_RUNNING" = 1 ]; then
     for u in "${UNITS[@]}"; do systemctl disable --now "$u" 2>/dev/null || true; done
+  elif [ "$LIVE" = 1 ] && command -v systemctl >/dev/null; then
+    for u in "${UNITS[@]}"; do systemctl disable "$u" 2>/dev/null || true; done
   fi
   rm -rf "$DESTDIR$PKG_DIR" "$DESTDIR$DROPIN_DIR"
   rm -f "$DESTDIR$BIN_DIR/icosfl-agent" "$DESTDIR$BIN_DIR/icosfl-coordinator" \
@@ -192,7 +194,9 @@ systemctl_or_skip daemon-reload
 services=(icosfl-agent.service)
 if [ "$COORDINATOR" = 1 ]; then services+=(icosfl-coordinator.service); fi
 if [ "$ENABLE" = 1 ]; then
-  systemctl_or_skip enable "${services[@]}"
+  # enable only writes symlinks, so it works without a running systemd too (an image build):
+  # the unit then starts on the next boot.
+  if command -v systemctl >/dev/null; then systemctl enable "${services[@]}"; fi
   # restart, not start: a reinstall must replace the running code. For Type=notify this
   # returns once the agent has sent READY=1, so a broken install fails here, visibly.
   if [ "$START" = 1 ]; then systemctl_or_skip restart "${services[@]}"; fi

@@ -32,6 +32,15 @@ function duration(s: number): string {
   return h ? `${h}h${m}m` : m ? `${m}m${s % 60}s` : `${s}s`;
 }
 
+/** The training job's status is its own (agent/trainer/job.ts); the usual fields are picked out. */
+function formatTrainer(t: Record<string, unknown>): string {
+  if (t.enabled === false) return 'off';
+  if (t.running !== true) return typeof t.starts_at_samples === 'number' ? `waiting until the ring holds ${t.starts_at_samples} samples` : 'not running';
+  const parts = [`state ${String(t.state ?? '?')}`, `backend ${String(t.backend ?? '-')}`, `model version ${String(t.version ?? '-')}`, `round ${String(t.round ?? '-')}`];
+  if (t.lastError) parts.push(`last error: ${String(t.lastError)}`);
+  return parts.join(', ');
+}
+
 export function formatStatus(st: StatusAnswer): string {
   const rows: [string, string][] = [];
   rows.push(['daemon', `pid ${st.pid}, up ${duration(st.uptime_s)}, ${st.ready ? 'ready' : 'starting'}, sampling ${st.healthy ? 'healthy' : 'STALLED'}`]);
@@ -47,7 +56,7 @@ export function formatStatus(st: StatusAnswer): string {
     rows.push([`  ${c.name}`, state]);
   }
   rows.push(['prometheus', st.prometheus ? st.prometheus.url : 'off']);
-  rows.push(['trainer', JSON.stringify(st.trainer)]);
+  rows.push(['trainer', formatTrainer(st.trainer)]);
   if (st.last_reload) rows.push(['last reload', `${st.last_reload.at} ${st.last_reload.ok ? 'ok' : 'REJECTED'}: ${st.last_reload.message}`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';

@@ -28,7 +28,8 @@ export const DEFAULTS = {
     interval_ms: 1000,
     /**
      * Data minimisation: only these channels are collected and stored, in this order. Default:
-     * the sources every Linux host has (cpu, memory, load, network, disk; see agent/collectors).
+     * the sources every Linux host has (cpu, memory, load, network, disk, filesystem; see
+     * DEFAULT_METRICS in agent/collectors/index.ts).
      */
     metrics: [...DEFAULT_METRICS] as string[],
     /** Samples kept (rounded up to a power of two by the ring): 86 400 = one day at 1 s, ~4 MB. */

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
@@ -10,7 +9,7 @@ import { METRICS } from '../collectors/index.js';
 import { loadAgentConfig, type LoadOptions } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { TrainingJob } from '../trainer/job.js';
-import { openStateRing, RING_FILE } from '../sampler/open-ring.js';
+import { makeDir, openStateRing, RING_FILE } from '../sampler/open-ring.js';
 import { Sampler } from '../sampler/sampler.js';
 import { diffConfig } from './config-diff.js';
 import { controlSocketPath } from './control-client.js';
@@ -25,8 +24,9 @@ import { notify, onNotifyError, watchdogPingMs } from './notifier.js';
  * socket → sampler → first sample stored → READY=1. Shutdown (SIGTERM/SIGINT) reverses it:
  * STOPPING=1 → sampler stopped and its last sample stored → training job stopped → ring closed
  * → sockets closed, within SHUTDOWN_BUDGET_MS. SIGHUP reloads the config (config-diff.ts says
- * which keys apply live). The training job is loaded with import() only when enabled, so tfjs
- * and node-seal stay out of a sampling-only daemon.
+ * which keys apply live). The training job is loaded with import() only when training is enabled
+ * and the ring holds enough samples for a first round, so tfjs and node-seal stay out of a
+ * sampling-only (or still filling) daemon.
  */
 const STATUS_EVERY_MS = 10_000;
 /** systemd's default TimeoutStopSec is 90 s; ours must hold SIGTERM to exit within 5 s. */
@@ -43,7 +43,7 @@ interface JobSlot {
 export class Daemon {
   private config: AgentConfig;
   private readonly rootLog: Logger;
-  private readonly loggers: Logger[] = [];
+  private readonly loggers = new Map<string, Logger>();
   private readonly log: Logger;
   private ring: MetricRing | undefined;
   private sampler: Sampler | undefined;
@@ -62,18 +62,22 @@ export class Daemon {
 
   constructor(private readonly loadOptions: LoadOptions) {
     this.config = loadAgentConfig(loadOptions);
-    this.rootLog = pino({ level: this.config.agent.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+    // Synchronous writes: the daemon logs rarely, and the last lines before a watchdog kill or a
+    // signal exit are the ones that matter (pino's default buffers them when stdout is a pipe).
+    this.rootLog = pino(
+      { level: this.config.agent.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+      pino.destination({ dest: 1, sync: true }),
+    );
     setRootLogger(this.rootLog);
     this.log = this.logger('daemon');
     const notifyLog = this.logger('sd-notify');
     onNotifyError((err, state) => notifyLog.warn({ err, state: state.split('\n')[0] }, 'sd_notify failed'));
   }
 
-  /** A child of the root logger whose level follows agent.log_level on reload. */
+  /** The child logger of a component (one per name), whose level follows agent.log_level on reload. */
   private logger(component: string): Logger {
-    // pino children copy the level when made, so a reload sets each one (see reload()).
-    const l = this.rootLog.child({ component });
-    this.loggers.push(l);
+    let l = this.loggers.get(component);
+    if (!l) this.loggers.set(component, (l = this.rootLog.child({ component })));
     return l;
   }
 
@@ -84,7 +88,7 @@ export class Daemon {
     process.on('SIGINT', () => void this.shutdown('SIGINT', exitCode('OK')));
     process.on('SIGHUP', () => this.reload());
 
-    mkdirSync(c.agent.runtime_dir, { recursive: true, mode: 0o750 });
+    makeDir(c.agent.runtime_dir, 'runtime');
     this.ring = openStateRing(c.agent.state_dir, c.sampler.metrics, c.sampler.ring_capacity, this.logger('ring'));
     this.control = new ControlServer(controlSocketPath(c.agent.runtime_dir), this.logger('control'));
     this.control.handle('status', async () => this.status());
@@ -285,7 +289,8 @@ export class Daemon {
     const prev = this.config;
     // Restart-only keys keep their running values until the restart.
     this.config = { ...next, agent: { ...next.agent, state_dir: prev.agent.state_dir, runtime_dir: prev.agent.runtime_dir }, sampler: { ...prev.sampler, interval_ms: next.sampler.interval_ms } };
-    for (const l of [this.rootLog, ...this.loggers]) l.level = next.agent.log_level;
+    // pino children copy their level when made, so each one is set.
+    for (const l of [this.rootLog, ...this.loggers.values()]) l.level = next.agent.log_level;
     if (next.sampler.interval_ms !== prev.sampler.interval_ms) this.sampler?.setIntervalMs(next.sampler.interval_ms);
     const live = async () => {
       if (diff.live.some((k) => k.startsWith('prometheus.'))) await this.applyPrometheus(this.config);

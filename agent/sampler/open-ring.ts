@@ -1,8 +1,19 @@
 import { mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { isIcosflError } from '../../common/errors.js';
+import { IcosflError, isIcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { MetricRing } from '../../native/ring.js';
+
+/** Creates a directory the agent needs, with an error that says which one and what to do. */
+export function makeDir(dir: string, what: 'state' | 'runtime'): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
+    const flag = what === 'state' ? '--state-dir' : '--runtime-dir';
+    throw new IcosflError('RING_IO', `cannot create the ${what} directory ${dir} (${code}); run as the service user, or pass ${flag} DIR`, { cause });
+  }
+}
 
 /** The ring file inside the state directory. */
 export const RING_FILE = 'metrics.ring';
@@ -15,7 +26,7 @@ export const RING_FILE = 'metrics.ring';
  * a systemd service into a restart loop over a deliberate config change.
  */
 export function openStateRing(stateDir: string, metrics: string[], capacity: number, logger: Logger): MetricRing {
-  mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+  makeDir(stateDir, 'state');
   const path = join(stateDir, RING_FILE);
   const opts = { path, capacity, channels: metrics.length, schemaTag: metrics.join(','), logger };
   try {

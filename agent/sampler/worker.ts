@@ -15,7 +15,9 @@ import { FixedSchedule } from './schedule.js';
  */
 const init = workerData as WorkerInit;
 const port = parentPort!;
-setRootLogger(pino({ level: init.logLevel, base: { pid: process.pid, thread: 'sampler' }, timestamp: pino.stdTimeFunctions.isoTime }));
+setRootLogger(
+  pino({ level: init.logLevel, base: { pid: process.pid, thread: 'sampler' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true })),
+);
 const log = childLogger('sampler');
 
 const collectors: Collector[] = createCollectors({ metrics: init.metrics, procRoot: init.procRoot, sysRoot: init.sysRoot, logger: log });

@@ -11,8 +11,9 @@ import { z } from 'zod';
  *   autoregressive baseline; 'lstm' is ICOS-FL's choice, kept for comparison.
  * - lookback 30 / horizon 5: the last 30 samples were the best AR input on real traces; 5 steps
  *   ahead is "a spike five minutes ahead" at 1-minute sampling.
- * - batch 256 and a 20k-window cap keep one round of local training under a few seconds of one
- *   core on the WASM backend.
+ * - batch 256, 3 epochs and a 5,000-window cap (the newest ~83 min at 1 s sampling) bound one
+ *   round to 5,000 × channels × 3 rows: tens of seconds of one core on WASM for 11 channels,
+ *   run in slices so the daemon stays responsive; the next round continues from this model.
  */
 export const BACKEND_NAMES = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -41,7 +42,7 @@ export const trainerConfigSchema = z
     /** Hidden units of the MLP layer or LSTM cell (unused by 'linear'). */
     hidden_units: z.number().int().min(1).max(4096).default(64),
     /** Passes over the local windows per training round. */
-    epochs: z.number().int().min(1).max(1000).default(5),
+    epochs: z.number().int().min(1).max(1000).default(3),
     batch_size: z.number().int().min(1).max(65536).default(256),
     learning_rate: z.number().positive().max(1).default(0.002),
     /** Seconds between local training rounds. */
@@ -51,7 +52,7 @@ export const trainerConfigSchema = z
     /** Windows needed before the first round; below this the job waits. */
     min_samples: z.number().int().min(1).default(200),
     /** Only the newest windows are used per round, which bounds time and memory per round. */
-    max_windows: z.number().int().min(1).default(20000),
+    max_windows: z.number().int().min(1).default(5000),
     /** Chronological validation tail (no shuffling across it, scaler fitted before it). */
     validation_fraction: z.number().min(0.05).max(0.5).default(0.2),
     /** Seed for weight init and batch shuffling: runs are reproducible on one backend. */

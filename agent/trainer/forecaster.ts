@@ -3,7 +3,7 @@ import { buildModel, getFlatWeights, setFlatWeights, weightCount, type ModelSpec
 import { permutation, seededRandom } from './rng.js';
 import type { Scaler } from './scaler.js';
 import { tf, type tfl } from './tf.js';
-import type { WindowSet } from './windows.js';
+import { sliceWindows, type WindowSet } from './windows.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -268,4 +268,36 @@ function swapLastAxes(a: Float32Array, n: number, A: number, B: number): Float32
     for (let i = 0; i < A; i++) for (let j = 0; j < B; j++) out[base + j * A + i] = a[base + i * B + j]!;
   }
   return out;
+}
+
+/**
+ * trainWithValidation for the daemon: the same epochs and best-epoch rule, but each epoch runs
+ * in chunks of `chunkWindows` (taken in a seeded random order) with a turn of the event loop
+ * between them, so the control socket and the metrics endpoint stay responsive during a round.
+ */
+export async function trainWithValidationAsync(
+  f: Forecaster,
+  train: WindowSet,
+  validation: WindowSet,
+  opts: TrainOptions & { chunkWindows: number },
+): Promise<ReturnType<typeof trainWithValidation>> {
+  const started = performance.now();
+  const initialValidationLoss = f.loss(validation);
+  let best = { loss: initialValidationLoss, weights: f.getWeights(), epoch: 0 };
+  let trainLoss = NaN;
+  const chunks = Math.max(1, Math.ceil(train.n / opts.chunkWindows));
+  const random = seededRandom(opts.seed);
+  for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+    let sum = 0;
+    for (const c of permutation(chunks, random)) {
+      const part = sliceWindows(train, c * opts.chunkWindows, (c + 1) * opts.chunkWindows);
+      sum += f.train(part, { ...opts, epochs: 1, seed: opts.seed + epoch * chunks + c }).loss * part.n;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    trainLoss = sum / train.n;
+    const v = f.loss(validation);
+    if (validation.n === 0 || v < best.loss) best = { loss: v, weights: f.getWeights(), epoch };
+  }
+  if (best.epoch !== opts.epochs) f.setWeights(best.weights);
+  return { trainLoss, validationLoss: best.loss, initialValidationLoss, bestEpoch: best.epoch, samples: train.n * opts.epochs, seconds: (performance.now() - started) / 1000 };
 }

@@ -6,8 +6,8 @@ import type { Logger } from '../../common/log.js';
 import { selectBackend, type BackendStatus } from './backends.js';
 import type { TrainerConfig } from './config.js';
 import { persistenceForecast } from './evaluate.js';
-import { Forecaster, trainWithValidation } from './forecaster.js';
-import { specFromConfig, type ModelSpec } from './model.js';
+import { Forecaster, trainWithValidationAsync } from './forecaster.js';
+import { sameSpec, specFromConfig, type ModelSpec } from './model.js';
 import { loadModel, MODEL_FILE, saveModel } from './persist.js';
 import { fitScaler } from './scaler.js';
 import { chronologicalSplit, sliceWindows, type WindowSet } from './windows.js';
@@ -53,8 +53,8 @@ export interface Forecast {
  * The daemon's periodic local training: every `train_interval_s` it takes the ring's newest
  * windows, refits the scaler on the training part, trains from the current model with the best
  * validation epoch kept, saves atomically and refreshes the forecast gauges. Training runs on the
- * event loop in short synchronous rounds (bounded by `max_windows` × `epochs`); a reload stops
- * and restarts the job.
+ * event loop in slices of a few batches with a turn of the loop between them (the sampler has its
+ * own worker thread); `max_windows` × `epochs` bounds a round. A reload stops and restarts the job.
  */
 export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
   const { ring, channelNames, stateDir, config, logger: log, registry } = deps;
@@ -105,7 +105,7 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     forecaster = new Forecaster(spec, { seed: config.seed, learningRate: config.learning_rate });
     try {
       const saved = loadModel(stateDir);
-      if (saved && JSON.stringify(saved.spec) === JSON.stringify(spec) && saved.channelNames.join() === channelNames.join()) {
+      if (saved && sameSpec(saved.spec, spec) && saved.channelNames.join() === channelNames.join()) {
         forecaster.setWeights(saved.weights);
         forecaster.scaler = saved.scaler;
         ({ version, round, savedAt } = saved);
@@ -169,10 +169,12 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     const recent = sliceWindows(ws, ws.n - config.max_windows, ws.n);
     const { train, validation } = chronologicalSplit(recent, config.validation_fraction);
     forecaster.scaler = fitScaler(train);
-    const r = trainWithValidation(forecaster, train, validation, {
+    const r = await trainWithValidationAsync(forecaster, train, validation, {
       epochs: config.epochs,
       batchSize: config.batch_size,
       seed: config.seed + version,
+      // ~8 batches per slice: well under a second of blocking on WASM.
+      chunkWindows: Math.max(1, Math.ceil((config.batch_size * 8) / (spec.channelIndependent ? spec.channels : 1))),
     });
     // The persistence loss on the same windows, so the gauge shows whether training pays off.
     const persistence = validation.n > 0 ? persistenceLoss(validation, forecaster.scaler.std) : NaN;

@@ -28,6 +28,14 @@ export function specFromConfig(config: TrainerConfig, channels: number): ModelSp
   };
 }
 
+/** Equal layouts can exchange weights and saved models. */
+export function sameSpec(a: ModelSpec, b: ModelSpec): boolean {
+  return (
+    a.kind === b.kind && a.lookback === b.lookback && a.horizon === b.horizon && a.channels === b.channels &&
+    a.hiddenUnits === b.hiddenUnits && (a.channelIndependent ?? false) === (b.channelIndependent ?? false)
+  );
+}
+
 /**
  * The forecaster network. It maps standardised inputs to the standardised *change* from the last
  * observed value for every (step ahead, channel) at once, so all steps come from one forward pass.

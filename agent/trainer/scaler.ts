@@ -28,12 +28,3 @@ export function fitScaler(train: WindowSet): Scaler {
   const std = Array.from(sq, (v, c) => Math.max(Math.sqrt(v / count), 1e-3 * Math.max(Math.abs(mean[c]!), 1)));
   return { mean, std };
 }
-
-export function validateScaler(s: unknown, channels: number): s is Scaler {
-  const v = s as Scaler;
-  return (
-    typeof v === 'object' && v !== null && Array.isArray(v.mean) && Array.isArray(v.std) &&
-    v.mean.length === channels && v.std.length === channels &&
-    v.mean.every(Number.isFinite) && v.std.every((x) => Number.isFinite(x) && x > 0)
-  );
-}

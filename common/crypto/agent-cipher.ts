@@ -80,11 +80,17 @@ export class AgentCipher {
     return out;
   }
 
-  /** Decrypts an aggregate (or a single update) and divides by Σ n_k. */
-  decryptAggregate(bytes: Uint8Array, opts: { paramCount?: number } = {}): DecryptedAggregate {
+  /**
+   * Decrypts an aggregate (or a single update) and divides by Σ n_k. Costs one SEAL seed expansion
+   * per client per ciphertext; `maxClients` (the federation's size) bounds that work up front.
+   */
+  decryptAggregate(bytes: Uint8Array, opts: { paramCount?: number; maxClients?: number } = {}): DecryptedAggregate {
     const session = this.#live();
     const d = this.#d;
     const h = parseFrame(bytes, d, opts.paramCount);
+    if (opts.maxClients !== undefined && h.clients > opts.maxClients) {
+      throw new IcosflError('CRYPTO_VALUE_OUT_OF_RANGE', `the aggregate claims ${h.clients} clients, more than maxClients ${opts.maxClients}`, { details: { clients: h.clients } });
+    }
     const weights = new Float32Array(h.paramCount);
     const seeds: Uint8Array[] = new Array<Uint8Array>(h.clients);
     for (let j = 0; j < h.ciphertextCount; j++) {

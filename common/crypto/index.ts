@@ -10,7 +10,7 @@
  * Agent (holds the secret key):
  *   const cipher = await AgentCipher.create(agentBundle)
  *   cipher.encryptUpdate(weights: Float32Array, sampleCount: number) → Uint8Array     (n_k·w_k encrypted)
- *   cipher.decryptAggregate(bytes, { paramCount? }) → { weights (already ÷ Σn), totalSamples, clients }
+ *   cipher.decryptAggregate(bytes, { paramCount?, maxClients? }) → { weights (already ÷ Σn), totalSamples, clients }
  *   cipher.dispose()                                                                  frees SEAL memory
  *
  * Coordinator (parameters only, no SEAL, cannot decrypt):

@@ -13,8 +13,8 @@ import { IcosflError } from '../errors.js';
  * Wire size. Agents share the secret key, so they encrypt symmetrically with a seed: the c1
  * polynomial is replaced by a 64-byte PRNG seed and only c0 travels — N coefficients < q, which we
  * pack into exactly ceil(log2 q) = 47 bits each (SEAL stores them as uint64; zstd cannot compress
- * uniform residues). One ciphertext carries N/2 = 2048 real slots, so:
- *     bytes/param = (N·47/8 + 64) / (N/2) = (24064 + 64) / 2048 = 11.78   (goal ≤ 12)
+ * uniform residues). N/2 = 2048 complex slots carry two real parameters each (complex-slots.ts), so:
+ *     bytes/param = (N·47/8 + 64) / N = (24064 + 64) / 4096 = 5.89   (goal ≤ 12)
  * NVFlare/TenSEAL (N=8192, [60,40,40]) send ≈57, naive node-seal with four primes 98.
  *
  * Security. The HE standard (homomorphicencryption.org, ternary secret; the table SEAL enforces in
@@ -24,16 +24,18 @@ import { IcosflError } from '../errors.js';
  * take it. securityBits() below reads the same table; a test checks it against SEAL's.
  *
  * Overflow. Agent k encrypts n_k·w_k at scale Δ; the coordinator adds. The decrypted sum must stay
- * inside (-q/2, q/2): |Σ n_k·w_k|·Δ + noise < q/2. Agents refuse |w| > W (maxAbsWeight) and
- * n_k > S; the coordinator refuses a sum with Σ n_k > S (maxRoundSamples; n_k travels in the
- * clear). So |Σ n_k·w_k| ≤ W·S and we take Δ = 2^floor(log2(q / (3·W·S))): the message uses at
- * most q/3, leaving q/6 ≈ 2^44 ≫ noise (≈ 2^13). Defaults W = 16, S = 2^20 → Δ = 2^21.
+ * inside (-q/2, q/2): every coefficient of it, |coef| + noise < q/2. Agents refuse |w| > W
+ * (maxAbsWeight) and n_k > S; the coordinator refuses a sum with Σ n_k > S (maxRoundSamples; n_k
+ * travels in the clear). So every value |Σ n_k·w_k| ≤ W·S; a real-slot encoding has coefficients
+ * ≤ max|value|·Δ, and packing two values per slot adds two such polynomials, so |coef| ≤ 2·W·S·Δ.
+ * We take Δ = 2^floor(log2(q / (6·W·S))): the message uses at most q/3, leaving q/6 ≈ 2^44 ≫ noise
+ * (≈ 2^13). Defaults W = 16, S = 2^20 → Δ = 2^20.
  *
- * Precision. Fresh symmetric noise (σ = 3.2 per coefficient) plus encoding rounding shows up as
- * ≈ 500/Δ max abs error per slot at N=4096 (measured); a sum of K agents grows as √K, so for 100
- * agents ≈ 5,000/Δ ≈ 2.4e-3 in Σ n_k·w_k, and the average divides by Σ n_k: max abs error ≈
- * 2.4e-3 / Σ n_k. It meets 1e-4 for Σ n_k ≥ 24 with 100 agents (≥ 3 for one agent); the dynamic
- * range q/(noise) ≈ 2^34 is what we trade between W·S and that floor.
+ * Precision (measured): fresh symmetric noise (σ = 3.2 per coefficient) plus encoding rounding is
+ * ≈ 560/Δ max abs error per value for one agent and ≈ 5,700/Δ for a sum of 100 (√K growth), i.e.
+ * 5.5e-3 in Σ n_k·w_k at Δ = 2^20; the average divides by Σ n_k, so its max abs error ≈ 5.5e-3/Σ n_k:
+ * within 1e-4 once Σ n_k ≥ 55 with 100 agents (≥ 6 with one). The dynamic range q/noise ≈ 2^34 is
+ * what W·S trades against that floor: halve maxRoundSamples and the floor halves.
  *
  * How n_k enters: n_k·w_k (not a pre-divided w_k/K, which gets the average wrong when an agent
  * drops out: a missing agent simply adds nothing to the sum or to Σ n_k).
@@ -75,7 +77,7 @@ export type FederationParams = z.infer<typeof federationParamsSchema>;
 export interface DerivedParams {
   readonly params: FederationParams;
   readonly n: number; // ring degree N (coefficients per polynomial)
-  readonly slots: number; // real values per ciphertext, N/2
+  readonly slots: number; // real values per ciphertext: N (N/2 complex slots, two reals each)
   readonly q: number; // < 2^47, exact in a double
   readonly qBits: number;
   readonly scale: number; // Δ, a power of two
@@ -98,7 +100,7 @@ export function parseFederationParams(value: unknown, source: string): Federatio
 
 export function deriveParams(params: FederationParams): DerivedParams {
   const q = Number(params.coeffModulus);
-  const scaleLog2 = Math.floor(Math.log2(q / (3 * params.maxAbsWeight * params.maxRoundSamples)));
+  const scaleLog2 = Math.floor(Math.log2(q / (6 * params.maxAbsWeight * params.maxRoundSamples)));
   if (scaleLog2 < 8) {
     throw new IcosflError('CRYPTO_KEY_INVALID', `maxAbsWeight·maxRoundSamples = ${params.maxAbsWeight * params.maxRoundSamples} leaves a scale of 2^${scaleLog2}; lower one of them`);
   }
@@ -106,7 +108,7 @@ export function deriveParams(params: FederationParams): DerivedParams {
   return {
     params,
     n: params.polyModulusDegree,
-    slots: params.polyModulusDegree / 2,
+    slots: params.polyModulusDegree, // two real values per complex slot (complex-slots.ts)
     q,
     qBits: params.coeffModulusBits,
     scale: 2 ** scaleLog2,

@@ -7,6 +7,7 @@ import type { Evaluator } from 'node-seal/implementation/evaluator.js';
 import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { IcosflError } from '../errors.js';
 import { SEED_BYTES, type DerivedParams } from './params.js';
+import { limbTable, mulAddConst, sqrtMinusOne } from './complex-slots.js';
 import { loadSeal, type SEALLibrary } from './seal-loader.js';
 
 /**
@@ -25,17 +26,19 @@ import { loadSeal, type SEALLibrary } from './seal-loader.js';
  */
 const C0_OFFSET = 113;
 const SEAL_MAGIC = 0xa15e;
+/** A CKKS plaintext (NTT form, one prime): header, parms_id, coeff_count, scale, then its data array. */
+const PLAIN_DATA_OFFSET = 88;
 
 export interface SealSession {
   readonly c0Offset: number;
   readonly seedOffset: number;
   readonly ciphertextBytes: number;
-  /** Encodes `values` (slots long) at scale Δ and encrypts with a fresh seed; returns SEAL's bytes (c0 + seed). */
+  /** Encodes `values` (N long, two per slot) at scale Δ and encrypts with a fresh seed; returns SEAL's bytes (c0 + seed). */
   encryptSlots(values: Float64Array): Uint8Array;
   /**
    * Decrypts the ciphertext (c0, Σ_k c1_k): `fillC0` writes the validated c0 residues as SEAL
    * uint64s into the template at `offset`; each c1_k is expanded by SEAL from seeds[k]. Returns the
-   * decoded slots (Σ n_k·w_k).
+   * N decoded values (Σ n_k·w_k), two per slot.
    */
   decryptSum(fillC0: (template: Uint8Array, offset: number) => void, seeds: readonly Uint8Array[]): Float64Array;
   dispose(): void;
@@ -52,6 +55,12 @@ function checkTemplate(t: Uint8Array, n: number): void {
     v.getUint32(109, true) === 0 &&
     v.getUint16(seedInfo, true) === SEAL_MAGIC;
   if (!ok) throw new Error(`node-seal produced an unexpected seeded-ciphertext layout (${t.length} bytes); the codec was written for node-seal 6.0.3 (SEAL 4.1)`);
+}
+
+function checkPlain(p: Uint8Array, n: number): void {
+  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  const ok = p.length === PLAIN_DATA_OFFSET + 8 * n && v.getUint16(0, true) === SEAL_MAGIC && v.getUint32(48, true) === n && v.getUint16(64, true) === SEAL_MAGIC && v.getUint32(80, true) === n;
+  if (!ok) throw new Error(`node-seal produced an unexpected plaintext layout (${p.length} bytes); the codec was written for node-seal 6.0.3 (SEAL 4.1)`);
 }
 
 export async function createSession(d: DerivedParams, secretKeyBytes: Uint8Array): Promise<SealSession> {
@@ -95,8 +104,56 @@ export async function createSession(d: DerivedParams, secretKeyBytes: Uint8Array
     const term: CipherText = own(seal.CipherText());
     const none = seal.ComprModeType.none;
 
+    const half = d.n / 2;
+    const realPart = new Float64Array(half);
+    const imagPart = new Float64Array(half);
+    const savePlain = (): Uint8Array => plain.saveArray(none);
+
+    // Multiplying plaintexts by ±i (complex-slots.ts). The self-test below picks the square root
+    // of -1 that matches SEAL's NTT root and checks the whole construction on real numbers.
+    const roots = sqrtMinusOne(d.q);
+    let toImag = limbTable(roots[0], d.q); // × i
+    let fromImag = limbTable(roots[1], d.q); // × -i
+
+    /** Encodes values[0, N/2) + i·values[N/2, N) into `plain`. */
+    const encodeComplex = (values: Float64Array): void => {
+      for (let k = 0; k < half; k++) {
+        realPart[k] = values[k]!;
+        imagPart[k] = values[half + k]!;
+      }
+      encoder.encode(imagPart, d.scale, plain);
+      const b = savePlain();
+      encoder.encode(realPart, d.scale, plain);
+      const a = savePlain();
+      checkPlain(a, d.n);
+      mulAddConst(a, a, b, PLAIN_DATA_OFFSET, d.n, toImag, d.q);
+      plain.loadArray(context, a);
+    };
+
+    /** Decodes `plain` (a + i·b in each slot) into N real values. */
+    const decodeComplex = (): Float64Array => {
+      const out = new Float64Array(d.n);
+      out.set(encoder.decode(plain).subarray(0, half));
+      const bytes = savePlain();
+      mulAddConst(bytes, undefined, bytes, PLAIN_DATA_OFFSET, d.n, fromImag, d.q);
+      plain.loadArray(context, bytes);
+      out.set(encoder.decode(plain).subarray(0, half), half);
+      return out;
+    };
+
+    const probe = Float64Array.from({ length: d.n }, (_, k) => ((k % 97) - 48) / 8);
+    const selfTest = (): boolean => {
+      encodeComplex(probe);
+      const back = decodeComplex();
+      return back.every((v, k) => Math.abs(v - probe[k]!) < 1e-3);
+    };
+    if (!selfTest()) {
+      [toImag, fromImag] = [fromImag, toImag];
+      if (!selfTest()) throw new Error('two-values-per-slot packing failed its self-test against SEAL (NTT layout changed?)');
+    }
+
     const encryptSlots = (values: Float64Array): Uint8Array => {
-      encoder.encode(values, d.scale, plain);
+      encodeComplex(values);
       const serializable = encryptor.encryptSymmetricSerializable(plain);
       try {
         return serializable.saveArray(none);
@@ -107,7 +164,7 @@ export async function createSession(d: DerivedParams, secretKeyBytes: Uint8Array
 
     // Two templates made by SEAL: one whose c0 the caller overwrites, one whose c0 stays zero (an
     // encryption of nothing but the seed's c1 once its seed is replaced) for the other clients.
-    const template = encryptSlots(new Float64Array(d.slots));
+    const template = encryptSlots(new Float64Array(d.n));
     checkTemplate(template, d.n);
     const zeroC0 = template.slice();
     zeroC0.fill(0, C0_OFFSET, C0_OFFSET + 8 * d.n);
@@ -132,7 +189,7 @@ export async function createSession(d: DerivedParams, secretKeyBytes: Uint8Array
           evaluator.add(sum, term, sum);
         }
         decryptor.decrypt(sum, plain);
-        return encoder.decode(plain);
+        return decodeComplex();
       },
       dispose: disposeAll,
     };

@@ -12,15 +12,15 @@ import { SEED_BYTES, type DerivedParams } from './params.js';
  *     6     2  reserved, 0
  *     8    16  parameter-set hash (federation id, N, q, W, S, key id; see params.ts)
  *    24     4  paramCount: model parameters (the model layout's length)
- *    28     4  ciphertextCount = ceil(paramCount / slots)
+ *    28     4  ciphertextCount = ceil(paramCount / N): N values per ciphertext, two per slot
  *    32     4  clients: 1 for an update
  *    36     4  totalSamples: n_k for an update, Σ n_k for an aggregate
  *    40     …  ciphertextCount packed c0 polynomials (packing.ts), then for each ciphertext the
  *              `clients` 64-byte PRNG seeds of its c1 polynomials
  *
  * An aggregate keeps every agent's c1 seed instead of expanding and adding the c1 polynomials:
- * expanding a seed is SEAL's Blake2 PRNG in WASM (≈ 0.2 ms per 2048 params, 10× the whole budget of
- * the coordinator's sum); the decrypting agents expand them instead. It also makes partial sums
+ * expanding a seed is SEAL's Blake2 PRNG in WASM (≈ 0.3 ms per ciphertext of 4096 params, ≈ 15× the
+ * coordinator's whole cost per update); the decrypting agents expand them instead. It also makes partial sums
  * (intermediate aggregators) the same operation as sums of updates.
  */
 export const WIRE_MAGIC = 0x534b4349; // 'ICKS' read as little-endian uint32

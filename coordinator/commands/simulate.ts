@@ -6,7 +6,7 @@ import pino from 'pino';
 const USAGE =
   'simulate --data DIR --metrics cpu,mem [--rounds 10] [--clients 50] [--epochs 2] [--model mlp|linear|lstm] ' +
   '[--lookback 12] [--horizon 5] [--hidden 32] [--joint] [--batch-size 32] [--learning-rate 0.002] [--seed 42] ' +
-  '[--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--json] [--plot out.svg]';
+  '[--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -45,6 +45,7 @@ const command: Command = {
         backend: { type: 'string' },
         json: { type: 'boolean' },
         joint: { type: 'boolean' },
+        plaintext: { type: 'boolean' },
         plot: { type: 'string' },
       },
     });
@@ -93,7 +94,16 @@ const command: Command = {
     });
     const spec = specFromConfig(trainerConfig, metrics.length);
     const { chosen } = await selectBackend(trainerConfig, spec, { logger: log });
-    const r = await runSimulation(series, { ...opts, logger: log });
+    // Encrypted FedAvg by default (the real codec and coordinator sum); --plaintext for the reference.
+    const { encryptedAggregator } = await import('../simulate/encrypted.js');
+    const encrypted = values.plaintext ? undefined : await encryptedAggregator();
+    let r;
+    try {
+      r = await runSimulation(series, { ...opts, logger: log, ...(encrypted ? { aggregate: encrypted.aggregate } : {}) });
+    } finally {
+      encrypted?.dispose();
+    }
+    const aggregation = encrypted ? `CKKS-encrypted FedAvg (max |encrypted − plaintext| ${encrypted.maxAbsError().toExponential(2)})` : 'plaintext FedAvg';
 
     if (values.plot) writeFileSync(values.plot, forecastSvg(r, opts.horizon));
     const pick = (k: 'rmse' | 'mae') => Object.fromEntries(METHODS.map((m) => [m, r.scores[m][k]]));
@@ -105,6 +115,8 @@ const command: Command = {
         clients: r.clients.length,
         skipped_clients: r.skippedClients,
         backend: chosen,
+        aggregation: encrypted ? 'ckks' : 'plaintext',
+        ...(encrypted ? { ckks_max_abs_error: encrypted.maxAbsError() } : {}),
         options: opts,
         weights: r.weights,
         seconds: r.seconds,
@@ -114,7 +126,7 @@ const command: Command = {
     }
     const cell = (v: number) => v.toPrecision(4).padStart(10);
     const lines: string[] = [];
-    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${opts.rounds} rounds × ${opts.localEpochs} local epochs, ${r.weights} weights`);
+    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${opts.rounds} rounds × ${opts.localEpochs} local epochs, ${r.weights} weights, ${aggregation}`);
     lines.push('errors on each client\'s last 20 %, mean over clients, all steps ahead, original units');
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));
     for (const m of METHODS) lines.push([m.padEnd(12), ...metrics.flatMap((k) => [cell(r.scores[m].rmse[k]!), cell(r.scores[m].mae[k]!)])].join(' '));

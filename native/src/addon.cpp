@@ -5,14 +5,16 @@
 // IcosflError.
 //
 // Buffer ownership: latest/range/stats return V8-allocated typed arrays (copies; the caller owns
-// them). The one-sample staging buffer is C++ memory that JS writes into (see RingState). windows() returns typed arrays over malloc'd external ArrayBuffers: C++ fills them in
+// them). windows() returns typed arrays over malloc'd external ArrayBuffers: C++ fills them in
 // one pass, V8 owns them from then on and frees them in the finalizer — they outlive close().
-// The ring's own memory (the mapping) never leaves C++.
+// The one-sample staging buffer is C++ memory that JS writes into (see RingState). The ring's
+// own memory (the mapping) never leaves C++.
 #include <napi.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <system_error>
 
 #include "ring.hpp"
@@ -73,10 +75,22 @@ struct RingState {
   std::unique_ptr<Ring> ring;
   // The staging sample, written by the wrapper and read by pushStaged: bytes [0, 8) the
   // timestamp (f64), then one f32 per channel. Passing the timestamp here rather than as an
-  // argument spares two Node-API calls per push.
-  std::vector<double> staging;
-  double& timestamp() { return staging[0]; }
-  const float* values() const { return reinterpret_cast<const float*>(staging.data() + 1); }
+  // argument spares two Node-API calls per push. malloc'd: untyped storage JS writes into.
+  unsigned char* staging = nullptr;
+  size_t stagingBytes = 0;
+  explicit RingState(uint32_t channels) : stagingBytes(8 + 4 * size_t(channels)) {
+    staging = static_cast<unsigned char*>(std::calloc(1, stagingBytes));
+    if (staging == nullptr) throw std::bad_alloc();
+  }
+  ~RingState() { std::free(staging); }
+  RingState(const RingState&) = delete;
+  RingState& operator=(const RingState&) = delete;
+  double timestamp() const {
+    double t;
+    std::memcpy(&t, staging, 8);
+    return t;
+  }
+  const float* values() const { return reinterpret_cast<const float*>(staging + 8); }
 };
 using SharedState = std::shared_ptr<RingState>;
 
@@ -124,14 +138,13 @@ class NativeRing : public Napi::ObjectWrap<NativeRing> {
     layout.channels = info[2].As<Napi::Number>().Uint32Value();
     layout.schemaTag = info[3].As<Napi::String>().Utf8Value();
     const std::string path = info[0].As<Napi::String>().Utf8Value();
-    state_ = std::make_shared<RingState>();
+    state_ = std::make_shared<RingState>(layout.channels);
     state_->ring.reset(guarded(env, [&] { return Ring::open(path, layout, openInfo_); }));
-    state_->staging.assign(1 + (layout.channels + 1) / 2, 0.0);
     Napi::Object self = info.This().As<Napi::Object>();
 
     // The staging sample, seen from JS through an external buffer whose finalizer drops its share.
     auto* stagingShare = new SharedState(state_);
-    auto buffer = Napi::ArrayBuffer::New(env, state_->staging.data(), state_->staging.size() * sizeof(double),
+    auto buffer = Napi::ArrayBuffer::New(env, state_->staging, state_->stagingBytes,
                                          [](Napi::Env, void*, SharedState* share) { delete share; }, stagingShare);
     self.Set("stagingTimestamp", Napi::Float64Array::New(env, 1, buffer, 0));
     self.Set("staging", Napi::Float32Array::New(env, layout.channels, buffer, sizeof(double)));

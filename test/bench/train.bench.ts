@@ -6,7 +6,7 @@ import { Forecaster } from '../../agent/trainer/forecaster.js';
 import { specFromConfig } from '../../agent/trainer/model.js';
 import { fitScaler } from '../../agent/trainer/scaler.js';
 import { tf } from '../../agent/trainer/tf.js';
-import { buildWindows, chronologicalSplit, type WindowSet } from '../../agent/trainer/windows.js';
+import { buildWindows, chronologicalSplit, sliceWindows, type WindowSet } from '../../agent/trainer/windows.js';
 import { convertNab } from '../../coordinator/simulate/convert.js';
 import { readClientDir } from '../../coordinator/simulate/csv.js';
 import { REPO_ROOT, SHARED_DATA, tempDir } from '../helpers/paths.js';
@@ -16,16 +16,23 @@ import { REPO_ROOT, SHARED_DATA, tempDir } from '../helpers/paths.js';
  * batch 256, channel-independent) on two real NAB EC2 CPU traces as a 2-channel machine, on every
  * backend that loads here; then the same model and shapes trained by Debian's PyTorch
  * (scripts/bench/pytorch-train.py, 1 thread like tfjs's WASM backend) in the same command.
- * A sample = one window (all channels). Env: BENCH_EPOCHS (default 3).
+ * A sample = one window (all channels). Env: BENCH_EPOCHS (default 3); BENCH_BATCH, BENCH_MODEL
+ * and BENCH_HIDDEN override the config (scripts/gpu-check.sh also runs large batches and the LSTM);
+ * BENCH_WINDOWS caps the training windows, BENCH_SKIP=cpu,… skips backends, BENCH_DATA replaces
+ * ../shared/data (the GPU pack carries its own copy of the two traces).
  */
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 3);
-const config = parseTrainerConfig({});
+const config = parseTrainerConfig({
+  ...(process.env.BENCH_BATCH ? { batch_size: Number(process.env.BENCH_BATCH) } : {}),
+  ...(process.env.BENCH_MODEL ? { model: process.env.BENCH_MODEL } : {}),
+  ...(process.env.BENCH_HIDDEN ? { hidden_units: Number(process.env.BENCH_HIDDEN) } : {}),
+});
 const progress = (msg: string) => process.stderr.write(`[train] ${msg}\n`);
 
 function realWindows(): WindowSet {
   const tmp = tempDir('icosfl-bench-train-');
   try {
-    convertNab(join(SHARED_DATA, 'nab-server-metrics'), tmp.dir, { match: 'ec2_cpu_utilization_' });
+    convertNab(join(process.env.BENCH_DATA ?? SHARED_DATA, 'nab-server-metrics'), tmp.dir, { match: 'ec2_cpu_utilization_' });
     const [a, b] = readClientDir(tmp.dir, ['cpu'], 2);
     const n = Math.min(a!.values.length, b!.values.length);
     const v = new Float32Array(2 * n);
@@ -40,13 +47,16 @@ function realWindows(): WindowSet {
 }
 
 const ws = realWindows();
-const { train, validation } = chronologicalSplit(ws, config.validation_fraction);
+const split = chronologicalSplit(ws, config.validation_fraction);
+const train = process.env.BENCH_WINDOWS ? sliceWindows(split.train, 0, Number(process.env.BENCH_WINDOWS)) : split.train;
+const validation = split.validation;
+const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
 const scaler = fitScaler(train);
 const spec = specFromConfig(config, 2);
 
 const byBackend: Record<string, Record<string, unknown>> = {};
 const candidates = defaultCandidates();
-for (const status of await loadBackends(candidates)) {
+for (const status of await loadBackends(candidates.filter((c) => !skip.has(c.name)))) {
   if (!status.loaded) {
     byBackend[status.name] = { samples_per_s: null, reason: status.reason };
     progress(`${status.name}: not loaded (${status.reason})`);

@@ -94,7 +94,12 @@ export class DaemonProcess {
       }
     });
     proc.stderr!.on('data', (d) => (this.stderr += String(d)));
-    this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+    // Resolved on 'close' (stdout drained, so the last log lines are in) with the time of 'exit'.
+    this.exited = new Promise((resolve) => {
+      let at = 0;
+      proc.once('exit', () => (at = Date.now()));
+      proc.once('close', (code, signal) => resolve({ code, signal, at: at || Date.now() }));
+    });
   }
 
   /** `node [nodeArgs] dist/agent/cli.js <args>`, with LOG_LEVEL=info unless env says otherwise. */

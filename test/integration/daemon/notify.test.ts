@@ -38,8 +38,8 @@ test('READY=1 after the first sample is stored, watchdog pings at half of WATCHD
 
   await sleep(2000);
   const pings = listener.with('WATCHDOG=1').filter((p) => p.at > ready.at);
-  // 2 s at one ping per 300 ms: 6 or 7 expected; a noisy 2-core box may lose one.
-  assert.ok(pings.length >= 5 && pings.length <= 8, `watchdog pings in 2 s: ${pings.length}`);
+  // 2 s at one ping per 300 ms: 6 or 7 expected; a loaded 2-core box may delay one or two.
+  assert.ok(pings.length >= 4 && pings.length <= 8, `watchdog pings in 2 s: ${pings.length}`);
   for (let i = 1; i < pings.length; i++) {
     const gap = pings[i]!.at - pings[i - 1]!.at;
     assert.ok(gap < 600, `watchdog gap ${gap} ms stays under WATCHDOG_USEC`);

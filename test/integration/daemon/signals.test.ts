@@ -42,10 +42,11 @@ test('SIGTERM: exit 0 within 5 s, and every sample the daemon stored is in the r
   try {
     assert.is(ring.size, stopped!.samplesStored, 'the reopened ring holds exactly what the daemon stored');
     const { timestamps, values } = ring.latest(ring.size);
-    for (let i = 1; i < timestamps.length; i++) {
-      const gap = timestamps[i]! - timestamps[i - 1]!;
-      assert.ok(gap > 50 && gap < 400, `samples about 100 ms apart, got ${gap}`);
-    }
+    // A late wake-up is followed by an on-time one (drift-free cadence), so single gaps vary;
+    // their mean must be the interval.
+    for (let i = 1; i < timestamps.length; i++) assert.ok(timestamps[i]! > timestamps[i - 1]!, 'timestamps increase');
+    const meanGap = (timestamps[timestamps.length - 1]! - timestamps[0]!) / (timestamps.length - 1);
+    assert.ok(meanGap > 90 && meanGap < 130, `samples 100 ms apart on average, got ${meanGap}`);
     assert.ok(sentAt - timestamps[timestamps.length - 1]! < 400, 'the last sample is from just before SIGTERM');
     // mem_used_pct is known from the first sample; it is a real reading from /proc/meminfo.
     const mem = values[values.length - 2]!;
@@ -87,7 +88,7 @@ test('SIGHUP: a broken config is refused and the old one keeps running; a good o
   const n0 = live.sampling.samples_stored;
   await sleep(1000);
   const n1 = ((await controlRequest(socket, { cmd: 'status' })) as Status).sampling.samples_stored;
-  assert.ok(n1 - n0 >= 7 && n1 - n0 <= 12, `about 10 samples per second at 100 ms, got ${n1 - n0}`);
+  assert.ok(n1 - n0 >= 6 && n1 - n0 <= 13, `about 10 samples per second at 100 ms, got ${n1 - n0}`);
 
   // A key that needs a restart is reported, not half-applied.
   writeConfig(dir, '[sampler]\ninterval_ms = 100\nmetrics = ["cpu_busy_pct", "load1"]\n[prometheus]\nenabled = true\nport = 0\n', 'reload.toml');

@@ -33,6 +33,7 @@ test('status and /metrics against the running daemon', async () => {
   assert.match(human.stdout, /ring\s+\S+metrics\.ring: \d+ \/ \d+ samples/);
   assert.match(human.stdout, /jitter\s+p50 [\d.]+ ms, p99 [\d.]+ ms/);
   assert.match(human.stdout, /cpu\s+on, ok/);
+  assert.match(human.stdout, /trainer\s+off/);
 
   const json = await runCli(['status', '--config', config, '--json']);
   assert.is(json.code, 0, json.stderr);

@@ -106,7 +106,7 @@ for p in /etc/icosfl/probe /usr/local/lib/icosfl/probe /usr/bin/probe /var/lib/p
 done
 # Root inside the same mount namespace proves the mounts themselves are read-only, not just
 # that the uid lacks permission.
-ro_msg=$(nsenter -t "$PID" -m -r -w -- /bin/sh -c 'echo x > /usr/probe' 2>&1)
+ro_msg=$(nsenter -t "$PID" -m -r -w -- /bin/sh -c 'echo x > /usr/probe; echo x > /etc/icosfl/probe' 2>&1)
 state_ok=0; as_agent /bin/sh -c 'echo x > /var/lib/icosfl/probe && rm /var/lib/icosfl/probe' && state_ok=1
 tmp_private=0
 as_agent /bin/sh -c 'echo x > /tmp/icosfl-probe && echo x > /var/tmp/icosfl-probe' \
@@ -115,10 +115,10 @@ cp /bin/true /var/lib/icosfl/probe-exec && chmod 0755 /var/lib/icosfl/probe-exec
 noexec=0; as_agent /var/lib/icosfl/probe-exec 2>/dev/null || noexec=1
 rm -f /var/lib/icosfl/probe-exec
 if [ ${#allowed[@]} -eq 0 ] && [ "$state_ok" = 1 ] && [ "$tmp_private" = 1 ] && [ "$noexec" = 1 ] \
-  && echo "$ro_msg" | grep -q 'Read-only file system'; then
-  ok writes-confined "denied: ${denied[*]}; /var/lib/icosfl writable, /tmp and /var/tmp private, state dir noexec; root in its mount ns: $ro_msg"
+  && [ "$(echo "$ro_msg" | grep -c 'Read-only file system')" = 2 ]; then
+  ok writes-confined "denied: ${denied[*]}; /var/lib/icosfl writable, /tmp and /var/tmp private, state dir noexec; root in its mount ns: $(echo $ro_msg)"
 else
-  not_ok writes-confined "allowed: ${allowed[*]:-none}; state writable=$state_ok tmp private=$tmp_private noexec=$noexec; root: $ro_msg"
+  not_ok writes-confined "allowed: ${allowed[*]:-none}; state writable=$state_ok tmp private=$tmp_private noexec=$noexec; root: $(echo $ro_msg)"
 fi
 
 # ---- a stopped watchdog ping gets it killed and restarted

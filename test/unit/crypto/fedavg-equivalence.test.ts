@@ -5,8 +5,8 @@ import { isIcosflError } from '../../../common/errors.js';
 import { EncryptedFedAvgRound, ckksFedAvg } from '../../../coordinator/strategy/ckks-fedavg.js';
 import { fedAvg, type ClientUpdate } from '../../../coordinator/strategy/fedavg.js';
 
-// 5000 parameters = 3 ciphertexts (2048 slots each), the last one partly filled.
-const PARAMS = 5000;
+// 10,000 parameters = 3 ciphertexts (4096 values each), the last one partly filled.
+const PARAMS = 10_000;
 let agent: AgentBundle;
 let coordinator: CoordinatorBundle;
 let cipher: AgentCipher;

@@ -64,7 +64,7 @@ function generate(rand: () => number): { kind: string; bytes: Uint8Array } {
     const b = base.slice();
     const v = new DataView(b.buffer);
     const field = [4, 5, 6, 24, 28, 32, 36][int(7)]!;
-    const edge = [0, 1, 2, 0xff, 0xffff, 0x7fffffff, 0xffffffff, int(2 ** 32), 2048, 2049, 4096][int(11)]!;
+    const edge = [0, 1, 2, 0xff, 0xffff, 0x7fffffff, 0xffffffff, int(2 ** 32), 2000, 4096, 4097, 8192][int(12)]!;
     if (field < 6) v.setUint8(field, edge & 0xff);
     else if (field === 6) v.setUint16(field, edge & 0xffff, true);
     else v.setUint32(field, edge >>> 0, true);

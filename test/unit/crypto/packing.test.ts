@@ -52,6 +52,21 @@ test('addPacked47 adds residues exactly (lazily, unreduced) and matches BigInt a
   assert.equal(fromUint64Bytes(back, N), Array.from(acc, (x) => BigInt(x % Q)));
 });
 
+test('addPacked47 reads an unaligned buffer (a pooled Node Buffer) the same as an aligned one', () => {
+  const values = randomResidues(N);
+  const aligned = new Uint8Array(packedBytes(N, HI));
+  packFromUint64(toUint64Bytes(values), 0, N, HI, aligned, 0);
+  const backing = new Uint8Array(aligned.length + 3);
+  backing.set(aligned, 3);
+  const unaligned = backing.subarray(3);
+  const a = new Float64Array(N);
+  const b = new Float64Array(N);
+  assert.is(addPacked47(aligned, 0, N, Q, a, 0), -1);
+  assert.is(addPacked47(unaligned, 0, N, Q, b, 0), -1);
+  assert.equal(Array.from(b), Array.from(a));
+  assert.equal(Array.from(a, (x) => BigInt(x)), values);
+});
+
 test('a residue ≥ q is reported by index, and subPacked takes back exactly what was added', () => {
   const values = randomResidues(N);
   values[37] = BigInt(Q); // not a valid residue

@@ -16,15 +16,16 @@ test("securityBits reads the same HE-standard table SEAL enforces (CoeffModulus.
   assert.is(securityBits(4096, 47), 256);
 });
 
-test('the default federation: 47-bit q, scale 2^21, message bound ≤ q/3', async () => {
+test('the default federation: 47-bit q, two values per slot, scale 2^20, message bound ≤ q/3', async () => {
   const { coordinator } = await generateFederation();
   const d = deriveParams(coordinator.params);
   assert.is(d.n, 4096);
-  assert.is(d.slots, 2048);
+  assert.is(d.slots, 4096);
   assert.ok(d.q < 2 ** 47 && d.q > 2 ** 46 && d.q % 8192 === 1);
-  assert.is(d.scale, 2 ** 21);
-  assert.ok(coordinator.params.maxAbsWeight * coordinator.params.maxRoundSamples * d.scale <= d.q / 3);
-  assert.is((d.packedPolyBytes + 64) / d.slots < 12, true);
+  assert.is(d.scale, 2 ** 20);
+  // Two values per slot can double a coefficient (complex-slots.ts): 2·W·S·Δ must stay ≤ q/3.
+  assert.ok(2 * coordinator.params.maxAbsWeight * coordinator.params.maxRoundSamples * d.scale <= d.q / 3);
+  assert.ok((d.packedPolyBytes + 64) / d.slots < 6);
 });
 
 test('options that leave no room for a scale are refused at creation', async () => {

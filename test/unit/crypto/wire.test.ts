@@ -8,13 +8,13 @@ let agent: AgentBundle;
 let coordinator: CoordinatorBundle;
 let other: CoordinatorBundle;
 let cipher: AgentCipher;
-let update: Uint8Array; // 3000 params = 2 ciphertexts, n = 7
+let update: Uint8Array; // 5000 params = 2 ciphertexts (4096 values each), n = 7
 
 test.before(async () => {
   ({ agent, coordinator } = await generateFederation({ federationId: 'wire' }));
   ({ coordinator: other } = await generateFederation({ federationId: 'wire' })); // same id, other key
   cipher = await AgentCipher.create(agent);
-  update = cipher.encryptUpdate(new Float32Array(3000).fill(0.5), 7);
+  update = cipher.encryptUpdate(new Float32Array(5000).fill(0.5), 7);
 });
 test.after(() => cipher.dispose());
 
@@ -55,20 +55,26 @@ test('header fields', () => {
   expectBoth(mutate((b) => (b[5] = 9)), 'CRYPTO_MALFORMED_UPDATE', /unknown frame kind 9/);
   expectBoth(mutate((b) => (b[7] = 1)), 'CRYPTO_MALFORMED_UPDATE', /reserved/);
   expectBoth(mutate((_, v) => v.setUint32(24, 0, true)), 'CRYPTO_MALFORMED_UPDATE', /paramCount 0/);
-  expectBoth(mutate((_, v) => v.setUint32(24, 5000, true)), 'CRYPTO_MALFORMED_UPDATE', /ciphertextCount 2 does not fit paramCount 5000/);
+  expectBoth(mutate((_, v) => v.setUint32(24, 9000, true)), 'CRYPTO_MALFORMED_UPDATE', /ciphertextCount 2 does not fit paramCount 9000/);
   expectBoth(mutate((_, v) => v.setUint32(28, 3, true)), 'CRYPTO_MALFORMED_UPDATE', /ciphertextCount 3/);
   expectBoth(mutate((_, v) => v.setUint32(32, 2, true)), 'CRYPTO_MALFORMED_UPDATE', /client count 2 is invalid for a single update/);
   expectBoth(mutate((_, v) => v.setUint32(36, 0, true)), 'CRYPTO_VALUE_OUT_OF_RANGE', /sample count 0/);
   expectBoth(mutate((_, v) => v.setUint32(36, 2 ** 20 + 1, true)), 'CRYPTO_VALUE_OUT_OF_RANGE', /maxRoundSamples/);
 });
 
+test('the agent bounds the work an aggregate can ask for with maxClients', () => {
+  const agg = aggregate(coordinator, [update, cipher.encryptUpdate(new Float32Array(5000), 2), cipher.encryptUpdate(new Float32Array(5000), 2)]);
+  assert.throws(() => cipher.decryptAggregate(agg, { maxClients: 2 }), (e: unknown) => isIcosflError(e, 'CRYPTO_VALUE_OUT_OF_RANGE') && /3 clients/.test((e as Error).message));
+  assert.is(cipher.decryptAggregate(agg, { maxClients: 3 }).clients, 3);
+});
+
 test('foreign parameters and layout mismatch', () => {
   expectBoth(mutate((b) => (b[8] ^= 1)), 'CRYPTO_PARAMS_MISMATCH', /another federation/);
   assert.throws(() => new UpdateAccumulator(other).add(update), (e: unknown) => isIcosflError(e, 'CRYPTO_PARAMS_MISMATCH'));
-  expectBoth(update, 'CRYPTO_LAYOUT_MISMATCH', /3000 parameters, the model layout has 2999/, 2999);
+  expectBoth(update, 'CRYPTO_LAYOUT_MISMATCH', /5000 parameters, the model layout has 4999/, 4999);
   const acc = new UpdateAccumulator(coordinator);
   acc.add(update);
-  const shorter = cipher.encryptUpdate(new Float32Array(2999), 1);
+  const shorter = cipher.encryptUpdate(new Float32Array(4999), 1);
   assert.throws(() => acc.add(shorter), (e: unknown) => isIcosflError(e, 'CRYPTO_LAYOUT_MISMATCH'));
 });
 
@@ -82,7 +88,7 @@ test('a residue ≥ q in the second ciphertext is refused and the sum is left as
   });
   expectBoth(bad, 'CRYPTO_MALFORMED_UPDATE', /residue 4096 is not below/);
   const acc = new UpdateAccumulator(coordinator);
-  const good = cipher.encryptUpdate(new Float32Array(3000).fill(-2), 3);
+  const good = cipher.encryptUpdate(new Float32Array(5000).fill(-2), 3);
   acc.add(good);
   assert.throws(() => acc.add(bad), (e: unknown) => isIcosflError(e, 'CRYPTO_MALFORMED_UPDATE'));
   assert.equal(acc.finish(), aggregate(coordinator, [good]));
@@ -90,7 +96,7 @@ test('a residue ≥ q in the second ciphertext is refused and the sum is left as
   // A refused FIRST frame fixes nothing: a frame of another size may still start the sum.
   const fresh = new UpdateAccumulator(coordinator);
   assert.throws(() => fresh.add(bad), (e: unknown) => isIcosflError(e, 'CRYPTO_MALFORMED_UPDATE'));
-  const bigger = cipher.encryptUpdate(new Float32Array(5000).fill(1.5), 4);
+  const bigger = cipher.encryptUpdate(new Float32Array(9000).fill(1.5), 4);
   fresh.add(bigger);
   assert.equal(fresh.finish(), aggregate(coordinator, [bigger]));
 });

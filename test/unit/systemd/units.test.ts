@@ -74,8 +74,14 @@ test('agent exposure ≤ 2.0 (with and without the GPU drop-in), coordinator ≤
   assert.ok(coordinator <= 2.0, `coordinator exposure ${coordinator} > 2.0`);
 });
 
-test('no unit sets MemoryDenyWriteExecute= (V8 needs W+X pages) and the agent is Type=notify with a watchdog', () => {
-  for (const unit of UNITS) assert.not.match(readFileSync(join(SYSTEMD, unit), 'utf8'), /^\s*MemoryDenyWriteExecute\s*=/m, unit);
+test('no unit sets MemoryDenyWriteExecute= (V8 needs W+X) or ExecPaths=; the agent is Type=notify with a watchdog', () => {
+  for (const unit of UNITS) {
+    const text = readFileSync(join(SYSTEMD, unit), 'utf8');
+    assert.not.match(text, /^\s*MemoryDenyWriteExecute\s*=/m, unit);
+    // ExecPaths= bind mounts came out read-write on systemd 252, undoing ProtectSystem=strict.
+    assert.not.match(text, /^\s*ExecPaths\s*=/m, unit);
+    assert.match(text, /^ReadOnlyPaths=\/etc\/icosfl$/m, `${unit}: ConfigurationDirectory= alone is writable`);
+  }
   const agent = readFileSync(join(SYSTEMD, 'icosfl-agent.service'), 'utf8');
   for (const line of ['Type=notify', 'Restart=on-failure', 'StateDirectory=icosfl', 'RuntimeDirectory=icosfl', 'ConfigurationDirectory=icosfl', 'User=icosfl', 'CapabilityBoundingSet=']) {
     assert.match(agent, new RegExp(`^${line}$`, 'm'), `agent unit lacks ${line}`);

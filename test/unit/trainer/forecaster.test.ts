@@ -53,8 +53,8 @@ test('weights cross as one flat Float32Array; a wrong length is MODEL_INCOMPATIB
   const a = new Forecaster(spec, { seed: 1, learningRate: 0.01 });
   const b = new Forecaster(spec, { seed: 2, learningRate: 0.01 });
   const w = a.getWeights();
-  // linear 12→4 (+4 bias), hidden 12→5 (+5), head 5→4 (+4)
-  assert.is(w.length, 12 * 4 + 4 + 12 * 5 + 5 + 5 * 4 + 4);
+  // joint channels: linear 12→4 (no bias), hidden 12→5 (+5 bias), head 5→4 (no bias)
+  assert.is(w.length, 12 * 4 + 12 * 5 + 5 + 5 * 4);
   b.setWeights(w);
   assert.equal(Array.from(b.getWeights()), Array.from(w));
   try {
@@ -62,7 +62,7 @@ test('weights cross as one flat Float32Array; a wrong length is MODEL_INCOMPATIB
     assert.unreachable();
   } catch (err) {
     assert.ok(isIcosflError(err, 'MODEL_INCOMPATIBLE'));
-    assert.match((err as Error).message, /needs 141/);
+    assert.match((err as Error).message, /needs 133/);
   }
   assert.throws(() => b.setWeights(Float32Array.from(w, (_, i) => (i === 3 ? NaN : 0))), /non-finite value at index 3/);
   a.dispose();
@@ -84,6 +84,24 @@ test('no tensor leaks over many training rounds, weight swaps and predictions', 
   for (let i = 1; i <= 40; i++) round(i);
   assert.is(tf.memory().numTensors, before);
   f.dispose();
+});
+
+test('channel-independent: one univariate model shared by every channel', () => {
+  const joint = new Forecaster({ kind: 'linear', lookback: 6, horizon: 2, channels: 3, hiddenUnits: 1 }, { seed: 1, learningRate: 0.01 });
+  const shared = new Forecaster({ kind: 'linear', lookback: 6, horizon: 2, channels: 3, hiddenUnits: 1, channelIndependent: true }, { seed: 1, learningRate: 0.01 });
+  assert.is(joint.weightCount, 18 * 6);
+  assert.is(shared.weightCount, 6 * 2);
+  // Weight k of output h reads lag k of the same channel: set "next = 2·last − previous".
+  const w = new Float32Array(12);
+  w[4 * 2 + 0] = -1; // input t=4 (relative to last) → h=1
+  shared.setWeights(w);
+  shared.scaler = { mean: [0, 0, 0], std: [1, 2, 4] };
+  // Channel c rises by c+1 per step: last values 5·(c+1), relative input at t=4 is −(c+1).
+  const x = Float32Array.from({ length: 18 }, (_, i) => (Math.floor(i / 3) * ((i % 3) + 1)));
+  const pred = shared.predict(x, 1);
+  assert.equal(Array.from(pred.subarray(0, 3)), [6, 12, 18]);
+  joint.dispose();
+  shared.dispose();
 });
 
 test('layout mismatch and missing scaler are named', () => {

@@ -1,0 +1,58 @@
+import { parseTrainerConfig } from '../../agent/trainer/config.js';
+import { selectBackend } from '../../agent/trainer/backends.js';
+import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.js';
+import { specFromConfig } from '../../agent/trainer/model.js';
+import { fitScaler } from '../../agent/trainer/scaler.js';
+import { tf } from '../../agent/trainer/tf.js';
+import { buildWindows, chronologicalSplit } from '../../agent/trainer/windows.js';
+import { fedAvg } from '../../coordinator/strategy/fedavg.js';
+
+/**
+ * trainer-rss: a daemon trains for months, so 1,000 training rounds (BENCH_ROUNDS) of what the
+ * job does each round — refit the scaler, train with validation, swap in a (Fed)averaged model,
+ * predict — on the default model and WASM, with RSS and live tensors sampled along the way.
+ * Flat = the last sample within a few MB of the one after warm-up (round 100).
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1000);
+const config = parseTrainerConfig({ backend: 'wasm', epochs: 1, batch_size: 128 });
+const spec = specFromConfig(config, 2);
+await selectBackend(config, spec);
+// A deterministic two-channel signal (daily-ish cycle + noise); only memory is measured here.
+const series = Float32Array.from({ length: 2 * 1200 }, (_, i) => 50 + 20 * Math.sin(i / 90) + ((i * 2654435761) % 1000) / 100);
+const ws = buildWindows(series, 2, config.lookback, config.horizon);
+const f = new Forecaster(spec, { seed: 1, learningRate: config.learning_rate });
+const samples: { round: number; rss_mb: number; tensors: number }[] = [];
+const gc = (globalThis as { gc?: () => void }).gc;
+const started = performance.now();
+for (let round = 1; round <= ROUNDS; round++) {
+  const { train, validation } = chronologicalSplit(ws, config.validation_fraction);
+  f.scaler = fitScaler(train);
+  trainWithValidation(f, train, validation, { epochs: 1, batchSize: config.batch_size, seed: round });
+  const w = f.getWeights();
+  f.setWeights(fedAvg([{ weights: w, samples: train.n }, { weights: w, samples: 1 }]));
+  f.predict(validation.x.subarray(0, spec.lookback * spec.channels), 1);
+  if (round % 100 === 0 || round === 1) {
+    gc?.();
+    const s = { round, rss_mb: Number((process.memoryUsage().rss / 2 ** 20).toFixed(1)), tensors: tf.memory().numTensors };
+    samples.push(s);
+    process.stderr.write(`[trainer-rss] ${JSON.stringify(s)}\n`);
+  }
+}
+const warm = samples.find((s) => s.round === 100) ?? samples[0]!;
+const last = samples[samples.length - 1]!;
+f.dispose();
+process.stdout.write(
+  JSON.stringify({
+    bench: 'trainer-rss',
+    rounds: ROUNDS,
+    backend: tf.getBackend(),
+    windows_per_round: ws.n,
+    seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+    rss_mb_after_100: warm.rss_mb,
+    rss_mb_last: last.rss_mb,
+    rss_growth_mb: Number((last.rss_mb - warm.rss_mb).toFixed(1)),
+    tensors_after_100: warm.tensors,
+    tensors_last: last.tensors,
+    samples,
+  }) + '\n',
+);

@@ -1,0 +1,54 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DIST, SHARED_DATA, tempDir } from '../../helpers/paths.js';
+
+// The real CLI end to end: convert the real GCD tarball, then `simulate --json --plot` on a small
+// multi-client subset with a fixed seed. Real tfjs training, real FedAvg.
+const tmp = tempDir('icosfl-simulate-');
+test.after(() => tmp.cleanup());
+const cli = join(DIST, 'coordinator', 'cli.js');
+const data = join(tmp.dir, 'gcd');
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, LOG_LEVEL: 'silent' } });
+}
+
+test('convert --from gcd writes one CSV per VM', () => {
+  const r = run(['convert', '--from', 'gcd', join(SHARED_DATA, 'google-gcd-vms-cpu-mem', 'GCD_VMs.tar.gz'), '--out', data, '--limit', '16']);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /wrote 16 client files/);
+});
+
+test('federated beats persistence on every metric; JSON shape and plot', () => {
+  const plot = join(tmp.dir, 'forecast.svg');
+  const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '8', '--json', '--plot', plot, '--backend', 'wasm']);
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { rmse: Record<string, Record<string, number>>; mae: Record<string, Record<string, number>>; clients: number };
+  assert.is(out.clients, 16);
+  for (const method of ['persistence', 'local', 'federated', 'centralized']) {
+    for (const m of ['cpu', 'mem']) {
+      assert.ok(Number.isFinite(out.rmse[method]![m]) && Number.isFinite(out.mae[method]![m]), `${method} ${m}`);
+    }
+  }
+  for (const m of ['cpu', 'mem']) {
+    assert.ok(out.rmse.federated![m]! < out.rmse.persistence![m]!, `${m}: federated ${out.rmse.federated![m]} vs persistence ${out.rmse.persistence![m]}`);
+  }
+  assert.ok(existsSync(plot));
+  const svg = readFileSync(plot, 'utf8');
+  assert.match(svg, /^<svg /);
+  assert.match(svg, /federated, 5 steps/);
+});
+
+test('bad input: missing metric column names the file and line; usage errors exit 64', () => {
+  const r = run(['simulate', '--data', data, '--metrics', 'cpu,disk']);
+  assert.is(r.status, 65, r.stderr);
+  assert.match(r.stderr, /\[DATA_INVALID\] .*vm_[0-9_]+\.csv:1: header has no 'disk' column/);
+  const u = run(['simulate', '--metrics', 'cpu']);
+  assert.is(u.status, 64);
+  assert.match(u.stderr, /--data DIR is required/);
+});
+
+test.run();
