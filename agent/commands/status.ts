@@ -35,6 +35,7 @@ function duration(s: number): string {
 /** The training job's status is its own (agent/trainer/job.ts); the usual fields are picked out. */
 function formatTrainer(t: Record<string, unknown>): string {
   if (t.enabled === false) return 'off';
+  if (t.error) return `FAILED to start: ${String(t.error)}`;
   if (t.running !== true) return typeof t.starts_at_samples === 'number' ? `waiting until the ring holds ${t.starts_at_samples} samples` : 'not running';
   const parts = [`state ${String(t.state ?? '?')}`, `backend ${String(t.backend ?? '-')}`, `model version ${String(t.version ?? '-')}`, `round ${String(t.round ?? '-')}`];
   if (t.lastError) parts.push(`last error: ${String(t.lastError)}`);

@@ -52,6 +52,7 @@ export class Daemon {
   private metricsServer: MetricsServer | undefined;
   private trainer: JobSlot | undefined;
   private trainerWait: (() => void) | undefined;
+  private trainerStartError: string | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = Date.now();
   private ready = false;
@@ -175,7 +176,9 @@ export class Daemon {
       trainer: this.trainer
         ? this.trainer.job.status()
         : c.trainer.enabled
-          ? { enabled: true, running: false, starts_at_samples: this.samplesForFirstRound(c) }
+          ? this.trainerStartError
+            ? { enabled: true, running: false, error: this.trainerStartError }
+            : { enabled: true, running: false, starts_at_samples: this.samplesForFirstRound(c) }
           : { enabled: false, running: false },
     };
   }
@@ -262,11 +265,13 @@ export class Daemon {
       });
       const metrics = this.registry.getMetricsAsArray().map((m) => m.name).filter((n) => !before.has(n));
       this.trainer = { job, handlers, metrics };
+      this.trainerStartError = null;
       log.info({ model: c.trainer.model, backend: c.trainer.backend }, 'training job started');
     } catch (err) {
       // Sampling is the daemon's first job: a trainer that cannot start is reported, not fatal.
       for (const h of handlers) control.unhandle(h);
       for (const m of this.registry.getMetricsAsArray().map((x) => x.name)) if (!before.has(m)) this.registry.removeSingleMetric(m);
+      this.trainerStartError = (err as Error).message;
       log.error({ err }, 'training job could not start; sampling continues');
     }
   }

@@ -9,7 +9,8 @@ import { FixedSchedule } from './schedule.js';
 
 /**
  * The sampling worker thread. It owns the collectors and the cadence; training and encryption
- * on the main thread (CPU-heavy, synchronous for up to a second) cannot delay a wake-up here.
+ * on the main thread (CPU-heavy, synchronous for up to seconds; test/bench/agent-training.bench.ts
+ * measures it) cannot delay a wake-up here.
  * Each sample goes to the main thread at once, which pushes it into the ring (sampler.ts says why
  * the main thread owns the ring).
  */
@@ -54,8 +55,11 @@ async function tick(): Promise<void> {
 
 function arm(): void {
   if (stopping) return;
-  const delay = Math.max(0, schedule.dueMs - performance.now());
+  const delay = Math.max(0, Math.ceil(schedule.dueMs - performance.now()));
   timer = setTimeout(() => {
+    // libuv's timers run on a whole-millisecond clock and can fire a fraction early: wait the rest,
+    // so a sample is never taken before its slot (and jitter is never negative).
+    if (performance.now() < schedule.dueMs) return arm();
     inFlight = tick()
       .catch((err: unknown) => log.error({ err }, 'sample failed'))
       .finally(() => {

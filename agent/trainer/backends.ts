@@ -152,7 +152,7 @@ export async function loadBackends(candidates: Candidate[], logger?: Logger): Pr
 
 /**
  * Training samples/s of `spec` on the active backend: one warm-up batch (shader and kernel
- * compilation), then `batches` timed batches of random data.
+ * compilation), then the best of three runs of `batches` timed batches of random data.
  */
 export function calibrate(spec: ModelSpec, config: Pick<TrainerConfig, 'batch_size' | 'calibration_batches' | 'learning_rate' | 'seed'>): number {
   const { lookback: L, horizon: H, channels: C } = spec;
@@ -165,8 +165,13 @@ export function calibrate(spec: ModelSpec, config: Pick<TrainerConfig, 'batch_si
   try {
     const warm = { x: x.subarray(0, config.batch_size * L * C), y: y.subarray(0, config.batch_size * H * C), n: config.batch_size, lookback: L, horizon: H, channels: C, skipped: 0 };
     f.train(warm, { epochs: 1, batchSize: config.batch_size, seed: 1 });
-    const r = f.train(ws, { epochs: 1, batchSize: config.batch_size, seed: 2 });
-    return r.samples / r.seconds;
+    // Best of three: on a shared machine one slow run is contention, not the backend.
+    let best = 0;
+    for (let k = 0; k < 3; k++) {
+      const r = f.train(ws, { epochs: 1, batchSize: config.batch_size, seed: 2 + k });
+      best = Math.max(best, r.samples / r.seconds);
+    }
+    return best;
   } finally {
     f.dispose();
   }

@@ -4,7 +4,7 @@ import type { Command } from '../../common/cli.js';
 import pino from 'pino';
 
 const USAGE =
-  'simulate --data DIR --metrics cpu,mem [--rounds 10] [--clients 50] [--epochs 2] [--model mlp|linear|lstm] ' +
+  'simulate --data DIR --metrics cpu,mem [--rounds 20] [--clients 50] [--epochs 2] [--model mlp|linear|lstm] ' +
   '[--lookback 12] [--horizon 5] [--hidden 32] [--joint] [--batch-size 32] [--learning-rate 0.002] [--seed 42] ' +
   '[--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
 
@@ -19,7 +19,9 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
 /**
  * Defaults are what measured best on the GCD traces (one CSV per VM, 288 samples at 5 min):
  * lookback 12 and 32 hidden units overfit less than 30/64 on short series, batch 32 gives small
- * clients several steps per epoch; 10 rounds × 2 local epochs converge (best round is kept).
+ * clients several steps per epoch; 20 rounds × 2 local epochs (the best round on the clients'
+ * validation tails is kept). Local-only and centralised training get the same epoch budget
+ * (rounds × epochs, best epoch kept), so the comparison is at equal compute.
  * Channels are forecast independently by one shared model unless --joint.
  */
 const command: Command = {
@@ -62,7 +64,7 @@ const command: Command = {
       horizon: int(values, 'horizon', 5, 1),
       hiddenUnits: int(values, 'hidden', 32, 1),
       channelIndependent: !values.joint,
-      rounds: int(values, 'rounds', 10, 1),
+      rounds: int(values, 'rounds', 20, 1),
       localEpochs: int(values, 'epochs', 2, 1),
       batchSize: int(values, 'batch-size', 32, 1),
       learningRate,

@@ -42,8 +42,11 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
 # ---- kernel: the current Debian kernel package, unpacked (no install scripts run)
 log "downloading the kernel"
-kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kpkg" ] || die "cannot find the kernel package behind linux-image-amd64 (apt-get update?)"
+kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
+kpkg=$(kernel_package)
+# Container images often ship without package lists.
+if [ -z "$kpkg" ]; then apt-get update -qq >&2; kpkg=$(kernel_package); fi
+[ -n "$kpkg" ] || die "cannot find the kernel package behind linux-image-amd64"
 # Sandbox user root: _apt cannot write into this private (0700) build directory.
 (cd "$WORK" && apt-get download -q -o APT::Sandbox::User=root "$kpkg" >&2)
 dpkg -x "$WORK"/"$kpkg"_*.deb "$WORK/kernel"

@@ -17,7 +17,7 @@ test('interval, log level, prometheus and trainer apply live; directories and ri
   b.sampler.interval_ms = 2000;
   b.agent.log_level = 'debug';
   b.prometheus.port = 9999;
-  b.trainer.epochs = 3;
+  b.trainer.epochs = a.trainer.epochs + 1;
   b.sampler.metrics = ['load1'];
   b.sampler.ring_capacity = 64;
   b.agent.state_dir = '/elsewhere';

@@ -78,6 +78,8 @@ test('--gpu adds the NVIDIA drop-in; another --prefix rewrites the unit paths an
   assert.match(unit, /^Documentation=file:\/\/\/opt\/icosfl\/lib\/icosfl\/systemd\/README.md$/m);
   assert.ok(existsSync(join(opt, 'etc/systemd/system/icosfl-agent.service.d/50-gpu-nvidia.conf')));
   assert.ok(lstatSync(join(opt, 'opt/icosfl/bin/icosfl-agent')).isSymbolicLink());
+  // The WebGPU backend's Dawn binary (an optional dependency) travels only to GPU nodes.
+  if (existsSync(join(REPO_ROOT, 'node_modules/webgpu/package.json'))) assert.ok(existsSync(join(opt, 'opt/icosfl/lib/icosfl/node_modules/webgpu/package.json')));
 });
 
 test('--uninstall removes package and units but keeps config and state; --purge removes those too', () => {
