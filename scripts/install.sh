@@ -129,10 +129,12 @@ rm -rf "$stage"
 mkdir -p "$stage"
 modules_args=("$SRC")
 if [ "$GPU" = 1 ]; then modules_args+=(--with-optional); fi
-mapfile -t modules < <(node "$SRC/scripts/runtime-modules.mjs" "${modules_args[@]}")
+module_list=$(node "$SRC/scripts/runtime-modules.mjs" "${modules_args[@]}") || die "cannot list the runtime node_modules"
+mapfile -t modules <<<"$module_list"
 files=(package.json build/Release/icosfl_native.node systemd scripts/install.sh scripts/runtime-modules.mjs)
-for d in dist/agent dist/common dist/coordinator dist/native; do [ -d "$SRC/$d" ] && files+=("$d"); done
-for f in README.md LICENSE; do [ -f "$SRC/$f" ] && files+=("$f"); done
+for d in dist/agent dist/common dist/coordinator dist/native README.md LICENSE; do
+  if [ -e "$SRC/$d" ]; then files+=("$d"); fi
+done
 # Source maps are a third of node-seal's size and of no use to a service.
 tar -C "$SRC" --exclude='*.map' -cf - "${files[@]}" "${modules[@]}" | tar -C "$stage" -xf -
 chmod 0755 "$stage/dist/agent/cli.js"

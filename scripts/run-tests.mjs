@@ -5,6 +5,8 @@
 // Unit tests run two at a time; integration and system tests (timing-sensitive, forking
 // daemons) run one at a time after them. A file that crashes or times out without printing
 // uvu's totals counts as one failed test, so nothing fails silently.
+// With ICOSFL_GYP_ADDON=/path/to/icosfl_native.node (the node-gyp build; .ci/run sets it), the
+// native ring tests run a second time against that addon, counted in the same totals.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -26,12 +28,12 @@ function listTests(dir) {
   return out;
 }
 
-function runFile(file) {
+function runFile(file, extraEnv = {}) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(process.execPath, [file], {
       cwd: root,
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' },
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -56,19 +58,19 @@ function runFile(file) {
         result = { passed, failed: total - passed - skipped, skipped };
         if ((code !== 0 || signal) && result.failed === 0) result.failed = 1;
       }
-      resolve({ file, code, signal, output, ms: Date.now() - started, ...result });
+      resolve({ file, label: extraEnv.ICOSFL_NATIVE_ADDON ? ' [node-gyp addon]' : '', code, signal, output, ms: Date.now() - started, ...result });
     });
   });
 }
 
-async function runPool(files, jobs) {
+async function runPool(files, jobs, extraEnv = {}) {
   const results = [];
   let next = 0;
   async function worker() {
     while (next < files.length) {
       const file = files[next++];
-      const r = await runFile(file);
-      const rel = relative(testDir, file);
+      const r = await runFile(file, extraEnv);
+      const rel = relative(testDir, file) + r.label;
       const status = r.failed > 0 ? 'FAIL' : 'ok  ';
       process.stdout.write(`${status} ${rel}  (${r.passed} passed, ${r.failed} failed, ${(r.ms / 1000).toFixed(1)} s)\n`);
       if (r.failed > 0 || process.env.TEST_VERBOSE) process.stdout.write(r.output.replace(/^/gm, '     | ') + '\n');
@@ -90,6 +92,11 @@ const results = [
   ...(await runPool(all.filter((f) => !isSerial(f)), PARALLEL)),
   ...(await runPool(all.filter(isSerial), 1)),
 ];
+const gypAddon = process.env.ICOSFL_GYP_ADDON;
+if (gypAddon) {
+  const ringTests = all.filter((f) => /[/\\]ring[/\\]/.test(f));
+  results.push(...(await runPool(ringTests, 1, { ICOSFL_NATIVE_ADDON: gypAddon })));
+}
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
 const passed = sum('passed');
 const failed = sum('failed');
