@@ -23,6 +23,14 @@ export interface SimulationOptions {
   testFraction: number;
   /** Tail of each client's training part used to pick the best epoch / round. */
   validationFraction: number;
+  /**
+   * Personalisation after federation: each client fine-tunes the final global model for this
+   * many epochs on its own training part and keeps the best of (global, each fine-tuned epoch)
+   * on its own validation tail. 0 = plain FedAvg. Default 2 (one round's worth of local work).
+   */
+  fineTuneEpochs?: number;
+  /** Per client and channel, fall back to persistence where the model is not better on validation (default true). */
+  persistenceGate?: boolean;
   /** Aggregates a round's updates; plaintext FedAvg unless the caller swaps in the encrypted path. */
   aggregate?: (updates: ClientUpdate[]) => Float32Array | Promise<Float32Array>;
   logger?: Logger;
@@ -30,6 +38,8 @@ export interface SimulationOptions {
 
 export const METHODS = ['persistence', 'local', 'federated', 'centralized'] as const;
 export type Method = (typeof METHODS)[number];
+/** METHODS plus plain FedAvg (the global model without personalisation), reported beside them. */
+export type ScoredMethod = Method | 'fedavg';
 
 export interface MethodScores {
   /** Mean over clients of each client's error, per metric, over every step ahead. */
@@ -43,7 +53,7 @@ export interface SimulationResult {
   metrics: string[];
   clients: string[];
   skippedClients: string[];
-  scores: Record<Method, MethodScores>;
+  scores: Record<ScoredMethod, MethodScores>;
   /** Test region of the first client, original units: actual values and 1-step / H-step forecasts. */
   plot: { client: string; actual: number[][]; persistence: number[][]; federatedStep1: number[][]; federatedLast: number[][] };
   weights: number;
@@ -97,8 +107,47 @@ function identityScaler(C: number): Scaler {
   return { mean: new Array(C).fill(0), std: new Array(C).fill(1) };
 }
 
-function clientErrors(f: Forecaster, c: Client): ForecastErrors {
-  return forecastErrors(unstandardise(f.predict(c.test.x, c.test.n), c.scaler, c.test.channels), c.testRaw);
+/**
+ * Per channel: does the model beat persistence (predict the last value) on this client's own
+ * validation tail, by MSE of standardised residuals (the training objective)? A channel where it
+ * does not falls back to persistence, which the model could represent exactly anyway (its output
+ * layers start at zero); the choice uses validation data only, never the test part.
+ */
+function channelGate(f: Forecaster, c: Client): boolean[] {
+  const v = c.validation;
+  const { lookback: L, horizon: H, channels: C } = v;
+  const pred = f.predict(v.x, v.n);
+  const model = new Float64Array(C);
+  const persist = new Float64Array(C);
+  for (let w = 0; w < v.n; w++) {
+    for (let h = 0; h < H; h++) {
+      for (let ch = 0; ch < C; ch++) {
+        const i = (w * H + h) * C + ch;
+        const last = v.x[(w * L + L - 1) * C + ch]!;
+        model[ch]! += (pred[i]! - v.y[i]!) ** 2;
+        persist[ch]! += (last - v.y[i]!) ** 2;
+      }
+    }
+  }
+  return Array.from(model, (m, ch) => m < persist[ch]!);
+}
+
+/** Test forecasts in original units; channels whose gate is false get the persistence forecast. */
+function clientForecast(f: Forecaster, c: Client, gate?: boolean[]): Float32Array {
+  const { lookback: L, horizon: H, channels: C } = c.test;
+  const pred = f.predict(c.test.x, c.test.n);
+  if (gate && gate.some((g) => !g)) {
+    for (let w = 0; w < c.test.n; w++) {
+      for (let h = 0; h < H; h++) {
+        for (let ch = 0; ch < C; ch++) if (!gate[ch]) pred[(w * H + h) * C + ch] = c.test.x[(w * L + L - 1) * C + ch]!;
+      }
+    }
+  }
+  return unstandardise(pred, c.scaler, C);
+}
+
+function clientErrors(f: Forecaster, c: Client, gate?: boolean[]): ForecastErrors {
+  return forecastErrors(clientForecast(f, c, gate), c.testRaw);
 }
 
 function summarise(perClient: ForecastErrors[], metrics: string[]): MethodScores {
@@ -145,6 +194,9 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
   const f = new Forecaster(spec, { seed: opts.seed, learningRate: opts.learningRate, scaler: identityScaler(C) });
   const aggregate = opts.aggregate ?? fedAvg;
   const totalEpochs = opts.rounds * opts.localEpochs;
+  const fineTuneEpochs = opts.fineTuneEpochs ?? 2;
+  // The same per-channel persistence fallback for every learned method, so the comparison stays fair.
+  const gated = (f: Forecaster, c: Client) => (opts.persistenceGate === false ? undefined : channelGate(f, c));
   try {
     const initial = f.getWeights();
     const trainOpts = { batchSize: opts.batchSize, seed: opts.seed };
@@ -156,7 +208,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       f.setWeights(initial);
       f.resetOptimizer();
       trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: totalEpochs, seed: opts.seed + 1000 * k });
-      return clientErrors(f, c);
+      return clientErrors(f, c, gated(f, c));
     });
     const localSeconds = (performance.now() - started) / 1000;
     log?.info({ seconds: localSeconds, clients: clients.length }, 'local-only training done');
@@ -182,12 +234,27 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       log?.debug({ round, validationLoss: loss }, 'federated round');
     }
     f.setWeights(best.weights);
-    const federated = clients.map((c) => clientErrors(f, c));
+    const fedavg = clients.map((c) => clientErrors(f, c, gated(f, c)));
+    // Personalised FedAvg ("FedAvg + local fine-tuning"): each client starts from the final global
+    // model and fine-tunes it on its own training part, keeping whichever of (global, fine-tuned
+    // epochs) has the lower loss on its own validation tail. Raw data never leaves the client: only
+    // the weights that crossed the (encrypted) FedAvg rounds are shared, so this is still federated
+    // learning; the personalised model simply stays on its machine, as the agent's would.
+    let pred0: Float32Array = new Float32Array(0);
+    const federated = clients.map((c, k) => {
+      f.setWeights(best.weights);
+      f.resetOptimizer();
+      if (fineTuneEpochs > 0) {
+        trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: fineTuneEpochs, seed: opts.seed + 1000 * k + opts.rounds + 1 });
+      }
+      const gate = gated(f, c);
+      if (k === 0) pred0 = clientForecast(f, c, gate);
+      return clientErrors(f, c, gate);
+    });
     const federatedSeconds = (performance.now() - started) / 1000;
-    log?.info({ seconds: federatedSeconds, bestRound: best.round }, 'federated training done');
+    log?.info({ seconds: federatedSeconds, bestRound: best.round, fineTuneEpochs }, 'federated training done');
 
     const c0 = clients[0]!;
-    const pred0 = unstandardise(f.predict(c0.test.x, c0.test.n), c0.scaler, C);
     const H = opts.horizon;
     const rows = (fn: (w: number) => number[]) => Array.from({ length: c0.test.n }, (_, w) => fn(w));
     const plot = {
@@ -207,7 +274,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       concatWindows(clients.map((c) => c.validation)),
       { ...trainOpts, epochs: totalEpochs },
     );
-    const centralized = clients.map((c) => clientErrors(f, c));
+    const centralized = clients.map((c) => clientErrors(f, c, gated(f, c)));
     const centralizedSeconds = (performance.now() - started) / 1000;
 
     return {
@@ -218,6 +285,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
         persistence: summarise(persistence, metrics),
         local: summarise(local, metrics),
         federated: summarise(federated, metrics),
+        fedavg: summarise(fedavg, metrics),
         centralized: summarise(centralized, metrics),
       },
       plot,
