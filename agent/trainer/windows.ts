@@ -5,15 +5,9 @@
  * The TS builder exists for CSV traces (simulation, tests); the daemon gets its windows from the
  * ring without a copy.
  */
-export interface WindowSet {
-  x: Float32Array;
-  y: Float32Array;
-  n: number;
-  lookback: number;
-  horizon: number;
-  channels: number;
-  skipped: number;
-}
+import type { WindowSet } from '../../native/ring.js';
+
+export type { WindowSet };
 
 /** Windows with any NaN/Inf are skipped and counted, like the ring does. */
 export function buildWindows(values: Float32Array, channels: number, lookback: number, horizon: number, stride = 1): WindowSet {

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AgentCipher, UpdateAccumulator, aggregate, deriveParams, generateFederation, type AgentBundle, type CoordinatorBundle } from '../../../common/crypto/index.js';
 import { IcosflError } from '../../../common/errors.js';
+import { seededRandom } from '../../../common/seeded-random.js';
 
 // 10,000 generated malformed buffers into each loader (the coordinator's adder and the agent's
 // decryptor): bit flips, truncations, extensions, header field mutations, random bytes. Each must
@@ -16,17 +17,7 @@ let foreign: CoordinatorBundle;
 let cipher: AgentCipher;
 let bases: Uint8Array[];
 
-// A small deterministic PRNG (mulberry32) so a failure can be replayed from the printed seed.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom; // mulberry32 (common/seeded-random.ts): a failure replays from its seed
 
 test.before(async () => {
   ({ agent, coordinator } = await generateFederation({ federationId: 'hostile' }));

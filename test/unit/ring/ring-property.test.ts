@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { MetricRing } from '../../../native/ring.js';
 import { tempDir } from '../../helpers/paths.js';
 import { ReferenceRing, type RefSample } from './reference-ring.js';
+import { seededRandom } from '../../../common/seeded-random.js';
 
 // Random operation sequences (fixed seed, so a failure replays) against the TypeScript model:
 // wraparound, batched and single pushes, missing values, stats, windows, latest, range, and
@@ -12,16 +13,7 @@ const SEED = 0x1c05f1;
 const RINGS = 24;
 const OPS_PER_RING = 160;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = seededRandom; // mulberry32 (common/seeded-random.ts): a failure replays from its seed
 
 const { dir, cleanup } = tempDir('icosfl-ring-prop-');
 test.after(cleanup);
