@@ -2,7 +2,7 @@ import type { Command } from '../../common/cli.js';
 import { IcosflError, isIcosflError } from '../../common/errors.js';
 import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
 import { loadAgentConfig } from '../config/load.js';
-import { controlRequest, controlSocketPath } from '../daemon/control-client.js';
+import { controlRequest, findControlSocket } from '../daemon/control-client.js';
 import type { Forecast } from '../trainer/job.js';
 
 export function formatForecast(f: Forecast): string {
@@ -59,7 +59,8 @@ const command: Command = {
       if (!Number.isInteger(horizon) || horizon < 1) throw new RangeError(`--horizon must be a positive integer, got '${String(values.horizon)}'`);
     }
     const config = loadAgentConfig(load);
-    const socket = typeof values.socket === 'string' ? values.socket : controlSocketPath(config.agent.runtime_dir);
+    // The configured runtime directory's socket, else the systemd unit's (/run/icosfl/agent.sock).
+    const socket = typeof values.socket === 'string' ? values.socket : findControlSocket(config.agent.runtime_dir);
     let result: Forecast;
     try {
       result = (await controlRequest(socket, { cmd: 'predict', ...(horizon ? { horizon } : {}) })) as Forecast;

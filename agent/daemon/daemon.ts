@@ -11,6 +11,7 @@ import type { AgentConfig } from '../config/schema.js';
 import type { TrainingJob } from '../trainer/job.js';
 import { makeDir, openStateRing, RING_FILE } from '../sampler/open-ring.js';
 import { Sampler } from '../sampler/sampler.js';
+import { mainStallMsForPing } from '../sampler/watchdog-gate.js';
 import { diffConfig } from './config-diff.js';
 import { controlSocketPath } from './control-client.js';
 import { ControlServer, type ControlHandler } from './control-server.js';
@@ -105,6 +106,7 @@ export class Daemon {
       sysRoot: c.sampler.sys_root,
       logLevel: c.agent.log_level,
       logger: this.logger('sampler'),
+      watchdogPingMs: watchdogPingMs(),
     });
     this.sampler = sampler;
     sampler.on('fatal', (err: Error) => void this.shutdown(`sampler failed: ${err.message}`, exitCode('SOFTWARE')));
@@ -115,6 +117,7 @@ export class Daemon {
     await this.applyPrometheus(c);
     this.ready = true;
     notify.ready(this.statusLine());
+    sampler.openWatchdog();
     this.log.info({ ring: join(c.agent.state_dir, RING_FILE), socket: this.control.path, metrics: c.sampler.metrics }, 'ready');
     this.startTimers();
     await this.applyTrainer(c);
@@ -123,9 +126,10 @@ export class Daemon {
   private startTimers(): void {
     const ping = watchdogPingMs();
     if (ping !== null) {
-      // Pinging only while samples arrive makes systemd restart a daemon whose sampling hung.
-      this.timers.push(setInterval(() => this.healthy() && notify.watchdog(), ping));
-      this.log.info({ everyMs: ping }, 'watchdog enabled');
+      // Sent by the sampler's worker thread, not from here: the training job's synchronous tfjs
+      // stretches on this thread must not starve the pings, yet a hung sampler or a hung main
+      // thread must stop them (agent/sampler/watchdog-gate.ts has the rules and the bound).
+      this.log.info({ everyMs: ping, mainStallMs: mainStallMsForPing(ping), from: 'sampler thread' }, 'watchdog enabled');
     }
     this.timers.push(setInterval(() => notify.status(this.statusLine()), STATUS_EVERY_MS));
   }
@@ -318,6 +322,8 @@ export class Daemon {
   shutdown(why: string, code: number): Promise<number> {
     this.shuttingDown ??= (async () => {
       const started = performance.now();
+      // Closed first: no WATCHDOG=1 from the sampler thread follows STOPPING=1.
+      this.sampler?.closeWatchdog();
       notify.stopping(`stopping (${why})`);
       this.log.info({ why }, 'stopping');
       for (const t of this.timers) clearInterval(t);

@@ -4,6 +4,9 @@ import { sdNotify } from '../../native/sd-notify.js';
  * The daemon's side of the systemd notify protocol, over the native addon (Node cannot send
  * AF_UNIX datagrams). Every call is a no-op returning false outside systemd ($NOTIFY_SOCKET
  * unset). The unit needs NotifyAccess=main (the default): these come from the main PID.
+ * WATCHDOG=1 is not sent from here by the daemon but from the sampler's worker thread (same PID),
+ * gated on both threads' health: agent/sampler/watchdog-gate.ts. `notify.watchdog` stays for
+ * other callers.
  */
 let reportError: (err: unknown, state: string) => void = () => undefined;
 

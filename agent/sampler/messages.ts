@@ -6,6 +6,11 @@ export interface WorkerInit {
   procRoot: string;
   sysRoot: string;
   logLevel: string;
+  /**
+   * Set when systemd's watchdog is on: the worker sends WATCHDOG=1 every `pingMs` while both
+   * threads are healthy (watchdog-gate.ts); `shared` is MainWatchdogSide's buffer.
+   */
+  watchdog?: { pingMs: number; mainStallMs: number; shared: SharedArrayBuffer };
 }
 
 export interface CollectorReport {
@@ -21,6 +26,8 @@ export type ToWorker = { type: 'interval'; intervalMs: number } | { type: 'stop'
 export type FromWorker =
   | {
       type: 'sample';
+      /** 0, 1, 2…: the main thread reports the last one it stored through the watchdog's shared memory. */
+      seq: number;
       /** Wall-clock epoch ms at which the collection started: what the ring stores. */
       timestampMs: number;
       /** Actual wake-up − scheduled wake-up on the monotonic clock. */

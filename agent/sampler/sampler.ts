@@ -5,6 +5,7 @@ import type { Logger } from '../../common/log.js';
 import type { MetricRing } from '../../native/ring.js';
 import { JitterWindow, type JitterSummary } from './jitter.js';
 import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { MainWatchdogSide, mainStallMsForPing } from './watchdog-gate.js';
 
 /**
  * The main-thread side of sampling: starts the worker (worker.ts, which owns the collectors and
@@ -26,6 +27,12 @@ export interface SamplerOptions {
   sysRoot: string;
   logLevel: string;
   logger: Logger;
+  /**
+   * Half of $WATCHDOG_USEC (notifier.ts watchdogPingMs) when systemd's watchdog is on: the worker
+   * then sends WATCHDOG=1 at this period, gated on both threads (watchdog-gate.ts), once
+   * openWatchdog() is called (after READY=1) and until closeWatchdog() (before STOPPING=1).
+   */
+  watchdogPingMs?: number | null;
 }
 
 export interface CollectorState {
@@ -65,6 +72,8 @@ export class Sampler extends EventEmitter {
   private stopped: Promise<boolean> | undefined;
   private readonly firstStored: Promise<void>;
   private exited = false;
+  private readonly watchdog: MainWatchdogSide | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(opts: SamplerOptions) {
     super();
@@ -74,6 +83,15 @@ export class Sampler extends EventEmitter {
     this.opts = opts;
     this.intervalMs = opts.intervalMs;
     const init: WorkerInit = { metrics: opts.metrics, intervalMs: opts.intervalMs, procRoot: opts.procRoot, sysRoot: opts.sysRoot, logLevel: opts.logLevel };
+    if (opts.watchdogPingMs != null && opts.watchdogPingMs > 0) {
+      this.watchdog = new MainWatchdogSide();
+      const mainStallMs = mainStallMsForPing(opts.watchdogPingMs);
+      init.watchdog = { pingMs: opts.watchdogPingMs, mainStallMs, shared: this.watchdog.buffer };
+      // The event loop's heartbeat, well inside the bound: a tenth of it (at most 1 s).
+      const w = this.watchdog;
+      this.heartbeat = setInterval(() => w.beat(), Math.max(10, Math.min(1000, Math.floor(mainStallMs / 10))));
+      this.heartbeat.unref();
+    }
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     this.firstStored = new Promise((resolve, reject) => {
       this.once('stored', () => resolve());
@@ -81,7 +99,7 @@ export class Sampler extends EventEmitter {
     });
     this.firstStored.catch(() => undefined);
     this.worker.on('message', (msg: FromWorker) => {
-      if (msg.type === 'sample') this.store(msg.timestampMs, msg.values, msg.jitterMs, msg.collectors, msg.skipped);
+      if (msg.type === 'sample') this.store(msg.seq, msg.timestampMs, msg.values, msg.jitterMs, msg.collectors, msg.skipped);
     });
     this.worker.on('error', (err) => {
       opts.logger.error({ err }, 'sampler worker crashed');
@@ -97,7 +115,7 @@ export class Sampler extends EventEmitter {
     });
   }
 
-  private store(timestampMs: number, values: Float64Array, jitterMs: number, reports: CollectorReport[], skipped: number): void {
+  private store(seq: number, timestampMs: number, values: Float64Array, jitterMs: number, reports: CollectorReport[], skipped: number): void {
     try {
       this.opts.ring.push(timestampMs, values);
     } catch (err) {
@@ -105,6 +123,7 @@ export class Sampler extends EventEmitter {
       this.opts.logger.error({ err }, 'ring push failed');
       return;
     }
+    this.watchdog?.stored(seq);
     this.samplesStored++;
     this.lastSampleMs = timestampMs;
     this.lastStoredMonotonicMs = performance.now();
@@ -123,6 +142,17 @@ export class Sampler extends EventEmitter {
       }
     }
     this.emit('stored', timestampMs);
+  }
+
+  /** Lets the worker send WATCHDOG=1 (while healthy); the daemon calls it after READY=1. No-op without a watchdog. */
+  openWatchdog(): void {
+    this.watchdog?.open();
+  }
+
+  /** No WATCHDOG=1 is sent once this returns (the daemon calls it before STOPPING=1). */
+  closeWatchdog(): void {
+    this.watchdog?.close();
+    if (this.heartbeat) clearInterval(this.heartbeat);
   }
 
   /** Resolves once the first sample is in the ring; rejects if the worker dies first. */
@@ -182,6 +212,7 @@ export class Sampler extends EventEmitter {
    * process by a signal, because process.exit() waits for that thread forever.
    */
   stop(timeoutMs = 1500): Promise<boolean> {
+    this.closeWatchdog();
     this.stopped ??= new Promise<boolean>((resolve) => {
       if (this.exited) return resolve(true);
       let giveUp: NodeJS.Timeout | undefined;

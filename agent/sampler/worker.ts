@@ -6,6 +6,8 @@ import { createCollectors } from '../collectors/index.js';
 import type { Collector } from '../collectors/types.js';
 import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { FixedSchedule } from './schedule.js';
+import { WorkerWatchdogSide } from './watchdog-gate.js';
+import { sdNotify } from '../../native/sd-notify.js';
 
 /**
  * The sampling worker thread. It owns the collectors and the cadence; training and encryption
@@ -13,6 +15,7 @@ import { FixedSchedule } from './schedule.js';
  * measures it) cannot delay a wake-up here.
  * Each sample goes to the main thread at once, which pushes it into the ring (sampler.ts says why
  * the main thread owns the ring).
+ * It also sends systemd's WATCHDOG=1, gated on both threads' health (watchdog-gate.ts says why).
  */
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -28,6 +31,9 @@ const schedule = new FixedSchedule(performance.now(), init.intervalMs);
 let timer: NodeJS.Timeout | undefined;
 let inFlight: Promise<void> | undefined;
 let stopping = false;
+let seq = 0;
+let watchdogTimer: NodeJS.Timeout | undefined;
+const watchdog = init.watchdog && new WorkerWatchdogSide(init.watchdog.shared);
 
 async function collectOne(c: Collector, values: Float64Array): Promise<CollectorReport> {
   const started = performance.now();
@@ -49,8 +55,10 @@ async function tick(): Promise<void> {
   const timestampMs = Date.now();
   const values = new Float64Array(init.metrics.length).fill(NaN);
   const reports = await Promise.all(collectors.map((c) => collectOne(c, values)));
-  const msg: FromWorker = { type: 'sample', timestampMs, jitterMs, values, collectors: reports, skipped: schedule.skipped };
+  const msg: FromWorker = { type: 'sample', seq, timestampMs, jitterMs, values, collectors: reports, skipped: schedule.skipped };
   port.postMessage(msg, [values.buffer]);
+  watchdog?.posted(seq);
+  seq++;
 }
 
 function arm(): void {
@@ -70,6 +78,34 @@ function arm(): void {
   }, delay);
 }
 
+/**
+ * WATCHDOG=1 every pingMs (half of WATCHDOG_USEC) while the gate is open and both threads are
+ * healthy. A blocked worker (a collector stuck in a system call) sends nothing, by construction.
+ * Refusals are logged once per change of reason, so a stall is visible in the journal before
+ * systemd's kill.
+ */
+function startWatchdog(): void {
+  const w = init.watchdog;
+  if (!w || !watchdog) return;
+  // Logged once per change of kind ('sent', 'sampling stalled', 'main thread stalled'), not per ping.
+  const kind = (outcome: string) => outcome.split(':')[0]!;
+  let lastOutcome = 'sent';
+  watchdogTimer = setInterval(() => {
+    const outcome = watchdog.ping(schedule.intervalMs, w.mainStallMs, () => {
+      try {
+        sdNotify('WATCHDOG=1');
+      } catch (err) {
+        log.warn({ err, state: 'WATCHDOG=1' }, 'sd_notify failed');
+      }
+    });
+    if (kind(outcome) !== kind(lastOutcome) && outcome !== 'closed' && outcome !== 'no sample yet') {
+      if (outcome === 'sent') log.info('watchdog pings resumed');
+      else log.warn({ reason: outcome }, 'watchdog ping withheld');
+    }
+    if (outcome !== 'closed') lastOutcome = outcome;
+  }, w.pingMs);
+}
+
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'interval') {
     schedule.setInterval(msg.intervalMs);
@@ -80,6 +116,7 @@ port.on('message', (msg: ToWorker) => {
   } else if (msg.type === 'stop') {
     stopping = true;
     if (timer) clearTimeout(timer);
+    if (watchdogTimer) clearInterval(watchdogTimer);
     // A sample being collected is finished and posted first: SIGTERM loses nothing.
     void Promise.resolve(inFlight).then(() => {
       for (const c of collectors) c.close?.();
@@ -91,3 +128,4 @@ port.on('message', (msg: ToWorker) => {
 
 // The first sample is taken at once, so READY comes as soon as the ring holds one.
 arm();
+startWatchdog();

@@ -282,7 +282,10 @@ export async function trainWithValidationAsync(
   opts: TrainOptions & { chunkWindows: number },
 ): Promise<ReturnType<typeof trainWithValidation>> {
   const started = performance.now();
-  const initialValidationLoss = f.loss(validation);
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  // The validation loss is taken in chunks too: one forward pass over every validation window
+  // was the longest synchronous stretch left in a round.
+  const initialValidationLoss = await lossInChunks(f, validation, opts.chunkWindows, turn);
   let best = { loss: initialValidationLoss, weights: f.getWeights(), epoch: 0 };
   let trainLoss = NaN;
   const chunks = Math.max(1, Math.ceil(train.n / opts.chunkWindows));
@@ -292,12 +295,28 @@ export async function trainWithValidationAsync(
     for (const c of permutation(chunks, random)) {
       const part = sliceWindows(train, c * opts.chunkWindows, (c + 1) * opts.chunkWindows);
       sum += f.train(part, { ...opts, epochs: 1, seed: opts.seed + epoch * chunks + c }).loss * part.n;
-      await new Promise((resolve) => setImmediate(resolve));
+      await turn();
     }
     trainLoss = sum / train.n;
-    const v = f.loss(validation);
+    const v = await lossInChunks(f, validation, opts.chunkWindows, turn);
     if (validation.n === 0 || v < best.loss) best = { loss: v, weights: f.getWeights(), epoch };
   }
   if (best.epoch !== opts.epochs) f.setWeights(best.weights);
   return { trainLoss, validationLoss: best.loss, initialValidationLoss, bestEpoch: best.epoch, samples: train.n * opts.epochs, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * f.loss(ws) computed `chunkWindows` windows at a time with `turn()` after each chunk. Every
+ * window has the same number of outputs, so the mean of the chunk means weighted by their
+ * window counts is the mean over all windows (NaN for an empty set, like f.loss).
+ */
+async function lossInChunks(f: Forecaster, ws: WindowSet, chunkWindows: number, turn: () => Promise<unknown>): Promise<number> {
+  if (ws.n < 1) return f.loss(ws);
+  let sum = 0;
+  for (let start = 0; start < ws.n; start += chunkWindows) {
+    const part = sliceWindows(ws, start, Math.min(ws.n, start + chunkWindows));
+    sum += f.loss(part) * part.n;
+    await turn();
+  }
+  return sum / ws.n;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { IcosflError, isIcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { selectBackend, type BackendStatus } from './backends.js';
+import { selectBackend, yieldToEventLoop, type BackendStatus } from './backends.js';
 import type { TrainerConfig } from './config.js';
 import { persistenceForecast } from './evaluate.js';
 import { Forecaster, trainWithValidationAsync } from './forecaster.js';
@@ -53,8 +53,10 @@ export interface Forecast {
  * The daemon's periodic local training: every `train_interval_s` it takes the ring's newest
  * windows, refits the scaler on the training part, trains from the current model with the best
  * validation epoch kept, saves atomically and refreshes the forecast gauges. Training runs on the
- * event loop in slices of a few batches with a turn of the loop between them (the sampler has its
- * own worker thread); `max_windows` × `epochs` bounds a round. A reload stops and restarts the job.
+ * event loop in slices of a few batches with a turn of the loop between them (validation losses
+ * and backend calibration too), so ring pushes and the control socket wait at most one slice (the
+ * sampler has its own worker thread, which also sends the watchdog pings); `max_windows` ×
+ * `epochs` bounds a round. A reload stops and restarts the job.
  */
 export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
   const { ring, channelNames, stateDir, config, logger: log, registry } = deps;
@@ -166,9 +168,20 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
       return;
     }
     state = 'training';
+    await yieldToEventLoop();
+    if (stopped) return;
     const recent = sliceWindows(ws, ws.n - config.max_windows, ws.n);
     const { train, validation } = chronologicalSplit(recent, config.validation_fraction);
+    // The split drops lookback + horizon - 1 windows at its boundary (no leakage), so a small
+    // min_samples can leave nothing to train on or validate with: wait for more data then.
+    if (train.n < 1 || validation.n < 1) {
+      state = 'waiting-for-data';
+      roundsCounter.inc({ outcome: 'waiting' });
+      log.info({ windows: recent.n, train: train.n, validation: validation.n }, 'not enough windows on both sides of the validation split yet');
+      return;
+    }
     forecaster.scaler = fitScaler(train);
+    await yieldToEventLoop();
     const r = await trainWithValidationAsync(forecaster, train, validation, {
       epochs: config.epochs,
       batchSize: config.batch_size,
@@ -177,6 +190,8 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
       chunkWindows: Math.max(1, Math.ceil((config.batch_size * 8) / (spec.channelIndependent ? spec.channels : 1))),
     });
     // The persistence loss on the same windows, so the gauge shows whether training pays off.
+    await yieldToEventLoop();
+    if (!forecaster?.scaler) return;
     const persistence = validation.n > 0 ? persistenceLoss(validation, forecaster.scaler.std) : NaN;
     lastUpdate = { weights: forecaster.getWeights(), samples: train.n };
     save();

@@ -109,6 +109,30 @@ test('a corrupt model file is moved aside and a fresh model trained; no crash', 
   await job.stop();
 });
 
+test('too few windows on either side of the validation split: the job waits instead of failing', async () => {
+  // 30 samples with lookback 12 + horizon 3 give 16 windows, above min_samples 5, but the split
+  // drops 14 at its boundary, leaving no training window.
+  const small = MetricRing.open({ path: join(tmp.dir, 'small.ring'), capacity: 64, channels: 2, schemaTag: 'cpu_a,cpu_b' });
+  small.pushBatch(Float64Array.from({ length: 30 }, (_, i) => 1.7e12 + i * 300_000), values.subarray(0, 60));
+  const job = startTrainingJob({
+    ring: small,
+    channelNames: ['cpu_a', 'cpu_b'],
+    stateDir: join(tmp.dir, 'small-state'),
+    config: parseTrainerConfig({ ...base, min_samples: 5 }),
+    logger: childLogger('trainer-test'),
+    registry: new Registry(),
+    control: { handle: () => undefined },
+  });
+  try {
+    await until(job, (s) => s.state === 'waiting-for-data', 'the job to wait for data');
+    assert.is.not(job.status().state, 'failed');
+    assert.is(job.status().version, 0);
+  } finally {
+    await job.stop();
+    small.close();
+  }
+});
+
 test('tensors are released when jobs stop', () => {
   // Only the tensors of tfjs-layers' global state may remain; every model and optimizer is gone.
   assert.ok(tf.memory().numTensors < 5, `numTensors ${tf.memory().numTensors}`);
