@@ -6,7 +6,7 @@ import pino from 'pino';
 const USAGE =
   'simulate --data DIR --metrics cpu,mem [--rounds 20] [--clients 50] [--epochs 2] [--model mlp|linear|lstm] ' +
   '[--lookback 12] [--horizon 5] [--hidden 32] [--joint] [--batch-size 32] [--learning-rate 0.002] [--seed 42] ' +
-  '[--fine-tune 2] [--no-gate] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
+  '[--fine-tune 4] [--no-gate] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -24,7 +24,7 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * (rounds × epochs, best epoch kept), so the comparison is at equal compute.
  * Channels are forecast independently by one shared model unless --joint.
  * The "federated" method is personalised FedAvg: after the rounds, each client fine-tunes the
- * global model on its own training part for --fine-tune epochs (default 2; 0 = plain FedAvg) and
+ * global model on its own training part for --fine-tune epochs (default 4; 0 = plain FedAvg) and
  * keeps whichever of global / fine-tuned is better on its own validation tail; raw data never
  * leaves a client. Plain FedAvg is reported too (row "fedavg", JSON key "fedavg").
  * Every learned method (local, federated, centralised alike) falls back to persistence per client
@@ -79,7 +79,7 @@ const command: Command = {
       seed: int(values, 'seed', 42, 0),
       testFraction: 0.2,
       validationFraction: 0.2,
-      fineTuneEpochs: int(values, 'fine-tune', 2, 0),
+      fineTuneEpochs: int(values, 'fine-tune', 4, 0),
       persistenceGate: !values['no-gate'],
     };
     const clientLimit = int(values, 'clients', 50, 1);

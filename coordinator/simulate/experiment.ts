@@ -26,7 +26,8 @@ export interface SimulationOptions {
   /**
    * Personalisation after federation: each client fine-tunes the final global model for this
    * many epochs on its own training part and keeps the best of (global, each fine-tuned epoch)
-   * on its own validation tail. 0 = plain FedAvg. Default 2 (one round's worth of local work).
+   * on its own validation tail. 0 = plain FedAvg. Default 4 (two rounds' worth of local work;
+   * measured on NAB ec2_cpu and GCD VMs 801–850: 4 beat 2 there, see the simulate command).
    */
   fineTuneEpochs?: number;
   /** Per client and channel, fall back to persistence where the model is not better on validation (default true). */
@@ -194,7 +195,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
   const f = new Forecaster(spec, { seed: opts.seed, learningRate: opts.learningRate, scaler: identityScaler(C) });
   const aggregate = opts.aggregate ?? fedAvg;
   const totalEpochs = opts.rounds * opts.localEpochs;
-  const fineTuneEpochs = opts.fineTuneEpochs ?? 2;
+  const fineTuneEpochs = opts.fineTuneEpochs ?? 4;
   // The same per-channel persistence fallback for every learned method, so the comparison stays fair.
   const gated = (f: Forecaster, c: Client) => (opts.persistenceGate === false ? undefined : channelGate(f, c));
   try {

@@ -31,7 +31,9 @@ test('sample --seconds 1: the table lists every metric with stats and the newest
   const ring = MetricRing.open({ path: join(dir, RING_FILE), capacity: 86_400, channels: METRICS.length, schemaTag: METRICS.join(',') });
   const held = ring.size;
   ring.close();
-  assert.ok(held >= 4 && held <= 8, `about 5 samples in 1 s at 200 ms, held ${held}`);
+  // At most ~5 in 1 s at 200 ms (+ the first at t=0); fewer when the worker's start-up on a loaded
+  // 2-core box eats into the second, which is why the lower bound is loose.
+  assert.ok(held >= 2 && held <= 7, `about 5 samples in 1 s at 200 ms, held ${held}`);
 
   // A second run appends to the same ring; --seconds 0 only prints it.
   const again = await runCli(['sample', '--seconds', '0', ...ARGS]);
