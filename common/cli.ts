@@ -18,7 +18,7 @@ export type CommandTable = Record<string, () => Promise<{ default: Command }>>;
 function exitFor(err: unknown): number {
   if (err instanceof IcosflError) {
     if (err.code.startsWith('CONFIG_')) return exitCode('CONFIG');
-    if (err.code === 'RING_LOCKED') return exitCode('TEMP_FAIL');
+    if (err.code === 'RING_LOCKED' || err.code === 'RING_NOT_ENOUGH_DATA') return exitCode('TEMP_FAIL');
     if (err.code === 'RING_IO') return exitCode('IO');
     if (err.code === 'DAEMON_NOT_RUNNING' || err.code === 'BACKEND_UNAVAILABLE') return exitCode('UNAVAILABLE');
     if (err.code === 'CRYPTO_SECRET_KEY_FORBIDDEN' || err.code === 'CRYPTO_KEY_INVALID') return exitCode('NO_PERMISSION');

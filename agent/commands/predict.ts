@@ -65,6 +65,8 @@ const command: Command = {
     try {
       result = (await controlRequest(socket, { cmd: 'predict', ...(horizon ? { horizon } : {}) })) as Forecast;
     } catch (err) {
+      // The only argument the daemon can refuse is the horizon (beyond its model's): a bad flag.
+      if (err instanceof RangeError) throw new RangeError(`--horizon ${String(horizon)} is not accepted: ${err.message}`);
       if (!isIcosflError(err, 'DAEMON_NOT_RUNNING')) throw err;
       result = await predictOffline(config.agent.state_dir, config.sampler.metrics, config.sampler.ring_capacity, horizon);
     }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { IcosflError } from '../../common/errors.js';
+import { ERROR_CODES, IcosflError, type ErrorCode } from '../../common/errors.js';
 
 /** The control socket's file name inside the runtime directory. */
 export const CONTROL_SOCKET_NAME = 'agent.sock';
@@ -59,8 +59,13 @@ export async function controlRequest(socketPath: string, req: { cmd: string } & 
   });
   const answer = JSON.parse(line) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
   if (!answer.ok) {
-    const err = new Error(`daemon refused '${req.cmd}': ${answer.error?.message ?? 'unknown error'}`) as Error & { code?: string };
-    err.code = answer.error?.code;
+    // Rebuild the daemon's error as the class it had there, so exit codes match the offline path.
+    const code = answer.error?.code;
+    const message = `daemon refused '${req.cmd}': ${answer.error?.message ?? 'unknown error'}`;
+    if (code === 'INVALID_ARGUMENT') throw new RangeError(message);
+    if (code !== undefined && code in ERROR_CODES) throw new IcosflError(code as ErrorCode, message);
+    const err = new Error(message) as Error & { code?: string };
+    err.code = code;
     throw err;
   }
   return answer.result;

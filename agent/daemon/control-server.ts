@@ -95,7 +95,9 @@ export class ControlServer implements ControlRegistry {
     } catch (err) {
       const e = err as Error & { code?: unknown };
       this.logger.warn({ err, cmd: req.cmd }, 'control command failed');
-      return JSON.stringify({ ok: false, error: { code: typeof e.code === 'string' ? e.code : 'FAILED', message: e.message } });
+      // Bad arguments travel as INVALID_ARGUMENT so the client can raise a RangeError (exit 64).
+      const code = typeof e.code === 'string' ? e.code : err instanceof RangeError || err instanceof TypeError ? 'INVALID_ARGUMENT' : 'FAILED';
+      return JSON.stringify({ ok: false, error: { code, message: e.message } });
     }
   }
 

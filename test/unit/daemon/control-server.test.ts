@@ -24,6 +24,9 @@ async function serve(name: string): Promise<ControlServer> {
   s.handle('boom', async () => {
     throw new IcosflError('RING_NOT_ENOUGH_DATA', 'not enough samples');
   });
+  s.handle('bad-arg', async () => {
+    throw new RangeError('horizon must be an integer from 1 to 3, got 9');
+  });
   await s.listen();
   servers.push(s);
   return s;
@@ -71,7 +74,7 @@ test('malformed lines, unknown commands and failing handlers get error answers, 
   assert.equal((await raw(s.path, '[1]\n')).ok, false);
   const unknown = (await raw(s.path, '{"cmd":"nope"}\n')) as { error: { code: string; message: string } };
   assert.is(unknown.error.code, 'UNKNOWN_COMMAND');
-  assert.match(unknown.error.message, 'known: echo, boom');
+  assert.match(unknown.error.message, 'known: echo, boom, bad-arg');
   const boom = (await raw(s.path, '{"cmd":"boom"}\n')) as { error: { code: string; message: string } };
   assert.equal(boom.error, { code: 'RING_NOT_ENOUGH_DATA', message: 'not enough samples' });
   try {
@@ -79,7 +82,17 @@ test('malformed lines, unknown commands and failing handlers get error answers, 
     assert.unreachable('controlRequest rethrows an error answer');
   } catch (err) {
     assert.is((err as { code?: string }).code, 'RING_NOT_ENOUGH_DATA');
+    assert.instance(err, IcosflError, 'a domain code comes back as an IcosflError, so exit codes match');
     assert.match((err as Error).message, "daemon refused 'boom': not enough samples");
+  }
+  const badArg = (await raw(s.path, '{"cmd":"bad-arg"}\n')) as { error: { code: string } };
+  assert.is(badArg.error.code, 'INVALID_ARGUMENT');
+  try {
+    await controlRequest(s.path, { cmd: 'bad-arg' });
+    assert.unreachable('controlRequest rethrows an argument error');
+  } catch (err) {
+    assert.instance(err, RangeError);
+    assert.match((err as Error).message, "daemon refused 'bad-arg': horizon must be");
   }
   assert.equal(await controlRequest(s.path, { cmd: 'echo', value: 'still up' }), { got: 'still up' });
 });

@@ -1,0 +1,203 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseTrainerConfig } from '../../../agent/trainer/config.js';
+import { startTrainingJob, type Forecast } from '../../../agent/trainer/job.js';
+import { MODEL_FILE } from '../../../agent/trainer/persist.js';
+import { RING_FILE } from '../../../agent/sampler/open-ring.js';
+import { childLogger } from '../../../common/log.js';
+import { exitCode } from '../../../common/exit-codes.js';
+import { convertNab } from '../../../coordinator/simulate/convert.js';
+import { readClientDir } from '../../../coordinator/simulate/csv.js';
+import { MetricRing } from '../../../native/ring.js';
+import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
+import { DaemonProcess, runCli, sleep } from '../daemon/harness.js';
+
+/**
+ * `icosfl-agent backends` and `icosfl-agent predict` through the real entry point
+ * (`node dist/agent/cli.js`). For predict, the state directory is prepared the way the daemon
+ * leaves it: the agent's ring file (same name, capacity and schema tag as open-ring.ts) filled
+ * with two real NAB EC2 CPU traces, and a model saved by one round of the real training job.
+ */
+const tmp = tempDir('icosfl-agent-cli-');
+const stateDir = join(tmp.dir, 'state');
+const emptyStateDir = join(tmp.dir, 'empty-state');
+const METRICS = ['cpu_busy_pct', 'load1'];
+const CAPACITY = 8192;
+const TRAINER = { model: 'mlp', lookback: 12, horizon: 3, hidden_units: 16 } as const;
+
+/** The flags that make the CLI's config match the prepared state dir. */
+function configFlags(dir: string): string[] {
+  return [
+    '--state-dir', dir,
+    '--set', `sampler.metrics=${METRICS.join(',')}`,
+    '--set', `sampler.ring_capacity=${CAPACITY}`,
+    ...Object.entries(TRAINER).flatMap(([k, v]) => ['--set', `trainer.${k}=${v}`]),
+  ];
+}
+
+const daemons: DaemonProcess[] = [];
+test.after(() => {
+  for (const d of daemons) d.kill();
+  tmp.cleanup();
+});
+
+test.before(async () => {
+  convertNab(join(SHARED_DATA, 'nab-server-metrics'), join(tmp.dir, 'csv'), { match: 'ec2_cpu_utilization_' });
+  const [a, b] = readClientDir(join(tmp.dir, 'csv'), ['cpu'], 2);
+  const samples = Math.min(a!.values.length, b!.values.length);
+  const values = new Float32Array(samples * 2);
+  for (let i = 0; i < samples; i++) {
+    values[2 * i] = a!.values[i]!;
+    values[2 * i + 1] = b!.values[i]!;
+  }
+  // The path and schema openStateRing uses for this metric list.
+  mkdirSync(stateDir, { recursive: true });
+  const ring = MetricRing.open({ path: join(stateDir, RING_FILE), capacity: CAPACITY, channels: METRICS.length, schemaTag: METRICS.join(',') });
+  try {
+    ring.pushBatch(Float64Array.from({ length: samples }, (_, i) => 1.7e12 + i * 300_000), values);
+    const job = startTrainingJob({
+      ring,
+      channelNames: METRICS,
+      stateDir,
+      config: parseTrainerConfig({ ...TRAINER, backend: 'wasm', epochs: 1, batch_size: 128, train_interval_s: 3600, min_samples: 200 }),
+      logger: childLogger('agent-cli-test'),
+      registry: new Registry(),
+      control: { handle: () => undefined },
+    });
+    try {
+      for (let i = 0; ; i++) {
+        const s = job.status();
+        if (s.version === 1 && s.state === 'idle') break;
+        if (s.state === 'failed') throw new Error(`job failed: ${String(s.lastError)}`);
+        if (i > 600) throw new Error(`no first round: ${JSON.stringify(s)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await job.stop();
+    }
+  } finally {
+    // The CLI's offline path opens the ring itself; an open handle here would hold its lock.
+    ring.close();
+  }
+  assert.ok(existsSync(join(stateDir, MODEL_FILE)));
+});
+
+test('backends: wasm and cpu load with a calibrated speed; GPU and tfjs-node candidates say why not', async () => {
+  const fast = ['--set', 'trainer.calibration_batches=1', '--set', 'trainer.batch_size=32'];
+  const r = await runCli(['backends', ...configFlags(emptyStateDir), ...fast]);
+  assert.is(r.code, 0, r.stderr);
+  const line = (name: string) => r.stdout.split('\n').find((l) => l.slice(2).startsWith(`${name} `)) ?? '';
+  assert.match(r.stdout, /^model mlp, lookback 12, horizon 3, 2 channels, batch 32$/m);
+  for (const name of ['wasm', 'cpu']) {
+    const m = line(name).match(/, (\d+) samples\/s$/);
+    assert.ok(m && Number(m[1]) > 0, `${name} loaded and calibrated: ${r.stdout}`);
+  }
+  assert.match(line('wasm'), 'WebAssembly');
+  assert.match(line('cpu'), 'plain JavaScript');
+  for (const name of ['webgpu', 'tfjs-node', 'tfjs-node-gpu']) assert.match(line(name), /not loaded: \S/, `${name}: ${r.stdout}`);
+  assert.match(line('tfjs-node'), '@tensorflow/tfjs-node is not installed');
+  assert.match(line('tfjs-node-gpu'), '@tensorflow/tfjs-node-gpu is not installed');
+  // Exactly one backend is marked used, the fastest calibrated one under backend = "auto".
+  const used = r.stdout.split('\n').filter((l) => l.startsWith('* ') && !l.startsWith('* = '));
+  assert.is(used.length, 1, r.stdout);
+  assert.match(r.stdout, '* = used: fastest calibrated (backend = "auto")');
+
+  const j = await runCli(['backends', ...configFlags(emptyStateDir), ...fast, '--set', 'trainer.backend=wasm', '--json']);
+  assert.is(j.code, 0, j.stderr);
+  const out = JSON.parse(j.stdout) as { chosen: string; fastest: string; backends: { name: string; loaded: boolean; reason?: string; samplesPerS?: number }[] };
+  assert.is(out.chosen, 'wasm', 'a forced backend is the one reported as used');
+  assert.ok(['wasm', 'cpu'].includes(out.fastest));
+  assert.equal(out.backends.map((b) => b.name).sort(), ['cpu', 'tfjs-node', 'tfjs-node-gpu', 'wasm', 'webgpu']);
+  for (const b of out.backends) {
+    if (b.name === 'wasm' || b.name === 'cpu') assert.ok(b.loaded && b.samplesPerS! > 0, JSON.stringify(b));
+    else assert.ok(!b.loaded && typeof b.reason === 'string' && b.reason.length > 0, JSON.stringify(b));
+  }
+});
+
+test('predict offline: no daemon, reads the saved model and the ring, prints the next values per metric', async () => {
+  const r = await runCli(['predict', ...configFlags(stateDir), '--horizon', '2']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^model version 1 \(federated round \d+, saved \S+\)$/m);
+  assert.match(r.stdout, /^\s+\+1\s+\+2$/m);
+  assert.not.match(r.stdout, /\+3/);
+  for (const name of METRICS) {
+    const row = r.stdout.split('\n').find((l) => l.startsWith(`${name} `));
+    assert.ok(row, `a row for ${name}: ${r.stdout}`);
+    const values = row!.trim().split(/\s+/).slice(1).map(Number);
+    assert.is(values.length, 2, row);
+    assert.ok(values.every(Number.isFinite), row);
+  }
+
+  const j = await runCli(['predict', ...configFlags(stateDir), '--json']);
+  assert.is(j.code, 0, j.stderr);
+  const f = JSON.parse(j.stdout) as Forecast;
+  assert.is(f.version, 1);
+  assert.is(f.horizon, 3, 'without --horizon: the model horizon');
+  assert.equal(Object.keys(f.forecast), METRICS);
+  for (const v of Object.values(f.forecast)) assert.ok(v.length === 3 && v.every(Number.isFinite), JSON.stringify(f));
+  // The CPU traces are percentages: a trained forecast stays in their range.
+  for (const v of f.forecast.cpu_busy_pct!) assert.ok(v > -50 && v < 150, JSON.stringify(f));
+});
+
+test('predict without a daemon or a saved model: a clear error, exit 69 (unavailable)', async () => {
+  const r = await runCli(['predict', ...configFlags(emptyStateDir)]);
+  assert.is(r.code, exitCode('UNAVAILABLE'));
+  assert.is(r.stdout, '');
+  assert.match(r.stderr, /\[DAEMON_NOT_RUNNING\] no daemon is running and no model is saved in .*empty-state/);
+});
+
+test('predict --horizon above the model horizon, non-numeric, zero or missing: usage error naming the flag, exit 64', async () => {
+  for (const h of ['9', 'abc', '0', '1.5']) {
+    const r = await runCli(['predict', ...configFlags(stateDir), '--horizon', h]);
+    assert.is(r.code, exitCode('USAGE'), `--horizon ${h}: ${r.stderr}`);
+    assert.match(r.stderr, '--horizon', h);
+    assert.is(r.stdout, '');
+  }
+  const above = await runCli(['predict', ...configFlags(stateDir), '--horizon', '9']);
+  assert.match(above.stderr, "at most the model's horizon 3, got 9");
+  const missing = await runCli(['predict', ...configFlags(stateDir), '--horizon']);
+  assert.is(missing.code, exitCode('USAGE'));
+  assert.match(missing.stderr, '--horizon');
+});
+
+test('predict with a running daemon: answered over the control socket by its training job', async () => {
+  // The daemon owns the ring now (its lock); it loads the saved model on start.
+  const d = DaemonProcess.spawn(
+    ['run', ...configFlags(stateDir), '--set', 'trainer.backend=wasm', '--set', 'trainer.train_interval_s=3600', '--set', 'trainer.epochs=1', '--set', 'sampler.interval_ms=100'],
+    { LOG_LEVEL: 'info' },
+  );
+  daemons.push(d);
+  await d.waitForLog('ready', 15_000);
+  // The daemon's first sample has no rate yet (NaN), so it answers RING_NOT_ENOUGH_DATA until
+  // `lookback` complete samples follow it: ~1.3 s at 100 ms sampling.
+  let r = await runCli(['predict', ...configFlags(stateDir), '--horizon', '2', '--json']);
+  for (let i = 0; i < 50 && r.code !== 0 && r.stderr.includes('RING_NOT_ENOUGH_DATA'); i++) {
+    await sleep(200);
+    r = await runCli(['predict', ...configFlags(stateDir), '--horizon', '2', '--json']);
+  }
+  assert.is(r.code, 0, r.stderr);
+  const f = JSON.parse(r.stdout) as Forecast;
+  assert.is(f.backend, 'wasm', 'only the daemon reports a backend');
+  assert.ok(f.version >= 1, JSON.stringify(f));
+  assert.is(f.horizon, 2);
+  assert.equal(Object.keys(f.forecast), METRICS);
+  for (const v of Object.values(f.forecast)) assert.ok(v.length === 2 && v.every(Number.isFinite), JSON.stringify(f));
+
+  const text = await runCli(['predict', ...configFlags(stateDir)]);
+  assert.is(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^model version \d+ \(federated round \d+, saved \S+\), backend wasm$/m);
+
+  const bad = await runCli(['predict', ...configFlags(stateDir), '--horizon', '9']);
+  assert.is(bad.code, exitCode('USAGE'), bad.stderr);
+  assert.match(bad.stderr, '--horizon 9');
+  assert.match(bad.stderr, 'horizon must be an integer from 1 to 3, got 9');
+
+  d.proc.kill('SIGTERM');
+  const exit = await d.exited;
+  assert.is(exit.code, 0, d.stderr);
+});
+
+test.run();
