@@ -9,10 +9,9 @@ import { MODEL_FILE } from '../../../agent/trainer/persist.js';
 import { RING_FILE } from '../../../agent/sampler/open-ring.js';
 import { childLogger } from '../../../common/log.js';
 import { exitCode } from '../../../common/exit-codes.js';
-import { convertNab } from '../../../coordinator/simulate/convert.js';
-import { readClientDir } from '../../../coordinator/simulate/csv.js';
 import { MetricRing } from '../../../native/ring.js';
-import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
+import { twoNabCpuChannels } from '../../helpers/nab-traces.js';
+import { tempDir } from '../../helpers/paths.js';
 import { DaemonProcess, runCli, sleep } from '../daemon/harness.js';
 
 /**
@@ -45,19 +44,12 @@ test.after(() => {
 });
 
 test.before(async () => {
-  convertNab(join(SHARED_DATA, 'nab-server-metrics'), join(tmp.dir, 'csv'), { match: 'ec2_cpu_utilization_' });
-  const [a, b] = readClientDir(join(tmp.dir, 'csv'), ['cpu'], 2);
-  const samples = Math.min(a!.values.length, b!.values.length);
-  const values = new Float32Array(samples * 2);
-  for (let i = 0; i < samples; i++) {
-    values[2 * i] = a!.values[i]!;
-    values[2 * i + 1] = b!.values[i]!;
-  }
+  const { values, timestampsMs } = twoNabCpuChannels(tmp.dir);
   // The path and schema openStateRing uses for this metric list.
   mkdirSync(stateDir, { recursive: true });
   const ring = MetricRing.open({ path: join(stateDir, RING_FILE), capacity: CAPACITY, channels: METRICS.length, schemaTag: METRICS.join(',') });
   try {
-    ring.pushBatch(Float64Array.from({ length: samples }, (_, i) => 1.7e12 + i * 300_000), values);
+    ring.pushBatch(timestampsMs, values);
     const job = startTrainingJob({
       ring,
       channelNames: METRICS,

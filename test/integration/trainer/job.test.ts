@@ -8,25 +8,17 @@ import { startTrainingJob, type Forecast, type TrainingJob } from '../../../agen
 import { MODEL_FILE } from '../../../agent/trainer/persist.js';
 import { tf } from '../../../agent/trainer/tf.js';
 import { childLogger } from '../../../common/log.js';
-import { convertNab } from '../../../coordinator/simulate/convert.js';
-import { readClientDir } from '../../../coordinator/simulate/csv.js';
 import { MetricRing } from '../../../native/ring.js';
-import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
+import { twoNabCpuChannels } from '../../helpers/nab-traces.js';
+import { tempDir } from '../../helpers/paths.js';
 
 // The daemon's training job on the real native ring, filled with two real NAB EC2 CPU traces
 // (4,032 samples each) as two channels of one machine.
 const tmp = tempDir('icosfl-job-');
 const stateDir = join(tmp.dir, 'state');
-convertNab(join(SHARED_DATA, 'nab-server-metrics'), join(tmp.dir, 'csv'), { match: 'ec2_cpu_utilization_' });
-const [a, b] = readClientDir(join(tmp.dir, 'csv'), ['cpu'], 2);
-const samples = Math.min(a!.values.length, b!.values.length);
-const values = new Float32Array(samples * 2);
-for (let i = 0; i < samples; i++) {
-  values[2 * i] = a!.values[i]!;
-  values[2 * i + 1] = b!.values[i]!;
-}
+const { values, timestampsMs } = twoNabCpuChannels(tmp.dir);
 const ring = MetricRing.open({ path: join(tmp.dir, 'metrics.ring'), capacity: 8192, channels: 2, schemaTag: 'cpu_a,cpu_b' });
-ring.pushBatch(Float64Array.from({ length: samples }, (_, i) => 1.7e12 + i * 300_000), values);
+ring.pushBatch(timestampsMs, values);
 test.after(() => {
   ring.close();
   tmp.cleanup();
