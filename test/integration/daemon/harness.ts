@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DIST } from '../../helpers/paths.js';
+import type { Test } from 'uvu';
+import { DIST, tempDir } from '../../helpers/paths.js';
 
 /**
  * Helpers for the daemon's lifecycle tests: the real entry point (`node dist/agent/cli.js`) in
@@ -70,6 +71,32 @@ export class NotifyListener {
   stop(): void {
     this.proc.kill('SIGKILL');
   }
+}
+
+/**
+ * One suite's sd_notify setup: a temp dir, a NotifyListener in it started before the tests, and
+ * the daemons the tests spawn (push them onto `daemons`), all killed and removed after.
+ */
+export function notifyFixture(suite: Test, prefix: string): { dir: string; daemons: DaemonProcess[]; readonly listener: NotifyListener } {
+  const { dir, cleanup } = tempDir(prefix);
+  const daemons: DaemonProcess[] = [];
+  let listener: NotifyListener | undefined;
+  suite.before(async () => {
+    listener = await NotifyListener.start(dir);
+  });
+  suite.after(() => {
+    for (const d of daemons) d.kill();
+    listener?.stop();
+    cleanup();
+  });
+  return {
+    dir,
+    daemons,
+    get listener(): NotifyListener {
+      if (!listener) throw new Error('the notify listener starts in the suite\'s before hook');
+      return listener;
+    },
+  };
 }
 
 export type LogLine = Record<string, unknown> & { msg?: string; component?: string };

@@ -2,42 +2,31 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tempDir } from '../../helpers/paths.js';
-import { DaemonProcess, NotifyListener, sleep, writeConfig } from './harness.js';
+import { DaemonProcess, notifyFixture, sleep, writeConfig } from './harness.js';
 
 /**
  * sd_notify as systemd sees it: a real AF_UNIX datagram socket receives what the real daemon
  * sends. READY=1 comes once the ring is open and holds a sample; WATCHDOG=1 every half of
  * $WATCHDOG_USEC; STOPPING=1 on SIGTERM.
  */
-const { dir, cleanup } = tempDir('icosfl-notify-');
-let listener: NotifyListener;
-const daemons: DaemonProcess[] = [];
-
-test.before(async () => {
-  listener = await NotifyListener.start(dir);
-});
-test.after(() => {
-  for (const d of daemons) d.kill();
-  listener.stop();
-  cleanup();
-});
+const fx = notifyFixture(test, 'icosfl-notify-');
+const { dir, daemons } = fx;
 
 test('READY=1 after the first sample is stored, watchdog pings at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM', async () => {
   const config = writeConfig(dir, '[sampler]\ninterval_ms = 200\nmetrics = ["cpu_busy_pct", "load1"]\n');
-  const d = DaemonProcess.spawn(['run', '--config', config], { NOTIFY_SOCKET: listener.path, WATCHDOG_USEC: '600000' });
+  const d = DaemonProcess.spawn(['run', '--config', config], { NOTIFY_SOCKET: fx.listener.path, WATCHDOG_USEC: '600000' });
   daemons.push(d);
 
-  const ready = await listener.waitFor('READY=1');
+  const ready = await fx.listener.waitFor('READY=1');
   // The READY datagram carries the status line: the ring already held a sample when it was sent.
   const status = ready.text.split('\n').find((l) => l.startsWith('STATUS='));
   assert.ok(status, `READY carries a STATUS line: ${ready.text}`);
   const held = /ring (\d+)\/(\d+)/.exec(status!);
   assert.ok(held && Number(held[1]) >= 1, `ring holds a sample at READY: ${status}`);
-  assert.is(listener.with('READY=1').length, 1);
+  assert.is(fx.listener.with('READY=1').length, 1);
 
   await sleep(2000);
-  const pings = listener.with('WATCHDOG=1').filter((p) => p.at > ready.at);
+  const pings = fx.listener.with('WATCHDOG=1').filter((p) => p.at > ready.at);
   // 2 s at one ping per 300 ms: 6 or 7 expected; a loaded 2-core box may delay one or two.
   assert.ok(pings.length >= 4 && pings.length <= 8, `watchdog pings in 2 s: ${pings.length}`);
   for (let i = 1; i < pings.length; i++) {
@@ -50,36 +39,36 @@ test('READY=1 after the first sample is stored, watchdog pings at half of WATCHD
   const exit = await d.exited;
   assert.is(exit.code, 0, d.stderr);
   assert.ok(exit.at - sentAt < 5000, `exited ${exit.at - sentAt} ms after SIGTERM`);
-  const stopping = listener.with('STOPPING=1');
+  const stopping = fx.listener.with('STOPPING=1');
   assert.is(stopping.length, 1);
   assert.ok(stopping[0]!.at >= sentAt && stopping[0]!.at <= exit.at + 50, 'STOPPING=1 sent between SIGTERM and exit');
-  assert.ok(listener.with('WATCHDOG=1').every((p) => p.at <= stopping[0]!.at + 5), 'no watchdog ping after STOPPING');
+  assert.ok(fx.listener.with('WATCHDOG=1').every((p) => p.at <= stopping[0]!.at + 5), 'no watchdog ping after STOPPING');
 });
 
 test('no READY=1 when the ring cannot be opened; the daemon exits non-zero', async () => {
-  const before = listener.received.length;
+  const before = fx.listener.received.length;
   const blocker = join(dir, 'not-a-dir');
   writeFileSync(blocker, 'a file where the state directory should be');
   const config = writeConfig(dir, '', 'bad-state.toml');
-  const d = DaemonProcess.spawn(['run', '--config', config, '--state-dir', blocker], { NOTIFY_SOCKET: listener.path });
+  const d = DaemonProcess.spawn(['run', '--config', config, '--state-dir', blocker], { NOTIFY_SOCKET: fx.listener.path });
   daemons.push(d);
   const exit = await d.exited;
   assert.is.not(exit.code, 0);
   assert.match(d.stderr, blocker);
   await sleep(100);
-  assert.equal(listener.received.slice(before).filter((m) => m.text.includes('READY=1')), []);
+  assert.equal(fx.listener.received.slice(before).filter((m) => m.text.includes('READY=1')), []);
 });
 
 test('an invalid config exits 78 naming the key and the file, before any notification', async () => {
-  const before = listener.received.length;
+  const before = fx.listener.received.length;
   const config = writeConfig(dir, '[sampler]\ninterval_ms = 5\n', 'invalid.toml');
-  const d = DaemonProcess.spawn(['run', '--config', config], { NOTIFY_SOCKET: listener.path });
+  const d = DaemonProcess.spawn(['run', '--config', config], { NOTIFY_SOCKET: fx.listener.path });
   daemons.push(d);
   const exit = await d.exited;
   assert.is(exit.code, 78);
   assert.match(d.stderr, `sampler.interval_ms (${config}): must be ≥ 50`);
   await sleep(100);
-  assert.is(listener.received.length, before);
+  assert.is(fx.listener.received.length, before);
 });
 
 test.run();

@@ -2,8 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tempDir } from '../../helpers/paths.js';
-import { DaemonProcess, NotifyListener, sleep, writeConfig, type Datagram } from './harness.js';
+import { DaemonProcess, NotifyListener, notifyFixture, sleep, writeConfig, type Datagram } from './harness.js';
 
 /**
  * The watchdog against CPU-heavy work on the main thread (agent/sampler/watchdog-gate.ts):
@@ -12,21 +11,11 @@ import { DaemonProcess, NotifyListener, sleep, writeConfig, type Datagram } from
  * really stops must still stop the pings, so that systemd kills the process.
  * WATCHDOG_USEC is 2 s here: pings every 1 s, and the main thread may stall at most 1.5 s.
  */
-const { dir, cleanup } = tempDir('icosfl-watchdog-');
-let listener: NotifyListener;
-const daemons: DaemonProcess[] = [];
+const fx = notifyFixture(test, 'icosfl-watchdog-');
+const { dir, daemons } = fx;
 const WATCHDOG_MS = 2000;
 
-test.before(async () => {
-  listener = await NotifyListener.start(dir);
-});
-test.after(() => {
-  for (const d of daemons) d.kill();
-  listener.stop();
-  cleanup();
-});
-
-function pingsBetween(from: number, to: number, l: NotifyListener = listener): Datagram[] {
+function pingsBetween(from: number, to: number, l: NotifyListener = fx.listener): Datagram[] {
   return l.with('WATCHDOG=1').filter((p) => p.at > from && p.at <= to);
 }
 
@@ -45,11 +34,11 @@ test('WATCHDOG=1 keeps coming through backend calibration and the first training
   // thread (before the fix one synchronous call per backend, which ended in a watchdog kill).
   const trainer = 'enabled = true\nbackend = "auto"\nmodel = "mlp"\nhidden_units = 256\nlookback = 30\nhorizon = 5\nbatch_size = 512\ncalibration_batches = 8\nmin_samples = 60\nepochs = 2';
   const config = writeConfig(dir, '[sampler]\ninterval_ms = 100\nmetrics = ["mem_used_pct", "load1"]\n', 'training.toml', trainer);
-  const d = DaemonProcess.spawn(['run', '--config', config, '--state-dir', join(dir, 'training')], { NOTIFY_SOCKET: listener.path, WATCHDOG_USEC: String(WATCHDOG_MS * 1000) });
+  const d = DaemonProcess.spawn(['run', '--config', config, '--state-dir', join(dir, 'training')], { NOTIFY_SOCKET: fx.listener.path, WATCHDOG_USEC: String(WATCHDOG_MS * 1000) });
   daemons.push(d);
 
   try {
-    const ready = await listener.waitFor('READY=1');
+    const ready = await fx.listener.waitFor('READY=1');
     assert.is(pingsBetween(0, ready.at).length, 0, 'no ping before READY=1');
     const round = await d.waitForLog('local training round done', 120_000);
     const calibrated = d.logs.filter((l) => l.msg === 'backend calibrated');
@@ -72,8 +61,8 @@ test('WATCHDOG=1 keeps coming through backend calibration and the first training
     const exit = await d.exited;
     assert.is(exit.code, 0, d.stderr);
     assert.ok(exit.at - sentAt < 5000, `exited ${exit.at - sentAt} ms after SIGTERM`);
-    const stopping = listener.with('STOPPING=1').at(-1)!;
-    assert.ok(listener.with('WATCHDOG=1').every((p) => p.at <= stopping.at + 5), 'no watchdog ping after STOPPING');
+    const stopping = fx.listener.with('STOPPING=1').at(-1)!;
+    assert.ok(fx.listener.with('WATCHDOG=1').every((p) => p.at <= stopping.at + 5), 'no watchdog ping after STOPPING');
   } finally {
     d.kill();
   }
