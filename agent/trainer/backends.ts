@@ -5,6 +5,7 @@ import { IcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { BACKEND_NAMES, type BackendName, type TrainerConfig } from './config.js';
 import { Forecaster } from './forecaster.js';
+import { setGpuTrainingDevice } from './gpu/device.js';
 import type { ModelSpec } from './model.js';
 import { seededRandom } from './rng.js';
 import { tf } from './tf.js';
@@ -19,10 +20,10 @@ import { tf } from './tf.js';
  */
 export interface Candidate {
   name: BackendName;
-  /** The name the backend registers with tf.setBackend. */
-  tfName: string;
   /** Imports and initialises the backend; returns a device description or throws why not. */
   load(): Promise<string>;
+  /** Makes a loaded backend the one training and inference run on. */
+  activate(): Promise<void>;
 }
 
 export interface BackendStatus {
@@ -48,7 +49,9 @@ async function importOptional(specifier: string): Promise<unknown> {
   }
 }
 
+/** Makes tfjs backend `tfName` active for training and inference (clearing a GPU training device). */
 async function activate(tfName: string): Promise<void> {
+  setGpuTrainingDevice(undefined);
   if (!(await tf.setBackend(tfName))) throw new Error(`tf.setBackend('${tfName}') failed to initialise`);
   await tf.ready();
 }
@@ -56,44 +59,85 @@ async function activate(tfName: string): Promise<void> {
 function tfjsNode(name: 'tfjs-node-gpu' | 'tfjs-node'): Candidate {
   return {
     name,
-    tfName: 'tensorflow',
     async load() {
       await importOptional(`@tensorflow/${name}`);
       await activate('tensorflow');
       return name === 'tfjs-node-gpu' ? 'libtensorflow (CUDA)' : 'libtensorflow (CPU)';
     },
+    activate: () => activate('tensorflow'),
   };
 }
 
 /**
- * WebGPU through Dawn (the `webgpu` package). We ask for an adapter ourselves first, so "no
- * Vulkan driver" is reported as such instead of tfjs's generic failure. Node 20 has no
- * `navigator`, so the tfjs backend finds Dawn's GPU object where a browser would put it.
+ * WebGPU through Dawn (the `webgpu` package), training with our fused WGSL step (gpu/) instead of
+ * tfjs's WebGPU backend. Why: tfjs runs one kernel per op, and per-dispatch cost made it slower
+ * than WASM at our batch sizes (../shared/DESIGN.md); and its synchronous reads need
+ * OffscreenCanvas, which Node lacks. Inference (one window per forecast) stays on the best
+ * CPU-side tfjs backend, WASM when it loads. LSTMs have no fused step and train there too.
+ *
+ * Software adapters (Mesa's llvmpipe) are refused unless `allowSoftwareAdapter`: they are a CPU
+ * pretending to be a GPU, useful to test the kernels, never a reason to leave WASM.
  */
-function webgpu(flags: string[]): Candidate {
+function webgpu(opts: { flags: string[]; allowSoftwareAdapter: boolean; wasmDir: string }): Candidate {
+  let device: GPUDevice | undefined;
+  const inference = [wasm(opts.wasmDir), cpu()];
   return {
     name: 'webgpu',
-    tfName: 'webgpu',
     async load() {
-      const dawn = (await importOptional('webgpu')) as { create(flags: string[]): GPU; globals: object };
-      Object.assign(globalThis, dawn.globals);
-      const gpu = dawn.create(flags);
-      const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-      if (!adapter) {
-        throw new Error('Dawn found no WebGPU adapter (needs a Vulkan loader + GPU driver: libvulkan1 and GLVND, VK_DRIVER_FILES; see scripts/gpu-check.sh)');
+      const { adapter, name, software } = await dawnAdapter(opts.flags);
+      if (software && !opts.allowSoftwareAdapter) {
+        throw new Error(`only a software WebGPU adapter (${name}); it is a CPU, so it is not used unless ICOSFL_WEBGPU_SOFTWARE=1`);
       }
-      // `adapter.info` in current WebGPU; older Dawn builds only have requestAdapterInfo().
-      type Info = { vendor?: string; architecture?: string; device?: string; description?: string };
-      const a = adapter as unknown as { info?: Info; requestAdapterInfo?: () => Promise<Info> };
-      const info: Info = a.info ?? (await a.requestAdapterInfo?.()) ?? {};
-      const g = globalThis as { navigator?: { gpu?: GPU } };
-      if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-      else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-      await importOptional('@tensorflow/tfjs-backend-webgpu');
-      await activate('webgpu');
-      return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'WebGPU adapter';
+      device = await dawnDevice(adapter);
+      for (const c of inference) {
+        try {
+          await c.load();
+          return `${name}; inference on ${c.name}`;
+        } catch {
+          // wasm missing: the next (plain JS) always loads
+        }
+      }
+      throw new Error('no CPU-side tfjs backend for inference');
+    },
+    async activate() {
+      if (!device) throw new Error('webgpu is not loaded');
+      await activate(tf.findBackend('wasm') ? 'wasm' : 'cpu');
+      setGpuTrainingDevice(device);
     },
   };
+}
+
+/**
+ * One Dawn instance, adapter and device per process, created on first use and never released.
+ * Dawn's instance must outlive its devices, and an instance that is garbage-collected while its
+ * threads run crashes the process (seen: SIGSEGV on first submit, "futex facility returned an
+ * unexpected error code" at exit), so it lives in module state rather than in each candidate.
+ */
+let dawn: Promise<{ adapter: GPUAdapter; name: string; software: boolean }> | undefined;
+let dawnDevicePromise: Promise<GPUDevice> | undefined;
+
+function dawnAdapter(flags: string[]): NonNullable<typeof dawn> {
+  dawn ??= (async () => {
+    const module = (await importOptional('webgpu')) as { create(flags: string[]): GPU; globals: object };
+    Object.assign(globalThis, module.globals);
+    const gpu = module.create(flags);
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) {
+      throw new Error('Dawn found no WebGPU adapter (needs a Vulkan loader + GPU driver: libvulkan1 and GLVND, VK_DRIVER_FILES; see scripts/gpu-check.sh)');
+    }
+    (globalThis as { __icosflDawn?: unknown }).__icosflDawn = gpu; // referenced for the process's lifetime
+    const info = (adapter as unknown as { info?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).info;
+    const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'WebGPU adapter';
+    return { adapter, name, software: Boolean(info?.isFallbackAdapter || info?.architecture === 'software') };
+  })();
+  // A failed attempt (package missing, no driver) is not cached: the reason is re-reported each time.
+  dawn.catch(() => (dawn = undefined));
+  return dawn;
+}
+
+function dawnDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  dawnDevicePromise ??= adapter.requestDevice();
+  return dawnDevicePromise;
 }
 
 /** The directory holding tfjs-backend-wasm's .wasm files (Node cannot fetch them by URL). */
@@ -104,7 +148,7 @@ export function defaultWasmDir(): string {
 function wasm(dir: string): Candidate {
   return {
     name: 'wasm',
-    tfName: 'wasm',
+    activate: () => activate('wasm'),
     async load() {
       // tfjs only says "failed to initialise" when a .wasm file is missing; name the file instead.
       for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm']) {
@@ -122,7 +166,7 @@ function wasm(dir: string): Candidate {
 function cpu(): Candidate {
   return {
     name: 'cpu',
-    tfName: 'cpu',
+    activate: () => activate('cpu'),
     async load() {
       await activate('cpu');
       return 'plain JavaScript';
@@ -130,8 +174,10 @@ function cpu(): Candidate {
   };
 }
 
-export function defaultCandidates(opts: { wasmDir?: string; webgpuFlags?: string[] } = {}): Candidate[] {
-  return [tfjsNode('tfjs-node-gpu'), webgpu(opts.webgpuFlags ?? []), tfjsNode('tfjs-node'), wasm(opts.wasmDir ?? defaultWasmDir()), cpu()];
+export function defaultCandidates(opts: { wasmDir?: string; webgpuFlags?: string[]; allowSoftwareAdapter?: boolean } = {}): Candidate[] {
+  const wasmDir = opts.wasmDir ?? defaultWasmDir();
+  const allowSoftwareAdapter = opts.allowSoftwareAdapter ?? process.env.ICOSFL_WEBGPU_SOFTWARE === '1';
+  return [tfjsNode('tfjs-node-gpu'), webgpu({ flags: opts.webgpuFlags ?? [], allowSoftwareAdapter, wasmDir }), tfjsNode('tfjs-node'), wasm(wasmDir), cpu()];
 }
 
 /** Tries every candidate once; a candidate that throws is reported, never fatal. */
@@ -173,7 +219,7 @@ export async function calibrate(spec: ModelSpec, config: Pick<TrainerConfig, 'ba
   await yieldToEventLoop();
   const f = new Forecaster(spec, { seed: config.seed, learningRate: config.learning_rate, scaler: { mean: new Array(C).fill(0.5), std: new Array(C).fill(0.3) } });
   try {
-    f.train(batch(0), { epochs: 1, batchSize: B, seed: 1 });
+    await f.train(batch(0), { epochs: 1, batchSize: B, seed: 1 });
     await yieldToEventLoop();
     // Best of three: on a shared machine one slow run is contention, not the backend.
     let best = 0;
@@ -181,7 +227,7 @@ export async function calibrate(spec: ModelSpec, config: Pick<TrainerConfig, 'ba
       let samples = 0;
       let seconds = 0;
       for (let k = 0; k < config.calibration_batches; k++) {
-        const t = f.train(batch(k), { epochs: 1, batchSize: B, seed: 2 + r * config.calibration_batches + k });
+        const t = await f.train(batch(k), { epochs: 1, batchSize: B, seed: 2 + r * config.calibration_batches + k });
         samples += t.samples;
         seconds += t.seconds;
         await yieldToEventLoop();
@@ -218,11 +264,11 @@ export async function selectBackend(
     throw new IcosflError('BACKEND_UNAVAILABLE', `no TensorFlow.js backend could be loaded (${why})`, { details: { statuses } });
   }
   if (loaded.length === 1 && !opts.calibrateAll) {
-    await activate(wanted.find((c) => c.name === loaded[0]!.name)!.tfName);
+    await wanted.find((c) => c.name === loaded[0]!.name)!.activate();
     return { chosen: loaded[0]!.name, statuses };
   }
   for (const s of loaded) {
-    await activate(wanted.find((c) => c.name === s.name)!.tfName);
+    await wanted.find((c) => c.name === s.name)!.activate();
     try {
       s.samplesPerS = await calibrate(spec, config);
     } catch (err) {
@@ -234,6 +280,6 @@ export async function selectBackend(
   const ranked = loaded.filter((s) => s.loaded).sort((a, b) => (b.samplesPerS ?? 0) - (a.samplesPerS ?? 0));
   if (ranked.length === 0) throw new IcosflError('BACKEND_UNAVAILABLE', 'every loaded backend failed its calibration', { details: { statuses } });
   const chosen = ranked[0]!.name;
-  await activate(wanted.find((c) => c.name === chosen)!.tfName);
+  await wanted.find((c) => c.name === chosen)!.activate();
   return { chosen, statuses };
 }

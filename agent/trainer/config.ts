@@ -43,7 +43,8 @@ export const trainerConfigSchema = z
     hidden_units: z.number().int().min(1).max(4096).default(64),
     /** Passes over the local windows per training round. */
     epochs: z.number().int().min(1).max(1000).default(3),
-    batch_size: z.number().int().min(1).max(65536).default(256),
+    // At most 65,535: WebGPU dispatches one workgroup per batch row, and that is its per-dimension limit.
+    batch_size: z.number().int().min(1).max(65535).default(256),
     learning_rate: z.number().positive().max(1).default(0.002),
     /** Seconds between local training rounds. */
     train_interval_s: z.number().positive().default(600),

@@ -1,5 +1,7 @@
 import { IcosflError } from '../../common/errors.js';
-import { buildModel, getFlatWeights, setFlatWeights, weightCount, type ModelSpec } from './model.js';
+import { GpuDenseTrainer } from './gpu/dense-trainer.js';
+import { gpuTrainingDevice } from './gpu/device.js';
+import { buildModel, denseLayout, getFlatWeights, setFlatWeights, weightCount, type ModelSpec } from './model.js';
 import { permutation, seededRandom } from './rng.js';
 import type { Scaler } from './scaler.js';
 import { tf, type tfl } from './tf.js';
@@ -30,6 +32,7 @@ export class Forecaster {
   readonly model: tfl.LayersModel;
   scaler: Scaler | undefined;
   private optimizer: tf.Optimizer | undefined;
+  private gpu: { device: GPUDevice; trainer: GpuDenseTrainer } | undefined;
   private readonly learningRate: number;
 
   constructor(spec: ModelSpec, opts: { seed: number; learningRate: number; scaler?: Scaler }) {
@@ -37,6 +40,14 @@ export class Forecaster {
     this.learningRate = opts.learningRate;
     this.scaler = opts.scaler;
     this.model = buildModel(spec, opts.seed);
+  }
+
+  /**
+   * Whether train() runs on the fused GPU step: its work then happens off the main thread and
+   * only the readback is awaited, so callers need not slice epochs to stay responsive.
+   */
+  get trainsOnGpu(): boolean {
+    return this.gpuTrainer() !== undefined;
   }
 
   get weightCount(): number {
@@ -55,6 +66,7 @@ export class Forecaster {
   resetOptimizer(): void {
     this.optimizer?.dispose();
     this.optimizer = undefined;
+    this.gpu?.trainer.resetOptimizer();
   }
 
   private requireScaler(): Scaler {
@@ -111,44 +123,60 @@ export class Forecaster {
     return out;
   }
 
-  /** [n × L × C] inputs as model rows: the same, or [n·C × L] when channels are independent. */
-  private inputTensor(data: Float32Array, n: number): tf.Tensor {
-    const { kind, lookback: L, channels: C } = this.spec;
-    if (this.spec.channelIndependent) {
-      const rows = swapLastAxes(data, n, L, C);
-      return kind === 'lstm' ? tf.tensor3d(rows, [n * C, L, 1]) : tf.tensor2d(rows, [n * C, L]);
-    }
-    return kind === 'lstm' ? tf.tensor3d(data, [n, L, C]) : tf.tensor2d(data, [n, L * C]);
+  /**
+   * [n × steps × C] sample-major values as model rows: unchanged ([n] rows of steps·C), or
+   * [n·C] rows of `steps` values when channels are independent (one row per window and channel).
+   */
+  private modelRows(data: Float32Array, n: number, steps: number): Float32Array {
+    return this.spec.channelIndependent ? swapLastAxes(data, n, steps, this.spec.channels) : data;
   }
 
-  /** [n × H × C] targets as model rows (see inputTensor). */
-  private targetTensor(data: Float32Array, n: number): tf.Tensor2D {
-    const { horizon: H, channels: C } = this.spec;
-    return this.spec.channelIndependent ? tf.tensor2d(swapLastAxes(data, n, H, C), [n * C, H]) : tf.tensor2d(data, [n, H * C]);
+  /** Model rows (modelRows of the inputs) as the tensor the network takes. */
+  private inputTensor(rows: Float32Array, count: number): tf.Tensor {
+    const { kind, lookback: L } = this.spec;
+    const width = rows.length / count;
+    if (kind === 'lstm') return tf.tensor3d(rows, [count, L, width / L]);
+    return tf.tensor2d(rows, [count, width]);
   }
 
   /**
-   * Minibatch Adam over the windows. The whole set is uploaded once and batches are gathered on
-   * the backend; losses are read back once per call, not per batch (every read is a GPU sync).
+   * Minibatch Adam over the windows, on the fused GPU step when a WebGPU training device is set
+   * and the model is dense (gpu/), else on tfjs's active backend. Both take the same seeded
+   * batch order and the same Adam; losses are read back once per call, not per batch (every
+   * read is a GPU sync).
    */
-  train(ws: WindowSet, opts: TrainOptions): TrainResult {
+  async train(ws: WindowSet, opts: TrainOptions): Promise<TrainResult> {
     this.checkLayout(ws);
     if (ws.n < 1) throw new RangeError('train needs at least one window');
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
     const started = performance.now();
+    const inputs = this.modelRows(this.scaledInputs(ws.x, ws.n), ws.n, this.spec.lookback);
+    const targets = this.modelRows(this.residualTargets(ws), ws.n, this.spec.horizon);
+    const rows = this.spec.channelIndependent ? ws.n * this.spec.channels : ws.n;
+    const random = seededRandom(opts.seed);
+    const orders = Array.from({ length: opts.epochs }, () => permutation(rows, random));
+    const gpu = this.gpuTrainer();
+    const loss = gpu
+      ? await this.trainOnGpu(gpu, inputs, targets, rows, orders, opts.batchSize)
+      : this.trainOnTfjs(inputs, targets, rows, orders, opts.batchSize);
+    if (!Number.isFinite(loss)) {
+      throw new IcosflError('TRAINING_FAILED', `training loss became ${loss}`, { details: { windows: ws.n } });
+    }
+    return { loss, samples: ws.n * opts.epochs, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** The last epoch's mean batch loss. */
+  private trainOnTfjs(inputs: Float32Array, targets: Float32Array, rows: number, orders: Int32Array[], batchSize: number): number {
     this.optimizer ??= tf.train.adam(this.learningRate);
     const optimizer = this.optimizer;
-    const random = seededRandom(opts.seed);
-    const xAll = this.inputTensor(this.scaledInputs(ws.x, ws.n), ws.n);
-    const tAll = this.targetTensor(this.residualTargets(ws), ws.n);
-    const rows = tAll.shape[0];
+    const xAll = this.inputTensor(inputs, rows);
+    const tAll = tf.tensor2d(targets, [rows, targets.length / rows]);
     let lastEpochLoss = NaN;
     try {
-      for (let epoch = 0; epoch < opts.epochs; epoch++) {
-        const order = permutation(rows, random);
+      for (const [epoch, order] of orders.entries()) {
         const losses: tf.Scalar[] = [];
-        for (let start = 0; start < rows; start += opts.batchSize) {
-          const idx = tf.tensor1d(order.subarray(start, Math.min(rows, start + opts.batchSize)), 'int32');
+        for (let start = 0; start < rows; start += batchSize) {
+          const idx = tf.tensor1d(order.subarray(start, Math.min(rows, start + batchSize)), 'int32');
           const cost = optimizer.minimize(() => {
             const xb = tf.gather(xAll, idx);
             const tb = tf.gather(tAll, idx);
@@ -158,7 +186,7 @@ export class Forecaster {
           idx.dispose();
           if (cost) losses.push(cost);
         }
-        if (epoch === opts.epochs - 1) {
+        if (epoch === orders.length - 1) {
           const mean = tf.tidy(() => tf.mean(tf.stack(losses)));
           lastEpochLoss = mean.dataSync()[0]!;
           mean.dispose();
@@ -169,10 +197,36 @@ export class Forecaster {
       xAll.dispose();
       tAll.dispose();
     }
-    if (!Number.isFinite(lastEpochLoss)) {
-      throw new IcosflError('TRAINING_FAILED', `training loss became ${lastEpochLoss}`, { details: { windows: ws.n } });
+    return lastEpochLoss;
+  }
+
+  private async trainOnGpu(gpu: GpuDenseTrainer, inputs: Float32Array, targets: Float32Array, rows: number, orders: Int32Array[], batchSize: number): Promise<number> {
+    const order = new Uint32Array(rows * orders.length);
+    orders.forEach((o, e) => order.set(o, e * rows));
+    const r = await gpu.train(this.getWeights(), { x: inputs, t: targets, rows, order, epochs: orders.length, batchSize, learningRate: this.learningRate });
+    if (!r.weights.every(Number.isFinite)) return NaN;
+    this.setWeights(r.weights);
+    return r.epochLosses[orders.length - 1]!;
+  }
+
+  /**
+   * The fused GPU trainer for this model on the current training device, created on first use;
+   * undefined when training runs on tfjs (no device set, or an LSTM, which has no fused step).
+   */
+  private gpuTrainer(): GpuDenseTrainer | undefined {
+    const device = gpuTrainingDevice();
+    if (this.gpu && this.gpu.device !== device) {
+      this.gpu.trainer.dispose();
+      this.gpu = undefined;
     }
-    return { loss: lastEpochLoss, samples: ws.n * opts.epochs, seconds: (performance.now() - started) / 1000 };
+    if (!device) return undefined;
+    if (!this.gpu) {
+      const layout = denseLayout(this.model, this.spec);
+      if (!layout) return undefined;
+      // tf.train.adam's defaults, and the epsilon of tfjs's float32 backends.
+      this.gpu = { device, trainer: new GpuDenseTrainer(device, layout, { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }) };
+    }
+    return this.gpu.trainer;
   }
 
   /** Raw standardised outputs [n × H × C], batched to bound memory. */
@@ -183,8 +237,9 @@ export class Forecaster {
     const BATCH = 4096;
     for (let start = 0; start < n; start += BATCH) {
       const m = Math.min(BATCH, n - start);
-      const scaled = this.scaledInputs(x.subarray(start * inW, (start + m) * inW), m);
-      const result = tf.tidy(() => this.model.predict(this.inputTensor(scaled, m)) as tf.Tensor);
+      const rows = this.modelRows(this.scaledInputs(x.subarray(start * inW, (start + m) * inW), m), m, this.spec.lookback);
+      const count = this.spec.channelIndependent ? m * this.spec.channels : m;
+      const result = tf.tidy(() => this.model.predict(this.inputTensor(rows, count)) as tf.Tensor);
       const values = result.dataSync() as Float32Array;
       result.dispose();
       out.set(this.spec.channelIndependent ? swapLastAxes(values, m, this.spec.channels, this.spec.horizon) : values, start * outW);
@@ -212,6 +267,21 @@ export class Forecaster {
     return out;
   }
 
+  /**
+   * loss(ws), on the GPU when training runs there: the forward pass over every validation window
+   * was the largest CPU cost left in a GPU round.
+   */
+  async lossAsync(ws: WindowSet): Promise<number> {
+    const gpu = this.gpuTrainer();
+    if (!gpu) return this.loss(ws);
+    this.checkLayout(ws);
+    if (ws.n < 1) return NaN;
+    const rows = this.spec.channelIndependent ? ws.n * this.spec.channels : ws.n;
+    const inputs = this.modelRows(this.scaledInputs(ws.x, ws.n), ws.n, this.spec.lookback);
+    const targets = this.modelRows(this.residualTargets(ws), ws.n, this.spec.horizon);
+    return (await gpu.squaredError(this.getWeights(), inputs, targets, rows)) / targets.length;
+  }
+
   /** Validation loss: MSE of standardised residuals, the quantity training minimises. */
   loss(ws: WindowSet): number {
     this.checkLayout(ws);
@@ -225,39 +295,10 @@ export class Forecaster {
 
   dispose(): void {
     this.resetOptimizer();
+    this.gpu?.trainer.dispose();
+    this.gpu = undefined;
     this.model.dispose();
   }
-}
-
-/**
- * Epochs with the best validation loss kept: small machines overfit, and a model worse than
- * where it started (persistence) is never the one returned.
- */
-export function trainWithValidation(
-  f: Forecaster,
-  train: WindowSet,
-  validation: WindowSet,
-  opts: TrainOptions,
-): { trainLoss: number; validationLoss: number; initialValidationLoss: number; bestEpoch: number; samples: number; seconds: number } {
-  const started = performance.now();
-  const initialValidationLoss = f.loss(validation);
-  let best = { loss: initialValidationLoss, weights: f.getWeights(), epoch: 0 };
-  let trainLoss = NaN;
-  for (let epoch = 1; epoch <= opts.epochs; epoch++) {
-    trainLoss = f.train(train, { ...opts, epochs: 1, seed: opts.seed + epoch }).loss;
-    const v = f.loss(validation);
-    // Without validation windows every epoch counts as an improvement.
-    if (validation.n === 0 || v < best.loss) best = { loss: v, weights: f.getWeights(), epoch };
-  }
-  if (best.epoch !== opts.epochs) f.setWeights(best.weights);
-  return {
-    trainLoss,
-    validationLoss: best.loss,
-    initialValidationLoss,
-    bestEpoch: best.epoch,
-    samples: train.n * opts.epochs,
-    seconds: (performance.now() - started) / 1000,
-  };
 }
 
 /** [n × A × B] → [n × B × A] (channel-independent rows ↔ the ring's sample-major layout). */
@@ -270,35 +311,48 @@ function swapLastAxes(a: Float32Array, n: number, A: number, B: number): Float32
   return out;
 }
 
+export interface ValidatedTraining {
+  trainLoss: number;
+  validationLoss: number;
+  initialValidationLoss: number;
+  /** 0 when no epoch beat the starting weights (which are then kept). */
+  bestEpoch: number;
+  samples: number;
+  seconds: number;
+}
+
 /**
- * trainWithValidation for the daemon: the same epochs and best-epoch rule, but each epoch runs
- * in chunks of `chunkWindows` (taken in a seeded random order) with a turn of the event loop
- * between them, so the control socket and the metrics endpoint stay responsive during a round.
+ * Epochs with the best validation loss kept: small machines overfit, and a model worse than
+ * where it started (persistence, for a new model) is never the one returned.
+ *
+ * With `chunkWindows` (the daemon) each epoch runs in chunks of that many windows, taken in a
+ * seeded random order, with a turn of the event loop between them, so the control socket and the
+ * metrics endpoint stay responsive during a round; validation losses are chunked the same way.
  */
-export async function trainWithValidationAsync(
+export async function trainWithValidation(
   f: Forecaster,
   train: WindowSet,
   validation: WindowSet,
-  opts: TrainOptions & { chunkWindows: number },
-): Promise<ReturnType<typeof trainWithValidation>> {
+  opts: TrainOptions & { chunkWindows?: number },
+): Promise<ValidatedTraining> {
   const started = performance.now();
+  const chunkWindows = opts.chunkWindows ?? Math.max(1, train.n, validation.n);
   const turn = () => new Promise((resolve) => setImmediate(resolve));
-  // The validation loss is taken in chunks too: one forward pass over every validation window
-  // was the longest synchronous stretch left in a round.
-  const initialValidationLoss = await lossInChunks(f, validation, opts.chunkWindows, turn);
+  const initialValidationLoss = await lossInChunks(f, validation, chunkWindows, turn);
   let best = { loss: initialValidationLoss, weights: f.getWeights(), epoch: 0 };
   let trainLoss = NaN;
-  const chunks = Math.max(1, Math.ceil(train.n / opts.chunkWindows));
+  const chunks = Math.max(1, Math.ceil(train.n / chunkWindows));
   const random = seededRandom(opts.seed);
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     let sum = 0;
-    for (const c of permutation(chunks, random)) {
-      const part = sliceWindows(train, c * opts.chunkWindows, (c + 1) * opts.chunkWindows);
-      sum += f.train(part, { ...opts, epochs: 1, seed: opts.seed + epoch * chunks + c }).loss * part.n;
-      await turn();
+    for (const c of chunks === 1 ? [0] : permutation(chunks, random)) {
+      const part = chunks === 1 ? train : sliceWindows(train, c * chunkWindows, (c + 1) * chunkWindows);
+      sum += (await f.train(part, { ...opts, epochs: 1, seed: opts.seed + epoch * chunks + c })).loss * part.n;
+      if (chunks > 1) await turn();
     }
     trainLoss = sum / train.n;
-    const v = await lossInChunks(f, validation, opts.chunkWindows, turn);
+    const v = await lossInChunks(f, validation, chunkWindows, turn);
+    // Without validation windows every epoch counts as an improvement.
     if (validation.n === 0 || v < best.loss) best = { loss: v, weights: f.getWeights(), epoch };
   }
   if (best.epoch !== opts.epochs) f.setWeights(best.weights);
@@ -311,7 +365,7 @@ export async function trainWithValidationAsync(
  * window counts is the mean over all windows (NaN for an empty set, like f.loss).
  */
 async function lossInChunks(f: Forecaster, ws: WindowSet, chunkWindows: number, turn: () => Promise<unknown>): Promise<number> {
-  if (ws.n < 1) return f.loss(ws);
+  if (ws.n <= chunkWindows || f.trainsOnGpu) return f.lossAsync(ws);
   let sum = 0;
   for (let start = 0; start < ws.n; start += chunkWindows) {
     const part = sliceWindows(ws, start, Math.min(ws.n, start + chunkWindows));

@@ -6,7 +6,7 @@ import type { Logger } from '../../common/log.js';
 import { selectBackend, yieldToEventLoop, type BackendStatus } from './backends.js';
 import type { TrainerConfig } from './config.js';
 import { persistenceForecast } from './evaluate.js';
-import { Forecaster, trainWithValidationAsync } from './forecaster.js';
+import { Forecaster, trainWithValidation } from './forecaster.js';
 import { sameSpec, specFromConfig, type ModelSpec } from './model.js';
 import { loadModel, MODEL_FILE, saveModel } from './persist.js';
 import { fitScaler } from './scaler.js';
@@ -182,12 +182,13 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     }
     forecaster.scaler = fitScaler(train);
     await yieldToEventLoop();
-    const r = await trainWithValidationAsync(forecaster, train, validation, {
+    const r = await trainWithValidation(forecaster, train, validation, {
       epochs: config.epochs,
       batchSize: config.batch_size,
       seed: config.seed + version,
-      // ~8 batches per slice: well under a second of blocking on WASM.
-      chunkWindows: Math.max(1, Math.ceil((config.batch_size * 8) / (spec.channelIndependent ? spec.channels : 1))),
+      // ~8 batches per slice: well under a second of blocking on WASM. The GPU step blocks only
+      // to encode its commands, so it takes a whole epoch per submission.
+      chunkWindows: forecaster.trainsOnGpu ? train.n : Math.max(1, Math.ceil((config.batch_size * 8) / (spec.channelIndependent ? spec.channels : 1))),
     });
     // The persistence loss on the same windows, so the gauge shows whether training pays off.
     await yieldToEventLoop();

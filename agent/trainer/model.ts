@@ -1,5 +1,6 @@
 import { IcosflError } from '../../common/errors.js';
 import type { ModelKind, TrainerConfig } from './config.js';
+import type { DenseLayout } from './gpu/dense-shaders.js';
 import { tf, tfl } from './tf.js';
 
 /** Everything that fixes the weight layout; two models with equal specs can exchange weights. */
@@ -66,15 +67,48 @@ export function buildModel(spec: ModelSpec, seed: number): tfl.LayersModel {
     const out = tfl.layers.dense({ units: outUnits, kernelInitializer: zeros(), useBias: false }).apply(h) as tfl.SymbolicTensor;
     return tfl.model({ inputs: input, outputs: out });
   }
+  // Layer names identify the weights' roles for the fused GPU step (denseLayout).
   const input = tfl.input({ shape: [lookback * channels] });
-  const linear = tfl.layers.dense({ units: outUnits, kernelInitializer: zeros(), useBias: false }).apply(input) as tfl.SymbolicTensor;
+  const linear = tfl.layers.dense({ name: 'linear', units: outUnits, kernelInitializer: zeros(), useBias: false }).apply(input) as tfl.SymbolicTensor;
   if (kind === 'linear') return tfl.model({ inputs: input, outputs: linear });
   const hidden = tfl.layers
-    .dense({ units: hiddenUnits, activation: 'relu', kernelInitializer: tfl.initializers.heNormal({ seed }) })
+    .dense({ name: 'hidden', units: hiddenUnits, activation: 'relu', kernelInitializer: tfl.initializers.heNormal({ seed }) })
     .apply(input) as tfl.SymbolicTensor;
-  const head = tfl.layers.dense({ units: outUnits, kernelInitializer: zeros(), useBias: false }).apply(hidden) as tfl.SymbolicTensor;
+  const head = tfl.layers.dense({ name: 'head', units: outUnits, kernelInitializer: zeros(), useBias: false }).apply(hidden) as tfl.SymbolicTensor;
   const out = tfl.layers.add().apply([linear, head]) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: out });
+}
+
+/**
+ * Where the dense models' weight matrices sit in the flat vector, for the fused GPU step
+ * (gpu/dense-shaders.ts). Offsets follow the model's own weight order, found by identity, so
+ * they stay right whatever order tfjs-layers collects layers in. LSTM models have none.
+ */
+export function denseLayout(model: tfl.LayersModel, spec: ModelSpec): DenseLayout | undefined {
+  if (spec.kind === 'lstm') return undefined;
+  const offsets = new Map<unknown, number>();
+  let offset = 0;
+  for (const w of model.weights) {
+    offsets.set(w, offset);
+    offset += w.shape.reduce<number>((a, d) => a * (d ?? 1), 1);
+  }
+  const at = (layer: string, i: number) => {
+    const w = model.getLayer(layer).weights[i];
+    if (!w || !offsets.has(w)) throw new Error(`model has no weight ${i} in layer '${layer}'`);
+    return offsets.get(w)!;
+  };
+  const channels = spec.channelIndependent ? 1 : spec.channels;
+  const hasHidden = spec.kind === 'mlp';
+  return {
+    inputs: spec.lookback * channels,
+    outputs: spec.horizon * channels,
+    hidden: hasHidden ? spec.hiddenUnits : 0,
+    linearKernel: at('linear', 0),
+    hiddenKernel: hasHidden ? at('hidden', 0) : 0,
+    hiddenBias: hasHidden ? at('hidden', 1) : 0,
+    headKernel: hasHidden ? at('head', 0) : 0,
+    size: offset,
+  };
 }
 
 /** Number of float32 weights: the length of the flat vector that crosses to the crypto layer. */

@@ -179,6 +179,13 @@ function weightedLoss(f: Forecaster, clients: Client[]): number {
  * model and seeds, scored on each client's held-out tail. The federated path is the agent's
  * training code (Forecaster.train) plus the coordinator's aggregation (fedAvg, or `aggregate`).
  */
+/** Like Array.map for an async callback, one element at a time (training shares one model). */
+async function mapInOrder<T, R>(items: T[], fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const [i, item] of items.entries()) out.push(await fn(item, i));
+  return out;
+}
+
 export async function runSimulation(series: ClientSeries[], opts: SimulationOptions): Promise<SimulationResult> {
   const log = opts.logger;
   const metrics = series[0]!.metrics;
@@ -205,10 +212,10 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     const persistence = clients.map((c) => forecastErrors(persistenceForecast(c.testRaw), c.testRaw));
 
     let started = performance.now();
-    const local = clients.map((c, k) => {
+    const local = await mapInOrder(clients, async (c, k) => {
       f.setWeights(initial);
       f.resetOptimizer();
-      trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: totalEpochs, seed: opts.seed + 1000 * k });
+      await trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: totalEpochs, seed: opts.seed + 1000 * k });
       return clientErrors(f, c, gated(f, c));
     });
     const localSeconds = (performance.now() - started) / 1000;
@@ -224,7 +231,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
         f.setWeights(global);
         // Adam's moments belong to one client's landscape; each round starts clean.
         f.resetOptimizer();
-        f.train(c.train, { ...trainOpts, epochs: opts.localEpochs, seed: opts.seed + 1000 * k + round });
+        await f.train(c.train, { ...trainOpts, epochs: opts.localEpochs, seed: opts.seed + 1000 * k + round });
         updates.push({ weights: f.getWeights(), samples: c.train.n });
       }
       global = await aggregate(updates);
@@ -242,11 +249,11 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     // the weights that crossed the (encrypted) FedAvg rounds are shared, so this is still federated
     // learning; the personalised model simply stays on its machine, as the agent's would.
     let pred0: Float32Array = new Float32Array(0);
-    const federated = clients.map((c, k) => {
+    const federated = await mapInOrder(clients, async (c, k) => {
       f.setWeights(best.weights);
       f.resetOptimizer();
       if (fineTuneEpochs > 0) {
-        trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: fineTuneEpochs, seed: opts.seed + 1000 * k + opts.rounds + 1 });
+        await trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: fineTuneEpochs, seed: opts.seed + 1000 * k + opts.rounds + 1 });
       }
       const gate = gated(f, c);
       if (k === 0) pred0 = clientForecast(f, c, gate);
@@ -269,7 +276,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     started = performance.now();
     f.setWeights(initial);
     f.resetOptimizer();
-    trainWithValidation(
+    await trainWithValidation(
       f,
       concatWindows(clients.map((c) => c.train)),
       concatWindows(clients.map((c) => c.validation)),

@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { defaultCandidates, loadBackends } from '../../agent/trainer/backends.js';
+import { defaultCandidates, loadBackends, selectBackend } from '../../agent/trainer/backends.js';
 import { parseTrainerConfig } from '../../agent/trainer/config.js';
-import { Forecaster } from '../../agent/trainer/forecaster.js';
+import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.js';
 import { specFromConfig } from '../../agent/trainer/model.js';
 import { fitScaler } from '../../agent/trainer/scaler.js';
-import { tf } from '../../agent/trainer/tf.js';
 import { buildWindows, chronologicalSplit, sliceWindows, type WindowSet } from '../../agent/trainer/windows.js';
 import { convertNab } from '../../coordinator/simulate/convert.js';
 import { readClientDir } from '../../coordinator/simulate/csv.js';
@@ -18,6 +17,8 @@ import { REPO_ROOT, SHARED_DATA, tempDir } from '../helpers/paths.js';
  * (scripts/bench/pytorch-train.py, 1 thread like tfjs's WASM backend) in the same command.
  * A sample = one window (all channels). Env: BENCH_EPOCHS (default 3); BENCH_BATCH, BENCH_MODEL
  * and BENCH_HIDDEN override the config (scripts/gpu-check.sh also runs large batches and the LSTM);
+ * Per backend it also times one validated round as the daemon runs it (round_seconds), and it
+ * ends with what `backend = "auto"` calibrates and picks on this machine (auto).
  * BENCH_WINDOWS caps the training windows, BENCH_SKIP=cpu,… skips backends, BENCH_DATA replaces
  * ../shared/data (the GPU pack carries its own copy of the two traces).
  */
@@ -62,19 +63,32 @@ for (const status of await loadBackends(candidates.filter((c) => !skip.has(c.nam
     progress(`${status.name}: not loaded (${status.reason})`);
     continue;
   }
-  await tf.setBackend(candidates.find((c) => c.name === status.name)!.tfName);
+  await candidates.find((c) => c.name === status.name)!.activate();
   const f = new Forecaster(spec, { seed: config.seed, learningRate: config.learning_rate, scaler });
-  f.train(train, { epochs: 1, batchSize: config.batch_size, seed: 1 }); // warm-up: kernels, shaders
-  const r = f.train(train, { epochs: EPOCHS, batchSize: config.batch_size, seed: 2 });
+  await f.train(train, { epochs: 1, batchSize: config.batch_size, seed: 1 }); // warm-up: kernels, shaders
+  const r = await f.train(train, { epochs: EPOCHS, batchSize: config.batch_size, seed: 2 });
+  const validationLoss = f.loss(validation);
+  // A whole validated round as the daemon's job runs it (best epoch kept, validation loss per
+  // epoch on the inference backend), from fresh weights.
+  const g = new Forecaster(spec, { seed: config.seed, learningRate: config.learning_rate, scaler });
+  const round = await trainWithValidation(g, train, validation, { epochs: EPOCHS, batchSize: config.batch_size, seed: 2 });
+  g.dispose();
   byBackend[status.name] = {
     samples_per_s: Math.round(r.samples / r.seconds),
     device: status.device,
     final_train_loss: Number(r.loss.toFixed(5)),
-    validation_loss: Number(f.loss(validation).toFixed(5)),
+    validation_loss: Number(validationLoss.toFixed(5)),
+    round_seconds: Number(round.seconds.toFixed(4)),
+    round_validation_loss: Number(round.validationLoss.toFixed(5)),
   };
   progress(`${status.name}: ${JSON.stringify(byBackend[status.name])}`);
   f.dispose();
 }
+
+// What `backend = "auto"` picks here: the calibration the agent runs at start (backends.ts).
+const choice = await selectBackend(config, spec, { candidates: defaultCandidates(), calibrateAll: true });
+const autoChoice = { chosen: choice.chosen, calibrated_samples_per_s: Object.fromEntries(choice.statuses.filter((s) => s.loaded).map((s) => [s.name, Math.round(s.samplesPerS ?? 0)])) };
+progress(`auto: ${JSON.stringify(autoChoice)}`);
 
 function pytorch(): Record<string, unknown> {
   const script = join(REPO_ROOT, 'scripts', 'bench', 'pytorch-train.py');
@@ -97,6 +111,7 @@ process.stdout.write(
     windows: train.n,
     epochs: EPOCHS,
     by_backend: byBackend,
+    auto: autoChoice,
     pytorch_cpu_samples_per_s: torch.samples_per_s === null ? null : Math.round(Number(torch.samples_per_s)),
     ...(torch.samples_per_s === null ? { pytorch_reason: torch.reason } : { pytorch: torch }),
   }) + '\n',

@@ -27,7 +27,7 @@ const started = performance.now();
 for (let round = 1; round <= ROUNDS; round++) {
   const { train, validation } = chronologicalSplit(ws, config.validation_fraction);
   f.scaler = fitScaler(train);
-  trainWithValidation(f, train, validation, { epochs: 1, batchSize: config.batch_size, seed: round });
+  await trainWithValidation(f, train, validation, { epochs: 1, batchSize: config.batch_size, seed: round });
   const w = f.getWeights();
   f.setWeights(fedAvg([{ weights: w, samples: train.n }, { weights: w, samples: 1 }]));
   f.predict(validation.x.subarray(0, spec.lookback * spec.channels), 1);

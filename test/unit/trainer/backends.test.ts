@@ -24,7 +24,7 @@ test('a candidate that fails to load is reported and the next one is used', asyn
 });
 
 test('a throwing candidate never stops selection; forcing an unavailable backend is BACKEND_UNAVAILABLE', async () => {
-  const broken: Candidate = { name: 'tfjs-node', tfName: 'tensorflow', load: () => Promise.reject(new Error('libtensorflow.so: cannot open shared object file')) };
+  const broken: Candidate = { name: 'tfjs-node', load: () => Promise.reject(new Error('libtensorflow.so: cannot open shared object file')), activate: () => Promise.resolve() };
   const cpu = defaultCandidates().find((c) => c.name === 'cpu')!;
   const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { candidates: [broken, cpu] });
   assert.is(chosen, 'cpu');

@@ -12,6 +12,7 @@ import { buildWindows, chronologicalSplit } from '../../../agent/trainer/windows
 import { convertNab } from '../../../coordinator/simulate/convert.js';
 import { readClientDir } from '../../../coordinator/simulate/csv.js';
 import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
+import { assertRejects } from '../../helpers/rejects.js';
 
 const tmp = tempDir('icosfl-forecaster-');
 test.after(() => tmp.cleanup());
@@ -36,11 +37,11 @@ test('an untrained forecaster predicts exactly persistence (zero-initialised out
   }
 });
 
-test('training on a real trace lowers validation loss and beats persistence on it', () => {
+test('training on a real trace lowers validation loss and beats persistence on it', async () => {
   const ws = buildWindows(trace.values, 1, 12, 3);
   const { train, validation } = chronologicalSplit(ws, 0.2);
   const f = new Forecaster({ kind: 'mlp', lookback: 12, horizon: 3, channels: 1, hiddenUnits: 16 }, { seed: 7, learningRate: 0.003, scaler: fitScaler(train) });
-  const r = trainWithValidation(f, train, validation, { epochs: 4, batchSize: 64, seed: 3 });
+  const r = await trainWithValidation(f, train, validation, { epochs: 4, batchSize: 64, seed: 3 });
   assert.ok(r.validationLoss < r.initialValidationLoss * 0.98, `validation loss ${r.validationLoss} vs initial ${r.initialValidationLoss}`);
   const model = forecastErrors(f.predict(validation.x, validation.n), validation);
   const pers = forecastErrors(persistenceForecast(validation), validation);
@@ -69,19 +70,19 @@ test('weights cross as one flat Float32Array; a wrong length is MODEL_INCOMPATIB
   b.dispose();
 });
 
-test('no tensor leaks over many training rounds, weight swaps and predictions', () => {
+test('no tensor leaks over many training rounds, weight swaps and predictions', async () => {
   const ws = buildWindows(trace.values.subarray(0, 600), 1, 12, 3);
   const { train, validation } = chronologicalSplit(ws, 0.2);
   const f = new Forecaster({ kind: 'mlp', lookback: 12, horizon: 3, channels: 1, hiddenUnits: 8 }, { seed: 1, learningRate: 0.003, scaler: fitScaler(train) });
-  const round = (i: number) => {
+  const round = async (i: number) => {
     f.resetOptimizer();
-    trainWithValidation(f, train, validation, { epochs: 1, batchSize: 128, seed: i });
+    await trainWithValidation(f, train, validation, { epochs: 1, batchSize: 128, seed: i });
     f.setWeights(f.getWeights());
     f.predict(validation.x, validation.n);
   };
-  round(0); // optimizer slots and kernels are created on first use
+  await round(0); // optimizer slots and kernels are created on first use
   const before = tf.memory().numTensors;
-  for (let i = 1; i <= 40; i++) round(i);
+  for (let i = 1; i <= 40; i++) await round(i);
   assert.is(tf.memory().numTensors, before);
   f.dispose();
 });
@@ -104,10 +105,10 @@ test('channel-independent: one univariate model shared by every channel', () => 
   shared.dispose();
 });
 
-test('layout mismatch and missing scaler are named', () => {
+test('layout mismatch and missing scaler are named', async () => {
   const f = new Forecaster({ kind: 'linear', lookback: 4, horizon: 1, channels: 1, hiddenUnits: 1 }, { seed: 1, learningRate: 0.01 });
   const ws = buildWindows(trace.values.subarray(0, 50), 1, 5, 1);
-  assert.throws(() => f.train(ws, { epochs: 1, batchSize: 8, seed: 1 }), /windows are 5×1 → 1, the model needs 4×1 → 1/);
+  await assertRejects(() => f.train(ws, { epochs: 1, batchSize: 8, seed: 1 }), /windows are 5×1 → 1, the model needs 4×1 → 1/);
   assert.throws(() => f.predict(new Float32Array(4)), /no scaler yet/);
   f.dispose();
 });

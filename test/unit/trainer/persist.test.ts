@@ -17,9 +17,9 @@ const spec = { kind: 'mlp' as const, lookback: 8, horizon: 3, channels: 2, hidde
 const series = Float32Array.from({ length: 2 * 300 }, (_, i) => (i % 2 ? 40 + 10 * Math.sin(i / 17) : 20 + 5 * Math.cos(i / 9)) + ((i * 7919) % 13) / 13);
 const ws = buildWindows(series, 2, 8, 3);
 
-function trained(): Forecaster {
+async function trained(): Promise<Forecaster> {
   const f = new Forecaster(spec, { seed: 3, learningRate: 0.01, scaler: fitScaler(ws) });
-  f.train(ws, { epochs: 3, batchSize: 32, seed: 1 });
+  await f.train(ws, { epochs: 3, batchSize: 32, seed: 1 });
   return f;
 }
 
@@ -33,8 +33,8 @@ function expectCorrupt(dir: string, pattern: RegExp): void {
   }
 }
 
-test('save/load round-trips predictions exactly, with scaler, version and round', () => {
-  const f = trained();
+test('save/load round-trips predictions exactly, with scaler, version and round', async () => {
+  const f = await trained();
   const before = f.predict(ws.x, ws.n);
   saveModel(tmp.dir, { spec, scaler: f.scaler!, channelNames: ['cpu', 'mem'], version: 4, round: 2, savedAt: '2026-01-01T00:00:00Z', weights: f.getWeights() });
   f.dispose();

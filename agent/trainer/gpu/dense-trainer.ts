@@ -1,0 +1,223 @@
+import { IcosflError } from '../../../common/errors.js';
+import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, WORKGROUP, type AdamConstants, type DenseLayout } from './dense-shaders.js';
+
+/**
+ * Trains a dense forecaster's flat weight vector on a WebGPU device with the fused step of
+ * dense-shaders.ts. It owns every GPU buffer it creates (weights, Adam moments, the uploaded
+ * rows, scratch) and frees them in dispose(); buffers grow to the largest call seen and are
+ * reused, so a daemon's rounds allocate nothing new once warm.
+ *
+ * One train() call = one submission: all epochs' steps are encoded into one compute pass, and the
+ * weights and per-epoch losses are read back once at the end (a readback is a full GPU sync).
+ */
+/** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: rows per dispatch of the per-row kernels. */
+const MAX_WORKGROUPS = 65535;
+
+export interface DenseTrainInput {
+  /** Input rows [rows × inputs] and target rows [rows × outputs], already scaled. */
+  x: Float32Array;
+  t: Float32Array;
+  rows: number;
+  /** Row order of each epoch, concatenated: epochs × rows indices. */
+  order: Uint32Array;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+}
+
+export class GpuDenseTrainer {
+  private readonly device: GPUDevice;
+  private readonly layout: DenseLayout;
+  private readonly adam: AdamConstants;
+  private readonly bindLayout: GPUBindGroupLayout;
+  private pipelines: { forwardBackward: GPUComputePipeline; update: GPUComputePipeline; evaluate: GPUComputePipeline } | undefined;
+  private maxBatch = 0;
+  private readonly weights: GPUBuffer;
+  private readonly moments: GPUBuffer;
+  private readonly owned = new Map<string, GPUBuffer>();
+  /** Adam's step count t; moments and t restart together (resetOptimizer). */
+  private adamStep = 0;
+
+  constructor(device: GPUDevice, layout: DenseLayout, adam: AdamConstants) {
+    this.device = device;
+    this.layout = layout;
+    this.adam = adam;
+    const storage = (readOnly: boolean): GPUBindGroupLayoutEntry['buffer'] => ({ type: readOnly ? 'read-only-storage' : 'storage' });
+    this.bindLayout = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: storage(false) },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: storage(false) },
+        { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: storage(true) },
+        { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: storage(true) },
+        { binding: 4, visibility: GPUShaderStage.COMPUTE, buffer: storage(true) },
+        { binding: 5, visibility: GPUShaderStage.COMPUTE, buffer: storage(false) },
+        { binding: 6, visibility: GPUShaderStage.COMPUTE, buffer: storage(false) },
+        { binding: 7, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 32 } },
+      ],
+    });
+    this.weights = device.createBuffer({ size: 4 * layout.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    this.moments = device.createBuffer({ size: 8 * layout.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  }
+
+  /** Forget Adam's moments and step count (Forecaster.resetOptimizer). New buffers start zeroed. */
+  resetOptimizer(): void {
+    this.device.queue.writeBuffer(this.moments, 0, new Float32Array(2 * this.layout.size));
+    this.adamStep = 0;
+  }
+
+  /** A buffer that only grows: reused across calls, replaced (and the old one destroyed) when too small. */
+  private buffer(name: string, bytes: number, usage: number): GPUBuffer {
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const old = this.owned.get(name);
+    if (old && old.size >= size) return old;
+    old?.destroy();
+    const b = this.device.createBuffer({ size, usage });
+    this.owned.set(name, b);
+    return b;
+  }
+
+  /** Shaders depend on the largest batch (scratch arrays); rebuilt only when it grows. */
+  private async ensurePipelines(batch: number): Promise<NonNullable<GpuDenseTrainer['pipelines']>> {
+    if (this.pipelines && batch <= this.maxBatch) return this.pipelines;
+    this.maxBatch = Math.max(batch, this.maxBatch);
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code: denseStepShader(this.layout, this.maxBatch, this.adam) });
+    const pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] });
+    const make = (entryPoint: string) => this.device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
+    const pipelines = { forwardBackward: make('forwardBackward'), update: make('update'), evaluate: make('evaluate') };
+    const error = await this.device.popErrorScope();
+    if (error) throw new IcosflError('BACKEND_UNAVAILABLE', `WebGPU rejected the fused training kernels: ${error.message}`);
+    this.pipelines = pipelines;
+    return pipelines;
+  }
+
+  /** Trains from `initial` weights; returns the new weights and the mean batch loss of each epoch. */
+  async train(initial: Float32Array, input: DenseTrainInput): Promise<{ weights: Float32Array; epochLosses: Float64Array }> {
+    const { inputs: I, outputs: O, size: P } = this.layout;
+    const { rows, epochs, batchSize } = input;
+    if (initial.length !== P) throw new RangeError(`weights have ${initial.length} values, the layout needs ${P}`);
+    if (input.x.length !== rows * I || input.t.length !== rows * O || input.order.length !== rows * epochs) {
+      throw new RangeError(`train input sizes do not match ${rows} rows × ${I} inputs → ${O} outputs over ${epochs} epochs`);
+    }
+    if (batchSize > MAX_WORKGROUPS) throw new RangeError(`batch size ${batchSize} is above the ${MAX_WORKGROUPS} rows one GPU step dispatches`);
+    const batch = Math.min(batchSize, rows);
+    const { forwardBackward, update } = await this.ensurePipelines(batch);
+    const device = this.device;
+    const U = GPUBufferUsage;
+    const xs = this.buffer('x', input.x.byteLength, U.STORAGE | U.COPY_DST);
+    const ts = this.buffer('t', input.t.byteLength, U.STORAGE | U.COPY_DST);
+    const order = this.buffer('order', input.order.byteLength, U.STORAGE | U.COPY_DST);
+    const scratch = this.buffer('scratch', 4 * scratchLayout(this.layout, this.maxBatch).size, U.STORAGE);
+    const losses = this.buffer('losses', 4 * epochs, U.STORAGE | U.COPY_DST | U.COPY_SRC);
+    const stepsPerEpoch = Math.ceil(rows / batch);
+    const steps = new ArrayBuffer(STEP_UNIFORM_BYTES * stepsPerEpoch * epochs);
+    const stepBuffer = this.buffer('steps', steps.byteLength, U.UNIFORM | U.COPY_DST);
+    const readWeights = this.buffer('readWeights', 4 * P, U.MAP_READ | U.COPY_DST);
+    const readLosses = this.buffer('readLosses', 4 * epochs, U.MAP_READ | U.COPY_DST);
+
+    // Per-step constants, with Adam's bias correction computed in float64 for step t.
+    const { beta1, beta2 } = this.adam;
+    for (let e = 0, s = 0; e < epochs; e++) {
+      for (let start = 0; start < rows; start += batch, s++) {
+        const t = ++this.adamStep;
+        const u32 = new Uint32Array(steps, s * STEP_UNIFORM_BYTES, 4);
+        const f = new Float32Array(steps, s * STEP_UNIFORM_BYTES + 16, 2);
+        u32.set([e * rows + start, Math.min(batch, rows - start), e, 0]);
+        f[0] = input.learningRate / (1 - beta1 ** t);
+        f[1] = 1 / (1 - beta2 ** t);
+      }
+    }
+    device.queue.writeBuffer(this.weights, 0, initial);
+    device.queue.writeBuffer(xs, 0, input.x);
+    device.queue.writeBuffer(ts, 0, input.t);
+    device.queue.writeBuffer(order, 0, input.order);
+    device.queue.writeBuffer(losses, 0, new Float32Array(epochs));
+    device.queue.writeBuffer(stepBuffer, 0, steps);
+
+    const bindGroup = this.bindGroup([this.weights, this.moments, xs, ts, order, scratch, losses], stepBuffer);
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    const updateGroups = Math.ceil((P + 1) / WORKGROUP);
+    for (let s = 0; s < stepsPerEpoch * epochs; s++) {
+      const count = Math.min(batch, rows - (s % stepsPerEpoch) * batch);
+      pass.setBindGroup(0, bindGroup, [s * STEP_UNIFORM_BYTES]);
+      pass.setPipeline(forwardBackward);
+      pass.dispatchWorkgroups(count);
+      pass.setPipeline(update);
+      pass.dispatchWorkgroups(updateGroups);
+    }
+    pass.end();
+    encoder.copyBufferToBuffer(this.weights, 0, readWeights, 0, 4 * P);
+    encoder.copyBufferToBuffer(losses, 0, readLosses, 0, 4 * epochs);
+    device.queue.submit([encoder.finish()]);
+
+    await Promise.all([readWeights.mapAsync(GPUMapMode.READ, 0, 4 * P), readLosses.mapAsync(GPUMapMode.READ, 0, 4 * epochs)]);
+    const weights = new Float32Array(readWeights.getMappedRange(0, 4 * P).slice(0));
+    const sums = new Float32Array(readLosses.getMappedRange(0, 4 * epochs).slice(0));
+    readWeights.unmap();
+    readLosses.unmap();
+    return { weights, epochLosses: Float64Array.from(sums, (sum) => sum / stepsPerEpoch) };
+  }
+
+  /**
+   * Sum of squared errors of `weights` over rows [rows × inputs] → [rows × outputs], summed in
+   * float64 on the host from per-row GPU sums (the mean over millions of rows keeps its digits).
+   */
+  async squaredError(weights: Float32Array, x: Float32Array, t: Float32Array, rows: number): Promise<number> {
+    const { inputs: I, outputs: O, size: P } = this.layout;
+    if (weights.length !== P || x.length !== rows * I || t.length !== rows * O) throw new RangeError(`squaredError input sizes do not match ${rows} rows of the layout`);
+    if (rows === 0) return 0;
+    const { evaluate } = await this.ensurePipelines(1);
+    const device = this.device;
+    const U = GPUBufferUsage;
+    const xs = this.buffer('x', x.byteLength, U.STORAGE | U.COPY_DST);
+    const ts = this.buffer('t', t.byteLength, U.STORAGE | U.COPY_DST);
+    const perRow = this.buffer('rowErrors', 4 * rows, U.STORAGE | U.COPY_SRC);
+    const readBack = this.buffer('readRowErrors', 4 * rows, U.MAP_READ | U.COPY_DST);
+    const order = this.buffer('order', 16, U.STORAGE | U.COPY_DST);
+    const scratch = this.buffer('scratch', 4 * scratchLayout(this.layout, this.maxBatch).size, U.STORAGE);
+    const dispatches = Math.ceil(rows / MAX_WORKGROUPS);
+    const steps = new ArrayBuffer(STEP_UNIFORM_BYTES * dispatches);
+    for (let d = 0; d < dispatches; d++) new Uint32Array(steps, d * STEP_UNIFORM_BYTES, 2).set([d * MAX_WORKGROUPS, Math.min(MAX_WORKGROUPS, rows - d * MAX_WORKGROUPS)]);
+    const stepBuffer = this.buffer('evalSteps', steps.byteLength, U.UNIFORM | U.COPY_DST);
+    device.queue.writeBuffer(this.weights, 0, weights);
+    device.queue.writeBuffer(xs, 0, x);
+    device.queue.writeBuffer(ts, 0, t);
+    device.queue.writeBuffer(stepBuffer, 0, steps);
+    const bindGroup = this.bindGroup([this.weights, this.moments, xs, ts, order, scratch, perRow], stepBuffer);
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(evaluate);
+    for (let d = 0; d < dispatches; d++) {
+      pass.setBindGroup(0, bindGroup, [d * STEP_UNIFORM_BYTES]);
+      pass.dispatchWorkgroups(Math.min(MAX_WORKGROUPS, rows - d * MAX_WORKGROUPS));
+    }
+    pass.end();
+    encoder.copyBufferToBuffer(perRow, 0, readBack, 0, 4 * rows);
+    device.queue.submit([encoder.finish()]);
+    await readBack.mapAsync(GPUMapMode.READ, 0, 4 * rows);
+    const values = new Float32Array(readBack.getMappedRange(0, 4 * rows));
+    let sum = 0;
+    for (let i = 0; i < rows; i++) sum += values[i]!;
+    readBack.unmap();
+    return sum;
+  }
+
+  private bindGroup(storage: GPUBuffer[], steps: GPUBuffer): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: this.bindLayout,
+      entries: [
+        ...storage.map((buffer, binding) => ({ binding, resource: { buffer } })),
+        { binding: storage.length, resource: { buffer: steps, size: 32 } },
+      ],
+    });
+  }
+
+  dispose(): void {
+    for (const b of this.owned.values()) b.destroy();
+    this.owned.clear();
+    this.weights.destroy();
+    this.moments.destroy();
+    this.pipelines = undefined;
+  }
+}

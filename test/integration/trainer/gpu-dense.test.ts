@@ -1,0 +1,130 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { defaultCandidates, loadBackends, selectBackend, type Candidate } from '../../../agent/trainer/backends.js';
+import { parseTrainerConfig } from '../../../agent/trainer/config.js';
+import { Forecaster } from '../../../agent/trainer/forecaster.js';
+import { gpuTrainingDevice } from '../../../agent/trainer/gpu/device.js';
+import type { ModelSpec } from '../../../agent/trainer/model.js';
+import { fitScaler } from '../../../agent/trainer/scaler.js';
+import { tf } from '../../../agent/trainer/tf.js';
+import { buildWindows, chronologicalSplit, type WindowSet } from '../../../agent/trainer/windows.js';
+import { twoNabCpuChannels } from '../../helpers/nab-traces.js';
+import { tempDir } from '../../helpers/paths.js';
+
+/**
+ * The fused WebGPU training step (agent/trainer/gpu/) on a real WebGPU implementation: Dawn over
+ * Mesa's llvmpipe Vulkan driver (.ci/run installs Mesa >= 25 from backports). llvmpipe runs the
+ * same WGSL a GPU runs, so these tests check the kernels' maths against tfjs; speed is measured
+ * on a real GPU by scripts/gpu-check.sh, never here.
+ */
+const software = defaultCandidates({ allowSoftwareAdapter: true });
+const byName = (cs: Candidate[], name: string) => cs.find((c) => c.name === name)!;
+const statuses = await loadBackends(software.filter((c) => c.name === 'webgpu' || c.name === 'cpu'));
+const webgpuStatus = statuses.find((s) => s.name === 'webgpu')!;
+
+const tmp = tempDir('icosfl-gpu-dense-');
+test.after(() => tmp.cleanup());
+const ws: WindowSet = buildWindows(twoNabCpuChannels(tmp.dir).values.subarray(0, 2 * 1200), 2, 30, 5);
+const { train, validation } = chronologicalSplit(ws, 0.2);
+const scaler = fitScaler(train);
+
+/** Weights after the same training calls on tfjs's CPU backend and on the fused GPU step. */
+async function trainBoth(spec: ModelSpec, calls: Array<{ epochs: number; batchSize: number; seed: number; reset?: boolean }>) {
+  const run = async (backend: 'cpu' | 'webgpu') => {
+    await byName(software, backend).activate();
+    const f = new Forecaster(spec, { seed: 11, learningRate: 0.003, scaler });
+    const losses: number[] = [];
+    for (const c of calls) {
+      if (c.reset) f.resetOptimizer();
+      losses.push((await f.train(train, c)).loss);
+    }
+    const weights = f.getWeights();
+    const validationLoss = f.loss(validation);
+    // On webgpu this is the GPU's forward pass (evaluate kernel); on cpu it is loss() again.
+    const validationLossAsync = await f.lossAsync(validation);
+    f.dispose();
+    return { weights, losses, validationLoss, validationLossAsync };
+  };
+  return { cpu: await run('cpu'), gpu: await run('webgpu') };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.is(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+test('webgpu loads on the software adapter when allowed, and is refused by default', async () => {
+  assert.ok(webgpuStatus.loaded, `webgpu: ${webgpuStatus.reason} (needs Mesa >= 25 lavapipe, see .ci/run)`);
+  assert.match(webgpuStatus.device!, /llvmpipe.*; inference on (wasm|cpu)/);
+  const [refused] = await loadBackends(defaultCandidates({ allowSoftwareAdapter: false }).filter((c) => c.name === 'webgpu'));
+  assert.is(refused!.loaded, false);
+  assert.match(refused!.reason!, /only a software WebGPU adapter \(.*llvmpipe.*\).*ICOSFL_WEBGPU_SOFTWARE=1/);
+});
+
+test('fused MLP step = tfjs step: same weights after epochs, a partial batch, a second call and an optimizer reset', async () => {
+  const spec: ModelSpec = { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 64, channelIndependent: true };
+  // rows = 2 × train.n; batch 97 never divides it, so every epoch ends on a partial batch.
+  const { cpu, gpu } = await trainBoth(spec, [
+    { epochs: 2, batchSize: 97, seed: 1 },
+    { epochs: 1, batchSize: 256, seed: 2 },
+    { epochs: 1, batchSize: 64, seed: 3, reset: true },
+  ]);
+  // Losses agree to float precision. Weights drift apart slowly: summation order differs, and Adam
+  // divides tiny gradients by their own size, so 1e-7 differences grow (measured 7e-4 of 0.56
+  // after 4 epochs). A wrong gradient or update moves weights by the order of the weights.
+  cpu.losses.forEach((l, i) => assert.ok(Math.abs(l - gpu.losses[i]!) < 1e-5 * l, `call ${i}: cpu ${l} gpu ${gpu.losses[i]}`));
+  assert.ok(Math.abs(cpu.validationLoss - gpu.validationLoss) < 1e-5 * cpu.validationLoss, `validation: cpu ${cpu.validationLoss} gpu ${gpu.validationLoss}`);
+  // The GPU's own validation pass agrees with tfjs's forward pass on the same weights.
+  assert.ok(Math.abs(gpu.validationLossAsync - gpu.validationLoss) < 1e-5 * gpu.validationLoss, `GPU evaluate ${gpu.validationLossAsync} vs tfjs ${gpu.validationLoss}`);
+  assert.is(cpu.validationLossAsync, cpu.validationLoss);
+  const scale = cpu.weights.reduce((m, w) => Math.max(m, Math.abs(w)), 0);
+  const diff = maxAbsDiff(cpu.weights, gpu.weights);
+  assert.ok(diff < 5e-3 * scale, `max |Δw| ${diff} (max |w| ${scale})`);
+  // Training did something: the weights left their zero-initialised output layers.
+  assert.ok(gpu.losses[2]! < gpu.losses[0]!, `losses ${gpu.losses}`);
+});
+
+test('fused linear step over joint channels = tfjs step', async () => {
+  const spec: ModelSpec = { kind: 'linear', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 1, channelIndependent: false };
+  const { cpu, gpu } = await trainBoth(spec, [{ epochs: 3, batchSize: 50, seed: 4 }]);
+  const diff = maxAbsDiff(cpu.weights, gpu.weights);
+  assert.ok(diff < 1e-5, `max |Δw| ${diff}`);
+  assert.ok(Math.abs(gpu.validationLossAsync - gpu.validationLoss) < 1e-5 * gpu.validationLoss);
+  assert.ok(Math.abs(cpu.losses[0]! - gpu.losses[0]!) < 1e-4 * cpu.losses[0]!);
+});
+
+test('an LSTM has no fused step: with webgpu active it trains on tfjs (CPU side) and says nothing breaks', async () => {
+  await byName(software, 'webgpu').activate();
+  assert.ok(gpuTrainingDevice());
+  const f = new Forecaster({ kind: 'lstm', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 4, channelIndependent: true }, { seed: 1, learningRate: 0.003, scaler });
+  const before = f.loss(validation);
+  const r = await f.train(train, { epochs: 1, batchSize: 256, seed: 1 });
+  assert.ok(Number.isFinite(r.loss) && f.loss(validation) !== before);
+  f.dispose();
+});
+
+test('forcing webgpu selects it: training on the GPU, inference on a CPU-side tfjs backend; tensors do not leak', async () => {
+  const config = parseTrainerConfig({ backend: 'webgpu', batch_size: 64, calibration_batches: 2 });
+  const { chosen } = await selectBackend(config, { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 16, channelIndependent: true }, {
+    candidates: defaultCandidates({ allowSoftwareAdapter: true }),
+  });
+  assert.is(chosen, 'webgpu');
+  assert.ok(gpuTrainingDevice());
+  assert.ok(['wasm', 'cpu'].includes(tf.getBackend()), tf.getBackend());
+  const f = new Forecaster({ kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 16, channelIndependent: true }, { seed: 1, learningRate: 0.003, scaler });
+  await f.train(train, { epochs: 1, batchSize: 64, seed: 0 });
+  const tensors = tf.memory().numTensors;
+  for (let i = 1; i <= 10; i++) {
+    await f.train(train, { epochs: 1, batchSize: 64, seed: i });
+    f.predict(validation.x, validation.n);
+  }
+  assert.is(tf.memory().numTensors, tensors);
+  f.dispose();
+  // Any other backend clears the training device.
+  await byName(software, 'cpu').activate();
+  assert.is(gpuTrainingDevice(), undefined);
+});
+
+test.run();
