@@ -7,6 +7,14 @@ import type { Scaler } from './scaler.js';
 import { tf, type tfl } from './tf.js';
 import { sliceWindows, type WindowSet } from './windows.js';
 
+/** Per-channel output calibration of one machine's forecaster (Forecaster.calibrateOutput). */
+export interface OutputCalibration {
+  /** Share of the predicted change applied, 0 (persistence) … 1. */
+  blend: number[];
+  /** Largest |predicted change| allowed, in channel stds. */
+  changeLimit: number[];
+}
+
 export interface TrainOptions {
   epochs: number;
   batchSize: number;
@@ -31,6 +39,12 @@ export class Forecaster {
   readonly spec: ModelSpec;
   readonly model: tfl.LayersModel;
   scaler: Scaler | undefined;
+  /**
+   * How predict() turns the network's output into a forecast on this machine (calibrateOutput).
+   * Local to the machine like the scaler, so never part of the federated weight vector;
+   * undefined = the raw network output.
+   */
+  calibration: OutputCalibration | undefined;
   private optimizer: tf.Optimizer | undefined;
   private gpu: { device: GPUDevice; trainer: GpuDenseTrainer } | undefined;
   private readonly learningRate: number;
@@ -254,7 +268,7 @@ export class Forecaster {
     }
     const { std } = this.requireScaler();
     const { lookback: L, horizon: H, channels: C } = this.spec;
-    const out = this.forward(x, n);
+    const out = this.calibratedChange(x, n);
     for (let w = 0; w < n; w++) {
       const last = (w * L + L - 1) * C;
       for (let h = 0; h < H; h++) {
@@ -265,6 +279,85 @@ export class Forecaster {
       }
     }
     return out;
+  }
+
+  /**
+   * Standardised predicted change [n × H × C] after `calibration`: a window whose recent changes
+   * on a channel exceed anything in training (changeLimit) gets persistence on that channel,
+   * other predictions are clipped to ±changeLimit and scaled by the channel's blend.
+   */
+  private calibratedChange(x: Float32Array, n: number): Float32Array {
+    const out = this.forward(x, n);
+    const cal = this.calibration;
+    if (!cal) return out;
+    const { lookback: L, horizon: H, channels: C } = this.spec;
+    const { std } = this.requireScaler();
+    for (let w = 0; w < n; w++) {
+      const last = (w * L + L - 1) * C;
+      for (let c = 0; c < C; c++) {
+        const limit = cal.changeLimit[c]!;
+        let outside = false;
+        for (let t = 0; t < L && !outside; t++) outside = Math.abs(x[(w * L + t) * C + c]! - x[last + c]!) / std[c]! > limit;
+        for (let h = 0; h < H; h++) {
+          const i = (w * H + h) * C + c;
+          out[i] = outside ? 0 : cal.blend[c]! * Math.min(limit, Math.max(-limit, out[i]!));
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Fits `calibration` for this machine after training (or after a new global model):
+   * - changeLimit: per channel, the largest change from the last value seen in the training
+   *   windows (in stds). A forecast never moves further than that, and a window whose recent
+   *   changes go beyond it gets persistence on that channel. Why: a machine whose memory was
+   *   flat in training and then collapses (GCD VM 5932162535_1: 51.4 % ± 0.1 for 19 hours, then
+   *   29 %) feeds the network changes hundreds of stds outside anything it learned from, and a
+   *   piecewise-linear network extrapolates them into forecasts far worse than persistence.
+   * - blend: per channel, the share α ∈ {0, 0.1, …, 1} of the (clipped) predicted change that
+   *   minimises RMSE/RMSE_persistence + MAE/MAE_persistence on the validation windows. Both
+   *   measures, because forecasts are judged on both, and on near-flat series an MSE-trained
+   *   model can win RMSE while losing MAE by moving a little on every flat step. α = 0 is
+   *   persistence, so a model that does not pay off on a channel is switched off there. Ties go
+   *   to the smaller α; a channel flat on validation gets α = 0.
+   */
+  calibrateOutput(train: WindowSet, validation: WindowSet): OutputCalibration {
+    this.checkLayout(train);
+    this.checkLayout(validation);
+    const C = this.spec.channels;
+    // Inputs and targets are both changes from the window's last value: the limit covers both.
+    const changeLimit = new Array<number>(C).fill(0);
+    for (const seen of [this.residualTargets(train), this.scaledInputs(train.x, train.n)]) {
+      for (let i = 0; i < seen.length; i++) changeLimit[i % C] = Math.max(changeLimit[i % C]!, Math.abs(seen[i]!));
+    }
+    this.calibration = { blend: new Array<number>(C).fill(1), changeLimit };
+    if (validation.n < 1) return this.calibration;
+    const change = this.calibratedChange(validation.x, validation.n);
+    const target = this.residualTargets(validation);
+    const grid = Array.from({ length: 11 }, (_, k) => k / 10);
+    const blend: number[] = [];
+    for (let c = 0; c < C; c++) {
+      const sse = new Float64Array(grid.length);
+      const sae = new Float64Array(grid.length);
+      for (let i = c; i < target.length; i += C) {
+        for (const [k, a] of grid.entries()) {
+          const e = a * change[i]! - target[i]!;
+          sse[k]! += e * e;
+          sae[k]! += Math.abs(e);
+        }
+      }
+      if (sse[0] === 0 || sae[0] === 0) {
+        blend.push(0);
+        continue;
+      }
+      const cost = (k: number) => Math.sqrt(sse[k]! / sse[0]!) + sae[k]! / sae[0]!;
+      let best = 0;
+      for (let k = 1; k < grid.length; k++) if (cost(k) < cost(best)) best = k;
+      blend.push(grid[best]!);
+    }
+    this.calibration = { blend, changeLimit };
+    return this.calibration;
   }
 
   /**

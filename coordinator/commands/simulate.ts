@@ -6,7 +6,7 @@ import pino from 'pino';
 const USAGE =
   'simulate --data DIR --metrics cpu,mem [--rounds 20] [--clients 50] [--epochs 2] [--model mlp|linear|lstm] ' +
   '[--lookback 12] [--horizon 5] [--hidden 32] [--joint] [--batch-size 32] [--learning-rate 0.002] [--seed 42] ' +
-  '[--fine-tune 4] [--no-gate] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
+  '[--fine-tune 4] [--no-calibration] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -27,8 +27,9 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * global model on its own training part for --fine-tune epochs (default 4; 0 = plain FedAvg) and
  * keeps whichever of global / fine-tuned is better on its own validation tail; raw data never
  * leaves a client. Plain FedAvg is reported too (row "fedavg", JSON key "fedavg").
- * Every learned method (local, federated, centralised alike) falls back to persistence per client
- * and channel where it is not better on that client's validation tail, unless --no-gate.
+ * Every learned method (local, federated, centralised alike) calibrates its output per client as
+ * the agent does (Forecaster.calibrateOutput: predicted changes limited to the largest seen in
+ * training, blended toward persistence per channel as fitted on validation), unless --no-calibration.
  */
 const command: Command = {
   summary: 'federated vs local vs centralised vs persistence forecasting on CSV traces (one file per machine)',
@@ -55,7 +56,7 @@ const command: Command = {
         joint: { type: 'boolean' },
         plaintext: { type: 'boolean' },
         'fine-tune': { type: 'string' },
-        'no-gate': { type: 'boolean' },
+        'no-calibration': { type: 'boolean' },
         plot: { type: 'string' },
       },
     });
@@ -80,7 +81,7 @@ const command: Command = {
       testFraction: 0.2,
       validationFraction: 0.2,
       fineTuneEpochs: int(values, 'fine-tune', 4, 0),
-      persistenceGate: !values['no-gate'],
+      calibrate: !values['no-calibration'],
     };
     const clientLimit = int(values, 'clients', 50, 1);
 
@@ -88,6 +89,7 @@ const command: Command = {
     const { readClientDir } = await import('../simulate/csv.js');
     const { runSimulation, METHODS } = await import('../simulate/experiment.js');
     const { forecastSvg } = await import('../simulate/plot.js');
+    const { goalVerdict, formatVerdict } = await import('../simulate/verdict.js');
     const { selectBackend } = await import('../../agent/trainer/backends.js');
     const { parseTrainerConfig } = await import('../../agent/trainer/config.js');
     const { specFromConfig } = await import('../../agent/trainer/model.js');
@@ -118,6 +120,7 @@ const command: Command = {
     const aggregation = encrypted ? `CKKS-encrypted FedAvg (max |encrypted − plaintext| ${encrypted.maxAbsError().toExponential(2)})` : 'plaintext FedAvg';
 
     if (values.plot) writeFileSync(values.plot, forecastSvg(r, opts.horizon));
+    const verdict = goalVerdict(r.scores, metrics);
     // JSON keys persistence/local/federated/centralized as specified, plus fedavg (no fine-tuning).
     const ROWS = [...METHODS, 'fedavg'] as const;
     const pick = (k: 'rmse' | 'mae') => Object.fromEntries(ROWS.map((m) => [m, r.scores[m][k]]));
@@ -126,6 +129,7 @@ const command: Command = {
         rmse: pick('rmse'),
         mae: pick('mae'),
         rmse_by_step: Object.fromEntries(ROWS.map((m) => [m, r.scores[m].rmseByStep])),
+        goal: verdict,
         clients: r.clients.length,
         skipped_clients: r.skippedClients,
         backend: chosen,
@@ -146,18 +150,14 @@ const command: Command = {
     for (const m of ROWS) lines.push([m.padEnd(12), ...metrics.flatMap((k) => [cell(r.scores[m].rmse[k]!), cell(r.scores[m].mae[k]!)])].join(' '));
     lines.push(
       `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail); fedavg = the global model alone` +
-        (opts.persistenceGate ? '; every learned method falls back to persistence per client and channel where it is not better on validation' : ''),
+        (opts.calibrate ? '; every learned method is calibrated per client (change limit from training, blend toward persistence fitted on validation)' : ''),
     );
     lines.push('');
     lines.push('RMSE per step ahead (1 … H)');
     for (const m of ROWS) {
       for (const k of metrics) lines.push(`${m.padEnd(12)} ${k.padEnd(8)} ${r.scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
     }
-    const verdict = metrics.map((k) => {
-      const f = r.scores.federated.rmse[k]!;
-      return `${k}: federated ${f < r.scores.persistence.rmse[k]! ? 'beats' : 'does NOT beat'} persistence, ${f < r.scores.local.rmse[k]! ? 'beats' : 'does NOT beat'} local-only, ${((f / r.scores.centralized.rmse[k]! - 1) * 100).toFixed(1)} % vs centralised`;
-    });
-    lines.push('', ...verdict);
+    lines.push('', 'federated against the goal', ...formatVerdict(verdict));
     if (values.plot) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);
     process.stdout.write(lines.join('\n') + '\n');
     return 0;

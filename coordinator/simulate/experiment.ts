@@ -30,8 +30,8 @@ export interface SimulationOptions {
    * measured on NAB ec2_cpu and GCD VMs 801–850: 4 beat 2 there, see the simulate command).
    */
   fineTuneEpochs?: number;
-  /** Per client and channel, fall back to persistence where the model is not better on validation (default true). */
-  persistenceGate?: boolean;
+  /** Per client, calibrate the output (change limit, blend toward persistence) as the agent does (Forecaster.calibrateOutput; default true). */
+  calibrate?: boolean;
   /** Aggregates a round's updates; plaintext FedAvg unless the caller swaps in the encrypted path. */
   aggregate?: (updates: ClientUpdate[]) => Float32Array | Promise<Float32Array>;
   logger?: Logger;
@@ -55,6 +55,8 @@ export interface SimulationResult {
   clients: string[];
   skippedClients: string[];
   scores: Record<ScoredMethod, MethodScores>;
+  /** The same errors per client (in `clients` order), before averaging. */
+  perClient: Record<ScoredMethod, ForecastErrors[]>;
   /** Test region of the first client, original units: actual values and 1-step / H-step forecasts. */
   plot: { client: string; actual: number[][]; persistence: number[][]; federatedStep1: number[][]; federatedLast: number[][] };
   weights: number;
@@ -109,46 +111,21 @@ function identityScaler(C: number): Scaler {
 }
 
 /**
- * Per channel: does the model beat persistence (predict the last value) on this client's own
- * validation tail, by MSE of standardised residuals (the training objective)? A channel where it
- * does not falls back to persistence, which the model could represent exactly anyway (its output
- * layers start at zero); the choice uses validation data only, never the test part.
+ * Test forecasts in original units. With `calibrate`, the client first fits the forecaster's
+ * output calibration on its own training and validation parts (Forecaster.calibrateOutput, what
+ * the agent does after each round); it never sees the test part.
  */
-function channelGate(f: Forecaster, c: Client): boolean[] {
-  const v = c.validation;
-  const { lookback: L, horizon: H, channels: C } = v;
-  const pred = f.predict(v.x, v.n);
-  const model = new Float64Array(C);
-  const persist = new Float64Array(C);
-  for (let w = 0; w < v.n; w++) {
-    for (let h = 0; h < H; h++) {
-      for (let ch = 0; ch < C; ch++) {
-        const i = (w * H + h) * C + ch;
-        const last = v.x[(w * L + L - 1) * C + ch]!;
-        model[ch]! += (pred[i]! - v.y[i]!) ** 2;
-        persist[ch]! += (last - v.y[i]!) ** 2;
-      }
-    }
+function clientForecast(f: Forecaster, c: Client, calibrate: boolean): Float32Array {
+  if (calibrate) f.calibrateOutput(c.train, c.validation);
+  try {
+    return unstandardise(f.predict(c.test.x, c.test.n), c.scaler, c.test.channels);
+  } finally {
+    f.calibration = undefined; // the next client (or training) starts from the raw model
   }
-  return Array.from(model, (m, ch) => m < persist[ch]!);
 }
 
-/** Test forecasts in original units; channels whose gate is false get the persistence forecast. */
-function clientForecast(f: Forecaster, c: Client, gate?: boolean[]): Float32Array {
-  const { lookback: L, horizon: H, channels: C } = c.test;
-  const pred = f.predict(c.test.x, c.test.n);
-  if (gate && gate.some((g) => !g)) {
-    for (let w = 0; w < c.test.n; w++) {
-      for (let h = 0; h < H; h++) {
-        for (let ch = 0; ch < C; ch++) if (!gate[ch]) pred[(w * H + h) * C + ch] = c.test.x[(w * L + L - 1) * C + ch]!;
-      }
-    }
-  }
-  return unstandardise(pred, c.scaler, C);
-}
-
-function clientErrors(f: Forecaster, c: Client, gate?: boolean[]): ForecastErrors {
-  return forecastErrors(clientForecast(f, c, gate), c.testRaw);
+function clientErrors(f: Forecaster, c: Client, calibrate: boolean): ForecastErrors {
+  return forecastErrors(clientForecast(f, c, calibrate), c.testRaw);
 }
 
 function summarise(perClient: ForecastErrors[], metrics: string[]): MethodScores {
@@ -203,8 +180,8 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
   const aggregate = opts.aggregate ?? fedAvg;
   const totalEpochs = opts.rounds * opts.localEpochs;
   const fineTuneEpochs = opts.fineTuneEpochs ?? 4;
-  // The same per-channel persistence fallback for every learned method, so the comparison stays fair.
-  const gated = (f: Forecaster, c: Client) => (opts.persistenceGate === false ? undefined : channelGate(f, c));
+  // The same per-client output calibration for every learned method, so the comparison stays fair.
+  const calibrate = opts.calibrate !== false;
   try {
     const initial = f.getWeights();
     const trainOpts = { batchSize: opts.batchSize, seed: opts.seed };
@@ -216,7 +193,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       f.setWeights(initial);
       f.resetOptimizer();
       await trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: totalEpochs, seed: opts.seed + 1000 * k });
-      return clientErrors(f, c, gated(f, c));
+      return clientErrors(f, c, calibrate);
     });
     const localSeconds = (performance.now() - started) / 1000;
     log?.info({ seconds: localSeconds, clients: clients.length }, 'local-only training done');
@@ -242,7 +219,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       log?.debug({ round, validationLoss: loss }, 'federated round');
     }
     f.setWeights(best.weights);
-    const fedavg = clients.map((c) => clientErrors(f, c, gated(f, c)));
+    const fedavg = clients.map((c) => clientErrors(f, c, calibrate));
     // Personalised FedAvg ("FedAvg + local fine-tuning"): each client starts from the final global
     // model and fine-tunes it on its own training part, keeping whichever of (global, fine-tuned
     // epochs) has the lower loss on its own validation tail. Raw data never leaves the client: only
@@ -255,9 +232,9 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       if (fineTuneEpochs > 0) {
         await trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: fineTuneEpochs, seed: opts.seed + 1000 * k + opts.rounds + 1 });
       }
-      const gate = gated(f, c);
-      if (k === 0) pred0 = clientForecast(f, c, gate);
-      return clientErrors(f, c, gate);
+      const pred = clientForecast(f, c, calibrate);
+      if (k === 0) pred0 = pred;
+      return forecastErrors(pred, c.testRaw);
     });
     const federatedSeconds = (performance.now() - started) / 1000;
     log?.info({ seconds: federatedSeconds, bestRound: best.round, fineTuneEpochs }, 'federated training done');
@@ -282,7 +259,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       concatWindows(clients.map((c) => c.validation)),
       { ...trainOpts, epochs: totalEpochs },
     );
-    const centralized = clients.map((c) => clientErrors(f, c, gated(f, c)));
+    const centralized = clients.map((c) => clientErrors(f, c, calibrate));
     const centralizedSeconds = (performance.now() - started) / 1000;
 
     return {
@@ -296,6 +273,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
         fedavg: summarise(fedavg, metrics),
         centralized: summarise(centralized, metrics),
       },
+      perClient: { persistence, local, federated, fedavg, centralized },
       plot,
       weights: f.weightCount,
       seconds: { local: localSeconds, federated: federatedSeconds, centralized: centralizedSeconds },
