@@ -96,7 +96,7 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     const f = forecaster!;
     version++;
     savedAt = new Date().toISOString();
-    saveModel(stateDir, { spec, scaler: f.scaler!, channelNames, version, round, savedAt, weights: f.getWeights() });
+    saveModel(stateDir, { spec, scaler: f.scaler!, channelNames, version, round, savedAt, weights: f.getWeights(), ...(f.calibration ? { calibration: f.calibration } : {}) });
     versionGauge.set(version);
   };
 
@@ -110,6 +110,7 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
       if (saved && sameSpec(saved.spec, spec) && saved.channelNames.join() === channelNames.join()) {
         forecaster.setWeights(saved.weights);
         forecaster.scaler = saved.scaler;
+        forecaster.calibration = saved.calibration;
         ({ version, round, savedAt } = saved);
         versionGauge.set(version);
         log.info({ version, round }, 'saved model loaded');
@@ -152,34 +153,37 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     return { version, round, savedAt, backend, horizon, forecast };
   };
 
-  const trainRound = async () => {
-    if (stopped || !forecaster) return;
+  /** The newest windows (up to max_windows) split chronologically; `reason` says why there are too few. */
+  const latestSplit = (): { train: WindowSet; validation: WindowSet; windows: number } | { reason: string; windows: number } => {
     let ws: WindowSet;
     try {
       ws = ring.windows(spec.lookback, spec.horizon, 1);
     } catch (err) {
       if (!isIcosflError(err, 'RING_NOT_ENOUGH_DATA')) throw err;
-      ws = { x: new Float32Array(0), y: new Float32Array(0), n: 0, lookback: spec.lookback, horizon: spec.horizon, channels: spec.channels, skipped: 0 };
+      return { reason: 'not enough windows to train yet', windows: 0 };
     }
-    if (ws.n < config.min_samples) {
+    if (ws.n < config.min_samples) return { reason: 'not enough windows to train yet', windows: ws.n };
+    const recent = sliceWindows(ws, ws.n - config.max_windows, ws.n);
+    const { train, validation } = chronologicalSplit(recent, config.validation_fraction);
+    // The split drops lookback + horizon - 1 windows at its boundary (no leakage), so a small
+    // min_samples can leave nothing to train on or validate with: wait for more data then.
+    if (train.n < 1 || validation.n < 1) return { reason: 'not enough windows on both sides of the validation split yet', windows: recent.n };
+    return { train, validation, windows: recent.n };
+  };
+
+  const trainRound = async () => {
+    if (stopped || !forecaster) return;
+    const split = latestSplit();
+    if ('reason' in split) {
       state = 'waiting-for-data';
       roundsCounter.inc({ outcome: 'waiting' });
-      log.info({ windows: ws.n, needed: config.min_samples }, 'not enough windows to train yet');
+      log.info({ windows: split.windows, needed: config.min_samples }, split.reason);
       return;
     }
     state = 'training';
     await yieldToEventLoop();
     if (stopped) return;
-    const recent = sliceWindows(ws, ws.n - config.max_windows, ws.n);
-    const { train, validation } = chronologicalSplit(recent, config.validation_fraction);
-    // The split drops lookback + horizon - 1 windows at its boundary (no leakage), so a small
-    // min_samples can leave nothing to train on or validate with: wait for more data then.
-    if (train.n < 1 || validation.n < 1) {
-      state = 'waiting-for-data';
-      roundsCounter.inc({ outcome: 'waiting' });
-      log.info({ windows: recent.n, train: train.n, validation: validation.n }, 'not enough windows on both sides of the validation split yet');
-      return;
-    }
+    const { train, validation } = split;
     forecaster.scaler = fitScaler(train);
     await yieldToEventLoop();
     const r = await trainWithValidation(forecaster, train, validation, {
@@ -194,12 +198,13 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     await yieldToEventLoop();
     if (!forecaster?.scaler) return;
     const persistence = validation.n > 0 ? persistenceLoss(validation, forecaster.scaler.std) : NaN;
+    const calibration = forecaster.calibrateOutput(train, validation);
     lastUpdate = { weights: forecaster.getWeights(), samples: train.n };
     save();
     lossGauge.set({ model: 'trained' }, r.validationLoss);
     lossGauge.set({ model: 'persistence' }, persistence);
     roundsCounter.inc({ outcome: 'trained' });
-    lastRound = { at: savedAt, windows: recent.n, validationLoss: r.validationLoss, persistenceLoss: persistence, bestEpoch: r.bestEpoch, seconds: r.seconds, samplesPerS: r.samples / r.seconds };
+    lastRound = { at: savedAt, windows: split.windows, calibration, validationLoss: r.validationLoss, persistenceLoss: persistence, bestEpoch: r.bestEpoch, seconds: r.seconds, samplesPerS: r.samples / r.seconds };
     log.info(lastRound, 'local training round done');
     state = 'idle';
     refreshForecast();
@@ -247,6 +252,10 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
       if (!forecaster?.scaler) throw new IcosflError('MODEL_INCOMPATIBLE', 'no local model yet to receive a global model');
       forecaster.setWeights(weights);
       round = r;
+      // The calibration was fitted to the old weights: refit it on this machine's newest windows.
+      const split = latestSplit();
+      if ('train' in split) forecaster.calibrateOutput(split.train, split.validation);
+      else forecaster.calibration = undefined;
       save();
       refreshForecast();
     },

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { IcosflError } from '../../common/errors.js';
 import { MODEL_KINDS } from './config.js';
 import type { ModelSpec } from './model.js';
+import type { OutputCalibration } from './forecaster.js';
 import type { Scaler } from './scaler.js';
 
 /**
@@ -26,6 +27,8 @@ export interface SavedModel {
   round: number;
   savedAt: string;
   weights: Float32Array;
+  /** The machine's output calibration (Forecaster.calibrateOutput); absent in files from before it existed. */
+  calibration?: OutputCalibration;
 }
 
 const headerSchema = z
@@ -44,6 +47,10 @@ const headerSchema = z
     version: z.number().int().nonnegative(),
     round: z.number().int().nonnegative(),
     savedAt: z.string(),
+    calibration: z
+      .object({ blend: z.array(z.number().min(0).max(1)), changeLimit: z.array(z.number().nonnegative()) })
+      .strict()
+      .optional(),
     weightCount: z.number().int().nonnegative(),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
   })
@@ -86,6 +93,7 @@ export function saveModel(stateDir: string, m: SavedModel): string {
       version: m.version,
       round: m.round,
       savedAt: m.savedAt,
+      ...(m.calibration ? { calibration: m.calibration } : {}),
       weightCount: m.weights.length,
       sha256: sha256(weightBytes),
     }),
@@ -125,11 +133,18 @@ export function loadModel(stateDir: string): SavedModel | undefined {
   if (scaler.mean.length !== spec.channels || scaler.std.length !== spec.channels || header.channelNames.length !== spec.channels) {
     corrupt(path, `scaler or channel names do not have ${spec.channels} channels`);
   }
+  const { calibration } = header;
+  if (calibration && (calibration.blend.length !== spec.channels || calibration.changeLimit.length !== spec.channels)) {
+    corrupt(path, `output calibration does not have ${spec.channels} channels`);
+  }
   const body = buf.subarray(12 + headerLen);
   if (body.length !== header.weightCount * 4) corrupt(path, `weights are ${body.length} bytes, the header says ${header.weightCount * 4}`);
   if (sha256(body) !== header.sha256) corrupt(path, 'weights checksum mismatch');
   // Copy into an aligned buffer: the body's offset in the file need not be a multiple of 4.
   const weights = new Float32Array(header.weightCount);
   new Uint8Array(weights.buffer).set(body);
-  return { spec, scaler, channelNames: header.channelNames, version: header.version, round: header.round, savedAt: header.savedAt, weights };
+  return {
+    spec, scaler, channelNames: header.channelNames, version: header.version, round: header.round, savedAt: header.savedAt, weights,
+    ...(calibration ? { calibration } : {}),
+  };
 }

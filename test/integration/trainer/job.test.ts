@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
 import { startTrainingJob, type Forecast, type TrainingJob } from '../../../agent/trainer/job.js';
-import { MODEL_FILE } from '../../../agent/trainer/persist.js';
+import { loadModel, MODEL_FILE } from '../../../agent/trainer/persist.js';
 import { tf } from '../../../agent/trainer/tf.js';
 import { childLogger } from '../../../common/log.js';
 import { MetricRing } from '../../../native/ring.js';
@@ -58,8 +58,12 @@ test('trains from the ring, saves the model, answers predict and exports gauges'
   await until(job, (s) => s.version === 1 && s.state === 'idle', 'the first local round');
   const st = job.status();
   assert.is(st.backend, 'wasm');
-  const last = st.lastRound as { validationLoss: number; persistenceLoss: number; windows: number };
+  const last = st.lastRound as { validationLoss: number; persistenceLoss: number; windows: number; calibration: { blend: number[]; changeLimit: number[] } };
   assert.ok(last.windows > 3000);
+  // The round fits the output calibration and saves it with the model.
+  assert.is(last.calibration.blend.length, 2);
+  assert.ok(last.calibration.changeLimit.every((l) => l > 0));
+  assert.equal(loadModel(stateDir)!.calibration, last.calibration);
   assert.ok(last.validationLoss < last.persistenceLoss, `trained ${last.validationLoss} vs persistence ${last.persistenceLoss}`);
   assert.ok(existsSync(join(stateDir, MODEL_FILE)));
 

@@ -113,4 +113,29 @@ test('layout mismatch and missing scaler are named', async () => {
   f.dispose();
 });
 
+test('output calibration: changes clipped to the training range, out-of-range windows get persistence, useless channels blend to 0', () => {
+  // A linear AR model that shouts: change = 10 × (first − last input) in stds, far beyond the data.
+  const f = new Forecaster({ kind: 'linear', lookback: 4, horizon: 1, channels: 1, hiddenUnits: 1 }, { seed: 1, learningRate: 0.01 });
+  f.setWeights(Float32Array.of(10, 0, 0, 0));
+  // Training and validation: a 0/1 sawtooth. Changes are ±1 = 2 stds (level std 0.5).
+  const saw = Float32Array.from({ length: 60 }, (_, i) => i % 2);
+  const ws = buildWindows(saw, 1, 4, 1);
+  const { train, validation } = chronologicalSplit(ws, 0.3);
+  f.scaler = fitScaler(train);
+  assert.is(f.scaler.std[0], 0.5);
+  const cal = f.calibrateOutput(train, validation);
+  assert.equal(cal.changeLimit, [2]);
+  // Clipped to ±2 stds (±1), the shouting model is exactly right on the sawtooth: full blend.
+  assert.equal(cal.blend, [1]);
+  assert.equal(Array.from(f.predict(Float32Array.of(0, 1, 0, 1))), [0]);
+  assert.equal(Array.from(f.predict(Float32Array.of(1, 0, 1, 0))), [1]);
+  // A window whose recent change (a jump of 10) is outside anything seen in training: persistence.
+  assert.equal(Array.from(f.predict(Float32Array.of(1, 0, 1, 11))), [11]);
+  // Validation that never moves: any predicted change only adds error, so the channel blends to 0.
+  const flat = buildWindows(Float32Array.from({ length: 20 }, () => 1), 1, 4, 1);
+  assert.equal(f.calibrateOutput(train, flat).blend, [0]);
+  assert.equal(Array.from(f.predict(Float32Array.of(0, 1, 0, 1))), [1]);
+  f.dispose();
+});
+
 test.run();

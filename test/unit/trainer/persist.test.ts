@@ -6,7 +6,7 @@ import { isIcosflError } from '../../../common/errors.js';
 import { Forecaster } from '../../../agent/trainer/forecaster.js';
 import { loadModel, MODEL_FILE, saveModel } from '../../../agent/trainer/persist.js';
 import { fitScaler } from '../../../agent/trainer/scaler.js';
-import { buildWindows } from '../../../agent/trainer/windows.js';
+import { buildWindows, chronologicalSplit } from '../../../agent/trainer/windows.js';
 import { tempDir } from '../../helpers/paths.js';
 
 const tmp = tempDir('icosfl-persist-');
@@ -35,8 +35,10 @@ function expectCorrupt(dir: string, pattern: RegExp): void {
 
 test('save/load round-trips predictions exactly, with scaler, version and round', async () => {
   const f = await trained();
+  const { train, validation } = chronologicalSplit(ws, 0.25);
+  f.calibrateOutput(train, validation);
   const before = f.predict(ws.x, ws.n);
-  saveModel(tmp.dir, { spec, scaler: f.scaler!, channelNames: ['cpu', 'mem'], version: 4, round: 2, savedAt: '2026-01-01T00:00:00Z', weights: f.getWeights() });
+  saveModel(tmp.dir, { spec, scaler: f.scaler!, channelNames: ['cpu', 'mem'], version: 4, round: 2, savedAt: '2026-01-01T00:00:00Z', weights: f.getWeights(), calibration: f.calibration! });
   f.dispose();
   assert.equal(readdirSync(tmp.dir), [MODEL_FILE], 'no temporary file is left behind');
   const saved = loadModel(tmp.dir)!;
@@ -44,8 +46,10 @@ test('save/load round-trips predictions exactly, with scaler, version and round'
   assert.equal(saved.channelNames, ['cpu', 'mem']);
   assert.is(saved.version, 4);
   assert.is(saved.round, 2);
+  assert.equal(saved.calibration, f.calibration);
   const g = new Forecaster(saved.spec, { seed: 99, learningRate: 0.01, scaler: saved.scaler });
   g.setWeights(saved.weights);
+  g.calibration = saved.calibration;
   assert.equal(Array.from(g.predict(ws.x, ws.n)), Array.from(before));
   g.dispose();
 });
@@ -71,6 +75,15 @@ test('damaged files are STATE_CORRUPT with the reason', () => {
   header.write('{', 12 + 2); // break the JSON
   writeFileSync(path, header);
   expectCorrupt(tmp.dir, /malformed header/);
+  // A calibration for the wrong number of channels (re-checksummed: only the header changes).
+  const len = good.readUInt32LE(8);
+  const h = JSON.parse(good.subarray(12, 12 + len).toString('utf8')) as { calibration: { blend: number[] } };
+  h.calibration.blend.push(1);
+  const hb = Buffer.from(JSON.stringify(h));
+  const lb = Buffer.alloc(4);
+  lb.writeUInt32LE(hb.length);
+  writeFileSync(path, Buffer.concat([good.subarray(0, 8), lb, hb, good.subarray(12 + len)]));
+  expectCorrupt(tmp.dir, /output calibration does not have 2 channels/);
   writeFileSync(path, good);
   assert.ok(loadModel(tmp.dir));
 });
