@@ -10,11 +10,14 @@ import { fedAvg } from '../../coordinator/strategy/fedavg.js';
 /**
  * trainer-rss: a daemon trains for months, so 1,000 training rounds (BENCH_ROUNDS) of what the
  * job does each round — refit the scaler, train with validation, swap in a (Fed)averaged model,
- * predict — on the default model and WASM, with RSS and live tensors sampled along the way.
- * Flat = the last sample within a few MB of the one after warm-up (round 100).
+ * calibrate the output, predict — on the default model, with RSS and live tensors sampled along
+ * the way. Flat = the last sample within a few MB of the one after warm-up (round 100).
+ * BENCH_BACKEND (default wasm) picks the backend: `BENCH_BACKEND=webgpu ICOSFL_WEBGPU_SOFTWARE=1`
+ * runs the fused GPU step on Mesa's llvmpipe, whose "GPU memory" is this process's RSS, so a
+ * leaked GPU buffer shows here.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1000);
-const config = parseTrainerConfig({ backend: 'wasm', epochs: 1, batch_size: 128 });
+const config = parseTrainerConfig({ backend: process.env.BENCH_BACKEND ?? 'wasm', epochs: 1, batch_size: 128 });
 const spec = specFromConfig(config, 2);
 await selectBackend(config, spec);
 // A deterministic two-channel signal (daily-ish cycle + noise); only memory is measured here.
@@ -30,6 +33,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   await trainWithValidation(f, train, validation, { epochs: 1, batchSize: config.batch_size, seed: round });
   const w = f.getWeights();
   f.setWeights(fedAvg([{ weights: w, samples: train.n }, { weights: w, samples: 1 }]));
+  f.calibrateOutput(train, validation);
   f.predict(validation.x.subarray(0, spec.lookback * spec.channels), 1);
   if (round % 100 === 0 || round === 1) {
     gc?.();
@@ -45,7 +49,8 @@ process.stdout.write(
   JSON.stringify({
     bench: 'trainer-rss',
     rounds: ROUNDS,
-    backend: tf.getBackend(),
+    backend: config.backend,
+    inference_backend: tf.getBackend(),
     windows_per_round: ws.n,
     seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
     rss_mb_after_100: warm.rss_mb,

@@ -129,7 +129,9 @@ test('output calibration: changes clipped to the training range, out-of-range wi
   assert.equal(cal.blend, [1]);
   assert.equal(Array.from(f.predict(Float32Array.of(0, 1, 0, 1))), [0]);
   assert.equal(Array.from(f.predict(Float32Array.of(1, 0, 1, 0))), [1]);
-  // A window whose recent change (a jump of 10) is outside anything seen in training: persistence.
+  // Recent changes up to twice the training range still use the model (clipped): −20 → −2 stds.
+  assert.equal(Array.from(f.predict(Float32Array.of(1, 0, 1, 2))), [1]);
+  // A window whose recent change (a jump of 10 = 20 stds) is far outside training: persistence.
   assert.equal(Array.from(f.predict(Float32Array.of(1, 0, 1, 11))), [11]);
   // Validation that never moves: any predicted change only adds error, so the channel blends to 0.
   const flat = buildWindows(Float32Array.from({ length: 20 }, () => 1), 1, 4, 1);
