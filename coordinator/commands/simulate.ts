@@ -24,9 +24,12 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * (rounds × epochs, best epoch kept), so the comparison is at equal compute.
  * Channels are forecast independently by one shared model unless --joint.
  * The "federated" method is personalised FedAvg: after the rounds, each client fine-tunes the
- * global model on its own training part for --fine-tune epochs (default 4; 0 = plain FedAvg) and
- * keeps whichever of global / fine-tuned is better on its own validation tail; raw data never
- * leaves a client. Plain FedAvg is reported too (row "fedavg", JSON key "fedavg").
+ * global model on its own training part for --fine-tune epochs (default 4; 0 = none), keeping
+ * whichever of global / fine-tuned is better on its own validation tail, then mixes that forecast
+ * per channel with its own local model's, the share fitted on the same validation tail
+ * (agent/trainer/mixture.ts, APFL-style). Raw data never leaves a client. The steps are reported
+ * too: rows "fedavg" (the global model) and "fine-tuned" (before the mixture), JSON keys
+ * "fedavg" and "fine_tuned".
  * Every learned method (local, federated, centralised alike) calibrates its output per client as
  * the agent does (Forecaster.calibrateOutput: predicted changes limited to the largest seen in
  * training, blended toward persistence per channel as fitted on validation), unless --no-calibration.
@@ -121,14 +124,16 @@ const command: Command = {
 
     if (values.plot) writeFileSync(values.plot, forecastSvg(r, opts.horizon));
     const verdict = goalVerdict(r.scores, metrics);
-    // JSON keys persistence/local/federated/centralized as specified, plus fedavg (no fine-tuning).
-    const ROWS = [...METHODS, 'fedavg'] as const;
-    const pick = (k: 'rmse' | 'mae') => Object.fromEntries(ROWS.map((m) => [m, r.scores[m][k]]));
+    // JSON keys persistence/local/federated/centralized as specified, plus the federated
+    // pipeline's steps: fedavg (global model) and fine_tuned (before the mixture).
+    const ROWS = [...METHODS, 'fedavg', 'fineTuned'] as const;
+    const key = (m: (typeof ROWS)[number]) => (m === 'fineTuned' ? 'fine_tuned' : m);
+    const pick = (k: 'rmse' | 'mae') => Object.fromEntries(ROWS.map((m) => [key(m), r.scores[m][k]]));
     if (values.json) {
       const out = {
         rmse: pick('rmse'),
         mae: pick('mae'),
-        rmse_by_step: Object.fromEntries(ROWS.map((m) => [m, r.scores[m].rmseByStep])),
+        rmse_by_step: Object.fromEntries(ROWS.map((m) => [key(m), r.scores[m].rmseByStep])),
         goal: verdict,
         clients: r.clients.length,
         skipped_clients: r.skippedClients,
@@ -147,15 +152,15 @@ const command: Command = {
     lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${opts.rounds} rounds × ${opts.localEpochs} local epochs, ${r.weights} weights, ${aggregation}`);
     lines.push('errors on each client\'s last 20 %, mean over clients, all steps ahead, original units');
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));
-    for (const m of ROWS) lines.push([m.padEnd(12), ...metrics.flatMap((k) => [cell(r.scores[m].rmse[k]!), cell(r.scores[m].mae[k]!)])].join(' '));
+    for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(r.scores[m].rmse[k]!), cell(r.scores[m].mae[k]!)])].join(' '));
     lines.push(
-      `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail); fedavg = the global model alone` +
+      `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail), mixed per channel with the client's local model (share fitted on that validation tail); fine-tuned = before the mixture; fedavg = the global model alone` +
         (opts.calibrate ? '; every learned method is calibrated per client (change limit from training, blend toward persistence fitted on validation)' : ''),
     );
     lines.push('');
     lines.push('RMSE per step ahead (1 … H)');
     for (const m of ROWS) {
-      for (const k of metrics) lines.push(`${m.padEnd(12)} ${k.padEnd(8)} ${r.scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
+      for (const k of metrics) lines.push(`${key(m).padEnd(12)} ${k.padEnd(8)} ${r.scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
     }
     lines.push('', 'federated against the goal', ...formatVerdict(verdict));
     if (values.plot) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);

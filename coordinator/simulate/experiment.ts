@@ -1,6 +1,7 @@
 import type { ModelKind } from '../../agent/trainer/config.js';
 import { forecastErrors, persistenceForecast, type ForecastErrors } from '../../agent/trainer/evaluate.js';
 import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.js';
+import { fitMixture, mixForecasts } from '../../agent/trainer/mixture.js';
 import { fitScaler, type Scaler } from '../../agent/trainer/scaler.js';
 import { buildWindows, chronologicalSplit, concatWindows, type WindowSet } from '../../agent/trainer/windows.js';
 import type { Logger } from '../../common/log.js';
@@ -39,8 +40,11 @@ export interface SimulationOptions {
 
 export const METHODS = ['persistence', 'local', 'federated', 'centralized'] as const;
 export type Method = (typeof METHODS)[number];
-/** METHODS plus plain FedAvg (the global model without personalisation), reported beside them. */
-export type ScoredMethod = Method | 'fedavg';
+/**
+ * METHODS plus two steps of the federated pipeline reported beside them: plain FedAvg (the global
+ * model) and FedAvg + local fine-tuning (before the mixture with the local model).
+ */
+export type ScoredMethod = Method | 'fedavg' | 'fineTuned';
 
 export interface MethodScores {
   /** Mean over clients of each client's error, per metric, over every step ahead. */
@@ -116,11 +120,16 @@ function identityScaler(C: number): Scaler {
  * the agent does after each round); it never sees the test part.
  */
 function clientForecast(f: Forecaster, c: Client, calibrate: boolean): Float32Array {
+  return unstandardise(calibratedOn(f, c, c.test.x, c.test.n, calibrate), c.scaler, c.test.channels);
+}
+
+/** Forecasts of `x` (standardised units) by the forecaster as calibrated for client c. */
+function calibratedOn(f: Forecaster, c: Client, x: Float32Array, n: number, calibrate: boolean): Float32Array {
   if (calibrate) f.calibrateOutput(c.train, c.validation);
   try {
-    return unstandardise(f.predict(c.test.x, c.test.n), c.scaler, c.test.channels);
+    return f.predict(x, n);
   } finally {
-    f.calibration = undefined; // the next client (or training) starts from the raw model
+    f.calibration = undefined;
   }
 }
 
@@ -189,10 +198,12 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     const persistence = clients.map((c) => forecastErrors(persistenceForecast(c.testRaw), c.testRaw));
 
     let started = performance.now();
+    const localWeights: Float32Array[] = [];
     const local = await mapInOrder(clients, async (c, k) => {
       f.setWeights(initial);
       f.resetOptimizer();
       await trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: totalEpochs, seed: opts.seed + 1000 * k });
+      localWeights.push(f.getWeights());
       return clientErrors(f, c, calibrate);
     });
     const localSeconds = (performance.now() - started) / 1000;
@@ -226,13 +237,22 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     // the weights that crossed the (encrypted) FedAvg rounds are shared, so this is still federated
     // learning; the personalised model simply stays on its machine, as the agent's would.
     let pred0: Float32Array = new Float32Array(0);
+    const fineTuned: ForecastErrors[] = [];
     const federated = await mapInOrder(clients, async (c, k) => {
       f.setWeights(best.weights);
       f.resetOptimizer();
       if (fineTuneEpochs > 0) {
         await trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: fineTuneEpochs, seed: opts.seed + 1000 * k + opts.rounds + 1 });
       }
-      const pred = clientForecast(f, c, calibrate);
+      const fineTunedTest = clientForecast(f, c, calibrate);
+      fineTuned.push(forecastErrors(fineTunedTest, c.testRaw));
+      // The mixture with the client's own local model, share fitted on its validation tail.
+      const fineTunedValidation = calibratedOn(f, c, c.validation.x, c.validation.n, calibrate);
+      f.setWeights(localWeights[k]!);
+      const localValidation = calibratedOn(f, c, c.validation.x, c.validation.n, calibrate);
+      const localTest = clientForecast(f, c, calibrate);
+      const shares = fitMixture(fineTunedValidation, localValidation, c.validation);
+      const pred = mixForecasts(fineTunedTest, localTest, shares);
       if (k === 0) pred0 = pred;
       return forecastErrors(pred, c.testRaw);
     });
@@ -271,9 +291,10 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
         local: summarise(local, metrics),
         federated: summarise(federated, metrics),
         fedavg: summarise(fedavg, metrics),
+        fineTuned: summarise(fineTuned, metrics),
         centralized: summarise(centralized, metrics),
       },
-      perClient: { persistence, local, federated, fedavg, centralized },
+      perClient: { persistence, local, federated, fedavg, fineTuned, centralized },
       plot,
       weights: f.weightCount,
       seconds: { local: localSeconds, federated: federatedSeconds, centralized: centralizedSeconds },

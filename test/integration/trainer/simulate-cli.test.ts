@@ -26,7 +26,12 @@ test('federated beats persistence on every metric; JSON shape and plot', () => {
   const plot = join(tmp.dir, 'forecast.svg');
   const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '8', '--json', '--plot', plot, '--backend', 'wasm']);
   assert.is(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { rmse: Record<string, Record<string, number>>; mae: Record<string, Record<string, number>>; clients: number };
+  const out = JSON.parse(r.stdout) as {
+    rmse: Record<string, Record<string, number>>;
+    mae: Record<string, Record<string, number>>;
+    clients: number;
+    goal: { met: boolean; metrics: Record<string, { met: boolean; rmse: { vsPersistence: number }; mae: { vsPersistence: number }; rmseByStep: unknown[] }> };
+  };
   assert.is(out.clients, 16);
   for (const method of ['persistence', 'local', 'federated', 'centralized']) {
     for (const m of ['cpu', 'mem']) {
@@ -35,7 +40,14 @@ test('federated beats persistence on every metric; JSON shape and plot', () => {
   }
   for (const m of ['cpu', 'mem']) {
     assert.ok(out.rmse.federated![m]! < out.rmse.persistence![m]!, `${m}: federated ${out.rmse.federated![m]} vs persistence ${out.rmse.persistence![m]}`);
+    assert.ok(out.mae.federated![m]! < out.mae.persistence![m]!, `${m}: federated MAE ${out.mae.federated![m]} vs persistence ${out.mae.persistence![m]}`);
+    // The goal check, per metric: RMSE, MAE and one entry per step ahead, as ratios to the baselines.
+    const g = out.goal.metrics[m]!;
+    assert.is(g.rmseByStep.length, 5);
+    assert.ok(Math.abs(g.rmse.vsPersistence - (out.rmse.federated![m]! / out.rmse.persistence![m]! - 1)) < 1e-12);
+    assert.type(g.met, 'boolean');
   }
+  assert.is(out.goal.met, out.goal.metrics['cpu']!.met && out.goal.metrics['mem']!.met);
   assert.ok(existsSync(plot));
   const svg = readFileSync(plot, 'utf8');
   assert.match(svg, /^<svg /);
