@@ -95,6 +95,7 @@ export class GpuDenseTrainer {
   async train(initial: Float32Array, input: DenseTrainInput): Promise<{ weights: Float32Array; epochLosses: Float64Array }> {
     const { inputs: I, outputs: O, size: P } = this.layout;
     const { rows, epochs, batchSize } = input;
+    if (Math.ceil((P + 1) / WORKGROUP) > MAX_WORKGROUPS) throw new RangeError(`${P} weights need more than ${MAX_WORKGROUPS} workgroups per update dispatch`);
     if (initial.length !== P) throw new RangeError(`weights have ${initial.length} values, the layout needs ${P}`);
     if (input.x.length !== rows * I || input.t.length !== rows * O || input.order.length !== rows * epochs) {
       throw new RangeError(`train input sizes do not match ${rows} rows × ${I} inputs → ${O} outputs over ${epochs} epochs`);
@@ -135,6 +136,7 @@ export class GpuDenseTrainer {
     device.queue.writeBuffer(stepBuffer, 0, steps);
 
     const bindGroup = this.bindGroup([this.weights, this.moments, xs, ts, order, scratch, losses], stepBuffer);
+    device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     const updateGroups = Math.ceil((P + 1) / WORKGROUP);
@@ -150,6 +152,7 @@ export class GpuDenseTrainer {
     encoder.copyBufferToBuffer(this.weights, 0, readWeights, 0, 4 * P);
     encoder.copyBufferToBuffer(losses, 0, readLosses, 0, 4 * epochs);
     device.queue.submit([encoder.finish()]);
+    await this.throwIfRejected('training step');
 
     await Promise.all([readWeights.mapAsync(GPUMapMode.READ, 0, 4 * P), readLosses.mapAsync(GPUMapMode.READ, 0, 4 * epochs)]);
     const weights = new Float32Array(readWeights.getMappedRange(0, 4 * P).slice(0));
@@ -184,6 +187,7 @@ export class GpuDenseTrainer {
     device.queue.writeBuffer(xs, 0, x);
     device.queue.writeBuffer(ts, 0, t);
     device.queue.writeBuffer(stepBuffer, 0, steps);
+    device.pushErrorScope('validation');
     const bindGroup = this.bindGroup([this.weights, this.moments, xs, ts, order, scratch, perRow], stepBuffer);
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
@@ -195,12 +199,19 @@ export class GpuDenseTrainer {
     pass.end();
     encoder.copyBufferToBuffer(perRow, 0, readBack, 0, 4 * rows);
     device.queue.submit([encoder.finish()]);
+    await this.throwIfRejected('validation pass');
     await readBack.mapAsync(GPUMapMode.READ, 0, 4 * rows);
     const values = new Float32Array(readBack.getMappedRange(0, 4 * rows));
     let sum = 0;
     for (let i = 0; i < rows; i++) sum += values[i]!;
     readBack.unmap();
     return sum;
+  }
+
+  /** A rejected command (a limit exceeded, say) would otherwise leave the weights silently unchanged. */
+  private async throwIfRejected(what: string): Promise<void> {
+    const error = await this.device.popErrorScope();
+    if (error) throw new IcosflError('TRAINING_FAILED', `WebGPU rejected the ${what}: ${error.message}`);
   }
 
   private bindGroup(storage: GPUBuffer[], steps: GPUBuffer): GPUBindGroup {

@@ -10,6 +10,7 @@ import { tf } from '../../../agent/trainer/tf.js';
 import { buildWindows, chronologicalSplit, type WindowSet } from '../../../agent/trainer/windows.js';
 import { twoNabCpuChannels } from '../../helpers/nab-traces.js';
 import { tempDir } from '../../helpers/paths.js';
+import { assertRejects } from '../../helpers/rejects.js';
 
 /**
  * The fused WebGPU training step (agent/trainer/gpu/) on a real WebGPU implementation: Dawn over
@@ -121,6 +122,8 @@ test('forcing webgpu selects it: training on the GPU, inference on a CPU-side tf
     f.predict(validation.x, validation.n);
   }
   assert.is(tf.memory().numTensors, tensors);
+  // One workgroup per batch row: a batch above WebGPU's per-dimension limit is refused by name.
+  await assertRejects(() => f.train(train, { epochs: 1, batchSize: 70_000, seed: 1 }), /batch size 70000 is above the 65535 rows one GPU step dispatches/);
   f.dispose();
   // Any other backend clears the training device.
   await byName(software, 'cpu').activate();
