@@ -372,21 +372,6 @@ export class Forecaster {
     return this.calibration;
   }
 
-  /**
-   * loss(ws), on the GPU when training runs there: the forward pass over every validation window
-   * was the largest CPU cost left in a GPU round.
-   */
-  async lossAsync(ws: WindowSet): Promise<number> {
-    const gpu = this.gpuTrainer();
-    if (!gpu) return this.loss(ws);
-    this.checkLayout(ws);
-    if (ws.n < 1) return NaN;
-    const rows = this.spec.channelIndependent ? ws.n * this.spec.channels : ws.n;
-    const inputs = this.modelRows(this.scaledInputs(ws.x, ws.n), ws.n, this.spec.lookback);
-    const targets = this.modelRows(this.residualTargets(ws), ws.n, this.spec.horizon);
-    return (await gpu.squaredError(this.getWeights(), inputs, targets, rows)) / targets.length;
-  }
-
   /** Validation loss: MSE of standardised residuals, the quantity training minimises. */
   loss(ws: WindowSet): number {
     this.checkLayout(ws);
@@ -470,7 +455,7 @@ export async function trainWithValidation(
  * window counts is the mean over all windows (NaN for an empty set, like f.loss).
  */
 async function lossInChunks(f: Forecaster, ws: WindowSet, chunkWindows: number, turn: () => Promise<unknown>): Promise<number> {
-  if (ws.n <= chunkWindows || f.trainsOnGpu) return f.lossAsync(ws);
+  if (ws.n <= chunkWindows) return f.loss(ws);
   let sum = 0;
   for (let start = 0; start < ws.n; start += chunkWindows) {
     const part = sliceWindows(ws, start, Math.min(ws.n, start + chunkWindows));

@@ -14,8 +14,6 @@
  * 2. `update`: one invocation per weight sums its gradient over the batch's rows, then applies
  *    Adam to it in place. One extra invocation adds the batch's loss to its epoch's total.
  *
- * `evaluate` is the forward pass alone (validation loss), one workgroup per row.
- *
  * Dispatches in one compute pass see each other's writes in order, so a whole epoch (and every
  * epoch of a train() call) is encoded into a single submission with no readback in between.
  * The maths is tfjs's: the same loss, gradient (d mean / d y = 2(y − t) / (rows·outputs)), relu
@@ -86,7 +84,7 @@ struct Step { start: u32, count: u32, epoch: u32, pad: u32, lr_t: f32, c2: f32 }
 @group(0) @binding(3) var<storage, read> ts: array<f32>;              // [rows × ${O}]
 @group(0) @binding(4) var<storage, read> order: array<u32>;           // row order of every epoch
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
-@group(0) @binding(6) var<storage, read_write> losses: array<f32>;    // Σ batch MSE per epoch (evaluate: per row)
+@group(0) @binding(6) var<storage, read_write> losses: array<f32>;    // Σ batch MSE per epoch
 @group(0) @binding(7) var<uniform> step: Step;
 
 const I: u32 = ${I}u;
@@ -152,14 +150,6 @@ ${hasHidden ? `
     scratch[DH + r * HD + j] = g * scale;
   }
 ` : ''}
-}
-
-// Validation: squared error of rows start .. start + count (in stored order) into losses[row].
-@compute @workgroup_size(${WORKGROUP})
-fn evaluate(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = step.start + wg.x;
-  forwardRow(row, lid);
-  if (lid == 0u) { losses[row] = rowSquaredError(); }
 }
 
 @compute @workgroup_size(${WORKGROUP})

@@ -10,7 +10,7 @@ import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, WORKGROUP, type Ada
  * One train() call = one submission: all epochs' steps are encoded into one compute pass, and the
  * weights and per-epoch losses are read back once at the end (a readback is a full GPU sync).
  */
-/** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: rows per dispatch of the per-row kernels. */
+/** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: the most batch rows (workgroups) one dispatch covers. */
 const MAX_WORKGROUPS = 65535;
 
 export interface DenseTrainInput {
@@ -30,7 +30,7 @@ export class GpuDenseTrainer {
   private readonly layout: DenseLayout;
   private readonly adam: AdamConstants;
   private readonly bindLayout: GPUBindGroupLayout;
-  private pipelines: { forwardBackward: GPUComputePipeline; update: GPUComputePipeline; evaluate: GPUComputePipeline } | undefined;
+  private pipelines: { forwardBackward: GPUComputePipeline; update: GPUComputePipeline } | undefined;
   private maxBatch = 0;
   private readonly weights: GPUBuffer;
   private readonly moments: GPUBuffer;
@@ -84,7 +84,7 @@ export class GpuDenseTrainer {
     const module = this.device.createShaderModule({ code: denseStepShader(this.layout, this.maxBatch, this.adam) });
     const pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] });
     const make = (entryPoint: string) => this.device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
-    const pipelines = { forwardBackward: make('forwardBackward'), update: make('update'), evaluate: make('evaluate') };
+    const pipelines = { forwardBackward: make('forwardBackward'), update: make('update') };
     const error = await this.device.popErrorScope();
     if (error) throw new IcosflError('BACKEND_UNAVAILABLE', `WebGPU rejected the fused training kernels: ${error.message}`);
     this.pipelines = pipelines;
@@ -160,52 +160,6 @@ export class GpuDenseTrainer {
     readWeights.unmap();
     readLosses.unmap();
     return { weights, epochLosses: Float64Array.from(sums, (sum) => sum / stepsPerEpoch) };
-  }
-
-  /**
-   * Sum of squared errors of `weights` over rows [rows × inputs] → [rows × outputs], summed in
-   * float64 on the host from per-row GPU sums (the mean over millions of rows keeps its digits).
-   */
-  async squaredError(weights: Float32Array, x: Float32Array, t: Float32Array, rows: number): Promise<number> {
-    const { inputs: I, outputs: O, size: P } = this.layout;
-    if (weights.length !== P || x.length !== rows * I || t.length !== rows * O) throw new RangeError(`squaredError input sizes do not match ${rows} rows of the layout`);
-    if (rows === 0) return 0;
-    const { evaluate } = await this.ensurePipelines(1);
-    const device = this.device;
-    const U = GPUBufferUsage;
-    const xs = this.buffer('x', x.byteLength, U.STORAGE | U.COPY_DST);
-    const ts = this.buffer('t', t.byteLength, U.STORAGE | U.COPY_DST);
-    const perRow = this.buffer('rowErrors', 4 * rows, U.STORAGE | U.COPY_SRC);
-    const readBack = this.buffer('readRowErrors', 4 * rows, U.MAP_READ | U.COPY_DST);
-    const order = this.buffer('order', 16, U.STORAGE | U.COPY_DST);
-    const scratch = this.buffer('scratch', 4 * scratchLayout(this.layout, this.maxBatch).size, U.STORAGE);
-    const dispatches = Math.ceil(rows / MAX_WORKGROUPS);
-    const steps = new ArrayBuffer(STEP_UNIFORM_BYTES * dispatches);
-    for (let d = 0; d < dispatches; d++) new Uint32Array(steps, d * STEP_UNIFORM_BYTES, 2).set([d * MAX_WORKGROUPS, Math.min(MAX_WORKGROUPS, rows - d * MAX_WORKGROUPS)]);
-    const stepBuffer = this.buffer('evalSteps', steps.byteLength, U.UNIFORM | U.COPY_DST);
-    device.queue.writeBuffer(this.weights, 0, weights);
-    device.queue.writeBuffer(xs, 0, x);
-    device.queue.writeBuffer(ts, 0, t);
-    device.queue.writeBuffer(stepBuffer, 0, steps);
-    device.pushErrorScope('validation');
-    const bindGroup = this.bindGroup([this.weights, this.moments, xs, ts, order, scratch, perRow], stepBuffer);
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setPipeline(evaluate);
-    for (let d = 0; d < dispatches; d++) {
-      pass.setBindGroup(0, bindGroup, [d * STEP_UNIFORM_BYTES]);
-      pass.dispatchWorkgroups(Math.min(MAX_WORKGROUPS, rows - d * MAX_WORKGROUPS));
-    }
-    pass.end();
-    encoder.copyBufferToBuffer(perRow, 0, readBack, 0, 4 * rows);
-    device.queue.submit([encoder.finish()]);
-    await this.throwIfRejected('validation pass');
-    await readBack.mapAsync(GPUMapMode.READ, 0, 4 * rows);
-    const values = new Float32Array(readBack.getMappedRange(0, 4 * rows));
-    let sum = 0;
-    for (let i = 0; i < rows; i++) sum += values[i]!;
-    readBack.unmap();
-    return sum;
   }
 
   /** A rejected command (a limit exceeded, say) would otherwise leave the weights silently unchanged. */

@@ -41,10 +41,8 @@ async function trainBoth(spec: ModelSpec, calls: Array<{ epochs: number; batchSi
     }
     const weights = f.getWeights();
     const validationLoss = f.loss(validation);
-    // On webgpu this is the GPU's forward pass (evaluate kernel); on cpu it is loss() again.
-    const validationLossAsync = await f.lossAsync(validation);
     f.dispose();
-    return { weights, losses, validationLoss, validationLossAsync };
+    return { weights, losses, validationLoss };
   };
   return { cpu: await run('cpu'), gpu: await run('webgpu') };
 }
@@ -77,9 +75,6 @@ test('fused MLP step = tfjs step: same weights after epochs, a partial batch, a 
   // after 4 epochs). A wrong gradient or update moves weights by the order of the weights.
   cpu.losses.forEach((l, i) => assert.ok(Math.abs(l - gpu.losses[i]!) < 1e-5 * l, `call ${i}: cpu ${l} gpu ${gpu.losses[i]}`));
   assert.ok(Math.abs(cpu.validationLoss - gpu.validationLoss) < 1e-5 * cpu.validationLoss, `validation: cpu ${cpu.validationLoss} gpu ${gpu.validationLoss}`);
-  // The GPU's own validation pass agrees with tfjs's forward pass on the same weights.
-  assert.ok(Math.abs(gpu.validationLossAsync - gpu.validationLoss) < 1e-5 * gpu.validationLoss, `GPU evaluate ${gpu.validationLossAsync} vs tfjs ${gpu.validationLoss}`);
-  assert.is(cpu.validationLossAsync, cpu.validationLoss);
   const scale = cpu.weights.reduce((m, w) => Math.max(m, Math.abs(w)), 0);
   const diff = maxAbsDiff(cpu.weights, gpu.weights);
   assert.ok(diff < 5e-3 * scale, `max |Δw| ${diff} (max |w| ${scale})`);
@@ -92,7 +87,6 @@ test('fused linear step over joint channels = tfjs step', async () => {
   const { cpu, gpu } = await trainBoth(spec, [{ epochs: 3, batchSize: 50, seed: 4 }]);
   const diff = maxAbsDiff(cpu.weights, gpu.weights);
   assert.ok(diff < 1e-5, `max |Δw| ${diff}`);
-  assert.ok(Math.abs(gpu.validationLossAsync - gpu.validationLoss) < 1e-5 * gpu.validationLoss);
   assert.ok(Math.abs(cpu.losses[0]! - gpu.losses[0]!) < 1e-4 * cpu.losses[0]!);
 });
 
