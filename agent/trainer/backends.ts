@@ -113,7 +113,7 @@ function webgpu(opts: { flags: string[]; allowSoftwareAdapter: boolean; wasmDir:
  * threads run crashes the process (seen: SIGSEGV on first submit, "futex facility returned an
  * unexpected error code" at exit), so it lives in module state rather than in each candidate.
  */
-let dawn: Promise<{ adapter: GPUAdapter; name: string; software: boolean }> | undefined;
+let dawn: Promise<{ gpu: GPU; adapter: GPUAdapter; name: string; software: boolean }> | undefined;
 let dawnDevicePromise: Promise<GPUDevice> | undefined;
 
 function dawnAdapter(flags: string[]): NonNullable<typeof dawn> {
@@ -125,10 +125,10 @@ function dawnAdapter(flags: string[]): NonNullable<typeof dawn> {
     if (!adapter) {
       throw new Error('Dawn found no WebGPU adapter (needs a Vulkan loader + GPU driver: libvulkan1 and GLVND, VK_DRIVER_FILES; see scripts/gpu-check.sh)');
     }
-    (globalThis as { __icosflDawn?: unknown }).__icosflDawn = gpu; // referenced for the process's lifetime
     const info = (adapter as unknown as { info?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).info;
     const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'WebGPU adapter';
-    return { adapter, name, software: Boolean(info?.isFallbackAdapter || info?.architecture === 'software') };
+    // `gpu` travels with the adapter so that this module keeps the instance alive.
+    return { gpu, adapter, name, software: Boolean(info?.isFallbackAdapter || info?.architecture === 'software') };
   })();
   // A failed attempt (package missing, no driver) is not cached: the reason is re-reported each time.
   dawn.catch(() => (dawn = undefined));
