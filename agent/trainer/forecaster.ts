@@ -1,5 +1,5 @@
 import { IcosflError } from '../../common/errors.js';
-import { GpuDenseTrainer } from './gpu/dense-trainer.js';
+import { fitsFusedStep, GpuDenseTrainer } from './gpu/dense-trainer.js';
 import { gpuTrainingDevice } from './gpu/device.js';
 import { buildModel, denseLayout, getFlatWeights, setFlatWeights, weightCount, type ModelSpec } from './model.js';
 import { permutation, seededRandom } from './rng.js';
@@ -243,9 +243,7 @@ export class Forecaster {
     if (!device) return undefined;
     if (!this.gpu) {
       const layout = denseLayout(this.model, this.spec);
-      // One update invocation per weight: past 65,535 workgroups of 64 (4.2 M weights) a
-      // single dispatch cannot cover them, and such a model trains on tfjs instead.
-      if (!layout || layout.size + 1 > 65535 * 64) return undefined;
+      if (!layout || !fitsFusedStep(layout)) return undefined;
       // tf.train.adam's defaults, and the epsilon of tfjs's float32 backends.
       this.gpu = { device, trainer: new GpuDenseTrainer(device, layout, { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }) };
     }

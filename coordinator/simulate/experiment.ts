@@ -120,16 +120,16 @@ function identityScaler(C: number): Scaler {
  * the agent does after each round); it never sees the test part.
  */
 function clientForecast(f: Forecaster, c: Client, calibrate: boolean): Float32Array {
-  return unstandardise(calibratedOn(f, c, c.test.x, c.test.n, calibrate), c.scaler, c.test.channels);
+  return unstandardise(calibratedForecasts(f, c, calibrate, [c.test])[0]!, c.scaler, c.test.channels);
 }
 
-/** Forecasts of `x` (standardised units) by the forecaster as calibrated for client c. */
-function calibratedOn(f: Forecaster, c: Client, x: Float32Array, n: number, calibrate: boolean): Float32Array {
+/** Forecasts of each window set (standardised units) by the forecaster, calibrated once for client c. */
+function calibratedForecasts(f: Forecaster, c: Client, calibrate: boolean, sets: WindowSet[]): Float32Array[] {
   if (calibrate) f.calibrateOutput(c.train, c.validation);
   try {
-    return f.predict(x, n);
+    return sets.map((ws) => f.predict(ws.x, ws.n));
   } finally {
-    f.calibration = undefined;
+    f.calibration = undefined; // the next client (or training) starts from the raw model
   }
 }
 
@@ -244,14 +244,15 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       if (fineTuneEpochs > 0) {
         await trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: fineTuneEpochs, seed: opts.seed + 1000 * k + opts.rounds + 1 });
       }
-      const fineTunedTest = clientForecast(f, c, calibrate);
+      // Each model is calibrated once and forecasts the validation tail (for the share) and the test part.
+      const [fineTunedValidation, fineTunedScaled] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
+      const fineTunedTest = unstandardise(fineTunedScaled!, c.scaler, C);
       fineTuned.push(forecastErrors(fineTunedTest, c.testRaw));
       // The mixture with the client's own local model, share fitted on its validation tail.
-      const fineTunedValidation = calibratedOn(f, c, c.validation.x, c.validation.n, calibrate);
       f.setWeights(localWeights[k]!);
-      const localValidation = calibratedOn(f, c, c.validation.x, c.validation.n, calibrate);
-      const localTest = clientForecast(f, c, calibrate);
-      const shares = fitMixture(fineTunedValidation, localValidation, c.validation);
+      const [localValidation, localScaled] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
+      const localTest = unstandardise(localScaled!, c.scaler, C);
+      const shares = fitMixture(fineTunedValidation!, localValidation!, c.validation);
       const pred = mixForecasts(fineTunedTest, localTest, shares);
       if (k === 0) pred0 = pred;
       return forecastErrors(pred, c.testRaw);

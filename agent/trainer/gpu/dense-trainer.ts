@@ -13,6 +13,15 @@ import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, WORKGROUP, type Ada
 /** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: the most batch rows (workgroups) one dispatch covers. */
 const MAX_WORKGROUPS = 65535;
 
+/**
+ * Whether the fused step can train this layout: `update` runs one invocation per weight (plus one
+ * for the loss) in a single dispatch, so past 65,535 workgroups of 64 (about 4.2 M weights) it
+ * cannot, and such a model trains on tfjs instead.
+ */
+export function fitsFusedStep(layout: DenseLayout): boolean {
+  return Math.ceil((layout.size + 1) / WORKGROUP) <= MAX_WORKGROUPS;
+}
+
 export interface DenseTrainInput {
   /** Input rows [rows × inputs] and target rows [rows × outputs], already scaled. */
   x: Float32Array;
@@ -95,7 +104,7 @@ export class GpuDenseTrainer {
   async train(initial: Float32Array, input: DenseTrainInput): Promise<{ weights: Float32Array; epochLosses: Float64Array }> {
     const { inputs: I, outputs: O, size: P } = this.layout;
     const { rows, epochs, batchSize } = input;
-    if (Math.ceil((P + 1) / WORKGROUP) > MAX_WORKGROUPS) throw new RangeError(`${P} weights need more than ${MAX_WORKGROUPS} workgroups per update dispatch`);
+    if (!fitsFusedStep(this.layout)) throw new RangeError(`${P} weights need more than ${MAX_WORKGROUPS} workgroups per update dispatch`);
     if (initial.length !== P) throw new RangeError(`weights have ${initial.length} values, the layout needs ${P}`);
     if (input.x.length !== rows * I || input.t.length !== rows * O || input.order.length !== rows * epochs) {
       throw new RangeError(`train input sizes do not match ${rows} rows × ${I} inputs → ${O} outputs over ${epochs} epochs`);
