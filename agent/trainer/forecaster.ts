@@ -372,13 +372,36 @@ export class Forecaster {
 
   /** Validation loss: MSE of standardised residuals, the quantity training minimises. */
   loss(ws: WindowSet): number {
+    const e = this.squaredErrors(ws);
+    return e.model / e.count;
+  }
+
+  /**
+   * loss(ws) over persistence's loss on the same windows (a forecast of no change): 1 = no better
+   * than persistence. Unlike the loss, it compares across machines whatever their volatility, so
+   * pooled model selection can average it (coordinator/strategy/model-selection.ts). Infinity
+   * when the windows never change and the model predicts a change; NaN for an empty set.
+   */
+  relativeLoss(ws: WindowSet): number {
+    const e = this.squaredErrors(ws);
+    if (e.count === 0) return NaN;
+    if (e.persistence > 0) return e.model / e.persistence;
+    return e.model > 0 ? Infinity : 1;
+  }
+
+  /** Sums of squared standardised residual errors of the model and of persistence (which predicts 0). */
+  private squaredErrors(ws: WindowSet): { model: number; persistence: number; count: number } {
     this.checkLayout(ws);
-    if (ws.n < 1) return NaN;
+    if (ws.n < 1) return { model: NaN, persistence: NaN, count: 0 };
     const pred = this.forward(ws.x, ws.n);
     const target = this.residualTargets(ws);
-    let sum = 0;
-    for (let i = 0; i < pred.length; i++) sum += (pred[i]! - target[i]!) ** 2;
-    return sum / pred.length;
+    let model = 0;
+    let persistence = 0;
+    for (let i = 0; i < pred.length; i++) {
+      model += (pred[i]! - target[i]!) ** 2;
+      persistence += target[i]! ** 2;
+    }
+    return { model, persistence, count: pred.length };
   }
 
   dispose(): void {
@@ -401,6 +424,7 @@ function swapLastAxes(a: Float32Array, n: number, A: number, B: number): Float32
 
 export interface ValidatedTraining {
   trainLoss: number;
+  /** The best epoch's validation loss (its validationScore when one was given); likewise the initial one. */
   validationLoss: number;
   initialValidationLoss: number;
   /** 0 when no epoch beat the starting weights (which are then kept). */
@@ -416,17 +440,22 @@ export interface ValidatedTraining {
  * With `chunkWindows` (the daemon) each epoch runs in chunks of that many windows, taken in a
  * seeded random order, with a turn of the event loop between them, so the control socket and the
  * metrics endpoint stay responsive during a round; validation losses are chunked the same way.
+ *
+ * With `validationScore`, that score is what the epochs are ranked by instead of the loss on
+ * `validation`: training pooled over several machines passes their mean relative loss.
  */
 export async function trainWithValidation(
   f: Forecaster,
   train: WindowSet,
   validation: WindowSet,
-  opts: TrainOptions & { chunkWindows?: number },
+  opts: TrainOptions & { chunkWindows?: number; validationScore?: () => number },
 ): Promise<ValidatedTraining> {
   const started = performance.now();
   const chunkWindows = opts.chunkWindows ?? Math.max(1, train.n, validation.n);
   const turn = () => new Promise((resolve) => setImmediate(resolve));
-  const initialValidationLoss = await lossInChunks(f, validation, chunkWindows, turn);
+  const score = opts.validationScore;
+  const validationLoss = score ? async () => score() : () => lossInChunks(f, validation, chunkWindows, turn);
+  const initialValidationLoss = await validationLoss();
   let best = { loss: initialValidationLoss, weights: f.getWeights(), epoch: 0 };
   let trainLoss = NaN;
   const chunks = Math.max(1, Math.ceil(train.n / chunkWindows));
@@ -439,7 +468,7 @@ export async function trainWithValidation(
       if (chunks > 1) await turn();
     }
     trainLoss = sum / train.n;
-    const v = await lossInChunks(f, validation, chunkWindows, turn);
+    const v = await validationLoss();
     // Without validation windows every epoch counts as an improvement.
     if (validation.n === 0 || v < best.loss) best = { loss: v, weights: f.getWeights(), epoch };
   }

@@ -20,7 +20,8 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * Defaults are what measured best on the GCD traces (one CSV per VM, 288 samples at 5 min):
  * lookback 12 and 32 hidden units overfit less than 30/64 on short series, batch 32 gives small
  * clients several steps per epoch; 20 rounds × 2 local epochs (the best round on the clients'
- * validation tails is kept). Local-only and centralised training get the same epoch budget
+ * validation tails is kept, ranked by their mean loss relative to persistence: see
+ * coordinator/strategy/model-selection.ts; centralised training ranks its epochs the same way). Local-only and centralised training get the same epoch budget
  * (rounds × epochs, best epoch kept), so the comparison is at equal compute.
  * Channels are forecast independently by one shared model unless --joint.
  * The "federated" method is personalised FedAvg: after the rounds, each client fine-tunes the

@@ -6,6 +6,7 @@ import { fitScaler, type Scaler } from '../../agent/trainer/scaler.js';
 import { buildWindows, chronologicalSplit, concatWindows, type WindowSet } from '../../agent/trainer/windows.js';
 import type { Logger } from '../../common/log.js';
 import { fedAvg, type ClientUpdate } from '../strategy/fedavg.js';
+import { pooledRelativeLoss } from '../strategy/model-selection.js';
 import type { ClientSeries } from './csv.js';
 
 export interface SimulationOptions {
@@ -150,14 +151,9 @@ function summarise(perClient: ForecastErrors[], metrics: string[]): MethodScores
   return { rmse, mae, rmseByStep };
 }
 
-function weightedLoss(f: Forecaster, clients: Client[]): number {
-  let sum = 0;
-  let n = 0;
-  for (const c of clients) {
-    sum += f.loss(c.validation) * c.validation.n;
-    n += c.validation.n;
-  }
-  return sum / n;
+/** The pooled model's score from every client's validation tail (strategy/model-selection.ts). */
+function pooledValidationScore(f: Forecaster, clients: Client[]): number {
+  return pooledRelativeLoss(clients.map((c) => f.relativeLoss(c.validation)));
 }
 
 /**
@@ -212,7 +208,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     started = performance.now();
     let global = initial;
     f.setWeights(global);
-    let best = { loss: weightedLoss(f, clients), weights: global, round: 0 };
+    let best = { loss: pooledValidationScore(f, clients), weights: global, round: 0 };
     for (let round = 1; round <= opts.rounds; round++) {
       const updates: ClientUpdate[] = [];
       for (const [k, c] of clients.entries()) {
@@ -224,8 +220,9 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       }
       global = await aggregate(updates);
       f.setWeights(global);
-      // Clients can report their validation loss on the global model; the best round is kept.
-      const loss = weightedLoss(f, clients);
+      // Clients report their validation loss on the global model relative to persistence's; the
+      // round with the best pooled score is kept.
+      const loss = pooledValidationScore(f, clients);
       if (loss < best.loss) best = { loss, weights: global, round };
       log?.debug({ round, validationLoss: loss }, 'federated round');
     }
@@ -278,7 +275,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       f,
       concatWindows(clients.map((c) => c.train)),
       concatWindows(clients.map((c) => c.validation)),
-      { ...trainOpts, epochs: totalEpochs },
+      { ...trainOpts, epochs: totalEpochs, validationScore: () => pooledValidationScore(f, clients) },
     );
     const centralized = clients.map((c) => clientErrors(f, c, calibrate));
     const centralizedSeconds = (performance.now() - started) / 1000;

@@ -49,6 +49,42 @@ test('training on a real trace lowers validation loss and beats persistence on i
   f.dispose();
 });
 
+test('relativeLoss: 1 for persistence, below 1 once trained, the ratio of the two losses; flat windows and empty sets', async () => {
+  const ws = buildWindows(trace.values, 1, 12, 3);
+  const { train, validation } = chronologicalSplit(ws, 0.2);
+  const f = new Forecaster({ kind: 'mlp', lookback: 12, horizon: 3, channels: 1, hiddenUnits: 16 }, { seed: 7, learningRate: 0.003, scaler: fitScaler(train) });
+  assert.is(f.relativeLoss(validation), 1); // the untrained model forecasts no change
+  const persistenceLoss = f.loss(validation);
+  await trainWithValidation(f, train, validation, { epochs: 2, batchSize: 64, seed: 3 });
+  const r = f.relativeLoss(validation);
+  assert.ok(r < 1, `trained relative loss ${r}`);
+  assert.ok(Math.abs(r - f.loss(validation) / persistenceLoss) < 1e-6 * r);
+  // A window set that never changes: persistence is exact, so any predicted change is infinitely worse.
+  const flat = buildWindows(new Float32Array(40).fill(trace.values[0]!), 1, 12, 3);
+  assert.ok(f.predict(flat.x, flat.n).some((v, i) => v !== flat.y[i]), 'the trained model predicts a change on flat input');
+  assert.is(f.relativeLoss(flat), Infinity);
+  const untrained = new Forecaster({ kind: 'mlp', lookback: 12, horizon: 3, channels: 1, hiddenUnits: 16 }, { seed: 7, learningRate: 0.003, scaler: fitScaler(train) });
+  assert.is(untrained.relativeLoss(flat), 1); // no change forecast, no change seen: as good as persistence
+  untrained.dispose();
+  assert.ok(Number.isNaN(f.relativeLoss({ ...validation, n: 0, x: new Float32Array(0), y: new Float32Array(0) })));
+  f.dispose();
+});
+
+test('trainWithValidation ranks epochs by validationScore when given one', async () => {
+  const ws = buildWindows(trace.values, 1, 12, 3);
+  const { train, validation } = chronologicalSplit(ws, 0.2);
+  const f = new Forecaster({ kind: 'mlp', lookback: 12, horizon: 3, channels: 1, hiddenUnits: 16 }, { seed: 7, learningRate: 0.003, scaler: fitScaler(train) });
+  const start = f.getWeights();
+  // A score that only gets worse: the starting weights are kept although the loss improves.
+  let calls = 0;
+  const r = await trainWithValidation(f, train, validation, { epochs: 3, batchSize: 64, seed: 3, validationScore: () => calls++ });
+  assert.is(calls, 4); // the start, then once per epoch
+  assert.is(r.bestEpoch, 0);
+  assert.is(r.validationLoss, 0);
+  assert.equal(Array.from(f.getWeights()), Array.from(start));
+  f.dispose();
+});
+
 test('weights cross as one flat Float32Array; a wrong length is MODEL_INCOMPATIBLE', () => {
   const spec = { kind: 'mlp' as const, lookback: 6, horizon: 2, channels: 2, hiddenUnits: 5 };
   const a = new Forecaster(spec, { seed: 1, learningRate: 0.01 });
