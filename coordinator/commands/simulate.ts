@@ -27,8 +27,8 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * The "federated" method is personalised FedAvg: after the rounds, each client fine-tunes the
  * global model on its own training part for --fine-tune epochs (default 4; 0 = none), keeping
  * whichever of global / fine-tuned is better on its own validation tail, then mixes that forecast
- * per channel with its own local model's, the share fitted on the same validation tail
- * (agent/trainer/mixture.ts, APFL-style). Raw data never leaves a client. The steps are reported
+ * per channel with its own local model's, the share fitted on the same validation tail and
+ * shrunk halfway toward an equal mix (agent/trainer/mixture.ts, APFL-style). Raw data never leaves a client. The steps are reported
  * too: rows "fedavg" (the global model) and "fine-tuned" (before the mixture), JSON keys
  * "fedavg" and "fine_tuned".
  * Every learned method (local, federated, centralised alike) calibrates its output per client as
