@@ -143,6 +143,7 @@ const command: Command = {
         ...(encrypted ? { ckks_max_abs_error: encrypted.maxAbsError() } : {}),
         options: opts,
         weights: r.weights,
+        fedavg_best_round: r.fedavgBestRound,
         seconds: r.seconds,
       };
       process.stdout.write(JSON.stringify(out) + '\n');
@@ -155,7 +156,7 @@ const command: Command = {
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));
     for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(r.scores[m].rmse[k]!), cell(r.scores[m].mae[k]!)])].join(' '));
     lines.push(
-      `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail), mixed per channel with the client's local model (share fitted on that validation tail); fine-tuned = before the mixture; fedavg = the global model alone` +
+      `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail), mixed per channel with the client's local model (share fitted on that validation tail, shrunk halfway toward ½); fine-tuned = before the mixture; fedavg = the global model of round ${r.fedavgBestRound} of ${opts.rounds}, the best on the clients' validation tails${r.fedavgBestRound === 0 ? ' (0: no round beat the untrained model, which forecasts persistence)' : ''}` +
         (opts.calibrate ? '; every learned method is calibrated per client (change limit from training, blend toward persistence fitted on validation)' : ''),
     );
     lines.push('');

@@ -65,6 +65,11 @@ export interface SimulationResult {
   /** Test region of the first client, original units: actual values and 1-step / H-step forecasts. */
   plot: { client: string; actual: number[][]; persistence: number[][]; federatedStep1: number[][]; federatedLast: number[][] };
   weights: number;
+  /**
+   * The FedAvg round kept (best pooled validation score); 0 = no round beat the untrained model,
+   * which forecasts persistence, so FedAvg contributed nothing.
+   */
+  fedavgBestRound: number;
   seconds: Record<'local' | 'federated' | 'centralized', number>;
 }
 
@@ -295,6 +300,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       perClient: { persistence, local, federated, fedavg, fineTuned, centralized },
       plot,
       weights: f.weightCount,
+      fedavgBestRound: best.round,
       seconds: { local: localSeconds, federated: federatedSeconds, centralized: centralizedSeconds },
     };
   } finally {

@@ -37,6 +37,7 @@ test('one machine with a flat-then-moving channel no longer keeps FedAvg and cen
     learningRate: 0.002, seed: 42, testFraction: 0.2, validationFraction: 0.2, fineTuneEpochs: 0,
   });
   assert.is(r.clients.length, VMS.length);
+  assert.ok(r.fedavgBestRound >= 1, `FedAvg kept round ${r.fedavgBestRound} (0 = the untrained model)`);
   for (const metric of ['cpu', 'mem']) {
     const persistence = r.scores.persistence.rmse[metric]!;
     for (const method of ['fedavg', 'centralized'] as const) {

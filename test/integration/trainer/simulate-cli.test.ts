@@ -30,9 +30,12 @@ test('federated beats persistence on every metric; JSON shape and plot', () => {
     rmse: Record<string, Record<string, number>>;
     mae: Record<string, Record<string, number>>;
     clients: number;
+    fedavg_best_round: number;
     goal: { met: boolean; metrics: Record<string, { met: boolean; rmse: { vsPersistence: number }; mae: { vsPersistence: number }; rmseByStep: unknown[] }> };
   };
   assert.is(out.clients, 16);
+  // The FedAvg round kept: 1…8 once the global model beats the untrained one (0 would mean it never did).
+  assert.ok(Number.isInteger(out.fedavg_best_round) && out.fedavg_best_round >= 1 && out.fedavg_best_round <= 8, `best round ${out.fedavg_best_round}`);
   for (const method of ['persistence', 'local', 'federated', 'centralized']) {
     for (const m of ['cpu', 'mem']) {
       assert.ok(Number.isFinite(out.rmse[method]![m]) && Number.isFinite(out.mae[method]![m]), `${method} ${m}`);
