@@ -21,7 +21,8 @@ export const MIX_GRID = Array.from({ length: 11 }, (_, k) => k / 10);
  * (NAB ec2_cpu; GCD VMs 101–150, 301–350, 801–850, 1001–1050, 1201–1230, 1501–1550, 1551–1600):
  * the same mean margin over local-only (−1.08 % against −1.05 % over 30 RMSE/MAE cells), and
  * fewer cells behind local-only: 3 instead of 6, the worst +2.1 % instead of +3.0 %. Fixed ½
- * alone lost where one model is clearly worse (GCD 1501–1550 memory: +0.8 % behind local).
+ * alone lost where one model is clearly worse (GCD 1501–1550 memory: +0.8 % behind local, with
+ * the earlier round ranking).
  */
 export const SHRINK_TOWARD_EQUAL = 0.5;
 
