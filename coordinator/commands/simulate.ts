@@ -21,16 +21,18 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * lookback 12 and 32 hidden units overfit less than 30/64 on short series, batch 32 gives small
  * clients several steps per epoch; 20 rounds × 2 local epochs (the best round on the clients'
  * validation tails is kept, ranked by their mean loss relative to persistence: see
- * coordinator/strategy/model-selection.ts; centralised training ranks its epochs the same way). Local-only and centralised training get the same epoch budget
- * (rounds × epochs, best epoch kept), so the comparison is at equal compute.
+ * coordinator/strategy/model-selection.ts; centralised training ranks its epochs the same way).
+ * Local-only and centralised training get the same epoch budget (rounds × epochs, best epoch
+ * kept), so the comparison is at equal compute.
  * Channels are forecast independently by one shared model unless --joint.
  * The "federated" method is personalised FedAvg: after the rounds, each client fine-tunes the
  * global model on its own training part for --fine-tune epochs (default 4; 0 = none), keeping
  * whichever of global / fine-tuned is better on its own validation tail, then mixes that forecast
  * per channel with its own local model's, the share fitted on the same validation tail and
- * shrunk halfway toward an equal mix (agent/trainer/mixture.ts, APFL-style). Raw data never leaves a client. The steps are reported
- * too: rows "fedavg" (the global model) and "fine-tuned" (before the mixture), JSON keys
- * "fedavg" and "fine_tuned".
+ * shrunk halfway toward an equal mix (agent/trainer/mixture.ts, APFL-style). Raw data never
+ * leaves a client. The steps are reported too: rows "fedavg" (the global model) and "fine-tuned"
+ * (before the mixture), JSON keys "fedavg" and "fine_tuned"; JSON "fedavg_best_round" is the
+ * round kept (0 = no round beat the untrained model).
  * Every learned method (local, federated, centralised alike) calibrates its output per client as
  * the agent does (Forecaster.calibrateOutput: predicted changes limited to the largest seen in
  * training, blended toward persistence per channel as fitted on validation), unless --no-calibration.
