@@ -1,6 +1,7 @@
 import { IcosflError } from '../../common/errors.js';
 import { fitsFusedStep, GpuDenseTrainer } from './gpu/dense-trainer.js';
 import { gpuTrainingDevice } from './gpu/device.js';
+import { MIX_GRID } from './mixture.js';
 import { buildModel, denseLayout, getFlatWeights, setFlatWeights, weightCount, type ModelSpec } from './model.js';
 import { permutation, seededRandom } from './rng.js';
 import type { Scaler } from './scaler.js';
@@ -345,7 +346,7 @@ export class Forecaster {
     if (validation.n < 1) return this.calibration;
     const change = this.calibratedChange(validation.x, validation.n);
     const target = this.residualTargets(validation);
-    const grid = Array.from({ length: 11 }, (_, k) => k / 10);
+    const grid = MIX_GRID;
     const blend: number[] = [];
     for (let c = 0; c < C; c++) {
       const sse = new Float64Array(grid.length);

@@ -10,8 +10,10 @@ import type { WindowSet } from './windows.js';
  * Why: on GCD VMs with their own strong cycles (hourly dips on VM 5960925490_6 and _7), a global
  * model fine-tuned for 4–40 epochs stayed behind a purely local one, while on the other VMs the
  * federated model wins; a per-machine, per-channel share keeps each where it is better.
+ *
+ * MIX_GRID, the shares searched (0, 0.1, …, 1), is also the grid of Forecaster.calibrateOutput's blend.
  */
-export const MIX_GRID = Array.from({ length: 11 }, (_, k) => k / 10);
+export const MIX_GRID: readonly number[] = Array.from({ length: 11 }, (_, k) => k / 10);
 
 /**
  * How far the fitted share moves toward ½ (an equal-weight average of the two forecasts).

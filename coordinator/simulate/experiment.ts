@@ -199,13 +199,16 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     const persistence = clients.map((c) => forecastErrors(persistenceForecast(c.testRaw), c.testRaw));
 
     let started = performance.now();
-    const localWeights: Float32Array[] = [];
+    // Each local model's calibrated forecasts of the validation tail and the test part, kept for
+    // the federated pipeline's mixture (standardised units).
+    const localForecasts: { validation: Float32Array; test: Float32Array }[] = [];
     const local = await mapInOrder(clients, async (c, k) => {
       f.setWeights(initial);
       f.resetOptimizer();
       await trainWithValidation(f, c.train, c.validation, { ...trainOpts, epochs: totalEpochs, seed: opts.seed + 1000 * k });
-      localWeights.push(f.getWeights());
-      return clientErrors(f, c, calibrate);
+      const [validation, test] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
+      localForecasts.push({ validation: validation!, test: test! });
+      return forecastErrors(unstandardise(test!, c.scaler, C), c.testRaw);
     });
     const localSeconds = (performance.now() - started) / 1000;
     log?.info({ seconds: localSeconds, clients: clients.length }, 'local-only training done');
@@ -251,11 +254,9 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       const fineTunedTest = unstandardise(fineTunedScaled!, c.scaler, C);
       fineTuned.push(forecastErrors(fineTunedTest, c.testRaw));
       // The mixture with the client's own local model, share fitted on its validation tail.
-      f.setWeights(localWeights[k]!);
-      const [localValidation, localScaled] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
-      const localTest = unstandardise(localScaled!, c.scaler, C);
-      const shares = fitMixture(fineTunedValidation!, localValidation!, c.validation);
-      const pred = mixForecasts(fineTunedTest, localTest, shares);
+      const own = localForecasts[k]!;
+      const shares = fitMixture(fineTunedValidation!, own.validation, c.validation);
+      const pred = mixForecasts(fineTunedTest, unstandardise(own.test, c.scaler, C), shares);
       if (k === 0) pred0 = pred;
       return forecastErrors(pred, c.testRaw);
     });
