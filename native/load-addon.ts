@@ -23,8 +23,24 @@ export interface NativeRingHandle {
   close(): void;
 }
 
+/** The fused CPU training step (native/src/dense-step-addon.cpp); see native/dense-trainer.ts. */
+export interface NativeDenseTrainerHandle {
+  train(
+    weights: Float32Array,
+    x: Float32Array,
+    t: Float32Array,
+    order: Uint32Array,
+    rows: number,
+    epochs: number,
+    batchSize: number,
+    learningRate: number,
+  ): Promise<{ weights: Float32Array; epochLosses: Float64Array }>;
+  resetOptimizer(): void;
+}
+
 export interface NativeAddon {
   NativeRing: new (path: string, capacity: number, channels: number, schemaTag: string) => NativeRingHandle;
+  NativeDenseTrainer: new (layout: Record<string, number>, adam: Record<string, number>) => NativeDenseTrainerHandle;
   sdNotify(state: string): boolean;
   formatVersion: number;
   /** Does nothing: the cost of one Node-API call, for the ring benchmark. */

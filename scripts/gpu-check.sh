@@ -8,7 +8,7 @@
 #
 # Why the pack: the H100 hosts have no Node.js and no Vulkan loader, and a carried tree must stay
 # under 64 MiB, so node is xz-compressed and node_modules keeps only the Node bundles, the WASM
-# binaries and Dawn's linux-x64 build (see ../shared/gpu/README.md).
+# binaries and Dawn's linux-x64 build (see ../shared/gpu/README.md), plus the native addon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PACK=.gpu-pack
@@ -19,6 +19,8 @@ if [ "${1:-}" = "--prepare" ]; then
   rm -rf "$PACK" && mkdir -p "$PACK/node_modules"
   cp "$(command -v node)" "$PACK/node" && strip "$PACK/node" && xz -T2 -6 "$PACK/node"
   cp -r dist "$PACK/dist" && cp package.json "$PACK/"
+  # The addon's fused C++ step (the 'native' backend): the best CPU backend the GPU has to beat.
+  mkdir -p "$PACK/build/Release" && cp build/Release/icosfl_native.node "$PACK/build/Release/"
   mkdir -p "$PACK/data/nab-server-metrics"
   cp ../shared/data/nab-server-metrics/realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv \
      ../shared/data/nab-server-metrics/realAWSCloudwatch/ec2_cpu_utilization_53ea38.csv "$PACK/data/nab-server-metrics/"

@@ -6,7 +6,7 @@
 // daemons) run one at a time after them. A file that crashes or times out without printing
 // uvu's totals counts as one failed test, so nothing fails silently.
 // With ICOSFL_GYP_ADDON=/path/to/icosfl_native.node (the node-gyp build; .ci/run sets it), the
-// native ring tests run a second time against that addon, counted in the same totals.
+// native ring and fused-step tests run a second time against that addon, counted in the same totals.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -94,8 +94,8 @@ const results = [
 ];
 const gypAddon = process.env.ICOSFL_GYP_ADDON;
 if (gypAddon) {
-  const ringTests = all.filter((f) => /[/\\]ring[/\\]/.test(f));
-  results.push(...(await runPool(ringTests, 1, { ICOSFL_NATIVE_ADDON: gypAddon })));
+  const addonTests = all.filter((f) => /[/\\]ring[/\\]|native-dense\.test\.js$/.test(f));
+  results.push(...(await runPool(addonTests, 1, { ICOSFL_NATIVE_ADDON: gypAddon })));
 }
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
 const passed = sum('passed');

@@ -5,7 +5,8 @@ import { IcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { BACKEND_NAMES, type BackendName, type TrainerConfig } from './config.js';
 import { Forecaster } from './forecaster.js';
-import { setGpuTrainingDevice } from './gpu/device.js';
+import { setFusedEngine, type FusedEngine } from './fused-step.js';
+import { loadAddon } from '../../native/load-addon.js';
 import type { ModelSpec } from './model.js';
 import { seededRandom } from './rng.js';
 import { tf } from './tf.js';
@@ -49,9 +50,9 @@ async function importOptional(specifier: string): Promise<unknown> {
   }
 }
 
-/** Makes tfjs backend `tfName` active for training and inference (clearing a GPU training device). */
+/** Makes tfjs backend `tfName` active for training and inference (clearing any fused engine). */
 async function activate(tfName: string): Promise<void> {
-  setGpuTrainingDevice(undefined);
+  setFusedEngine(undefined);
   if (!(await tf.setBackend(tfName))) throw new Error(`tf.setBackend('${tfName}') failed to initialise`);
   await tf.ready();
 }
@@ -79,8 +80,7 @@ function tfjsNode(name: 'tfjs-node-gpu' | 'tfjs-node'): Candidate {
  * pretending to be a GPU, useful to test the kernels, never a reason to leave WASM.
  */
 function webgpu(opts: { flags: string[]; allowSoftwareAdapter: boolean; wasmDir: string }): Candidate {
-  let device: GPUDevice | undefined;
-  const inference = [wasm(opts.wasmDir), cpu()];
+  let engine: FusedEngine | undefined;
   return {
     name: 'webgpu',
     async load() {
@@ -88,23 +88,52 @@ function webgpu(opts: { flags: string[]; allowSoftwareAdapter: boolean; wasmDir:
       if (software && !opts.allowSoftwareAdapter) {
         throw new Error(`only a software WebGPU adapter (${name}); it is a CPU, so it is not used unless ICOSFL_WEBGPU_SOFTWARE=1`);
       }
-      device = await dawnDevice(adapter);
-      for (const c of inference) {
-        try {
-          await c.load();
-          return `${name}; inference on ${c.name}`;
-        } catch {
-          // wasm missing: the next (plain JS) always loads
-        }
-      }
-      throw new Error('no CPU-side tfjs backend for inference');
+      engine = { kind: 'webgpu', device: await dawnDevice(adapter) };
+      return `${name}; inference on ${await loadInferenceBackend(opts.wasmDir)}`;
     },
     async activate() {
-      if (!device) throw new Error('webgpu is not loaded');
-      await activate(tf.findBackend('wasm') ? 'wasm' : 'cpu');
-      setGpuTrainingDevice(device);
+      if (!engine) throw new Error('webgpu is not loaded');
+      await activateWithEngine(engine);
     },
   };
+}
+
+/**
+ * Our own fused training step in C++ (native/dense-trainer.ts, in the addon that also holds the
+ * ring), on a libuv worker thread. Why: on one core tfjs's WASM backend trained the default
+ * model 3.4× slower than PyTorch (its ~80 kernels per step each cross from JS into WASM and
+ * allocate tensors); one C++ pass over a batch's rows does the same maths with every weight in
+ * L1 cache, and training leaves the event loop free. Inference stays on tfjs (WASM when it
+ * loads), and LSTMs, which have no fused step, train there too.
+ */
+function native(opts: { wasmDir: string }): Candidate {
+  const engine: FusedEngine = { kind: 'native' };
+  return {
+    name: 'native',
+    async load() {
+      if (typeof loadAddon().NativeDenseTrainer !== 'function') throw new Error('the native addon has no NativeDenseTrainer (rebuild it: npm run build:native)');
+      return `C++ fused step on a worker thread; inference on ${await loadInferenceBackend(opts.wasmDir)}`;
+    },
+    activate: () => activateWithEngine(engine),
+  };
+}
+
+/** Loads the CPU-side tfjs backend a fused engine's models predict on: WASM, else plain JS. */
+async function loadInferenceBackend(wasmDir: string): Promise<string> {
+  for (const c of [wasm(wasmDir), cpu()]) {
+    try {
+      await c.load();
+      return c.name;
+    } catch {
+      // wasm missing: the next (plain JS) always loads
+    }
+  }
+  throw new Error('no CPU-side tfjs backend for inference');
+}
+
+async function activateWithEngine(engine: FusedEngine): Promise<void> {
+  await activate(tf.findBackend('wasm') ? 'wasm' : 'cpu');
+  setFusedEngine(engine);
 }
 
 /**
@@ -177,7 +206,14 @@ function cpu(): Candidate {
 export function defaultCandidates(opts: { wasmDir?: string; webgpuFlags?: string[]; allowSoftwareAdapter?: boolean } = {}): Candidate[] {
   const wasmDir = opts.wasmDir ?? defaultWasmDir();
   const allowSoftwareAdapter = opts.allowSoftwareAdapter ?? process.env.ICOSFL_WEBGPU_SOFTWARE === '1';
-  return [tfjsNode('tfjs-node-gpu'), webgpu({ flags: opts.webgpuFlags ?? [], allowSoftwareAdapter, wasmDir }), tfjsNode('tfjs-node'), wasm(wasmDir), cpu()];
+  return [
+    tfjsNode('tfjs-node-gpu'),
+    webgpu({ flags: opts.webgpuFlags ?? [], allowSoftwareAdapter, wasmDir }),
+    tfjsNode('tfjs-node'),
+    native({ wasmDir }),
+    wasm(wasmDir),
+    cpu(),
+  ];
 }
 
 /** Tries every candidate once; a candidate that throws is reported, never fatal. */

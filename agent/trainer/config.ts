@@ -15,7 +15,7 @@ import { z } from 'zod';
  *   round to 5,000 × channels × 3 rows: tens of seconds of one core on WASM for 11 channels,
  *   run in slices so the daemon stays responsive; the next round continues from this model.
  */
-export const BACKEND_NAMES = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export const MODEL_KINDS = ['linear', 'mlp', 'lstm'] as const;

@@ -1,6 +1,7 @@
 import { IcosflError } from '../../common/errors.js';
+import { NativeDenseTrainer } from '../../native/dense-trainer.js';
+import { fusedEngine, TFJS_ADAM, type FusedDenseTrainer, type FusedEngine } from './fused-step.js';
 import { fitsFusedStep, GpuDenseTrainer } from './gpu/dense-trainer.js';
-import { gpuTrainingDevice } from './gpu/device.js';
 import { MIX_GRID } from './mixture.js';
 import { buildModel, denseLayout, getFlatWeights, setFlatWeights, weightCount, type ModelSpec } from './model.js';
 import { permutation, seededRandom } from './rng.js';
@@ -54,7 +55,7 @@ export class Forecaster {
    */
   calibration: OutputCalibration | undefined;
   private optimizer: tf.Optimizer | undefined;
-  private gpu: { device: GPUDevice; trainer: GpuDenseTrainer } | undefined;
+  private fused: { engine: FusedEngine; trainer: FusedDenseTrainer } | undefined;
   private readonly learningRate: number;
 
   constructor(spec: ModelSpec, opts: { seed: number; learningRate: number; scaler?: Scaler }) {
@@ -65,11 +66,12 @@ export class Forecaster {
   }
 
   /**
-   * Whether train() runs on the fused GPU step: its work then happens off the main thread and
-   * only the readback is awaited, so callers need not slice epochs to stay responsive.
+   * Whether train() runs on a fused step (GPU, or C++ on a worker thread): its work then happens
+   * off the main thread and only the result is awaited, so callers need not slice epochs to stay
+   * responsive.
    */
-  get trainsOnGpu(): boolean {
-    return this.gpuTrainer() !== undefined;
+  get trainsOffMainThread(): boolean {
+    return this.fusedTrainer() !== undefined;
   }
 
   get weightCount(): number {
@@ -88,7 +90,7 @@ export class Forecaster {
   resetOptimizer(): void {
     this.optimizer?.dispose();
     this.optimizer = undefined;
-    this.gpu?.trainer.resetOptimizer();
+    this.fused?.trainer.resetOptimizer();
   }
 
   private requireScaler(): Scaler {
@@ -162,10 +164,10 @@ export class Forecaster {
   }
 
   /**
-   * Minibatch Adam over the windows, on the fused GPU step when a WebGPU training device is set
-   * and the model is dense (gpu/), else on tfjs's active backend. Both take the same seeded
-   * batch order and the same Adam; losses are read back once per call, not per batch (every
-   * read is a GPU sync).
+   * Minibatch Adam over the windows, on the fused step when an engine is set and the model is
+   * dense (fused-step.ts), else on tfjs's active backend. All take the same seeded batch order
+   * and the same Adam; losses are read back once per call, not per batch (on a GPU every read is
+   * a sync).
    */
   async train(ws: WindowSet, opts: TrainOptions): Promise<TrainResult> {
     this.checkLayout(ws);
@@ -177,9 +179,9 @@ export class Forecaster {
     const rows = this.spec.channelIndependent ? ws.n * this.spec.channels : ws.n;
     const random = seededRandom(opts.seed);
     const orders = Array.from({ length: opts.epochs }, () => permutation(rows, random));
-    const gpu = this.gpuTrainer();
-    const loss = gpu
-      ? await this.trainOnGpu(gpu, inputs, targets, rows, orders, opts.batchSize)
+    const fused = this.fusedTrainer();
+    const loss = fused
+      ? await this.trainFused(fused, inputs, targets, rows, orders, opts.batchSize)
       : this.trainOnTfjs(inputs, targets, rows, orders, opts.batchSize);
     if (!Number.isFinite(loss)) {
       throw new IcosflError('TRAINING_FAILED', `training loss became ${loss}`, { details: { windows: ws.n } });
@@ -222,33 +224,38 @@ export class Forecaster {
     return lastEpochLoss;
   }
 
-  private async trainOnGpu(gpu: GpuDenseTrainer, inputs: Float32Array, targets: Float32Array, rows: number, orders: Int32Array[], batchSize: number): Promise<number> {
+  private async trainFused(fused: FusedDenseTrainer, inputs: Float32Array, targets: Float32Array, rows: number, orders: Int32Array[], batchSize: number): Promise<number> {
     const order = new Uint32Array(rows * orders.length);
     orders.forEach((o, e) => order.set(o, e * rows));
-    const r = await gpu.train(this.getWeights(), { x: inputs, t: targets, rows, order, epochs: orders.length, batchSize, learningRate: this.learningRate });
+    const r = await fused.train(this.getWeights(), { x: inputs, t: targets, rows, order, epochs: orders.length, batchSize, learningRate: this.learningRate });
     if (!r.weights.every(Number.isFinite)) return NaN;
     this.setWeights(r.weights);
     return r.epochLosses[orders.length - 1]!;
   }
 
   /**
-   * The fused GPU trainer for this model on the current training device, created on first use;
-   * undefined when training runs on tfjs (no device set, or an LSTM, which has no fused step).
+   * The fused trainer for this model on the current engine, created on first use and replaced
+   * when the engine changes; undefined when training runs on tfjs (no engine set, an LSTM, which
+   * has no fused step, or a model too large for the GPU step's dispatch).
    */
-  private gpuTrainer(): GpuDenseTrainer | undefined {
-    const device = gpuTrainingDevice();
-    if (this.gpu && this.gpu.device !== device) {
-      this.gpu.trainer.dispose();
-      this.gpu = undefined;
+  private fusedTrainer(): FusedDenseTrainer | undefined {
+    const engine = fusedEngine();
+    if (this.fused && this.fused.engine !== engine) {
+      this.fused.trainer.dispose();
+      this.fused = undefined;
     }
-    if (!device) return undefined;
-    if (!this.gpu) {
+    if (!engine) return undefined;
+    if (!this.fused) {
       const layout = denseLayout(this.model, this.spec);
-      if (!layout || !fitsFusedStep(layout)) return undefined;
-      // tf.train.adam's defaults, and the epsilon of tfjs's float32 backends.
-      this.gpu = { device, trainer: new GpuDenseTrainer(device, layout, { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }) };
+      if (!layout) return undefined;
+      if (engine.kind === 'webgpu') {
+        if (!fitsFusedStep(layout)) return undefined;
+        this.fused = { engine, trainer: new GpuDenseTrainer(engine.device, layout, TFJS_ADAM) };
+      } else {
+        this.fused = { engine, trainer: new NativeDenseTrainer(layout, TFJS_ADAM) };
+      }
     }
-    return this.gpu.trainer;
+    return this.fused.trainer;
   }
 
   /** Raw standardised outputs [n × H × C], batched to bound memory. */
@@ -406,9 +413,10 @@ export class Forecaster {
   }
 
   dispose(): void {
-    this.resetOptimizer();
-    this.gpu?.trainer.dispose();
-    this.gpu = undefined;
+    this.optimizer?.dispose();
+    this.optimizer = undefined;
+    this.fused?.trainer.dispose();
+    this.fused = undefined;
     this.model.dispose();
   }
 }

@@ -190,9 +190,9 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
       epochs: config.epochs,
       batchSize: config.batch_size,
       seed: config.seed + version,
-      // ~8 batches per slice: well under a second of blocking on WASM. The GPU step blocks only
-      // to encode its commands, so it takes a whole epoch per submission.
-      chunkWindows: forecaster.trainsOnGpu ? train.n : Math.max(1, Math.ceil((config.batch_size * 8) / (spec.channelIndependent ? spec.channels : 1))),
+      // ~8 batches per slice: well under a second of blocking on WASM. The fused steps (GPU, or
+      // C++ on a worker thread) block only to hand over their inputs, so they take it all at once.
+      chunkWindows: forecaster.trainsOffMainThread ? train.n : Math.max(1, Math.ceil((config.batch_size * 8) / (spec.channelIndependent ? spec.channels : 1))),
     });
     // The persistence loss on the same windows, so the gauge shows whether training pays off.
     await yieldToEventLoop();

@@ -1,6 +1,6 @@
 import { IcosflError } from '../../common/errors.js';
 import type { ModelKind, TrainerConfig } from './config.js';
-import type { DenseLayout } from './gpu/dense-shaders.js';
+import type { DenseLayout } from './fused-step.js';
 import { tf, tfl } from './tf.js';
 
 /** Everything that fixes the weight layout; two models with equal specs can exchange weights. */
@@ -67,7 +67,7 @@ export function buildModel(spec: ModelSpec, seed: number): tfl.LayersModel {
     const out = tfl.layers.dense({ units: outUnits, kernelInitializer: zeros(), useBias: false }).apply(h) as tfl.SymbolicTensor;
     return tfl.model({ inputs: input, outputs: out });
   }
-  // Layer names identify the weights' roles for the fused GPU step (denseLayout).
+  // Layer names identify the weights' roles for the fused training steps (denseLayout).
   const input = tfl.input({ shape: [lookback * channels] });
   const linear = tfl.layers.dense({ name: 'linear', units: outUnits, kernelInitializer: zeros(), useBias: false }).apply(input) as tfl.SymbolicTensor;
   if (kind === 'linear') return tfl.model({ inputs: input, outputs: linear });
@@ -80,8 +80,8 @@ export function buildModel(spec: ModelSpec, seed: number): tfl.LayersModel {
 }
 
 /**
- * Where the dense models' weight matrices sit in the flat vector, for the fused GPU step
- * (gpu/dense-shaders.ts). Offsets follow the model's own weight order, found by identity, so
+ * Where the dense models' weight matrices sit in the flat vector, for the fused training steps
+ * (fused-step.ts). Offsets follow the model's own weight order, found by identity, so
  * they stay right whatever order tfjs-layers collects layers in. LSTM models have none.
  */
 export function denseLayout(model: tfl.LayersModel, spec: ModelSpec): DenseLayout | undefined {

@@ -6,7 +6,7 @@ import pino from 'pino';
 const USAGE =
   'simulate --data DIR --metrics cpu,mem [--rounds 20] [--clients 50] [--epochs 2] [--model mlp|linear|lstm] ' +
   '[--lookback 12] [--horizon 5] [--hidden 32] [--joint] [--batch-size 32] [--learning-rate 0.002] [--seed 42] ' +
-  '[--fine-tune 4] [--no-calibration] [--backend auto|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
+  '[--fine-tune 4] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];

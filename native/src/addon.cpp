@@ -1,4 +1,5 @@
-// The Node-API face of the ring and sd_notify. JS-facing methods are prefixed JS_; each re-checks
+// The Node-API face of the ring and sd_notify (the dense training step has its own file,
+// dense-step-addon.cpp). JS-facing methods are prefixed JS_; each re-checks
 // argument types with one-line macros that throw (the TS wrapper native/ring.ts has already
 // validated values and applied defaults). One error discipline: C++ exceptions
 // (NAPI_CPP_EXCEPTIONS); RingError becomes an Error whose `code` the wrapper turns into an
@@ -17,15 +18,11 @@
 #include <new>
 #include <system_error>
 
+#include "dense-step-addon.hpp"
+#include "napi-checks.hpp"
 #include "ring.hpp"
 #include "sd-notify.hpp"
 
-#define THROW_TYPE(cond, msg) \
-  if (!(cond)) throw Napi::TypeError::New(env, msg)
-#define REQUIRE_NUMBER(i, name) THROW_TYPE(info[i].IsNumber(), name " must be a number")
-#define REQUIRE_STRING(i, name) THROW_TYPE(info[i].IsString(), name " must be a string")
-#define REQUIRE_TYPED(i, type, jsType, name) \
-  THROW_TYPE(info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == type, name " must be a " jsType)
 
 namespace {
 
@@ -297,6 +294,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRing", NativeRing::Define(env));
   exports.Set("sdNotify", Napi::Function::New(env, JS_sdNotify, "sdNotify"));
   exports.Set("formatVersion", Napi::Number::New(env, Ring::FORMAT_VERSION));
+  exports.Set("NativeDenseTrainer", icosfl::defineDenseTrainer(env));
   return exports;
 }
 

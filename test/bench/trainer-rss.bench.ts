@@ -14,7 +14,8 @@ import { fedAvg } from '../../coordinator/strategy/fedavg.js';
  * the way. Flat = the last sample within a few MB of the one after warm-up (round 100).
  * BENCH_BACKEND (default wasm) picks the backend: `BENCH_BACKEND=webgpu ICOSFL_WEBGPU_SOFTWARE=1`
  * runs the fused GPU step on Mesa's llvmpipe, whose "GPU memory" is this process's RSS, so a
- * leaked GPU buffer shows here.
+ * leaked GPU buffer shows here; `BENCH_BACKEND=native` runs the C++ step (its moments, scratch
+ * and per-call input copies are native memory, also in RSS).
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1000);
 const config = parseTrainerConfig({ backend: process.env.BENCH_BACKEND ?? 'wasm', epochs: 1, batch_size: 128 });

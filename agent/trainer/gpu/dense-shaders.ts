@@ -1,10 +1,9 @@
+import type { AdamConstants, DenseLayout } from '../fused-step.js';
+
 /**
- * WGSL for one fused training step of the dense forecasters ('linear' and 'mlp', see model.ts):
+ * WGSL for one fused training step of the dense forecasters (the step of ../fused-step.ts).
  *
- *   y = x·Wlin + relu(x·W1 + b1)·W2        loss = mean((y − t)²)        Adam on every weight
- *
- * tfjs runs that step as ~80 small kernels (gather, matmuls, bias, relu, loss, their gradients,
- * and Adam's element-wise ops per variable), and on a GPU each kernel is a dispatch whose fixed
+ * tfjs runs that step as ~80 small kernels, and on a GPU each kernel is a dispatch whose fixed
  * cost dwarfs its arithmetic (../shared/DESIGN.md: tfjs's GPU path was 13× slower than WASM at
  * small batches). Here the step is two dispatches:
  *
@@ -21,27 +20,6 @@
  * trained here and one trained by tfjs from the same weights and batch order agree up to float
  * summation order (tested in test/integration/trainer/gpu-dense.test.ts).
  */
-
-/** Where each weight matrix sits in the flat weight vector (model.ts's `getFlatWeights` order). */
-export interface DenseLayout {
-  inputs: number;
-  outputs: number;
-  /** 0 for the 'linear' model (no hidden layer). */
-  hidden: number;
-  /** Offsets (in floats) of Wlin [inputs × outputs], W1 [inputs × hidden], b1 [hidden], W2 [hidden × outputs]. */
-  linearKernel: number;
-  hiddenKernel: number;
-  hiddenBias: number;
-  headKernel: number;
-  /** Total weights. */
-  size: number;
-}
-
-export interface AdamConstants {
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-}
 
 /** Workgroup width of both kernels; loops stride by it, so any layer width works. */
 export const WORKGROUP = 64;

@@ -1,15 +1,7 @@
 import { IcosflError } from '../../../common/errors.js';
-import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, WORKGROUP, type AdamConstants, type DenseLayout } from './dense-shaders.js';
+import type { AdamConstants, DenseLayout, DenseTrainInput, FusedDenseTrainer } from '../fused-step.js';
+import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, WORKGROUP } from './dense-shaders.js';
 
-/**
- * Trains a dense forecaster's flat weight vector on a WebGPU device with the fused step of
- * dense-shaders.ts. It owns every GPU buffer it creates (weights, Adam moments, the uploaded
- * rows, scratch) and frees them in dispose(); buffers grow to the largest call seen and are
- * reused, so a daemon's rounds allocate nothing new once warm.
- *
- * One train() call = one submission: all epochs' steps are encoded into one compute pass, and the
- * weights and per-epoch losses are read back once at the end (a readback is a full GPU sync).
- */
 /** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: the most batch rows (workgroups) one dispatch covers. */
 const MAX_WORKGROUPS = 65535;
 
@@ -22,19 +14,16 @@ export function fitsFusedStep(layout: DenseLayout): boolean {
   return Math.ceil((layout.size + 1) / WORKGROUP) <= MAX_WORKGROUPS;
 }
 
-export interface DenseTrainInput {
-  /** Input rows [rows × inputs] and target rows [rows × outputs], already scaled. */
-  x: Float32Array;
-  t: Float32Array;
-  rows: number;
-  /** Row order of each epoch, concatenated: epochs × rows indices. */
-  order: Uint32Array;
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-}
-
-export class GpuDenseTrainer {
+/**
+ * Trains a dense forecaster's flat weight vector on a WebGPU device with the fused step of
+ * dense-shaders.ts. It owns every GPU buffer it creates (weights, Adam moments, the uploaded
+ * rows, scratch) and frees them in dispose(); buffers grow to the largest call seen and are
+ * reused, so a daemon's rounds allocate nothing new once warm.
+ *
+ * One train() call = one submission: all epochs' steps are encoded into one compute pass, and the
+ * weights and per-epoch losses are read back once at the end (a readback is a full GPU sync).
+ */
+export class GpuDenseTrainer implements FusedDenseTrainer {
   private readonly device: GPUDevice;
   private readonly layout: DenseLayout;
   private readonly adam: AdamConstants;

@@ -77,18 +77,19 @@ test.before(async () => {
   assert.ok(existsSync(join(stateDir, MODEL_FILE)));
 });
 
-test('backends: wasm and cpu load with a calibrated speed; GPU and tfjs-node candidates say why not', async () => {
+test('backends: native, wasm and cpu load with a calibrated speed; GPU and tfjs-node candidates say why not', async () => {
   const fast = ['--set', 'trainer.calibration_batches=1', '--set', 'trainer.batch_size=32'];
   const r = await runCli(['backends', ...configFlags(emptyStateDir), ...fast]);
   assert.is(r.code, 0, r.stderr);
   const line = (name: string) => r.stdout.split('\n').find((l) => l.slice(2).startsWith(`${name} `)) ?? '';
   assert.match(r.stdout, /^model mlp, lookback 12, horizon 3, 2 channels, batch 32$/m);
-  for (const name of ['wasm', 'cpu']) {
+  for (const name of ['native', 'wasm', 'cpu']) {
     const m = line(name).match(/, (\d+) samples\/s$/);
     assert.ok(m && Number(m[1]) > 0, `${name} loaded and calibrated: ${r.stdout}`);
   }
   assert.match(line('wasm'), 'WebAssembly');
   assert.match(line('cpu'), 'plain JavaScript');
+  assert.match(line('native'), 'C++ fused step on a worker thread; inference on wasm');
   for (const name of ['webgpu', 'tfjs-node', 'tfjs-node-gpu']) assert.match(line(name), /not loaded: \S/, `${name}: ${r.stdout}`);
   assert.match(line('tfjs-node'), '@tensorflow/tfjs-node is not installed');
   assert.match(line('tfjs-node-gpu'), '@tensorflow/tfjs-node-gpu is not installed');
@@ -101,10 +102,10 @@ test('backends: wasm and cpu load with a calibrated speed; GPU and tfjs-node can
   assert.is(j.code, 0, j.stderr);
   const out = JSON.parse(j.stdout) as { chosen: string; fastest: string; backends: { name: string; loaded: boolean; reason?: string; samplesPerS?: number }[] };
   assert.is(out.chosen, 'wasm', 'a forced backend is the one reported as used');
-  assert.ok(['wasm', 'cpu'].includes(out.fastest));
-  assert.equal(out.backends.map((b) => b.name).sort(), ['cpu', 'tfjs-node', 'tfjs-node-gpu', 'wasm', 'webgpu']);
+  assert.ok(['native', 'wasm', 'cpu'].includes(out.fastest));
+  assert.equal(out.backends.map((b) => b.name).sort(), ['cpu', 'native', 'tfjs-node', 'tfjs-node-gpu', 'wasm', 'webgpu']);
   for (const b of out.backends) {
-    if (b.name === 'wasm' || b.name === 'cpu') assert.ok(b.loaded && b.samplesPerS! > 0, JSON.stringify(b));
+    if (b.name === 'native' || b.name === 'wasm' || b.name === 'cpu') assert.ok(b.loaded && b.samplesPerS! > 0, JSON.stringify(b));
     else assert.ok(!b.loaded && typeof b.reason === 'string' && b.reason.length > 0, JSON.stringify(b));
   }
 });

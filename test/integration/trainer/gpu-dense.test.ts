@@ -3,12 +3,10 @@ import * as assert from 'uvu/assert';
 import { defaultCandidates, loadBackends, selectBackend, type Candidate } from '../../../agent/trainer/backends.js';
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
 import { Forecaster } from '../../../agent/trainer/forecaster.js';
-import { gpuTrainingDevice } from '../../../agent/trainer/gpu/device.js';
+import { fusedEngine } from '../../../agent/trainer/fused-step.js';
 import type { ModelSpec } from '../../../agent/trainer/model.js';
-import { fitScaler } from '../../../agent/trainer/scaler.js';
 import { tf } from '../../../agent/trainer/tf.js';
-import { buildWindows, chronologicalSplit, type WindowSet } from '../../../agent/trainer/windows.js';
-import { twoNabCpuChannels } from '../../helpers/nab-traces.js';
+import { assertSameTraining, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
 import { tempDir } from '../../helpers/paths.js';
 import { assertRejects } from '../../helpers/rejects.js';
 
@@ -25,33 +23,12 @@ const webgpuStatus = statuses.find((s) => s.name === 'webgpu')!;
 
 const tmp = tempDir('icosfl-gpu-dense-');
 test.after(() => tmp.cleanup());
-const ws: WindowSet = buildWindows(twoNabCpuChannels(tmp.dir).values.subarray(0, 2 * 1200), 2, 30, 5);
-const { train, validation } = chronologicalSplit(ws, 0.2);
-const scaler = fitScaler(train);
+const data = nabTrainingData(tmp.dir);
+const { train, validation, scaler } = data;
 
 /** Weights after the same training calls on tfjs's CPU backend and on the fused GPU step. */
-async function trainBoth(spec: ModelSpec, calls: Array<{ epochs: number; batchSize: number; seed: number; reset?: boolean }>) {
-  const run = async (backend: 'cpu' | 'webgpu') => {
-    await byName(software, backend).activate();
-    const f = new Forecaster(spec, { seed: 11, learningRate: 0.003, scaler });
-    const losses: number[] = [];
-    for (const c of calls) {
-      if (c.reset) f.resetOptimizer();
-      losses.push((await f.train(train, c)).loss);
-    }
-    const weights = f.getWeights();
-    const validationLoss = f.loss(validation);
-    f.dispose();
-    return { weights, losses, validationLoss };
-  };
-  return { cpu: await run('cpu'), gpu: await run('webgpu') };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.is(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
+async function trainBoth(spec: ModelSpec, calls: TrainCall[]) {
+  return { cpu: await trainOn(byName(software, 'cpu'), spec, data, calls), gpu: await trainOn(byName(software, 'webgpu'), spec, data, calls) };
 }
 
 test('webgpu loads on the software adapter when allowed, and is refused by default', async () => {
@@ -70,14 +47,7 @@ test('fused MLP step = tfjs step: same weights after epochs, a partial batch, a 
     { epochs: 1, batchSize: 256, seed: 2 },
     { epochs: 1, batchSize: 64, seed: 3, reset: true },
   ]);
-  // Losses agree to float precision. Weights drift apart slowly: summation order differs, and Adam
-  // divides tiny gradients by their own size, so 1e-7 differences grow (measured 7e-4 of 0.56
-  // after 4 epochs). A wrong gradient or update moves weights by the order of the weights.
-  cpu.losses.forEach((l, i) => assert.ok(Math.abs(l - gpu.losses[i]!) < 1e-5 * l, `call ${i}: cpu ${l} gpu ${gpu.losses[i]}`));
-  assert.ok(Math.abs(cpu.validationLoss - gpu.validationLoss) < 1e-5 * cpu.validationLoss, `validation: cpu ${cpu.validationLoss} gpu ${gpu.validationLoss}`);
-  const scale = cpu.weights.reduce((m, w) => Math.max(m, Math.abs(w)), 0);
-  const diff = maxAbsDiff(cpu.weights, gpu.weights);
-  assert.ok(diff < 5e-3 * scale, `max |Δw| ${diff} (max |w| ${scale})`);
+  assertSameTraining(cpu, gpu, 'mlp');
   // Training did something: the weights left their zero-initialised output layers.
   assert.ok(gpu.losses[2]! < gpu.losses[0]!, `losses ${gpu.losses}`);
 });
@@ -92,7 +62,7 @@ test('fused linear step over joint channels = tfjs step', async () => {
 
 test('an LSTM has no fused step: with webgpu active it trains on tfjs (CPU side) and says nothing breaks', async () => {
   await byName(software, 'webgpu').activate();
-  assert.ok(gpuTrainingDevice());
+  assert.is(fusedEngine()?.kind, 'webgpu');
   const f = new Forecaster({ kind: 'lstm', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 4, channelIndependent: true }, { seed: 1, learningRate: 0.003, scaler });
   const before = f.loss(validation);
   const r = await f.train(train, { epochs: 1, batchSize: 256, seed: 1 });
@@ -106,7 +76,7 @@ test('forcing webgpu selects it: training on the GPU, inference on a CPU-side tf
     candidates: defaultCandidates({ allowSoftwareAdapter: true }),
   });
   assert.is(chosen, 'webgpu');
-  assert.ok(gpuTrainingDevice());
+  assert.is(fusedEngine()?.kind, 'webgpu');
   assert.ok(['wasm', 'cpu'].includes(tf.getBackend()), tf.getBackend());
   const f = new Forecaster({ kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 16, channelIndependent: true }, { seed: 1, learningRate: 0.003, scaler });
   await f.train(train, { epochs: 1, batchSize: 64, seed: 0 });
@@ -119,9 +89,9 @@ test('forcing webgpu selects it: training on the GPU, inference on a CPU-side tf
   // One workgroup per batch row: a batch above WebGPU's per-dimension limit is refused by name.
   await assertRejects(() => f.train(train, { epochs: 1, batchSize: 70_000, seed: 1 }), /batch size 70000 is above the 65535 rows one GPU step dispatches/);
   f.dispose();
-  // Any other backend clears the training device.
+  // Any other backend clears the fused engine.
   await byName(software, 'cpu').activate();
-  assert.is(gpuTrainingDevice(), undefined);
+  assert.is(fusedEngine(), undefined);
 });
 
 test.run();

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { isIcosflError } from '../../../common/errors.js';
 import { defaultCandidates, selectBackend, type Candidate } from '../../../agent/trainer/backends.js';
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
+import { fusedEngine } from '../../../agent/trainer/fused-step.js';
 import { tf } from '../../../agent/trainer/tf.js';
 
 const spec = { kind: 'mlp' as const, lookback: 8, horizon: 2, channels: 2, hiddenUnits: 8 };
@@ -11,8 +12,9 @@ const quick = { batch_size: 32, calibration_batches: 2 };
 test('a candidate that fails to load is reported and the next one is used', async () => {
   // Real failures: the optional tfjs-node packages are not installed here, this VM has no
   // Vulkan driver for Dawn, and the WASM backend is pointed at a directory without its binaries.
+  // With the native step forced out too, plain JS is what remains.
   const candidates = defaultCandidates({ wasmDir: '/nonexistent-wasm-dir/' });
-  const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { candidates });
+  const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { candidates: candidates.filter((c) => c.name !== 'native') });
   assert.is(chosen, 'cpu');
   assert.is(tf.getBackend(), 'cpu');
   const by = Object.fromEntries(statuses.map((s) => [s.name, s]));
@@ -21,6 +23,16 @@ test('a candidate that fails to load is reported and the next one is used', asyn
   assert.match(by['tfjs-node-gpu']!.reason!, /@tensorflow\/tfjs-node-gpu is not installed/);
   assert.ok(!by['webgpu']!.loaded && by['webgpu']!.reason!.length > 0);
   assert.ok(by['cpu']!.loaded);
+  assert.is(fusedEngine(), undefined);
+});
+
+test('without WASM the native step still loads, and predicts on plain JS', async () => {
+  const candidates = defaultCandidates({ wasmDir: '/nonexistent-wasm-dir/' }).filter((c) => c.name === 'native' || c.name === 'wasm');
+  const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { candidates });
+  assert.is(chosen, 'native');
+  assert.match(statuses[0]!.device!, /^C\+\+ fused step on a worker thread; inference on cpu$/);
+  assert.is(tf.getBackend(), 'cpu');
+  assert.is(fusedEngine()?.kind, 'native');
 });
 
 test('a throwing candidate never stops selection; forcing an unavailable backend is BACKEND_UNAVAILABLE', async () => {
@@ -41,11 +53,13 @@ test('a throwing candidate never stops selection; forcing an unavailable backend
 test('auto picks the fastest calibrated backend, not the first in preference order', async () => {
   const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { calibrateAll: true });
   const loaded = statuses.filter((s) => s.loaded);
-  assert.ok(loaded.length >= 2, 'wasm and cpu load here');
+  assert.ok(loaded.length >= 3, 'native, wasm and cpu load here');
   for (const s of loaded) assert.ok(s.samplesPerS! > 0, `${s.name} calibrated`);
   const fastest = loaded.reduce((a, b) => (b.samplesPerS! > a.samplesPerS! ? b : a));
   assert.is(chosen, fastest.name);
-  assert.is(tf.getBackend(), fastest.name);
+  // The fused engines train beside tfjs and predict on its WASM backend.
+  assert.is(tf.getBackend(), fastest.name === 'native' ? 'wasm' : fastest.name);
+  assert.is(fusedEngine()?.kind, fastest.name === 'native' ? 'native' : undefined);
 });
 
 test('config rejects unknown backends and models with the key named', () => {
