@@ -6,6 +6,7 @@ import { Forecaster } from '../../../agent/trainer/forecaster.js';
 import { fusedEngine, TFJS_ADAM, type DenseLayout } from '../../../agent/trainer/fused-step.js';
 import type { ModelSpec } from '../../../agent/trainer/model.js';
 import { tf } from '../../../agent/trainer/tf.js';
+import { isIcosflError } from '../../../common/errors.js';
 import { NativeDenseTrainer } from '../../../native/dense-trainer.js';
 import { loadAddon } from '../../../native/load-addon.js';
 import { assertSameTraining, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
@@ -106,6 +107,24 @@ test('forcing native selects it: training in C++, inference on WASM; no tfjs ten
   f.dispose();
   await byName(candidates, 'wasm').activate();
   assert.is(fusedEngine(), undefined);
+});
+
+test('a NaN that reaches training is TRAINING_FAILED and leaves the weights as they were', async () => {
+  await byName(candidates, 'native').activate();
+  const f = new Forecaster({ kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 16, channelIndependent: true }, { seed: 1, learningRate: 0.003, scaler });
+  const before = f.getWeights();
+  // The ring never yields such a window (windows() skips missing values); a caller's bug could.
+  const x = train.x.slice();
+  x[123] = NaN;
+  try {
+    await f.train({ ...train, x }, { epochs: 1, batchSize: 64, seed: 1 });
+    assert.unreachable('training on a NaN input must fail');
+  } catch (err) {
+    assert.ok(isIcosflError(err, 'TRAINING_FAILED'), String(err));
+    assert.match((err as Error).message, /training loss became NaN/);
+  }
+  assert.equal(f.getWeights(), before);
+  f.dispose();
 });
 
 // ---- errors: the wrapper's checks, then the addon's own (reached by calling it directly) ----
