@@ -22,10 +22,13 @@ test('convert --from gcd writes one CSV per VM', () => {
   assert.match(r.stdout, /wrote 16 client files/);
 });
 
+let wasmJson = '';
+
 test('federated beats persistence on every metric; JSON shape and plot', () => {
   const plot = join(tmp.dir, 'forecast.svg');
   const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '8', '--json', '--plot', plot, '--backend', 'wasm']);
   assert.is(r.status, 0, r.stderr);
+  wasmJson = r.stdout;
   const out = JSON.parse(r.stdout) as {
     rmse: Record<string, Record<string, number>>;
     mae: Record<string, Record<string, number>>;
@@ -55,6 +58,25 @@ test('federated beats persistence on every metric; JSON shape and plot', () => {
   const svg = readFileSync(plot, 'utf8');
   assert.match(svg, /^<svg /);
   assert.match(svg, /federated, 5 steps/);
+});
+
+test('the same simulation trained by the native C++ step gives the same errors as on WASM', () => {
+  const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '8', '--json', '--backend', 'native']);
+  assert.is(r.status, 0, r.stderr);
+  const native = JSON.parse(r.stdout) as { backend: string; rmse: Record<string, Record<string, number>>; mae: Record<string, Record<string, number>> };
+  const wasm = JSON.parse(wasmJson) as typeof native;
+  assert.is(native.backend, 'native');
+  // Float summation order differs between the engines, and a different rounding can flip a
+  // best-epoch choice, so equal means within 1 % here, not bit for bit.
+  for (const measure of ['rmse', 'mae'] as const) {
+    for (const method of ['local', 'federated', 'centralized']) {
+      for (const m of ['cpu', 'mem']) {
+        const a = wasm[measure][method]![m]!;
+        const b = native[measure][method]![m]!;
+        assert.ok(Math.abs(a - b) <= 0.01 * a, `${measure} ${method} ${m}: wasm ${a} native ${b}`);
+      }
+    }
+  }
 });
 
 test('bad input: missing metric column names the file and line; usage errors exit 64', () => {
