@@ -8,7 +8,7 @@ import { DIST, tempDir } from '../helpers/paths.js';
 
 /**
  * agent-training: does the 1 s cadence hold while the daemon trains? The real daemon runs with
- * the training job on (WASM backend, MLP, rounds back to back) over a ring pre-filled with 3000
+ * the training job on (WASM backend unless BENCH_BACKEND, MLP, rounds back to back) over a ring pre-filled with 3000
  * synthetic samples, for BENCH_SECONDS (default 30). Two figures from the daemon's status:
  * - jitter: the sampler worker's wake-up delay (what the stored timestamps suffer);
  * - store lag: sample time → pushed into the ring on the main thread, i.e. how long training
@@ -18,6 +18,8 @@ import { DIST, tempDir } from '../helpers/paths.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const METRICS = ['cpu_busy_pct', 'mem_used_pct', 'load1'];
 const PREFILL = 3000;
+/** BENCH_BACKEND: wasm (default; trains on the main thread in slices) or native (a worker thread). */
+const BACKEND = process.env.BENCH_BACKEND ?? 'wasm';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
   writeFileSync(
     config,
     `[agent]\nstate_dir = "${stateDir}"\nlog_level = "warn"\n\n[sampler]\ninterval_ms = 1000\nmetrics = ${JSON.stringify(METRICS)}\n\n` +
-      `[trainer]\nenabled = true\nbackend = "wasm"\nmodel = "mlp"\nmin_samples = 500\nepochs = 20\ntrain_interval_s = 1\n`,
+      `[trainer]\nenabled = true\nbackend = "${BACKEND}"\nmodel = "mlp"\nmin_samples = 500\nepochs = 20\ntrain_interval_s = 1\n`,
   );
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ICOSFL_') && k !== 'NOTIFY_SOCKET' && k !== 'WATCHDOG_USEC'));
   const child = spawn(process.execPath, [join(DIST, 'agent', 'cli.js'), 'run', '--config', config], { env, stdio: ['ignore', 'inherit', 'inherit'] });
