@@ -153,16 +153,19 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     return { version, round, savedAt, backend, horizon, forecast };
   };
 
-  /** The newest windows (up to max_windows) split chronologically; `reason` says why there are too few. */
-  const latestSplit = (): { train: WindowSet; validation: WindowSet; windows: number } | { reason: string; windows: number } => {
+  /**
+   * The newest windows (up to max_windows) split chronologically; `reason` says why there are too
+   * few, and `needed` how many windows min_samples asks for when that is the reason.
+   */
+  const latestSplit = (): { train: WindowSet; validation: WindowSet; windows: number } | { reason: string; windows: number; needed?: number } => {
     let ws: WindowSet;
     try {
       ws = ring.windows(spec.lookback, spec.horizon, 1);
     } catch (err) {
       if (!isIcosflError(err, 'RING_NOT_ENOUGH_DATA')) throw err;
-      return { reason: 'not enough windows to train yet', windows: 0 };
+      return { reason: 'not enough windows to train yet', windows: 0, needed: config.min_samples };
     }
-    if (ws.n < config.min_samples) return { reason: 'not enough windows to train yet', windows: ws.n };
+    if (ws.n < config.min_samples) return { reason: 'not enough windows to train yet', windows: ws.n, needed: config.min_samples };
     const recent = sliceWindows(ws, ws.n - config.max_windows, ws.n);
     const { train, validation } = chronologicalSplit(recent, config.validation_fraction);
     // The split drops lookback + horizon - 1 windows at its boundary (no leakage), so a small
@@ -177,7 +180,7 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     if ('reason' in split) {
       state = 'waiting-for-data';
       roundsCounter.inc({ outcome: 'waiting' });
-      log.info({ windows: split.windows, needed: config.min_samples }, split.reason);
+      log.info({ windows: split.windows, needed: split.needed }, split.reason);
       return;
     }
     state = 'training';

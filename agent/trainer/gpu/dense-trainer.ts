@@ -78,11 +78,12 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
   private async ensurePipelines(batch: number): Promise<NonNullable<GpuDenseTrainer['pipelines']>> {
     if (this.pipelines && batch <= this.maxBatch) return this.pipelines;
     this.maxBatch = Math.max(batch, this.maxBatch);
-    this.device.pushErrorScope('validation');
-    const module = this.device.createShaderModule({ code: denseStepShader(this.layout, this.maxBatch, this.adam) });
-    const pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] });
-    const make = (entryPoint: string) => this.device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
-    const pipelines = { forwardBackward: make('forwardBackward'), update: make('update') };
+    const pipelines = await this.inErrorScope(() => {
+      const module = this.device.createShaderModule({ code: denseStepShader(this.layout, this.maxBatch, this.adam) });
+      const pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] });
+      const make = (entryPoint: string) => this.device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
+      return { forwardBackward: make('forwardBackward'), update: make('update') };
+    });
     const error = await this.device.popErrorScope();
     if (error) throw new IcosflError('BACKEND_UNAVAILABLE', `WebGPU rejected the fused training kernels: ${error.message}`);
     this.pipelines = pipelines;
@@ -134,22 +135,23 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
     device.queue.writeBuffer(stepBuffer, 0, steps);
 
     const bindGroup = this.bindGroup([this.weights, this.moments, xs, ts, order, scratch, losses], stepBuffer);
-    device.pushErrorScope('validation');
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    const updateGroups = Math.ceil((P + 1) / WORKGROUP);
-    for (let s = 0; s < stepsPerEpoch * epochs; s++) {
-      const count = Math.min(batch, rows - (s % stepsPerEpoch) * batch);
-      pass.setBindGroup(0, bindGroup, [s * STEP_UNIFORM_BYTES]);
-      pass.setPipeline(forwardBackward);
-      pass.dispatchWorkgroups(count);
-      pass.setPipeline(update);
-      pass.dispatchWorkgroups(updateGroups);
-    }
-    pass.end();
-    encoder.copyBufferToBuffer(this.weights, 0, readWeights, 0, 4 * P);
-    encoder.copyBufferToBuffer(losses, 0, readLosses, 0, 4 * epochs);
-    device.queue.submit([encoder.finish()]);
+    await this.inErrorScope(() => {
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      const updateGroups = Math.ceil((P + 1) / WORKGROUP);
+      for (let s = 0; s < stepsPerEpoch * epochs; s++) {
+        const count = Math.min(batch, rows - (s % stepsPerEpoch) * batch);
+        pass.setBindGroup(0, bindGroup, [s * STEP_UNIFORM_BYTES]);
+        pass.setPipeline(forwardBackward);
+        pass.dispatchWorkgroups(count);
+        pass.setPipeline(update);
+        pass.dispatchWorkgroups(updateGroups);
+      }
+      pass.end();
+      encoder.copyBufferToBuffer(this.weights, 0, readWeights, 0, 4 * P);
+      encoder.copyBufferToBuffer(losses, 0, readLosses, 0, 4 * epochs);
+      device.queue.submit([encoder.finish()]);
+    });
     await this.throwIfRejected('training step');
 
     await Promise.all([readWeights.mapAsync(GPUMapMode.READ, 0, 4 * P), readLosses.mapAsync(GPUMapMode.READ, 0, 4 * epochs)]);
@@ -158,6 +160,21 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
     readWeights.unmap();
     readLosses.unmap();
     return { weights, epochLosses: Float64Array.from(sums, (sum) => sum / stepsPerEpoch) };
+  }
+
+  /**
+   * Runs `body` inside a pushed validation error scope, which the caller pops (to read what WebGPU
+   * rejected). If `body` itself throws, the scope is popped here first, so a failed call never
+   * leaves the device's scope stack unbalanced for the next one.
+   */
+  private async inErrorScope<T>(body: () => T): Promise<T> {
+    this.device.pushErrorScope('validation');
+    try {
+      return body();
+    } catch (err) {
+      await this.device.popErrorScope();
+      throw err;
+    }
   }
 
   /** A rejected command (a limit exceeded, say) would otherwise leave the weights silently unchanged. */
