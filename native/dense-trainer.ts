@@ -30,6 +30,12 @@ function checkLayout(layout: DenseLayout): void {
   for (const [name, offset, count] of blocks) {
     if (offset + count > size) throw new RangeError(`layout: the ${name} (${count} weights at ${offset}) does not fit in ${size} weights`);
   }
+  // The C++ step reads and writes the blocks through non-aliasing (__restrict) pointers.
+  const sorted = [...blocks].sort((a, b) => a[1] - b[1]);
+  for (let k = 1; k < sorted.length; k++) {
+    const [prev, offset, count] = sorted[k - 1]!;
+    if (offset + count > sorted[k]![1]) throw new RangeError(`layout: the ${prev} (${count} weights at ${offset}) overlaps the ${sorted[k]![0]} at ${sorted[k]![1]}`);
+  }
 }
 
 function checkAdam(adam: AdamConstants): void {

@@ -23,7 +23,6 @@
 #include "ring.hpp"
 #include "sd-notify.hpp"
 
-
 namespace {
 
 using icosfl::Ring;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <string>
 
 namespace icosfl {
@@ -31,6 +32,20 @@ DenseTrainer::DenseTrainer(const DenseLayout& layout, const AdamConstants& adam)
   if (L.hidden > 0 && (!inside(L.hiddenKernel, uint64_t(L.inputs) * L.hidden, L.size) || !inside(L.hiddenBias, L.hidden, L.size) ||
                        !inside(L.headKernel, uint64_t(L.hidden) * L.outputs, L.size))) {
     throw DenseStepError("dense layout: a hidden-layer matrix does not fit in " + std::to_string(L.size) + " weights");
+  }
+  if (L.hidden > 0) {
+    // Disjoint blocks: tile() reads and writes them through __restrict pointers.
+    struct Block {
+      uint64_t offset, count;
+    };
+    Block blocks[] = {{L.linearKernel, uint64_t(L.inputs) * L.outputs},
+                      {L.hiddenKernel, uint64_t(L.inputs) * L.hidden},
+                      {L.hiddenBias, L.hidden},
+                      {L.headKernel, uint64_t(L.hidden) * L.outputs}};
+    std::sort(std::begin(blocks), std::end(blocks), [](const Block& a, const Block& b) { return a.offset < b.offset; });
+    for (int k = 1; k < 4; k++) {
+      if (blocks[k - 1].offset + blocks[k - 1].count > blocks[k].offset) throw DenseStepError("dense layout: weight blocks overlap");
+    }
   }
   if (!(adam.beta1 >= 0 && adam.beta1 < 1 && adam.beta2 >= 0 && adam.beta2 < 1 && adam.epsilon > 0)) {
     throw DenseStepError("Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0");
@@ -84,7 +99,6 @@ std::vector<double> DenseTrainer::train(float* weights, std::size_t weightCount,
   }
   return epochLosses;
 }
-
 
 // Forward and backward for R rows at once (R = TILE, or 1 for the batch's remainder), adding
 // their gradients into `grad`; returns the rows' summed squared error (before `scale`).

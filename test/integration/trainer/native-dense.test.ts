@@ -153,6 +153,7 @@ test('the wrapper trains a hand-made layout and names every bad argument', async
   assert.throws(() => new NativeDenseTrainer({ ...layout, inputs: 0 }, TFJS_ADAM), /layout\.inputs must be an integer in 1…4294967295, got 0/);
   assert.throws(() => new NativeDenseTrainer({ ...layout, hiddenBias: 1.5 }, TFJS_ADAM), /layout\.hiddenBias must be an integer in 0…4294967295, got 1\.5/);
   assert.throws(() => new NativeDenseTrainer({ ...layout, size: 29 }, TFJS_ADAM), /the head kernel \(8 weights at 22\) does not fit in 29 weights/);
+  assert.throws(() => new NativeDenseTrainer({ ...layout, hiddenBias: 16 }, TFJS_ADAM), /the hidden kernel \(12 weights at 6\) overlaps the hidden bias at 16/);
   assert.throws(() => new NativeDenseTrainer(layout, { ...TFJS_ADAM, beta2: 1 }), /adam needs 0 ≤ beta1, beta2 < 1 and a finite epsilon > 0/);
   await assertRejects(() => t.train(w, { ...input(), rows: 0 }), /rows, epochs and batchSize must be positive integers, got 0, 2, 2/);
   await assertRejects(() => t.train(w, { ...input(), batchSize: 2.5 }), /rows, epochs and batchSize must be positive integers, got 5, 2, 2\.5/);
@@ -175,6 +176,7 @@ test('the addon re-checks types, sizes and every row index itself', async () => 
   assert.throws(() => new Raw({ ...l, size: 10 }, adam), /dense layout: a hidden-layer matrix does not fit in 10 weights/);
   assert.throws(() => new Raw({ ...l, size: 5 }, adam), /dense layout: the linear kernel does not fit in 5 weights/);
   assert.throws(() => new Raw({ ...l, inputs: 0 }, adam), /dense layout needs at least one input and one output/);
+  assert.throws(() => new Raw({ ...l, headKernel: 0 }, adam), /dense layout: weight blocks overlap/);
   assert.throws(() => new Raw(l, { ...adam, beta1: -0.1 }), /Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0/);
 
   const raw = new Raw(l, adam);
