@@ -20,9 +20,8 @@ function isCount(n: unknown, min: number): n is number {
 
 function checkLayout(layout: DenseLayout): void {
   for (const key of ['inputs', 'outputs', 'hidden', 'linearKernel', 'hiddenKernel', 'hiddenBias', 'headKernel', 'size'] as const) {
-    if (!isCount(layout[key], key === 'inputs' || key === 'outputs' || key === 'size' ? 1 : 0)) {
-      throw new RangeError(`layout.${key} must be an integer in ${key === 'inputs' || key === 'outputs' || key === 'size' ? 1 : 0}…${U32_MAX}, got ${layout[key]}`);
-    }
+    const min = key === 'inputs' || key === 'outputs' || key === 'size' ? 1 : 0;
+    if (!isCount(layout[key], min)) throw new RangeError(`layout.${key} must be an integer in ${min}…${U32_MAX}, got ${layout[key]}`);
   }
   const { inputs: I, outputs: O, hidden: HD, size } = layout;
   const blocks: Array<[string, number, number]> = [['linear kernel', layout.linearKernel, I * O]];

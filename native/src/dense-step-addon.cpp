@@ -93,16 +93,11 @@ class TrainWorker : public Napi::AsyncWorker {
   std::vector<double> losses_;
 };
 
-uint32_t layoutField(Napi::Env env, const Napi::Object& o, const char* name) {
+// o[name] as a number, or a TypeError naming `what.name`.
+Napi::Number numberField(Napi::Env env, const Napi::Object& o, const char* what, const char* name) {
   Napi::Value v = o.Get(name);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("layout.") + name + " must be a number");
-  return v.As<Napi::Number>().Uint32Value();
-}
-
-double adamField(Napi::Env env, const Napi::Object& o, const char* name) {
-  Napi::Value v = o.Get(name);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("adam.") + name + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + "." + name + " must be a number");
+  return v.As<Napi::Number>();
 }
 
 class NativeDenseTrainer : public Napi::ObjectWrap<NativeDenseTrainer> {
@@ -122,18 +117,18 @@ class NativeDenseTrainer : public Napi::ObjectWrap<NativeDenseTrainer> {
     REQUIRE_OBJECT(1, "adam");
     const Napi::Object l = info[0].As<Napi::Object>(), a = info[1].As<Napi::Object>();
     DenseLayout layout;
-    layout.inputs = layoutField(env, l, "inputs");
-    layout.outputs = layoutField(env, l, "outputs");
-    layout.hidden = layoutField(env, l, "hidden");
-    layout.linearKernel = layoutField(env, l, "linearKernel");
-    layout.hiddenKernel = layoutField(env, l, "hiddenKernel");
-    layout.hiddenBias = layoutField(env, l, "hiddenBias");
-    layout.headKernel = layoutField(env, l, "headKernel");
-    layout.size = layoutField(env, l, "size");
+    layout.inputs = numberField(env, l, "layout", "inputs").Uint32Value();
+    layout.outputs = numberField(env, l, "layout", "outputs").Uint32Value();
+    layout.hidden = numberField(env, l, "layout", "hidden").Uint32Value();
+    layout.linearKernel = numberField(env, l, "layout", "linearKernel").Uint32Value();
+    layout.hiddenKernel = numberField(env, l, "layout", "hiddenKernel").Uint32Value();
+    layout.hiddenBias = numberField(env, l, "layout", "hiddenBias").Uint32Value();
+    layout.headKernel = numberField(env, l, "layout", "headKernel").Uint32Value();
+    layout.size = numberField(env, l, "layout", "size").Uint32Value();
     AdamConstants adam;
-    adam.beta1 = adamField(env, a, "beta1");
-    adam.beta2 = adamField(env, a, "beta2");
-    adam.epsilon = adamField(env, a, "epsilon");
+    adam.beta1 = numberField(env, a, "adam", "beta1").DoubleValue();
+    adam.beta2 = numberField(env, a, "adam", "beta2").DoubleValue();
+    adam.epsilon = numberField(env, a, "adam", "epsilon").DoubleValue();
     try {
       state_ = std::make_shared<TrainerState>(layout, adam);
     } catch (const DenseStepError& e) {
