@@ -56,14 +56,16 @@ fi
 [ -n "$NODE" ] || { echo "gpu-check: no node binary (run --prepare where Node is installed and carry .gpu-pack)" >&2; exit 69; }
 [ -f "$ROOT/dist/test/bench/train.bench.js" ] || { echo "gpu-check: $ROOT/dist is not built (npx tsc -p tsconfig.json)" >&2; exit 69; }
 
-run() { # label, env...
-  local label=$1; shift
+run() { # bench, label, env...
+  local bench=$1 label=$2; shift 2
   echo "== $label" >&2
-  env "$@" timeout 100 "$NODE" "$ROOT/dist/test/bench/train.bench.js" 2> >(grep -v '^\s*at ' >&2) || echo "{\"label\":\"$label\",\"failed\":$?}"
+  env "$@" timeout 100 "$NODE" "$ROOT/dist/test/bench/$bench.bench.js" 2> >(grep -v '^\s*at ' >&2) || echo "{\"label\":\"$label\",\"failed\":$?}"
 }
 # 1) the default job (what `backend = "auto"` calibrates on), 2) the same at batch 4096, 3) a wider
 # MLP (512 hidden units), where arithmetic starts to matter. The plain-JS backend is skipped for
-# the larger ones (minutes, and it is never the fastest).
-run default BENCH_EPOCHS=3
-run mlp-batch-4096 BENCH_EPOCHS=3 BENCH_BATCH=4096 BENCH_SKIP=cpu
-run mlp-hidden-512 BENCH_EPOCHS=3 BENCH_HIDDEN=512 BENCH_SKIP=cpu
+# the larger ones (minutes, and it is never the fastest). 4) Where the fused step's time goes
+# (per-call fixed cost, per-step cost, each kernel alone) beside the native step.
+run train default BENCH_EPOCHS=3
+run train mlp-batch-4096 BENCH_EPOCHS=3 BENCH_BATCH=4096 BENCH_SKIP=cpu
+run train mlp-hidden-512 BENCH_EPOCHS=3 BENCH_HIDDEN=512 BENCH_SKIP=cpu
+run gpu-step gpu-step

@@ -239,10 +239,14 @@ export function yieldToEventLoop(): Promise<void> {
 
 /**
  * Training samples/s of `spec` on the active backend: one warm-up batch (shader and kernel
- * compilation), then the best of three runs of `batches` timed batches of random data.
- * Each batch is its own synchronous step with a turn of the event loop after it, so the daemon
- * (ring pushes, control socket) stays responsive while a slow CPU calibrates for seconds; only
- * the batches themselves are timed, not the turns between them.
+ * compilation), then the best of three runs of `batches` timed batches of random data, each run
+ * made of train() calls shaped like the daemon's job's (job.ts):
+ * - on tfjs, one synchronous call per batch with a turn of the event loop after it, so the daemon
+ *   (ring pushes, control socket) stays responsive while a slow CPU calibrates for seconds; only
+ *   the batches are timed, not the turns between them;
+ * - on a fused engine (trainsOffMainThread), one call for all the batches, as the job trains a
+ *   whole epoch per call. A call per batch would time mostly the GPU's per-call submission and
+ *   readback (~1 ms on an H100), which a round pays once, and rank the GPU near the CPU.
  */
 export async function calibrate(spec: ModelSpec, config: Pick<TrainerConfig, 'batch_size' | 'calibration_batches' | 'learning_rate' | 'seed'>): Promise<number> {
   const { lookback: L, horizon: H, channels: C } = spec;
@@ -262,8 +266,9 @@ export async function calibrate(spec: ModelSpec, config: Pick<TrainerConfig, 'ba
     for (let r = 0; r < 3; r++) {
       let samples = 0;
       let seconds = 0;
-      for (let k = 0; k < config.calibration_batches; k++) {
-        const t = await f.train(batch(k), { epochs: 1, batchSize: B, seed: 2 + r * config.calibration_batches + k });
+      const calls = f.trainsOffMainThread ? [{ ...batch(0), x, y, n }] : Array.from({ length: config.calibration_batches }, (_, k) => batch(k));
+      for (const [k, call] of calls.entries()) {
+        const t = await f.train(call, { epochs: 1, batchSize: B, seed: 2 + r * config.calibration_batches + k });
         samples += t.samples;
         seconds += t.seconds;
         await yieldToEventLoop();

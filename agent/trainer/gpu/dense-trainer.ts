@@ -1,17 +1,24 @@
 import { IcosflError } from '../../../common/errors.js';
 import type { AdamConstants, DenseLayout, DenseTrainInput, FusedDenseTrainer } from '../fused-step.js';
-import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, WORKGROUP } from './dense-shaders.js';
+import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, UPDATE_WEIGHTS } from './dense-shaders.js';
 
 /** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: the most batch rows (workgroups) one dispatch covers. */
 const MAX_WORKGROUPS = 65535;
 
 /**
- * Whether the fused step can train this layout: `update` runs one invocation per weight (plus one
- * for the loss) in a single dispatch, so past 65,535 workgroups of 64 (about 4.2 M weights) it
- * cannot, and such a model trains on tfjs instead.
+ * Whether the fused step can train this layout on `device`: Adam's moments (2 floats a weight)
+ * are one storage binding, so past the device's binding limit (128 MiB by default: 16.7 M
+ * weights) it cannot, and such a model trains on tfjs instead.
  */
-export function fitsFusedStep(layout: DenseLayout): boolean {
-  return Math.ceil((layout.size + 1) / WORKGROUP) <= MAX_WORKGROUPS;
+export function fitsFusedStep(layout: DenseLayout, limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize'>): boolean {
+  return 8 * layout.size <= limits.maxStorageBufferBindingSize;
+}
+
+/** update's grid: one workgroup per UPDATE_WEIGHTS weights (and the loss), folded into 2-D past 65,535. */
+function updateGrid(size: number): [number, number] {
+  const groups = Math.ceil((size + 1) / UPDATE_WEIGHTS);
+  const x = Math.min(groups, MAX_WORKGROUPS);
+  return [x, Math.ceil(groups / x)];
 }
 
 /**
@@ -94,7 +101,7 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
   async train(initial: Float32Array, input: DenseTrainInput): Promise<{ weights: Float32Array; epochLosses: Float64Array }> {
     const { inputs: I, outputs: O, size: P } = this.layout;
     const { rows, epochs, batchSize } = input;
-    if (!fitsFusedStep(this.layout)) throw new RangeError(`${P} weights need more than ${MAX_WORKGROUPS} workgroups per update dispatch`);
+    if (!fitsFusedStep(this.layout, this.device.limits)) throw new RangeError(`${P} weights' Adam moments exceed the device's storage binding limit`);
     if (initial.length !== P) throw new RangeError(`weights have ${initial.length} values, the layout needs ${P}`);
     if (input.x.length !== rows * I || input.t.length !== rows * O || input.order.length !== rows * epochs) {
       throw new RangeError(`train input sizes do not match ${rows} rows × ${I} inputs → ${O} outputs over ${epochs} epochs`);
@@ -138,14 +145,14 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
     await this.inErrorScope(() => {
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
-      const updateGroups = Math.ceil((P + 1) / WORKGROUP);
+      const [updateX, updateY] = updateGrid(P);
       for (let s = 0; s < stepsPerEpoch * epochs; s++) {
         const count = Math.min(batch, rows - (s % stepsPerEpoch) * batch);
         pass.setBindGroup(0, bindGroup, [s * STEP_UNIFORM_BYTES]);
         pass.setPipeline(forwardBackward);
         pass.dispatchWorkgroups(count);
         pass.setPipeline(update);
-        pass.dispatchWorkgroups(updateGroups);
+        pass.dispatchWorkgroups(updateX, updateY);
       }
       pass.end();
       encoder.copyBufferToBuffer(this.weights, 0, readWeights, 0, 4 * P);

@@ -1,8 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isIcosflError } from '../../../common/errors.js';
-import { defaultCandidates, selectBackend, type Candidate } from '../../../agent/trainer/backends.js';
+import { calibrate, defaultCandidates, selectBackend, type Candidate } from '../../../agent/trainer/backends.js';
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
+import { Forecaster } from '../../../agent/trainer/forecaster.js';
 import { fusedEngine } from '../../../agent/trainer/fused-step.js';
 import { tf } from '../../../agent/trainer/tf.js';
 
@@ -60,6 +61,30 @@ test('auto picks the fastest calibrated backend, not the first in preference ord
   // The fused engines train beside tfjs and predict on its WASM backend.
   assert.is(tf.getBackend(), fastest.name === 'native' ? 'wasm' : fastest.name);
   assert.is(fusedEngine()?.kind, fastest.name === 'native' ? 'native' : undefined);
+});
+
+test('calibration makes train() calls shaped like the job: one per batch on tfjs, one per run on a fused engine', async () => {
+  const config = parseTrainerConfig({ ...quick, calibration_batches: 4 });
+  const windowsPerCall = async (backend: string) => {
+    const candidate = defaultCandidates().find((c) => c.name === backend)!;
+    await candidate.load();
+    await candidate.activate();
+    const calls: number[] = [];
+    const train = Forecaster.prototype.train;
+    Forecaster.prototype.train = function (ws, opts) {
+      calls.push(ws.n);
+      return train.call(this, ws, opts);
+    };
+    try {
+      assert.ok((await calibrate(spec, config)) > 0);
+    } finally {
+      Forecaster.prototype.train = train;
+    }
+    return calls;
+  };
+  // A warm-up batch, then 3 runs of 4 batches of 32 windows.
+  assert.equal(await windowsPerCall('wasm'), [32, ...new Array<number>(12).fill(32)]);
+  assert.equal(await windowsPerCall('native'), [32, 128, 128, 128]);
 });
 
 test('config rejects unknown backends and models with the key named', () => {
