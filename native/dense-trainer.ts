@@ -7,6 +7,8 @@ import { loadAddon, type NativeDenseTrainerHandle } from './load-addon.js';
  * the addon re-checks their types, and the C++ core re-checks sizes and every row index before
  * it reads a row, so no call can make it read outside its buffers.
  *
+ * forward() runs the model on rows of inputs, synchronously (validation losses, forecasts).
+ *
  * train() runs on a libuv worker thread and resolves with new arrays; its inputs are copied
  * first, so the caller may reuse them at once. One train() at a time: Adam's moments are the
  * trainer's state. Memory: the moments and a few row-sized scratch vectors (about 5 floats per
@@ -77,6 +79,16 @@ export class NativeDenseTrainer implements FusedDenseTrainer {
 
   resetOptimizer(): void {
     this.open().resetOptimizer();
+  }
+
+  /** The model's outputs [rows × outputs] for input rows x [rows × inputs]; train()'s forward pass. */
+  forward(weights: Float32Array, x: Float32Array, rows: number): Float32Array {
+    const handle = this.open();
+    const { inputs: I, size: P } = this.layout;
+    if (!isCount(rows, 1)) throw new RangeError(`rows must be a positive integer, got ${rows}`);
+    if (weights.length !== P) throw new RangeError(`weights have ${weights.length} values, the layout needs ${P}`);
+    if (x.length !== rows * I) throw new RangeError(`x has ${x.length} values, not ${rows} rows × ${I} inputs`);
+    return handle.forward(weights, x, rows);
   }
 
   dispose(): void {

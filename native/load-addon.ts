@@ -36,6 +36,7 @@ export interface NativeDenseTrainerHandle {
     learningRate: number,
   ): Promise<{ weights: Float32Array; epochLosses: Float64Array }>;
   resetOptimizer(): void;
+  forward(weights: Float32Array, x: Float32Array, rows: number): Float32Array;
 }
 
 export interface NativeAddon {

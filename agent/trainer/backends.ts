@@ -73,8 +73,9 @@ function tfjsNode(name: 'tfjs-node-gpu' | 'tfjs-node'): Candidate {
  * WebGPU through Dawn (the `webgpu` package), training with our fused WGSL step (gpu/) instead of
  * tfjs's WebGPU backend. Why: tfjs runs one kernel per op, and per-dispatch cost made it slower
  * than WASM at our batch sizes (../shared/DESIGN.md); and its synchronous reads need
- * OffscreenCanvas, which Node lacks. Inference (one window per forecast) stays on the best
- * CPU-side tfjs backend, WASM when it loads. LSTMs have no fused step and train there too.
+ * OffscreenCanvas, which Node lacks. Forward passes (validation, forecasts) run in C++ on the CPU
+ * (forwardPasses). LSTMs have no fused step and train and predict on the best CPU-side tfjs
+ * backend, WASM when it loads.
  *
  * Software adapters (Mesa's llvmpipe) are refused unless `allowSoftwareAdapter`: they are a CPU
  * pretending to be a GPU, useful to test the kernels, never a reason to leave WASM.
@@ -89,7 +90,7 @@ function webgpu(opts: { flags: string[]; allowSoftwareAdapter: boolean; wasmDir:
         throw new Error(`only a software WebGPU adapter (${name}); it is a CPU, so it is not used unless ICOSFL_WEBGPU_SOFTWARE=1`);
       }
       engine = { kind: 'webgpu', device: await dawnDevice(adapter) };
-      return `${name}; inference on ${await loadInferenceBackend(opts.wasmDir)}`;
+      return `${name}; ${await forwardPasses(opts.wasmDir)}`;
     },
     async activate() {
       if (!engine) throw new Error('webgpu is not loaded');
@@ -103,8 +104,8 @@ function webgpu(opts: { flags: string[]; allowSoftwareAdapter: boolean; wasmDir:
  * ring), on a libuv worker thread. Why: on one core tfjs's WASM backend trained the default
  * model 3.4× slower than PyTorch (its ~80 kernels per step each cross from JS into WASM and
  * allocate tensors); one C++ pass over a batch's rows does the same maths with every weight in
- * L1 cache, and training leaves the event loop free. Inference stays on tfjs (WASM when it
- * loads), and LSTMs, which have no fused step, train there too.
+ * L1 cache, and training leaves the event loop free. LSTMs, which have no fused step, train and
+ * predict on tfjs (WASM when it loads).
  */
 function native(opts: { wasmDir: string }): Candidate {
   const engine: FusedEngine = { kind: 'native' };
@@ -112,10 +113,26 @@ function native(opts: { wasmDir: string }): Candidate {
     name: 'native',
     async load() {
       if (typeof loadAddon().NativeDenseTrainer !== 'function') throw new Error('the native addon has no NativeDenseTrainer (rebuild it: npm run build:native)');
-      return `C++ fused step on a worker thread; inference on ${await loadInferenceBackend(opts.wasmDir)}`;
+      return `C++ fused step on a worker thread; ${await forwardPasses(opts.wasmDir)}`;
     },
     activate: () => activateWithEngine(engine),
   };
+}
+
+/**
+ * Where a fused engine's models run forward (validation losses, forecasts), loading what that
+ * needs: dense models in C++ (Forecaster.nativeForward) when the addon loads, LSTMs and otherwise
+ * everything on the CPU-side tfjs backend.
+ */
+async function forwardPasses(wasmDir: string): Promise<string> {
+  const tfjs = await loadInferenceBackend(wasmDir);
+  let cpp = false;
+  try {
+    cpp = typeof loadAddon().NativeDenseTrainer === 'function';
+  } catch {
+    // no addon: tfjs runs every forward pass
+  }
+  return cpp ? `forward passes in C++, LSTMs on ${tfjs}` : `forward passes on ${tfjs}`;
 }
 
 /** Loads the CPU-side tfjs backend a fused engine's models predict on: WASM, else plain JS. */

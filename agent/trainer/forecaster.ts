@@ -56,6 +56,8 @@ export class Forecaster {
   calibration: OutputCalibration | undefined;
   private optimizer: tf.Optimizer | undefined;
   private fused: { engine: FusedEngine; trainer: FusedDenseTrainer } | undefined;
+  /** The C++ forward pass of a dense model (nativeForward); null once the addon failed to load. */
+  private cppForward: NativeDenseTrainer | null | undefined;
   private readonly learningRate: number;
 
   constructor(spec: ModelSpec, opts: { seed: number; learningRate: number; scaler?: Scaler }) {
@@ -255,6 +257,28 @@ export class Forecaster {
   }
 
   /**
+   * The C++ forward pass (native/dense-trainer.ts) while a fused engine trains this dense model:
+   * validation losses every epoch and forecasts then skip tfjs. tfjs's WASM predict took 12–31 ms
+   * for the default job's 1,586 validation rows here, most of a round once training was fused;
+   * the C++ pass is train()'s own forward and takes about 1 ms. Undefined (tfjs predicts) without
+   * a fused engine (a backend forced to wasm or cpu), for an LSTM, or where the addon cannot load.
+   */
+  private nativeForward(): NativeDenseTrainer | undefined {
+    if (this.cppForward === null || !fusedEngine()) return undefined;
+    if (!this.cppForward) {
+      const layout = denseLayout(this.model, this.spec);
+      if (!layout) return undefined;
+      try {
+        this.cppForward = new NativeDenseTrainer(layout, TFJS_ADAM);
+      } catch {
+        this.cppForward = null;
+        return undefined;
+      }
+    }
+    return this.cppForward;
+  }
+
+  /**
    * The fused trainer for this model on the current engine, created on first use and replaced
    * when the engine changes; undefined when training runs on tfjs (no engine set, an LSTM, which
    * has no fused step, or a model too large for the GPU step's dispatch).
@@ -281,6 +305,12 @@ export class Forecaster {
 
   /** Raw standardised outputs [n × H × C], batched to bound memory. */
   private forward(x: Float32Array, n: number): Float32Array {
+    const native = this.nativeForward();
+    if (native) {
+      const { channels: C, horizon: H } = this.spec;
+      const values = native.forward(this.getWeights(), this.inputRows(x, n), this.spec.channelIndependent ? n * C : n);
+      return this.spec.channelIndependent ? swapLastAxes(values, n, C, H) : values;
+    }
     const outW = this.spec.horizon * this.spec.channels;
     const out = new Float32Array(n * outW);
     const inW = this.spec.lookback * this.spec.channels;
@@ -438,6 +468,8 @@ export class Forecaster {
     this.optimizer = undefined;
     this.fused?.trainer.dispose();
     this.fused = undefined;
+    this.cppForward?.dispose();
+    this.cppForward = undefined;
     this.model.dispose();
   }
 }

@@ -13,8 +13,9 @@
  *   batch's rows on a worker thread, every weight matrix in L1 cache.
  *
  * The engine is process-wide, like tfjs's active backend: backends.ts sets it when it activates
- * the 'webgpu' or 'native' backend and clears it for every other. Inference (a forward pass per
- * forecast) and LSTM models stay on tfjs's CPU-side backend.
+ * the 'webgpu' or 'native' backend and clears it for every other. While it is set, a dense
+ * model's forward passes (validation losses, forecasts) run in C++ too (the native step's own
+ * forward, Forecaster.nativeForward); LSTM models train and predict on tfjs's CPU-side backend.
  */
 export interface DenseLayout {
   inputs: number;

@@ -100,6 +100,48 @@ std::vector<double> DenseTrainer::train(float* weights, std::size_t weightCount,
   return epochLosses;
 }
 
+void DenseTrainer::forward(const float* w, std::size_t weightCount, const float* x, std::size_t xCount, uint32_t rows,
+                          float* y) const {
+  const DenseLayout& L = layout_;
+  const uint32_t I = L.inputs, O = L.outputs, HD = L.hidden;
+  if (weightCount != L.size) {
+    throw DenseStepError("weights have " + std::to_string(weightCount) + " values, the layout needs " + std::to_string(L.size));
+  }
+  if (rows == 0 || xCount != uint64_t(rows) * I) {
+    throw DenseStepError("x has " + std::to_string(xCount) + " values, not " + std::to_string(rows) + " rows × " + std::to_string(I) +
+                         " inputs (rows > 0)");
+  }
+  const float* Wlin = w + L.linearKernel;
+  const float* W1 = w + L.hiddenKernel;
+  const float* b1 = w + L.hiddenBias;
+  const float* W2 = w + L.headKernel;
+  std::vector<float> h(HD);
+  for (uint32_t r = 0; r < rows; r++) {
+    const float* xr = x + std::size_t(r) * I;
+    float* yr = y + std::size_t(r) * O;
+    if (HD > 0) {
+      std::copy(b1, b1 + HD, h.begin());
+      for (uint32_t i = 0; i < I; i++) {
+        const float xi = xr[i];
+        const float* row = W1 + std::size_t(i) * HD;
+        for (uint32_t j = 0; j < HD; j++) h[j] += xi * row[j];
+      }
+      for (uint32_t j = 0; j < HD; j++) h[j] = std::max(h[j], 0.0f);
+    }
+    std::fill(yr, yr + O, 0.0f);
+    for (uint32_t i = 0; i < I; i++) {
+      const float xi = xr[i];
+      const float* row = Wlin + std::size_t(i) * O;
+      for (uint32_t k = 0; k < O; k++) yr[k] += xi * row[k];
+    }
+    for (uint32_t j = 0; j < HD; j++) {
+      const float hj = h[j];
+      const float* row = W2 + std::size_t(j) * O;
+      for (uint32_t k = 0; k < O; k++) yr[k] += hj * row[k];
+    }
+  }
+}
+
 // Forward and backward for R rows at once (R = TILE, or 1 for the batch's remainder), adding
 // their gradients into `grad`; returns the rows' summed squared error (before `scale`).
 template <uint32_t R>

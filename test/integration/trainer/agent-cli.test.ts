@@ -89,7 +89,7 @@ test('backends: native, wasm and cpu load with a calibrated speed; GPU and tfjs-
   }
   assert.match(line('wasm'), 'WebAssembly');
   assert.match(line('cpu'), 'plain JavaScript');
-  assert.match(line('native'), 'C++ fused step on a worker thread; inference on wasm');
+  assert.match(line('native'), 'C++ fused step on a worker thread; forward passes in C++, LSTMs on wasm');
   for (const name of ['webgpu', 'tfjs-node', 'tfjs-node-gpu']) assert.match(line(name), /not loaded: \S/, `${name}: ${r.stdout}`);
   assert.match(line('tfjs-node'), '@tensorflow/tfjs-node is not installed');
   assert.match(line('tfjs-node-gpu'), '@tensorflow/tfjs-node-gpu is not installed');

@@ -33,7 +33,7 @@ async function trainBoth(spec: ModelSpec, calls: TrainCall[]) {
 
 test('webgpu loads on the software adapter when allowed, and is refused by default', async () => {
   assert.ok(webgpuStatus.loaded, `webgpu: ${webgpuStatus.reason} (needs Mesa >= 25 lavapipe, see .ci/run)`);
-  assert.match(webgpuStatus.device!, /llvmpipe.*; inference on (wasm|cpu)/);
+  assert.match(webgpuStatus.device!, /llvmpipe.*; forward passes in C\+\+, LSTMs on (wasm|cpu)/);
   const [refused] = await loadBackends(defaultCandidates({ allowSoftwareAdapter: false }).filter((c) => c.name === 'webgpu'));
   assert.is(refused!.loaded, false);
   assert.match(refused!.reason!, /only a software WebGPU adapter \(.*llvmpipe.*\).*ICOSFL_WEBGPU_SOFTWARE=1/);

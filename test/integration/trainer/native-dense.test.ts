@@ -89,11 +89,11 @@ test('training runs off the main thread: the event loop keeps turning until it r
   f.dispose();
 });
 
-test('forcing native selects it: training in C++, inference on WASM; no tfjs tensor leaks over 10 rounds', async () => {
+test('forcing native selects it: training and dense forward passes in C++, tfjs on WASM; no tfjs tensor leaks over 10 rounds', async () => {
   const spec: ModelSpec = { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 16, channelIndependent: true };
   const { chosen, statuses } = await selectBackend(parseTrainerConfig({ backend: 'native', batch_size: 64, calibration_batches: 2 }), spec);
   assert.is(chosen, 'native');
-  assert.match(statuses[0]!.device!, /^C\+\+ fused step on a worker thread; inference on wasm$/);
+  assert.match(statuses[0]!.device!, /^C\+\+ fused step on a worker thread; forward passes in C\+\+, LSTMs on wasm$/);
   assert.is(fusedEngine()?.kind, 'native');
   assert.is(tf.getBackend(), 'wasm');
   const f = new Forecaster(spec, { seed: 1, learningRate: 0.003, scaler });
@@ -107,6 +107,40 @@ test('forcing native selects it: training in C++, inference on WASM; no tfjs ten
   f.dispose();
   await byName(candidates, 'wasm').activate();
   assert.is(fusedEngine(), undefined);
+});
+
+test('with a fused engine, dense forward passes run in C++ and agree with tfjs', async () => {
+  const forward = NativeDenseTrainer.prototype.forward;
+  let cppCalls = 0;
+  NativeDenseTrainer.prototype.forward = function (...args) {
+    cppCalls++;
+    return forward.apply(this, args);
+  };
+  try {
+    for (const spec of [
+      { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 64, channelIndependent: true },
+      { kind: 'linear', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 8, channelIndependent: true },
+      { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 24, channelIndependent: false },
+    ] satisfies ModelSpec[]) {
+      await byName(candidates, 'native').activate();
+      const f = new Forecaster(spec, { seed: 1, learningRate: 0.003, scaler });
+      await f.train(train, { epochs: 2, batchSize: 64, seed: 1 });
+      cppCalls = 0;
+      const cpp = { forecast: f.predict(validation.x, validation.n), loss: f.loss(validation) };
+      assert.is(cppCalls, 2, `${spec.kind}: predict and loss ran in C++`);
+      await byName(candidates, 'wasm').activate();
+      const tfjs = { forecast: f.predict(validation.x, validation.n), loss: f.loss(validation) };
+      assert.is(cppCalls, 2, `${spec.kind}: without a fused engine tfjs runs them`);
+      // Float summation order only: forecasts are in original units (CPU %), tens in size.
+      const scale = tfjs.forecast.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.ok(maxAbsDiff(cpp.forecast, tfjs.forecast) <= 1e-5 * scale, `${spec.kind}: forecasts differ by ${maxAbsDiff(cpp.forecast, tfjs.forecast)} (scale ${scale})`);
+      assert.ok(Math.abs(cpp.loss - tfjs.loss) <= 1e-5 * tfjs.loss, `${spec.kind}: loss ${cpp.loss} vs ${tfjs.loss}`);
+      assert.ok(tfjs.loss > 0 && Number.isFinite(tfjs.loss));
+      f.dispose();
+    }
+  } finally {
+    NativeDenseTrainer.prototype.forward = forward;
+  }
 });
 
 test('a NaN that reaches training is TRAINING_FAILED and leaves the weights as they were', async () => {
@@ -160,7 +194,18 @@ test('the wrapper trains a hand-made layout and names every bad argument', async
   await assertRejects(() => t.train(w, { ...input(), learningRate: NaN }), /learningRate must be a positive finite number, got NaN/);
   await assertRejects(() => t.train(new Float32Array(29), input()), /weights have 29 values, the layout needs 30/);
   await assertRejects(() => t.train(w, { ...input(), x: new Float32Array(14) }), /train input sizes do not match 5 rows × 3 inputs → 2 outputs over 2 epochs/);
+  // forward: train()'s forward pass, so a trained model's outputs match its training loss.
+  const trained = await t.train(w, { ...input(), epochs: 1, order: Uint32Array.from({ length: rows }, (_, i) => i), batchSize: rows });
+  const y = t.forward(trained.weights, input().x, rows);
+  assert.is(y.length, rows * 2);
+  const after = await t.train(trained.weights, { ...input(), epochs: 1, order: Uint32Array.from({ length: rows }, (_, i) => i), batchSize: rows, learningRate: 1e-30 });
+  const mse = y.reduce((sum, v) => sum + (v - Math.fround(0.1)) ** 2, 0) / y.length;
+  assert.ok(Math.abs(after.epochLosses[0]! - mse) <= 1e-6 * mse, `forward's MSE ${mse} vs train()'s loss ${after.epochLosses[0]}`);
+  assert.throws(() => t.forward(w, input().x, 0), /rows must be a positive integer, got 0/);
+  assert.throws(() => t.forward(new Float32Array(29), input().x, rows), /weights have 29 values, the layout needs 30/);
+  assert.throws(() => t.forward(w, new Float32Array(14), rows), /x has 14 values, not 5 rows × 3 inputs/);
   t.dispose();
+  assert.throws(() => t.forward(w, input().x, rows), /the native dense trainer was disposed/);
   assert.throws(() => t.resetOptimizer(), /the native dense trainer was disposed/);
   await assertRejects(() => t.train(w, input()), /the native dense trainer was disposed/);
 });
@@ -197,11 +242,22 @@ test('the addon re-checks types, sizes and every row index itself', async () => 
   bad[7] = 5;
   assert.throws(() => call([w, x, t, bad, 5, 2, 2, 0.01]), /order\[7\] = 5 is not a row index below 5/);
 
+  const forward = (args: unknown[]) => (raw.forward as (...a: unknown[]) => Float32Array)(...args);
+  assert.is(forward([w, x, 5]).length, 10);
+  assert.throws(() => forward([Array.from(w), x, 5]), /weights must be a Float32Array/);
+  assert.throws(() => forward([w, new Float64Array(15), 5]), /x must be a Float32Array/);
+  assert.throws(() => forward([w, x]), /rows must be a number/);
+  assert.throws(() => forward([new Float32Array(31), x, 5]), /weights have 31 values, the layout needs 30/);
+  assert.throws(() => forward([w, x, 6]), /x has 15 values, not 6 rows × 3 inputs \(rows > 0\)/);
+  assert.throws(() => forward([w, x, 0]), /x has 15 values, not 0 rows × 3 inputs \(rows > 0\)/);
+
   // One train() at a time per trainer: Adam's moments are its state.
   const big = 20_000;
   const running = call([w, new Float32Array(big * 3), new Float32Array(big * 2), new Uint32Array(big * 2), big, 2, 1, 0.01]);
   assert.throws(() => call([w, x, t, order, 5, 2, 2, 0.01]), /this trainer is already training; await the running train\(\) first/);
   assert.throws(() => raw.resetOptimizer(), /cannot reset the optimizer while train\(\) runs/);
+  // forward() reads only the layout, so it may run beside a train().
+  assert.is(forward([w, x, 5]).length, 10);
   await running;
   raw.resetOptimizer();
   await call([w, x, t, order, 5, 2, 2, 0.01]);

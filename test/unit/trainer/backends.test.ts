@@ -31,7 +31,7 @@ test('without WASM the native step still loads, and predicts on plain JS', async
   const candidates = defaultCandidates({ wasmDir: '/nonexistent-wasm-dir/' }).filter((c) => c.name === 'native' || c.name === 'wasm');
   const { chosen, statuses } = await selectBackend(parseTrainerConfig(quick), spec, { candidates });
   assert.is(chosen, 'native');
-  assert.match(statuses[0]!.device!, /^C\+\+ fused step on a worker thread; inference on cpu$/);
+  assert.match(statuses[0]!.device!, /^C\+\+ fused step on a worker thread; forward passes in C\+\+, LSTMs on cpu$/);
   assert.is(tf.getBackend(), 'cpu');
   assert.is(fusedEngine()?.kind, 'native');
 });
