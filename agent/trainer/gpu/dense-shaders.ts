@@ -15,10 +15,11 @@ import type { AdamConstants, DenseLayout } from '../fused-step.js';
  *    then applies Adam to them in place. The loss is one more "weight" (index P): its sum over
  *    the rows is added to its epoch's total.
  *
- *    The first version gave each weight one invocation that looped over all the batch's rows.
- *    On an H100 that loop was the whole cost: a chain of dependent global reads per row, about
- *    1.3 µs each, so a train() call took rows × epochs × 1.3 µs whatever the batch size or width
- *    (288 k samples/s at batch 256, 350 k at 4,096, 232 k at 512 hidden units).
+ *    The first version gave each weight one invocation that looped over all the batch's rows,
+ *    a serial chain of dependent global reads, and on an H100 its speed hardly moved with batch
+ *    size or width (288 k samples/s at batch 256, 350 k at 4,096, 232 k at 512 hidden units).
+ *    Spread over a workgroup, the default job went from 786 k to 1.43–1.97 M samples/s
+ *    (`npm run bench -- train`, same H100); `npm run bench -- gpu-step` splits a step's time.
  *
  * Dispatches in one compute pass see each other's writes in order, so a whole epoch (and every
  * epoch of a train() call) is encoded into a single submission with no readback in between.
