@@ -281,7 +281,7 @@ export class Forecaster {
   /**
    * The fused trainer for this model on the current engine, created on first use and replaced
    * when the engine changes; undefined when training runs on tfjs (no engine set, an LSTM, which
-   * has no fused step, or a model too large for the GPU step's dispatch).
+   * has no fused step, or a model whose Adam moments exceed the GPU's storage binding limit).
    */
   private fusedTrainer(): FusedDenseTrainer | undefined {
     const engine = fusedEngine();

@@ -4,8 +4,10 @@ import { defaultCandidates, loadBackends, selectBackend, type Candidate } from '
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
 import { Forecaster } from '../../../agent/trainer/forecaster.js';
 import { fusedEngine } from '../../../agent/trainer/fused-step.js';
+import { fitsFusedStep } from '../../../agent/trainer/gpu/dense-trainer.js';
 import type { ModelSpec } from '../../../agent/trainer/model.js';
 import { tf } from '../../../agent/trainer/tf.js';
+import { NativeDenseTrainer } from '../../../native/dense-trainer.js';
 import { assertSameTraining, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
 import { tempDir } from '../../helpers/paths.js';
 import { assertRejects } from '../../helpers/rejects.js';
@@ -60,6 +62,13 @@ test('fused linear step over joint channels = tfjs step', async () => {
   assert.ok(Math.abs(cpu.losses[0]! - gpu.losses[0]!) < 1e-4 * cpu.losses[0]!);
 });
 
+test('a model fits the GPU step while its Adam moments (8 bytes a weight) fit one storage binding', () => {
+  const layout = (size: number) => ({ inputs: 30, outputs: 5, hidden: 0, linearKernel: 0, hiddenKernel: 0, hiddenBias: 0, headKernel: 0, size });
+  const limits = { maxStorageBufferBindingSize: 134_217_728 }; // WebGPU's default: 128 MiB
+  assert.ok(fitsFusedStep(layout(16_777_216), limits));
+  assert.not.ok(fitsFusedStep(layout(16_777_217), limits));
+});
+
 test('an LSTM has no fused step: with webgpu active it trains on tfjs (CPU side) and says nothing breaks', async () => {
   await byName(software, 'webgpu').activate();
   assert.is(fusedEngine()?.kind, 'webgpu');
@@ -70,7 +79,7 @@ test('an LSTM has no fused step: with webgpu active it trains on tfjs (CPU side)
   f.dispose();
 });
 
-test('forcing webgpu selects it: training on the GPU, inference on a CPU-side tfjs backend; tensors do not leak', async () => {
+test('forcing webgpu selects it: training on the GPU, dense forward passes in C++; tensors do not leak', async () => {
   const config = parseTrainerConfig({ backend: 'webgpu', batch_size: 64, calibration_batches: 2 });
   const { chosen } = await selectBackend(config, { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 16, channelIndependent: true }, {
     candidates: defaultCandidates({ allowSoftwareAdapter: true }),
@@ -81,10 +90,21 @@ test('forcing webgpu selects it: training on the GPU, inference on a CPU-side tf
   const f = new Forecaster({ kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 16, channelIndependent: true }, { seed: 1, learningRate: 0.003, scaler });
   await f.train(train, { epochs: 1, batchSize: 64, seed: 0 });
   const tensors = tf.memory().numTensors;
-  for (let i = 1; i <= 10; i++) {
-    await f.train(train, { epochs: 1, batchSize: 64, seed: i });
-    f.predict(validation.x, validation.n);
+  const forward = NativeDenseTrainer.prototype.forward;
+  let cppForwards = 0;
+  NativeDenseTrainer.prototype.forward = function (...args) {
+    cppForwards++;
+    return forward.apply(this, args);
+  };
+  try {
+    for (let i = 1; i <= 10; i++) {
+      await f.train(train, { epochs: 1, batchSize: 64, seed: i });
+      f.predict(validation.x, validation.n);
+    }
+  } finally {
+    NativeDenseTrainer.prototype.forward = forward;
   }
+  assert.is(cppForwards, 10);
   assert.is(tf.memory().numTensors, tensors);
   // One workgroup per batch row: a batch above WebGPU's per-dimension limit is refused by name.
   await assertRejects(() => f.train(train, { epochs: 1, batchSize: 70_000, seed: 1 }), /batch size 70000 is above the 65535 rows one GPU step dispatches/);
