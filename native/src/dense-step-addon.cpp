@@ -193,9 +193,9 @@ class NativeDenseTrainer : public Napi::ObjectWrap<NativeDenseTrainer> {
     const auto weights = info[0].As<Napi::Float32Array>();
     const auto x = info[1].As<Napi::Float32Array>();
     const uint32_t rows = info[2].As<Napi::Number>().Uint32Value();
-    std::vector<float> y(std::size_t(rows) * state_->trainer.layout().outputs);
+    std::vector<float> y;
     try {
-      state_->trainer.forward(weights.Data(), weights.ElementLength(), x.Data(), x.ElementLength(), rows, y.data());
+      y = state_->trainer.forward(weights.Data(), weights.ElementLength(), x.Data(), x.ElementLength(), rows);
     } catch (const DenseStepError& e) {
       throw Napi::RangeError::New(env, e.what());
     }

@@ -100,8 +100,8 @@ std::vector<double> DenseTrainer::train(float* weights, std::size_t weightCount,
   return epochLosses;
 }
 
-void DenseTrainer::forward(const float* w, std::size_t weightCount, const float* x, std::size_t xCount, uint32_t rows,
-                          float* y) const {
+std::vector<float> DenseTrainer::forward(const float* w, std::size_t weightCount, const float* x, std::size_t xCount,
+                                         uint32_t rows) const {
   const DenseLayout& L = layout_;
   const uint32_t I = L.inputs, O = L.outputs, HD = L.hidden;
   if (weightCount != L.size) {
@@ -115,10 +115,11 @@ void DenseTrainer::forward(const float* w, std::size_t weightCount, const float*
   const float* W1 = w + L.hiddenKernel;
   const float* b1 = w + L.hiddenBias;
   const float* W2 = w + L.headKernel;
+  std::vector<float> y(std::size_t(rows) * O);
   std::vector<float> h(HD);
   for (uint32_t r = 0; r < rows; r++) {
     const float* xr = x + std::size_t(r) * I;
-    float* yr = y + std::size_t(r) * O;
+    float* yr = y.data() + std::size_t(r) * O;
     if (HD > 0) {
       std::copy(b1, b1 + HD, h.begin());
       for (uint32_t i = 0; i < I; i++) {
@@ -140,6 +141,7 @@ void DenseTrainer::forward(const float* w, std::size_t weightCount, const float*
       for (uint32_t k = 0; k < O; k++) yr[k] += hj * row[k];
     }
   }
+  return y;
 }
 
 // Forward and backward for R rows at once (R = TILE, or 1 for the batch's remainder), adding

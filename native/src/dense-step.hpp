@@ -66,10 +66,11 @@ class DenseTrainer {
 
   void resetOptimizer();
 
-  // The model's outputs for `rows` rows of x ([rows × inputs]) into y ([rows × outputs]): the
-  // forward pass of train() (same sums in the same order), for validation losses and forecasts.
-  // Reads only the layout, so it may run while train() runs on another thread.
-  void forward(const float* weights, std::size_t weightCount, const float* x, std::size_t xCount, uint32_t rows, float* y) const;
+  // The model's outputs [rows × outputs] for `rows` rows of x ([rows × inputs]): the forward pass
+  // of train() (same sums in the same order), for validation losses and forecasts. Sizes are
+  // checked before anything is allocated. Reads only the layout, so it may run while train()
+  // runs on another thread.
+  std::vector<float> forward(const float* weights, std::size_t weightCount, const float* x, std::size_t xCount, uint32_t rows) const;
 
   // Checks a job against the layout without training (the addon calls it before going async).
   void checkJob(std::size_t weightCount, const DenseTrainJob& job, std::size_t xCount, std::size_t tCount,

@@ -250,6 +250,8 @@ test('the addon re-checks types, sizes and every row index itself', async () => 
   assert.throws(() => forward([new Float32Array(31), x, 5]), /weights have 31 values, the layout needs 30/);
   assert.throws(() => forward([w, x, 6]), /x has 15 values, not 6 rows × 3 inputs \(rows > 0\)/);
   assert.throws(() => forward([w, x, 0]), /x has 15 values, not 0 rows × 3 inputs \(rows > 0\)/);
+  // A huge row count is refused by the size check before any output is allocated.
+  assert.throws(() => forward([w, x, 2 ** 32 - 1]), /x has 15 values, not 4294967295 rows × 3 inputs/);
 
   // One train() at a time per trainer: Adam's moments are its state.
   const big = 20_000;
