@@ -44,14 +44,16 @@ test('webgpu loads on the software adapter when allowed, and is refused by defau
 test('fused MLP step = tfjs step: same weights after epochs, a partial batch, a second call and an optimizer reset', async () => {
   const spec: ModelSpec = { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 64, channelIndependent: true };
   // rows = 2 × train.n; batch 97 never divides it, so every epoch ends on a partial batch.
+  // Batch 600 is above update's 256 invocations, so each of them sums several rows.
   const { cpu, gpu } = await trainBoth(spec, [
     { epochs: 2, batchSize: 97, seed: 1 },
     { epochs: 1, batchSize: 256, seed: 2 },
+    { epochs: 1, batchSize: 600, seed: 5 },
     { epochs: 1, batchSize: 64, seed: 3, reset: true },
   ]);
   assertSameTraining(cpu, gpu, 'mlp');
   // Training did something: the weights left their zero-initialised output layers.
-  assert.ok(gpu.losses[2]! < gpu.losses[0]!, `losses ${gpu.losses}`);
+  assert.ok(gpu.losses[3]! < gpu.losses[0]!, `losses ${gpu.losses}`);
 });
 
 test('fused linear step over joint channels = tfjs step', async () => {
