@@ -181,8 +181,14 @@ function dawnAdapter(flags: string[]): NonNullable<typeof dawn> {
   return dawn;
 }
 
+/**
+ * The device, with the adapter's own limits for what bounds the fused step's models (WebGPU's
+ * defaults are far below a real GPU's: 16 KiB of workgroup memory, 128 MiB per storage binding;
+ * see gpu/dense-trainer.ts fitsFusedStep).
+ */
 function dawnDevice(adapter: GPUAdapter): Promise<GPUDevice> {
-  dawnDevicePromise ??= adapter.requestDevice();
+  const { maxComputeWorkgroupStorageSize, maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
+  dawnDevicePromise ??= adapter.requestDevice({ requiredLimits: { maxComputeWorkgroupStorageSize, maxStorageBufferBindingSize, maxBufferSize } });
   return dawnDevicePromise;
 }
 

@@ -5,13 +5,18 @@ import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, UPDATE_WEIGHTS } fr
 /** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: the most batch rows (workgroups) one dispatch covers. */
 const MAX_WORKGROUPS = 65535;
 
+type StepLimits = Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxComputeWorkgroupStorageSize'>;
+
 /**
- * Whether the fused step can train this layout on `device`: Adam's moments (2 floats a weight)
- * are one storage binding, so past the device's binding limit (128 MiB by default: 16.7 M
- * weights) it cannot, and such a model trains on tfjs instead.
+ * Whether the fused step can train this layout on a device with these limits; if not, the model
+ * trains on tfjs instead. Two things bound it:
+ * - Adam's moments (2 floats a weight) are one storage binding;
+ * - forwardBackward keeps a row's inputs, outputs and hidden activations in workgroup memory
+ *   (4 bytes each; WebGPU's default 16 KiB holds about 4,000 hidden units, backends.ts asks
+ *   for the adapter's own limit).
  */
-export function fitsFusedStep(layout: DenseLayout, limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize'>): boolean {
-  return 8 * layout.size <= limits.maxStorageBufferBindingSize;
+export function fitsFusedStep(layout: DenseLayout, limits: StepLimits): boolean {
+  return 8 * layout.size <= limits.maxStorageBufferBindingSize && 4 * (layout.inputs + layout.outputs + layout.hidden) <= limits.maxComputeWorkgroupStorageSize;
 }
 
 /** update's grid: one workgroup per UPDATE_WEIGHTS weights (and the loss), folded into 2-D past 65,535. */
@@ -101,13 +106,17 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
   async train(initial: Float32Array, input: DenseTrainInput): Promise<{ weights: Float32Array; epochLosses: Float64Array }> {
     const { inputs: I, outputs: O, size: P } = this.layout;
     const { rows, epochs, batchSize } = input;
-    if (!fitsFusedStep(this.layout, this.device.limits)) throw new RangeError(`${P} weights' Adam moments exceed the device's storage binding limit`);
+    if (!fitsFusedStep(this.layout, this.device.limits)) throw new RangeError(`this model (${P} weights, ${this.layout.hidden} hidden units) exceeds the GPU's storage binding or workgroup memory limits`);
     if (initial.length !== P) throw new RangeError(`weights have ${initial.length} values, the layout needs ${P}`);
     if (input.x.length !== rows * I || input.t.length !== rows * O || input.order.length !== rows * epochs) {
       throw new RangeError(`train input sizes do not match ${rows} rows × ${I} inputs → ${O} outputs over ${epochs} epochs`);
     }
     if (batchSize > MAX_WORKGROUPS) throw new RangeError(`batch size ${batchSize} is above the ${MAX_WORKGROUPS} rows one GPU step dispatches`);
     const batch = Math.min(batchSize, rows);
+    const scratchBytes = 4 * scratchLayout(this.layout, Math.max(batch, this.maxBatch)).size;
+    if (scratchBytes > this.device.limits.maxStorageBufferBindingSize) {
+      throw new RangeError(`batch size ${batch} needs ${scratchBytes} bytes of GPU scratch, above the device's ${this.device.limits.maxStorageBufferBindingSize}-byte storage binding limit; use a smaller batch_size`);
+    }
     const { forwardBackward, update } = await this.ensurePipelines(batch);
     const device = this.device;
     const U = GPUBufferUsage;

@@ -3,10 +3,12 @@ import * as assert from 'uvu/assert';
 import { defaultCandidates, loadBackends, selectBackend, type Candidate } from '../../../agent/trainer/backends.js';
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
 import { Forecaster } from '../../../agent/trainer/forecaster.js';
-import { fusedEngine } from '../../../agent/trainer/fused-step.js';
-import { fitsFusedStep } from '../../../agent/trainer/gpu/dense-trainer.js';
+import { fusedEngine, TFJS_ADAM } from '../../../agent/trainer/fused-step.js';
+import { fitsFusedStep, GpuDenseTrainer } from '../../../agent/trainer/gpu/dense-trainer.js';
 import type { ModelSpec } from '../../../agent/trainer/model.js';
 import { tf } from '../../../agent/trainer/tf.js';
+import { sliceWindows } from '../../../agent/trainer/windows.js';
+import { UPDATE_WEIGHTS } from '../../../agent/trainer/gpu/dense-shaders.js';
 import { NativeDenseTrainer } from '../../../native/dense-trainer.js';
 import { assertSameTraining, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
 import { tempDir } from '../../helpers/paths.js';
@@ -56,6 +58,43 @@ test('fused MLP step = tfjs step: same weights after epochs, a partial batch, a 
   assert.ok(gpu.losses[3]! < gpu.losses[0]!, `losses ${gpu.losses}`);
 });
 
+test('a model past 65,535 update workgroups trains on the 2-D grid and matches tfjs', async () => {
+  // Joint channels and 4,096 hidden units: 291,416 weights, 72,855 update workgroups.
+  const spec: ModelSpec = { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 4096, channelIndependent: false };
+  const probe = new Forecaster(spec, { seed: 11, learningRate: 0.003, scaler });
+  assert.ok(Math.ceil((probe.weightCount + 1) / UPDATE_WEIGHTS) > 65_535, `${probe.weightCount} weights`);
+  const initial = probe.getWeights();
+  probe.dispose();
+  const small = { ...data, train: sliceWindows(train, 0, 64), validation: sliceWindows(validation, 0, 64) };
+  const calls = [{ epochs: 2, batchSize: 32, seed: 6 }];
+  const cpu = await trainOn(byName(software, 'cpu'), spec, small, calls);
+  const gpu = await trainOn(byName(software, 'webgpu'), spec, small, calls);
+  // Weights past the first grid row (65,535 workgroups × 4) moved, and as tfjs moved them.
+  const tail = 65_535 * UPDATE_WEIGHTS;
+  const moved = maxAbsDiff(initial.subarray(tail), gpu.weights.subarray(tail));
+  assert.ok(moved > 1e-3, `weights past the first grid row moved by ${moved}`);
+  assert.ok(maxAbsDiff(cpu.weights, gpu.weights) < 0.01 * moved, `max |Δw| ${maxAbsDiff(cpu.weights, gpu.weights)}`);
+  // Sums over 4,096 hidden units: float summation order shows at 2e-5 of the loss here.
+  assert.ok(Math.abs(cpu.losses[0]! - gpu.losses[0]!) < 1e-4 * cpu.losses[0]!, `loss ${cpu.losses[0]} vs ${gpu.losses[0]}`);
+});
+
+test('a batch whose GPU scratch exceeds the storage binding limit is refused by name, before any GPU work', async () => {
+  await byName(software, 'webgpu').activate();
+  const engine = fusedEngine();
+  assert.is(engine?.kind, 'webgpu');
+  const device = (engine as { device: GPUDevice }).device;
+  const hidden = 4096;
+  const layout = { inputs: 30, outputs: 5, hidden, linearKernel: 0, hiddenKernel: 150, hiddenBias: 150 + 30 * hidden, headKernel: 150 + 31 * hidden, size: 150 + 36 * hidden };
+  const trainer = new GpuDenseTrainer(device, layout, TFJS_ADAM);
+  // Per row: activations and back-propagated errors (2 × 4,096), the output error (5), the loss (1).
+  const rows = 4096;
+  const bytes = 4 * rows * (2 * hidden + 5 + 1);
+  assert.ok(bytes > device.limits.maxStorageBufferBindingSize, `llvmpipe's limit is ${device.limits.maxStorageBufferBindingSize}`);
+  const input = { x: new Float32Array(rows * 30), t: new Float32Array(rows * 5), rows, order: Uint32Array.from({ length: rows }, (_, i) => i), epochs: 1, batchSize: rows, learningRate: 0.001 };
+  await assertRejects(() => trainer.train(new Float32Array(layout.size), input), new RegExp(`batch size 4096 needs ${bytes} bytes of GPU scratch, above the device's ${device.limits.maxStorageBufferBindingSize}-byte storage binding limit; use a smaller batch_size`));
+  trainer.dispose();
+});
+
 test('fused linear step over joint channels = tfjs step', async () => {
   const spec: ModelSpec = { kind: 'linear', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 1, channelIndependent: false };
   const { cpu, gpu } = await trainBoth(spec, [{ epochs: 3, batchSize: 50, seed: 4 }]);
@@ -64,11 +103,13 @@ test('fused linear step over joint channels = tfjs step', async () => {
   assert.ok(Math.abs(cpu.losses[0]! - gpu.losses[0]!) < 1e-4 * cpu.losses[0]!);
 });
 
-test('a model fits the GPU step while its Adam moments (8 bytes a weight) fit one storage binding', () => {
-  const layout = (size: number) => ({ inputs: 30, outputs: 5, hidden: 0, linearKernel: 0, hiddenKernel: 0, hiddenBias: 0, headKernel: 0, size });
-  const limits = { maxStorageBufferBindingSize: 134_217_728 }; // WebGPU's default: 128 MiB
-  assert.ok(fitsFusedStep(layout(16_777_216), limits));
+test('a model fits the GPU step while its Adam moments and a row in workgroup memory fit the limits', () => {
+  const layout = (size: number, hidden = 0) => ({ inputs: 30, outputs: 5, hidden, linearKernel: 0, hiddenKernel: 0, hiddenBias: 0, headKernel: 0, size });
+  const limits = { maxStorageBufferBindingSize: 134_217_728, maxComputeWorkgroupStorageSize: 16_384 }; // WebGPU's defaults
+  assert.ok(fitsFusedStep(layout(16_777_216), limits)); // 8 bytes a weight
   assert.not.ok(fitsFusedStep(layout(16_777_217), limits));
+  assert.ok(fitsFusedStep(layout(1000, 4061), limits)); // 4 × (30 + 5 + 4,061) = 16,384 bytes
+  assert.not.ok(fitsFusedStep(layout(1000, 4062), limits));
 });
 
 test('an LSTM has no fused step: with webgpu active it trains on tfjs (CPU side) and says nothing breaks', async () => {
