@@ -18,7 +18,7 @@ import type { AdamConstants, DenseLayout } from '../fused-step.js';
  *    The first version gave each weight one invocation that looped over all the batch's rows,
  *    a serial chain of dependent global reads, and on an H100 its speed hardly moved with batch
  *    size or width (288 k samples/s at batch 256, 350 k at 4,096, 232 k at 512 hidden units).
- *    Spread over a workgroup, the default job went from 786 k to 1.43–1.97 M samples/s
+ *    Spread over a workgroup, the default job went from 786 k to 1.43–2.34 M samples/s
  *    (`npm run bench -- train`, same H100); `npm run bench -- gpu-step` splits a step's time.
  *
  * Dispatches in one compute pass see each other's writes in order, so a whole epoch (and every
