@@ -4,6 +4,7 @@ import { Forecaster } from '../../agent/trainer/forecaster.js';
 import type { ModelSpec } from '../../agent/trainer/model.js';
 import { fitScaler, type Scaler } from '../../agent/trainer/scaler.js';
 import { buildWindows, chronologicalSplit, type WindowSet } from '../../agent/trainer/windows.js';
+import { NativeDenseTrainer } from '../../native/dense-trainer.js';
 import { twoNabCpuChannels } from './nab-traces.js';
 
 /**
@@ -78,4 +79,20 @@ export function assertSameTraining(reference: TrainedOn, fused: TrainedOn, label
   assert.ok(Math.abs(v - fused.validationLoss) < 1e-5 * v, `${label} validation: reference ${v} fused ${fused.validationLoss}`);
   const diff = maxAbsDiff(reference.weights, fused.weights);
   assert.ok(diff < 5e-3 * maxAbs(reference.weights), `${label}: max |Δw| ${diff} (max |w| ${maxAbs(reference.weights)})`);
+}
+
+/** Runs `body`; returns its result and how many C++ forward passes (NativeDenseTrainer.forward) it made. */
+export async function countCppForwards<T>(body: () => T | Promise<T>): Promise<{ calls: number; result: T }> {
+  const forward = NativeDenseTrainer.prototype.forward;
+  let calls = 0;
+  NativeDenseTrainer.prototype.forward = function (...args) {
+    calls++;
+    return forward.apply(this, args);
+  };
+  try {
+    const result = await body();
+    return { calls, result };
+  } finally {
+    NativeDenseTrainer.prototype.forward = forward;
+  }
 }

@@ -4,13 +4,12 @@ import { defaultCandidates, loadBackends, selectBackend, type Candidate } from '
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
 import { Forecaster } from '../../../agent/trainer/forecaster.js';
 import { fusedEngine, TFJS_ADAM } from '../../../agent/trainer/fused-step.js';
+import { UPDATE_WEIGHTS } from '../../../agent/trainer/gpu/dense-shaders.js';
 import { fitsFusedStep, GpuDenseTrainer } from '../../../agent/trainer/gpu/dense-trainer.js';
 import type { ModelSpec } from '../../../agent/trainer/model.js';
 import { tf } from '../../../agent/trainer/tf.js';
 import { sliceWindows } from '../../../agent/trainer/windows.js';
-import { UPDATE_WEIGHTS } from '../../../agent/trainer/gpu/dense-shaders.js';
-import { NativeDenseTrainer } from '../../../native/dense-trainer.js';
-import { assertSameTraining, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
+import { assertSameTraining, countCppForwards, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
 import { tempDir } from '../../helpers/paths.js';
 import { assertRejects } from '../../helpers/rejects.js';
 
@@ -133,20 +132,12 @@ test('forcing webgpu selects it: training on the GPU, dense forward passes in C+
   const f = new Forecaster({ kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 16, channelIndependent: true }, { seed: 1, learningRate: 0.003, scaler });
   await f.train(train, { epochs: 1, batchSize: 64, seed: 0 });
   const tensors = tf.memory().numTensors;
-  const forward = NativeDenseTrainer.prototype.forward;
-  let cppForwards = 0;
-  NativeDenseTrainer.prototype.forward = function (...args) {
-    cppForwards++;
-    return forward.apply(this, args);
-  };
-  try {
+  const { calls: cppForwards } = await countCppForwards(async () => {
     for (let i = 1; i <= 10; i++) {
       await f.train(train, { epochs: 1, batchSize: 64, seed: i });
       f.predict(validation.x, validation.n);
     }
-  } finally {
-    NativeDenseTrainer.prototype.forward = forward;
-  }
+  });
   assert.is(cppForwards, 10);
   assert.is(tf.memory().numTensors, tensors);
   // One workgroup per batch row: a batch above WebGPU's per-dimension limit is refused by name.

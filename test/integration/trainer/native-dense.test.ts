@@ -9,7 +9,7 @@ import { tf } from '../../../agent/trainer/tf.js';
 import { isIcosflError } from '../../../common/errors.js';
 import { NativeDenseTrainer } from '../../../native/dense-trainer.js';
 import { loadAddon } from '../../../native/load-addon.js';
-import { assertSameTraining, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
+import { assertSameTraining, countCppForwards, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
 import { tempDir } from '../../helpers/paths.js';
 import { assertRejects } from '../../helpers/rejects.js';
 
@@ -110,36 +110,27 @@ test('forcing native selects it: training and dense forward passes in C++, tfjs 
 });
 
 test('with a fused engine, dense forward passes run in C++ and agree with tfjs', async () => {
-  const forward = NativeDenseTrainer.prototype.forward;
-  let cppCalls = 0;
-  NativeDenseTrainer.prototype.forward = function (...args) {
-    cppCalls++;
-    return forward.apply(this, args);
-  };
-  try {
-    for (const spec of [
-      { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 64, channelIndependent: true },
-      { kind: 'linear', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 8, channelIndependent: true },
-      { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 24, channelIndependent: false },
-    ] satisfies ModelSpec[]) {
-      await byName(candidates, 'native').activate();
-      const f = new Forecaster(spec, { seed: 1, learningRate: 0.003, scaler });
-      await f.train(train, { epochs: 2, batchSize: 64, seed: 1 });
-      cppCalls = 0;
-      const cpp = { forecast: f.predict(validation.x, validation.n), loss: f.loss(validation) };
-      assert.is(cppCalls, 2, `${spec.kind}: predict and loss ran in C++`);
-      await byName(candidates, 'wasm').activate();
-      const tfjs = { forecast: f.predict(validation.x, validation.n), loss: f.loss(validation) };
-      assert.is(cppCalls, 2, `${spec.kind}: without a fused engine tfjs runs them`);
-      // Float summation order only: forecasts are in original units (CPU %), tens in size.
-      const scale = tfjs.forecast.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-      assert.ok(maxAbsDiff(cpp.forecast, tfjs.forecast) <= 1e-5 * scale, `${spec.kind}: forecasts differ by ${maxAbsDiff(cpp.forecast, tfjs.forecast)} (scale ${scale})`);
-      assert.ok(Math.abs(cpp.loss - tfjs.loss) <= 1e-5 * tfjs.loss, `${spec.kind}: loss ${cpp.loss} vs ${tfjs.loss}`);
-      assert.ok(tfjs.loss > 0 && Number.isFinite(tfjs.loss));
-      f.dispose();
-    }
-  } finally {
-    NativeDenseTrainer.prototype.forward = forward;
+  for (const spec of [
+    { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 64, channelIndependent: true },
+    { kind: 'linear', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 8, channelIndependent: true },
+    { kind: 'mlp', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 24, channelIndependent: false },
+  ] satisfies ModelSpec[]) {
+    await byName(candidates, 'native').activate();
+    const f = new Forecaster(spec, { seed: 1, learningRate: 0.003, scaler });
+    await f.train(train, { epochs: 2, batchSize: 64, seed: 1 });
+    const run = () => ({ forecast: f.predict(validation.x, validation.n), loss: f.loss(validation) });
+    const native = await countCppForwards(run);
+    assert.is(native.calls, 2, `${spec.kind}: predict and loss ran in C++`);
+    await byName(candidates, 'wasm').activate();
+    const onWasm = await countCppForwards(run);
+    assert.is(onWasm.calls, 0, `${spec.kind}: without a fused engine tfjs runs them`);
+    const [cpp, tfjs] = [native.result, onWasm.result];
+    // Float summation order only: forecasts are in original units (CPU %), tens in size.
+    const scale = tfjs.forecast.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assert.ok(maxAbsDiff(cpp.forecast, tfjs.forecast) <= 1e-5 * scale, `${spec.kind}: forecasts differ by ${maxAbsDiff(cpp.forecast, tfjs.forecast)} (scale ${scale})`);
+    assert.ok(Math.abs(cpp.loss - tfjs.loss) <= 1e-5 * tfjs.loss, `${spec.kind}: loss ${cpp.loss} vs ${tfjs.loss}`);
+    assert.ok(tfjs.loss > 0 && Number.isFinite(tfjs.loss));
+    f.dispose();
   }
 });
 
