@@ -11,8 +11,9 @@ import { loadAddon, type NativeDenseTrainerHandle } from './load-addon.js';
  *
  * train() runs on a libuv worker thread and resolves with new arrays; its inputs are copied
  * first, so the caller may reuse them at once. One train() at a time: Adam's moments are the
- * trainer's state. Memory: the moments and a few row-sized scratch vectors (about 5 floats per
- * weight), freed when the trainer is garbage-collected; dispose() only drops this handle.
+ * trainer's state. Memory: the moments, the gradient and a few row-sized scratch vectors (about
+ * 3 floats per weight), allocated by the first train() (a trainer used only for forward() holds
+ * none) and freed when the trainer is garbage-collected; dispose() only drops this handle.
  */
 const U32_MAX = 2 ** 32 - 1;
 

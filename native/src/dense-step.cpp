@@ -50,6 +50,11 @@ DenseTrainer::DenseTrainer(const DenseLayout& layout, const AdamConstants& adam)
   if (!(adam.beta1 >= 0 && adam.beta1 < 1 && adam.beta2 >= 0 && adam.beta2 < 1 && adam.epsilon > 0)) {
     throw DenseStepError("Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0");
   }
+}
+
+void DenseTrainer::allocateTrainingState() {
+  if (!grad_.empty()) return;
+  const DenseLayout& L = layout_;
   m_.assign(L.size, 0.0f);
   v_.assign(L.size, 0.0f);
   grad_.assign(L.size, 0.0f);
@@ -88,6 +93,7 @@ void DenseTrainer::checkJob(std::size_t weightCount, const DenseTrainJob& job, s
 std::vector<double> DenseTrainer::train(float* weights, std::size_t weightCount, const DenseTrainJob& job) {
   checkJob(weightCount, job, std::size_t(job.rows) * layout_.inputs, std::size_t(job.rows) * layout_.outputs,
            std::size_t(job.rows) * job.epochs);
+  allocateTrainingState();
   const uint32_t batch = std::min(job.batchSize, job.rows);
   const uint32_t stepsPerEpoch = (job.rows + batch - 1) / batch;
   std::vector<double> epochLosses(job.epochs, 0.0);

@@ -81,12 +81,16 @@ class DenseTrainer {
  private:
   // One minibatch: gradients of the batch's mean loss into grad_, then Adam. Returns the batch loss.
   double step(float* w, const DenseTrainJob& job, const uint32_t* rows, uint32_t count);
+  // Adam's moments, the gradient and a tile's scratch (about 3 floats a weight), on the first
+  // train(): an instance used only for forward() (Forecaster.nativeForward beside a GPU trainer)
+  // never holds them.
+  void allocateTrainingState();
   template <uint32_t R>
   double tile(const float* w, const DenseTrainJob& job, const uint32_t* rows, float scale);
 
   DenseLayout layout_;
   AdamConstants adam_;
-  std::vector<float> m_, v_, grad_;
+  std::vector<float> m_, v_, grad_;  // empty until the first train()
   std::vector<float> hidden_, error_, hiddenError_;  // a tile's activations and errors (TILE rows)
   uint64_t adamStep_ = 0;
 };
