@@ -32,8 +32,9 @@ function updateGrid(size: number): [number, number] {
  * rows, scratch) and frees them in dispose(); buffers grow to the largest call seen and are
  * reused, so a daemon's rounds allocate nothing new once warm.
  *
- * One train() call = one submission: all epochs' steps are encoded into one compute pass, and the
- * weights and per-epoch losses are read back once at the end (a readback is a full GPU sync).
+ * One train() call = one submission (or a few in a row for very long calls, see
+ * maxStepsPerSubmission): all epochs' steps are encoded into one compute pass, and the weights
+ * and per-epoch losses are read back once at the end (a readback is a full GPU sync).
  */
 export class GpuDenseTrainer implements FusedDenseTrainer {
   private readonly device: GPUDevice;
@@ -48,8 +49,16 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
   /** Adam's step count t; moments and t restart together (resetOptimizer). */
   private adamStep = 0;
 
-  constructor(device: GPUDevice, layout: DenseLayout, adam: AdamConstants) {
+  /**
+   * Steps encoded into one submission (whole epochs, at least one). A train() call with more is
+   * split into several submissions in a row, so its step constants (256 bytes a step) and its
+   * epochs' row orders stay within buffer limits however many epochs a caller asks for.
+   */
+  private readonly maxStepsPerSubmission: number;
+
+  constructor(device: GPUDevice, layout: DenseLayout, adam: AdamConstants, opts: { maxStepsPerSubmission?: number } = {}) {
     this.device = device;
+    this.maxStepsPerSubmission = opts.maxStepsPerSubmission ?? 65_536;
     this.layout = layout;
     this.adam = adam;
     const storage = (readOnly: boolean): GPUBindGroupLayoutEntry['buffer'] => ({ type: readOnly ? 'read-only-storage' : 'storage' });
@@ -106,67 +115,68 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
   async train(initial: Float32Array, input: DenseTrainInput): Promise<{ weights: Float32Array; epochLosses: Float64Array }> {
     const { inputs: I, outputs: O, size: P } = this.layout;
     const { rows, epochs, batchSize } = input;
+    const bindingLimit = this.device.limits.maxStorageBufferBindingSize;
     if (!fitsFusedStep(this.layout, this.device.limits)) throw new RangeError(`this model (${P} weights, ${this.layout.hidden} hidden units) exceeds the GPU's storage binding or workgroup memory limits`);
     if (initial.length !== P) throw new RangeError(`weights have ${initial.length} values, the layout needs ${P}`);
     if (input.x.length !== rows * I || input.t.length !== rows * O || input.order.length !== rows * epochs) {
       throw new RangeError(`train input sizes do not match ${rows} rows × ${I} inputs → ${O} outputs over ${epochs} epochs`);
     }
     if (batchSize > MAX_WORKGROUPS) throw new RangeError(`batch size ${batchSize} is above the ${MAX_WORKGROUPS} rows one GPU step dispatches`);
+    // Every row stays on the GPU for the whole call (each epoch shuffles across all of them), so
+    // inputs and targets must each fit one storage binding.
+    const inputBytes = Math.max(input.x.byteLength, input.t.byteLength);
+    if (inputBytes > bindingLimit) {
+      throw new RangeError(`${rows} training rows × ${I} inputs → ${O} outputs need ${inputBytes} bytes in one GPU buffer, above the device's ${bindingLimit}-byte storage binding limit; train on fewer windows`);
+    }
     const batch = Math.min(batchSize, rows);
     const scratchBytes = 4 * scratchLayout(this.layout, Math.max(batch, this.maxBatch)).size;
-    if (scratchBytes > this.device.limits.maxStorageBufferBindingSize) {
-      throw new RangeError(`batch size ${batch} needs ${scratchBytes} bytes of GPU scratch, above the device's ${this.device.limits.maxStorageBufferBindingSize}-byte storage binding limit; use a smaller batch_size`);
+    if (scratchBytes > bindingLimit) {
+      throw new RangeError(`batch size ${batch} needs ${scratchBytes} bytes of GPU scratch, above the device's ${bindingLimit}-byte storage binding limit; use a smaller batch_size`);
     }
     const { forwardBackward, update } = await this.ensurePipelines(batch);
     const device = this.device;
     const U = GPUBufferUsage;
+    const stepsPerEpoch = Math.ceil(rows / batch);
+    // Whole epochs per submission: each step's uniform slot and each epoch's row order must fit.
+    const epochsPerSubmission = Math.max(1, Math.min(epochs, Math.floor(this.maxStepsPerSubmission / stepsPerEpoch), Math.floor(bindingLimit / (4 * rows))));
     const xs = this.buffer('x', input.x.byteLength, U.STORAGE | U.COPY_DST);
     const ts = this.buffer('t', input.t.byteLength, U.STORAGE | U.COPY_DST);
-    const order = this.buffer('order', input.order.byteLength, U.STORAGE | U.COPY_DST);
+    const order = this.buffer('order', 4 * rows * epochsPerSubmission, U.STORAGE | U.COPY_DST);
     const scratch = this.buffer('scratch', 4 * scratchLayout(this.layout, this.maxBatch).size, U.STORAGE);
     const losses = this.buffer('losses', 4 * epochs, U.STORAGE | U.COPY_DST | U.COPY_SRC);
-    const stepsPerEpoch = Math.ceil(rows / batch);
-    const steps = new ArrayBuffer(STEP_UNIFORM_BYTES * stepsPerEpoch * epochs);
-    const stepBuffer = this.buffer('steps', steps.byteLength, U.UNIFORM | U.COPY_DST);
+    const stepBuffer = this.buffer('steps', STEP_UNIFORM_BYTES * stepsPerEpoch * epochsPerSubmission, U.UNIFORM | U.COPY_DST);
     const readWeights = this.buffer('readWeights', 4 * P, U.MAP_READ | U.COPY_DST);
     const readLosses = this.buffer('readLosses', 4 * epochs, U.MAP_READ | U.COPY_DST);
-
-    // Per-step constants, with Adam's bias correction computed in float64 for step t.
-    const { beta1, beta2 } = this.adam;
-    for (let e = 0, s = 0; e < epochs; e++) {
-      for (let start = 0; start < rows; start += batch, s++) {
-        const t = ++this.adamStep;
-        const u32 = new Uint32Array(steps, s * STEP_UNIFORM_BYTES, 4);
-        const f = new Float32Array(steps, s * STEP_UNIFORM_BYTES + 16, 2);
-        u32.set([e * rows + start, Math.min(batch, rows - start), e, 0]);
-        f[0] = input.learningRate / (1 - beta1 ** t);
-        f[1] = 1 / (1 - beta2 ** t);
-      }
-    }
     device.queue.writeBuffer(this.weights, 0, initial);
     device.queue.writeBuffer(xs, 0, input.x);
     device.queue.writeBuffer(ts, 0, input.t);
-    device.queue.writeBuffer(order, 0, input.order);
     device.queue.writeBuffer(losses, 0, new Float32Array(epochs));
-    device.queue.writeBuffer(stepBuffer, 0, steps);
-
     const bindGroup = this.bindGroup([this.weights, this.moments, xs, ts, order, scratch, losses], stepBuffer);
+    const [updateX, updateY] = updateGrid(P);
+
     await this.inErrorScope(() => {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      const [updateX, updateY] = updateGrid(P);
-      for (let s = 0; s < stepsPerEpoch * epochs; s++) {
-        const count = Math.min(batch, rows - (s % stepsPerEpoch) * batch);
-        pass.setBindGroup(0, bindGroup, [s * STEP_UNIFORM_BYTES]);
-        pass.setPipeline(forwardBackward);
-        pass.dispatchWorkgroups(count);
-        pass.setPipeline(update);
-        pass.dispatchWorkgroups(updateX, updateY);
+      // The queue runs writes and submissions in order, so each submission's order and step
+      // constants may overwrite the previous one's; nothing is read back until the last.
+      for (let first = 0; first < epochs; first += epochsPerSubmission) {
+        const count = Math.min(epochsPerSubmission, epochs - first);
+        device.queue.writeBuffer(order, 0, input.order, first * rows, count * rows);
+        device.queue.writeBuffer(stepBuffer, 0, this.stepConstants(first, count, rows, batch, input.learningRate));
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        for (let s = 0; s < stepsPerEpoch * count; s++) {
+          pass.setBindGroup(0, bindGroup, [s * STEP_UNIFORM_BYTES]);
+          pass.setPipeline(forwardBackward);
+          pass.dispatchWorkgroups(Math.min(batch, rows - (s % stepsPerEpoch) * batch));
+          pass.setPipeline(update);
+          pass.dispatchWorkgroups(updateX, updateY);
+        }
+        pass.end();
+        if (first + count === epochs) {
+          encoder.copyBufferToBuffer(this.weights, 0, readWeights, 0, 4 * P);
+          encoder.copyBufferToBuffer(losses, 0, readLosses, 0, 4 * epochs);
+        }
+        device.queue.submit([encoder.finish()]);
       }
-      pass.end();
-      encoder.copyBufferToBuffer(this.weights, 0, readWeights, 0, 4 * P);
-      encoder.copyBufferToBuffer(losses, 0, readLosses, 0, 4 * epochs);
-      device.queue.submit([encoder.finish()]);
     });
     await this.throwIfRejected('training step');
 
@@ -176,6 +186,26 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
     readWeights.unmap();
     readLosses.unmap();
     return { weights, epochLosses: Float64Array.from(sums, (sum) => sum / stepsPerEpoch) };
+  }
+
+  /**
+   * One 256-byte uniform slot per step of epochs first … first + count − 1: its row range in the
+   * submission's order buffer, its loss slot, and Adam's bias corrections for step t (float64).
+   */
+  private stepConstants(first: number, count: number, rows: number, batch: number, learningRate: number): ArrayBuffer {
+    const { beta1, beta2 } = this.adam;
+    const steps = new ArrayBuffer(STEP_UNIFORM_BYTES * Math.ceil(rows / batch) * count);
+    for (let e = 0, s = 0; e < count; e++) {
+      for (let start = 0; start < rows; start += batch, s++) {
+        const t = ++this.adamStep;
+        const u32 = new Uint32Array(steps, s * STEP_UNIFORM_BYTES, 4);
+        const f = new Float32Array(steps, s * STEP_UNIFORM_BYTES + 16, 2);
+        u32.set([e * rows + start, Math.min(batch, rows - start), first + e, 0]);
+        f[0] = learningRate / (1 - beta1 ** t);
+        f[1] = 1 / (1 - beta2 ** t);
+      }
+    }
+    return steps;
   }
 
   /**
