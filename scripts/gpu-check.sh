@@ -19,6 +19,8 @@ if [ "${1:-}" = "--prepare" ]; then
   rm -rf "$PACK" && mkdir -p "$PACK/node_modules"
   cp "$(command -v node)" "$PACK/node" && strip "$PACK/node" && xz -T2 -6 "$PACK/node"
   cp -r dist "$PACK/dist" && cp package.json "$PACK/"
+  # The train bench's PyTorch peer: where the host has no torch it then says so, not "no such file".
+  mkdir -p "$PACK/scripts/bench" && cp scripts/bench/pytorch-train.py "$PACK/scripts/bench/"
   # The addon's fused C++ step (the 'native' backend): the best CPU backend the GPU has to beat.
   mkdir -p "$PACK/build/Release" && cp build/Release/icosfl_native.node "$PACK/build/Release/"
   mkdir -p "$PACK/data/nab-server-metrics"

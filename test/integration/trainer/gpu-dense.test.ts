@@ -82,9 +82,9 @@ test('a batch whose GPU scratch exceeds the storage binding limit is refused by 
   const hidden = 4096;
   const layout = { inputs: 30, outputs: 5, hidden, linearKernel: 0, hiddenKernel: 150, hiddenBias: 150 + 30 * hidden, headKernel: 150 + 31 * hidden, size: 150 + 36 * hidden };
   const trainer = new GpuDenseTrainer(device, layout, TFJS_ADAM);
-  // Per row: activations and back-propagated errors (2 × 4,096), the output error (5), the loss (1).
+  // Per row: activations and back-propagated errors (2 × 4,096), the output error (5), the inputs (30), the loss (1).
   const rows = 4096;
-  const bytes = 4 * rows * (2 * hidden + 5 + 1);
+  const bytes = 4 * rows * (2 * hidden + 5 + 30 + 1);
   assert.ok(bytes > device.limits.maxStorageBufferBindingSize, `llvmpipe's limit is ${device.limits.maxStorageBufferBindingSize}`);
   const input = { x: new Float32Array(rows * 30), t: new Float32Array(rows * 5), rows, order: Uint32Array.from({ length: rows }, (_, i) => i), epochs: 1, batchSize: rows, learningRate: 0.001 };
   await assertRejects(() => trainer.train(new Float32Array(layout.size), input), new RegExp(`batch size 4096 needs ${bytes} bytes of GPU scratch, above the device's ${device.limits.maxStorageBufferBindingSize}-byte storage binding limit; use a smaller batch_size`));
