@@ -20,7 +20,7 @@ import type { AdamConstants, DenseLayout } from '../fused-step.js';
  *    size or width (288 k samples/s at batch 256, 350 k at 4,096, 232 k at 512 hidden units).
  *    Spread over a workgroup, the default job went from 786 k to 1.43–2.34 M samples/s
  *    (`npm run bench -- train`, same H100); `npm run bench -- gpu-step` splits a step's time.
- *    Its reads are coalesced since (see scratchLayout).
+ *    Since then its reads are coalesced as well (see scratchLayout).
  *
  * Dispatches in one compute pass see each other's writes in order, so a whole epoch (and every
  * epoch of a train() call) is encoded into a single submission with no readback in between.
@@ -58,7 +58,7 @@ const f32 = (x: number) => {
  * Unit-major because `update` reads every value once per weight that uses it, while
  * forwardBackward writes it once: neighbouring invocations of update sum neighbouring rows, so
  * their reads fall in the same memory transactions. Row-major, with x read from the data by the
- * shuffled order, each read was its own transaction, and update took 83 µs of a 93 µs step at
+ * shuffled order, each read was its own transaction, and update took 83 µs of a 93–108 µs step at
  * batch 4,096 on an H100 (`npm run bench -- gpu-step`).
  */
 export function scratchLayout(layout: DenseLayout, maxBatch: number) {
