@@ -4,11 +4,13 @@ import { defaultCandidates, loadBackends, selectBackend, type Candidate } from '
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
 import { Forecaster } from '../../../agent/trainer/forecaster.js';
 import { fusedEngine, TFJS_ADAM } from '../../../agent/trainer/fused-step.js';
-import { UPDATE_WEIGHTS } from '../../../agent/trainer/gpu/dense-shaders.js';
+import { sharedOutputs, UPDATE_WEIGHTS } from '../../../agent/trainer/gpu/dense-shaders.js';
 import { fitsFusedStep, GpuDenseTrainer } from '../../../agent/trainer/gpu/dense-trainer.js';
 import type { ModelSpec } from '../../../agent/trainer/model.js';
 import { tf } from '../../../agent/trainer/tf.js';
-import { sliceWindows } from '../../../agent/trainer/windows.js';
+import { fitScaler } from '../../../agent/trainer/scaler.js';
+import { buildWindows, chronologicalSplit, sliceWindows } from '../../../agent/trainer/windows.js';
+import { twoNabCpuChannels } from '../../helpers/nab-traces.js';
 import { assertSameTraining, countCppForwards, maxAbsDiff, nabTrainingData, trainOn, type TrainCall } from '../../helpers/fused-step.js';
 import { tempDir } from '../../helpers/paths.js';
 import { assertRejects } from '../../helpers/rejects.js';
@@ -139,6 +141,26 @@ test('a call split into several submissions trains exactly as one submission doe
   split.dispose();
 });
 
+test('wide MLP: the output sums by shares and, past 16 outputs, by one invocation each = tfjs step', async () => {
+  const wide = { kind: 'mlp', lookback: 30, channels: 2, hiddenUnits: 256 } as const;
+  // 5 outputs over 30 + 256 terms: shares. Joint channels 9 steps ahead: 18 outputs, no shares.
+  const cases = [
+    { spec: { ...wide, horizon: 5, channelIndependent: true }, inputs: 30, shares: 5 * 64 },
+    { spec: { ...wide, horizon: 9, channelIndependent: false }, inputs: 60, shares: 0 },
+  ];
+  for (const { spec, inputs, shares } of cases) {
+    const layout = { inputs, outputs: spec.channelIndependent ? spec.horizon : 2 * spec.horizon, hidden: 256, linearKernel: 0, hiddenKernel: 0, hiddenBias: 0, headKernel: 0, size: 0 };
+    assert.is(sharedOutputs(layout), shares);
+    const ws = buildWindows(twoNabCpuChannels(tmp.dir).values.subarray(0, 2 * 1200), 2, 30, spec.horizon);
+    const split = chronologicalSplit(ws, 0.2);
+    const windows = { ...split, scaler: fitScaler(split.train) };
+    const calls = [{ epochs: 2, batchSize: 97, seed: 8 }];
+    const cpu = await trainOn(byName(software, 'cpu'), spec, windows, calls);
+    const gpu = await trainOn(byName(software, 'webgpu'), spec, windows, calls);
+    assertSameTraining(cpu, gpu, `mlp, ${layout.outputs} outputs`);
+  }
+});
+
 test('fused linear step over joint channels = tfjs step', async () => {
   const spec: ModelSpec = { kind: 'linear', lookback: 30, horizon: 5, channels: 2, hiddenUnits: 1, channelIndependent: false };
   const { cpu, gpu } = await trainBoth(spec, [{ epochs: 3, batchSize: 50, seed: 4 }]);
@@ -152,8 +174,12 @@ test('a model fits the GPU step while its Adam moments and a row in workgroup me
   const limits = { maxStorageBufferBindingSize: 134_217_728, maxComputeWorkgroupStorageSize: 16_384 }; // WebGPU's defaults
   assert.ok(fitsFusedStep(layout(16_777_216), limits)); // 8 bytes a weight
   assert.not.ok(fitsFusedStep(layout(16_777_217), limits));
-  assert.ok(fitsFusedStep(layout(1000, 4061), limits)); // 4 × (30 + 5 + 4,061) = 16,384 bytes
-  assert.not.ok(fitsFusedStep(layout(1000, 4062), limits));
+  assert.ok(fitsFusedStep(layout(1000, 3741), limits)); // 4 × (30 + 5 + 3,741 + 5 × 64 output shares) = 16,384 bytes
+  assert.not.ok(fitsFusedStep(layout(1000, 3742), limits));
+  // Past 16 outputs there are no shares: 4 × (30 + 17 + 4,049) = 16,384 bytes.
+  const wide = (hidden: number) => ({ ...layout(1000, hidden), outputs: 17 });
+  assert.ok(fitsFusedStep(wide(4049), limits));
+  assert.not.ok(fitsFusedStep(wide(4050), limits));
 });
 
 test('an LSTM has no fused step: with webgpu active it trains on tfjs (CPU side) and says nothing breaks', async () => {
