@@ -73,8 +73,8 @@ export function scratchLayout(layout: DenseLayout, maxBatch: number) {
 /**
  * Workgroup floats forwardBackward spends on the output sums: one share per output and invocation
  * for a layer wide enough to need them (inputs + hidden units ≥ SHARED_OUTPUTS_FROM) with at most
- * MAX_SHARED_OUTPUTS outputs, else none, and one invocation per output loops over every input and
- * hidden unit itself.
+ * MAX_SHARED_OUTPUTS outputs, while they fit the device's workgroup memory beside the row;
+ * else none, and one invocation per output loops over every input and hidden unit itself.
  *
  * That loop leaves all but O invocations of the workgroup idle. With 512 hidden units its serial
  * chain was most of the step: forwardBackward took 83–85 µs on an H100, against 18–31 µs with
@@ -84,15 +84,18 @@ export function scratchLayout(layout: DenseLayout, maxBatch: number) {
  */
 export const MAX_SHARED_OUTPUTS = 16;
 export const SHARED_OUTPUTS_FROM = 256;
-export function sharedOutputs(layout: DenseLayout): number {
-  const wide = layout.inputs + layout.hidden >= SHARED_OUTPUTS_FROM;
-  return wide && layout.outputs <= MAX_SHARED_OUTPUTS ? layout.outputs * WORKGROUP : 0;
+export function sharedOutputs(layout: DenseLayout, maxWorkgroupBytes: number): number {
+  const { inputs: I, outputs: O, hidden: HD } = layout;
+  const wide = I + HD >= SHARED_OUTPUTS_FROM;
+  const fits = 4 * (I + O + HD + O * WORKGROUP) <= maxWorkgroupBytes;
+  return wide && O <= MAX_SHARED_OUTPUTS && fits ? O * WORKGROUP : 0;
 }
 
-export function denseStepShader(layout: DenseLayout, maxBatch: number, adam: AdamConstants): string {
+export function denseStepShader(layout: DenseLayout, maxBatch: number, adam: AdamConstants, maxWorkgroupBytes: number): string {
   const { inputs: I, outputs: O, hidden: HD } = layout;
   const s = scratchLayout(layout, maxBatch);
   const hasHidden = HD > 0;
+  const shares = sharedOutputs(layout, maxWorkgroupBytes);
   return /* wgsl */ `
 struct Step { start: u32, count: u32, epoch: u32, pad: u32, lr_t: f32, c2: f32 }
 
@@ -123,7 +126,7 @@ const MB: u32 = ${maxBatch}u;   // the stride of the scratch arrays (unit-major)
 var<workgroup> x_row: array<f32, ${I}>;
 var<workgroup> e_row: array<f32, ${O}>;
 ${hasHidden ? `var<workgroup> h_row: array<f32, ${HD}>;` : ''}
-${sharedOutputs(layout) ? `var<workgroup> shares: array<f32, ${sharedOutputs(layout)}>;` : ''}
+${shares ? `var<workgroup> shares: array<f32, ${shares}>;` : ''}
 
 // Forward pass of one row into workgroup memory: x_row, h_row (hidden activations) and e_row
 // (output minus target). Called in uniform control flow by every invocation of a workgroup.
@@ -138,7 +141,7 @@ ${hasHidden ? `
   }
   workgroupBarrier();
 ` : ''}
-${sharedOutputs(layout) ? `
+${shares ? `
   // Every output is a sum over the inputs and hidden units: each invocation sums a strided share
   // for all outputs at once and one tree over the workgroup adds the shares up.
   var y = array<f32, ${O}>();

@@ -1,6 +1,6 @@
 import { IcosflError } from '../../../common/errors.js';
 import type { AdamConstants, DenseLayout, DenseTrainInput, FusedDenseTrainer } from '../fused-step.js';
-import { denseStepShader, sharedOutputs, STEP_UNIFORM_BYTES, scratchLayout, UPDATE_WEIGHTS } from './dense-shaders.js';
+import { denseStepShader, STEP_UNIFORM_BYTES, scratchLayout, UPDATE_WEIGHTS } from './dense-shaders.js';
 
 /** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: the most batch rows (workgroups) one dispatch covers. */
 const MAX_WORKGROUPS = 65535;
@@ -11,13 +11,12 @@ type StepLimits = Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxC
  * Whether the fused step can train this layout on a device with these limits; if not, the model
  * trains on tfjs instead. Two things bound it:
  * - Adam's moments (2 floats a weight) are one storage binding;
- * - forwardBackward keeps a row's inputs, outputs and hidden activations in workgroup memory,
- *   plus the output sums' shares (sharedOutputs; 4 bytes each; WebGPU's default 16 KiB holds
- *   about 3,700 hidden units, backends.ts asks for the adapter's own limit).
+ * - forwardBackward keeps a row's inputs, outputs and hidden activations in workgroup memory
+ *   (4 bytes each; WebGPU's default 16 KiB holds about 4,000 hidden units, backends.ts asks
+ *   for the adapter's own limit). The output sums' shares are used only where they fit too.
  */
 export function fitsFusedStep(layout: DenseLayout, limits: StepLimits): boolean {
-  const workgroupBytes = 4 * (layout.inputs + layout.outputs + layout.hidden + sharedOutputs(layout));
-  return 8 * layout.size <= limits.maxStorageBufferBindingSize && workgroupBytes <= limits.maxComputeWorkgroupStorageSize;
+  return 8 * layout.size <= limits.maxStorageBufferBindingSize && 4 * (layout.inputs + layout.outputs + layout.hidden) <= limits.maxComputeWorkgroupStorageSize;
 }
 
 /** update's grid: one workgroup per UPDATE_WEIGHTS weights (and the loss), folded into 2-D past 65,535. */
@@ -101,7 +100,7 @@ export class GpuDenseTrainer implements FusedDenseTrainer {
     if (this.pipelines && batch <= this.maxBatch) return this.pipelines;
     this.maxBatch = Math.max(batch, this.maxBatch);
     const pipelines = await this.inErrorScope(() => {
-      const module = this.device.createShaderModule({ code: denseStepShader(this.layout, this.maxBatch, this.adam) });
+      const module = this.device.createShaderModule({ code: denseStepShader(this.layout, this.maxBatch, this.adam, this.device.limits.maxComputeWorkgroupStorageSize) });
       const pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [this.bindLayout] });
       const make = (entryPoint: string) => this.device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
       return { forwardBackward: make('forwardBackward'), update: make('update') };

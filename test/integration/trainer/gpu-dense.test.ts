@@ -148,9 +148,10 @@ test('wide MLP: the output sums by shares and, past 16 outputs, by one invocatio
     { spec: { ...wide, horizon: 5, channelIndependent: true }, inputs: 30, shares: 5 * 64 },
     { spec: { ...wide, horizon: 9, channelIndependent: false }, inputs: 60, shares: 0 },
   ];
+  const device = await gpuDevice();
   for (const { spec, inputs, shares } of cases) {
     const layout = { inputs, outputs: spec.channelIndependent ? spec.horizon : 2 * spec.horizon, hidden: 256, linearKernel: 0, hiddenKernel: 0, hiddenBias: 0, headKernel: 0, size: 0 };
-    assert.is(sharedOutputs(layout), shares);
+    assert.is(sharedOutputs(layout, device.limits.maxComputeWorkgroupStorageSize), shares);
     const ws = buildWindows(twoNabCpuChannels(tmp.dir).values.subarray(0, 2 * 1200), 2, 30, spec.horizon);
     const split = chronologicalSplit(ws, 0.2);
     const windows = { ...split, scaler: fitScaler(split.train) };
@@ -174,12 +175,14 @@ test('a model fits the GPU step while its Adam moments and a row in workgroup me
   const limits = { maxStorageBufferBindingSize: 134_217_728, maxComputeWorkgroupStorageSize: 16_384 }; // WebGPU's defaults
   assert.ok(fitsFusedStep(layout(16_777_216), limits)); // 8 bytes a weight
   assert.not.ok(fitsFusedStep(layout(16_777_217), limits));
-  assert.ok(fitsFusedStep(layout(1000, 3741), limits)); // 4 × (30 + 5 + 3,741 + 5 × 64 output shares) = 16,384 bytes
-  assert.not.ok(fitsFusedStep(layout(1000, 3742), limits));
-  // Past 16 outputs there are no shares: 4 × (30 + 17 + 4,049) = 16,384 bytes.
-  const wide = (hidden: number) => ({ ...layout(1000, hidden), outputs: 17 });
-  assert.ok(fitsFusedStep(wide(4049), limits));
-  assert.not.ok(fitsFusedStep(wide(4050), limits));
+  assert.ok(fitsFusedStep(layout(1000, 4061), limits)); // 4 × (30 + 5 + 4,061) = 16,384 bytes
+  assert.not.ok(fitsFusedStep(layout(1000, 4062), limits));
+  // The output sums' shares (5 × 64 floats) are used where they fit beside the row, else not.
+  assert.is(sharedOutputs(layout(1000, 3741), limits.maxComputeWorkgroupStorageSize), 5 * 64); // 4 × (30 + 5 + 3,741 + 320) = 16,384
+  assert.is(sharedOutputs(layout(1000, 3742), limits.maxComputeWorkgroupStorageSize), 0);
+  assert.is(sharedOutputs(layout(1000, 225), limits.maxComputeWorkgroupStorageSize), 0); // 30 + 225 terms: the loop is faster
+  assert.is(sharedOutputs(layout(1000, 226), limits.maxComputeWorkgroupStorageSize), 5 * 64);
+  assert.is(sharedOutputs({ ...layout(1000, 1000), outputs: 17 }, limits.maxComputeWorkgroupStorageSize), 0); // past 16 outputs
 });
 
 test('an LSTM has no fused step: with webgpu active it trains on tfjs (CPU side) and says nothing breaks', async () => {
