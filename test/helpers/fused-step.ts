@@ -18,9 +18,9 @@ export interface TrainingData {
   scaler: Scaler;
 }
 
-/** The first 1,200 samples of two real NAB EC2 CPU traces as one 2-channel machine, L 30, H 5. */
-export function nabTrainingData(workDir: string): TrainingData {
-  const ws = buildWindows(twoNabCpuChannels(workDir).values.subarray(0, 2 * 1200), 2, 30, 5);
+/** The first 1,200 samples of two real NAB EC2 CPU traces as one 2-channel machine, L 30, H `horizon`. */
+export function nabTrainingData(workDir: string, horizon = 5): TrainingData {
+  const ws = buildWindows(twoNabCpuChannels(workDir).values.subarray(0, 2 * 1200), 2, 30, horizon);
   const { train, validation } = chronologicalSplit(ws, 0.2);
   return { train, validation, scaler: fitScaler(train) };
 }
