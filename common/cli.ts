@@ -20,7 +20,7 @@ function exitFor(err: unknown): number {
     if (err.code.startsWith('CONFIG_')) return exitCode('CONFIG');
     if (err.code === 'RING_LOCKED' || err.code === 'RING_NOT_ENOUGH_DATA') return exitCode('TEMP_FAIL');
     if (err.code === 'RING_IO') return exitCode('IO');
-    if (err.code === 'DAEMON_NOT_RUNNING' || err.code === 'BACKEND_UNAVAILABLE') return exitCode('UNAVAILABLE');
+    if (err.code === 'DAEMON_NOT_RUNNING' || err.code === 'BACKEND_UNAVAILABLE' || err.code === 'TRAINER_NOT_RUNNING') return exitCode('UNAVAILABLE');
     if (err.code === 'CRYPTO_SECRET_KEY_FORBIDDEN' || err.code === 'CRYPTO_KEY_INVALID') return exitCode('NO_PERMISSION');
     if (err.code === 'DATA_INVALID' || err.code.startsWith('CRYPTO_') || err.code === 'STATE_CORRUPT') return exitCode('DATA');
   }

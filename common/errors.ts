@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   CRYPTO_TOO_FEW_CLIENTS: 'fewer agents contributed to an encrypted sum than the round requires',
   // daemon
   DAEMON_NOT_RUNNING: 'no running daemon answered on its control socket',
+  TRAINER_NOT_RUNNING: "the daemon's training job is not running (disabled, starting, or failed to start)",
   DATA_INVALID: 'an input data file is malformed',
 } as const;
 

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { IcosflError } from '../../common/errors.js';
 import { METRICS } from '../collectors/index.js';
 import { envOverrides, flagOverrides, type ConfigLayer, type Overrides } from './overrides.js';
-import { agentConfigSchema, LOG_LEVELS, type AgentConfig } from './schema.js';
+import { checkedAgentConfigSchema, LOG_LEVELS, type AgentConfig } from './schema.js';
 
 /**
  * Loads the agent config: defaults < file < environment < flags, validated once by the zod
@@ -130,7 +130,7 @@ export function loadAgentConfig(opts: LoadOptions = {}): AgentConfig {
   envOverrides(env, overrides);
   flagOverrides(opts.sets ?? [], opts.shortcuts ?? {}, overrides);
 
-  const parsed = agentConfigSchema.safeParse(merge(file ?? {}, overrides.values));
+  const parsed = checkedAgentConfigSchema.safeParse(merge(file ?? {}, overrides.values));
   if (!parsed.success) throw configError(problemsOf(parsed.error, overrides.origins, source));
   const raw = parsed.data;
 

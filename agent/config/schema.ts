@@ -84,6 +84,23 @@ export const agentConfigSchema = z
   })
   .strict();
 
+/**
+ * agentConfigSchema with its checks across sections (load.ts parses with this; overrides.ts reads
+ * the plain object's shape).
+ */
+export const checkedAgentConfigSchema = agentConfigSchema.superRefine((c, ctx) => {
+  // The daemon starts training once the ring holds this many samples (daemon.ts,
+  // samplesForFirstRound): a ring that can never hold them would leave training waiting forever.
+  const needed = c.trainer.min_samples + c.trainer.lookback + c.trainer.horizon - 1;
+  if (c.trainer.enabled && needed > c.sampler.ring_capacity) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['trainer', 'min_samples'],
+      message: `min_samples + lookback + horizon − 1 = ${needed} samples, more than sampler.ring_capacity (${c.sampler.ring_capacity}) holds: training would never start`,
+    });
+  }
+});
+
 /** The parsed file before systemd-dependent defaults are resolved. */
 export type RawAgentConfig = z.infer<typeof agentConfigSchema>;
 

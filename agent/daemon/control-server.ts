@@ -36,6 +36,10 @@ export class ControlServer implements ControlRegistry {
     this.handlers.set(name, fn);
   }
 
+  has(name: string): boolean {
+    return this.handlers.has(name);
+  }
+
   /** Removes a handler (a training job that stops takes its `predict` with it). */
   unhandle(name: string): void {
     this.handlers.delete(name);

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
+import { IcosflError } from '../../common/errors.js';
 import { exitCode } from '../../common/exit-codes.js';
 import { setRootLogger, type Logger } from '../../common/log.js';
 import type { MetricRing } from '../../native/ring.js';
@@ -33,6 +34,8 @@ const STATUS_EVERY_MS = 10_000;
 /** systemd's default TimeoutStopSec is 90 s; ours must hold SIGTERM to exit within 5 s. */
 const SHUTDOWN_BUDGET_MS = 4_500;
 const TRAINER_STOP_MS = 1_500;
+/** Control commands a training job registers (job.ts); answered by trainerAbsence() while there is none. */
+const TRAINER_COMMANDS = ['predict'] as const;
 
 /** The training job's handlers and gauges, removed again when it stops (a reload restarts it). */
 interface JobSlot {
@@ -95,6 +98,7 @@ export class Daemon {
     this.control = new ControlServer(controlSocketPath(c.agent.runtime_dir), this.logger('control'));
     this.control.handle('status', async () => this.status());
     this.control.handle('ping', async () => ({ pong: true, pid: process.pid }));
+    this.answerTrainerCommandsAbsent();
     await this.control.listen();
     if (this.shuttingDown) return;
 
@@ -214,6 +218,33 @@ export class Daemon {
     if (outcome !== 'stopped') this.log.warn({ outcome: outcome === 'timeout' ? `no stop within ${TRAINER_STOP_MS} ms` : String(outcome) }, 'training job did not stop cleanly');
     for (const h of slot.handlers) this.control?.unhandle(h);
     for (const m of slot.metrics) this.registry?.removeSingleMetric(m);
+    this.answerTrainerCommandsAbsent();
+  }
+
+  /**
+   * Until a training job registers its commands (it starts only once the ring holds enough
+   * samples, and loading TensorFlow.js takes seconds more), they answer why there is none,
+   * not UNKNOWN_COMMAND: `icosfl-agent predict` right after a start then says to retry.
+   */
+  private answerTrainerCommandsAbsent(): void {
+    const control = this.control;
+    if (!control) return;
+    for (const name of TRAINER_COMMANDS) {
+      if (control.has(name)) continue;
+      control.handle(name, async () => {
+        throw this.trainerAbsence();
+      });
+    }
+  }
+
+  private trainerAbsence(): IcosflError {
+    const t = this.config.trainer;
+    if (!t.enabled) return new IcosflError('TRAINER_NOT_RUNNING', 'training is disabled in this daemon\'s config (trainer.enabled = false)');
+    if (this.trainerStartError) return new IcosflError('TRAINER_NOT_RUNNING', `the training job could not start: ${this.trainerStartError}`);
+    if (this.trainerWait && this.ring) {
+      return new IcosflError('RING_NOT_ENOUGH_DATA', `the training job starts once the ring holds ${this.samplesForFirstRound(this.config)} samples; it holds ${this.ring.size}`);
+    }
+    return new IcosflError('TRAINER_NOT_RUNNING', 'the training job is starting; retry in a few seconds');
   }
 
   /**
@@ -262,6 +293,7 @@ export class Daemon {
         registry: this.registry,
         control: {
           handle: (name: string, fn: ControlHandler) => {
+            control.unhandle(name); // the absent-trainer answer (answerTrainerCommandsAbsent)
             control.handle(name, fn);
             handlers.push(name);
           },
@@ -274,6 +306,7 @@ export class Daemon {
     } catch (err) {
       // Sampling is the daemon's first job: a trainer that cannot start is reported, not fatal.
       for (const h of handlers) control.unhandle(h);
+      this.answerTrainerCommandsAbsent();
       for (const m of this.registry.getMetricsAsArray().map((x) => x.name)) if (!before.has(m)) this.registry.removeSingleMetric(m);
       this.trainerStartError = (err as Error).message;
       log.error({ err }, 'training job could not start; sampling continues');

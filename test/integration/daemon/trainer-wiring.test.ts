@@ -31,11 +31,11 @@ function start(name: string, minSamples: number): { d: DaemonProcess; socket: st
 }
 
 test('training enabled, too few samples yet: neither tfjs nor node-seal is loaded', async () => {
-  const { d, socket } = start('waiting', 100_000);
+  const { d, socket } = start('waiting', 80_000);
   await d.waitForLog('ready');
   await sleep(1500);
   const st = (await controlRequest(socket, { cmd: 'status' })) as { trainer: Record<string, unknown> };
-  assert.equal(st.trainer, { enabled: true, running: false, starts_at_samples: 100_000 + 4 + 1 - 1 });
+  assert.equal(st.trainer, { enabled: true, running: false, starts_at_samples: 80_000 + 4 + 1 - 1 });
   d.proc.kill('SIGTERM');
   assert.is((await d.exited).code, 0);
   assert.not.match(d.stderr, 'HEAVY-MODULE');

@@ -167,7 +167,8 @@ test('predict with a running daemon: answered over the control socket by its tra
   // The daemon's first sample has no rate yet (NaN), so it answers RING_NOT_ENOUGH_DATA until
   // `lookback` complete samples follow it: ~1.3 s at 100 ms sampling.
   let r = await runCli(['predict', ...configFlags(stateDir), '--horizon', '2', '--json']);
-  for (let i = 0; i < 50 && r.code !== 0 && r.stderr.includes('RING_NOT_ENOUGH_DATA'); i++) {
+  // Until then, or while the job is still loading TensorFlow.js, it answers TRAINER_NOT_RUNNING.
+  for (let i = 0; i < 50 && r.code !== 0 && /RING_NOT_ENOUGH_DATA|TRAINER_NOT_RUNNING/.test(r.stderr); i++) {
     await sleep(200);
     r = await runCli(['predict', ...configFlags(stateDir), '--horizon', '2', '--json']);
   }
@@ -191,6 +192,26 @@ test('predict with a running daemon: answered over the control socket by its tra
   d.proc.kill('SIGTERM');
   const exit = await d.exited;
   assert.is(exit.code, 0, d.stderr);
+});
+
+test('predict with a running daemon that has no training job says why, not "unknown command"', async () => {
+  const cases = [
+    // Training disabled: nothing will ever answer, so a service-unavailable exit.
+    { dir: stateDir, set: ['trainer.enabled=false'], code: exitCode('UNAVAILABLE'), message: /\[TRAINER_NOT_RUNNING\] daemon refused 'predict': training is disabled in this daemon's config \(trainer\.enabled = false\)/ },
+    // A fresh ring, far from the samples the first round needs: retry later.
+    { dir: join(tmp.dir, 'fresh-state'), set: ['trainer.min_samples=8000'], code: exitCode('TEMP_FAIL'), message: /\[RING_NOT_ENOUGH_DATA\] daemon refused 'predict': the training job starts once the ring holds 8014 samples; it holds \d+/ },
+  ];
+  for (const c of cases) {
+    const d = DaemonProcess.spawn(['run', ...configFlags(c.dir), ...c.set.flatMap((s) => ['--set', s]), '--set', 'sampler.interval_ms=100'], { LOG_LEVEL: 'info' });
+    daemons.push(d);
+    await d.waitForLog('ready', 15_000);
+    const r = await runCli(['predict', ...configFlags(c.dir)]);
+    assert.is(r.code, c.code, r.stderr);
+    assert.match(r.stderr, c.message);
+    assert.is(r.stdout, '');
+    d.proc.kill('SIGTERM');
+    assert.is((await d.exited).code, 0, d.stderr);
+  }
 });
 
 test.run();

@@ -114,6 +114,14 @@ test('a bad flag names the flag; a malformed --set is refused', () => {
   assert.match(failure({ sets: ['sampler.interval_ms'] }).message, /expected section\.key=value/);
 });
 
+test('a ring too small for the first training round is refused, naming both settings', () => {
+  const e = failure({ sets: ['sampler.ring_capacity=100', 'trainer.min_samples=80', 'trainer.lookback=15', 'trainer.horizon=7'] });
+  assert.match(e.message, 'trainer.min_samples (flag --set trainer.min_samples): min_samples + lookback + horizon − 1 = 101 samples, more than sampler.ring_capacity (100) holds: training would never start');
+  // One sample fewer fits; with training disabled the sizes do not matter.
+  assert.ok(loadAgentConfig({ sets: ['sampler.ring_capacity=100', 'trainer.min_samples=79', 'trainer.lookback=15', 'trainer.horizon=7'] }));
+  assert.ok(loadAgentConfig({ sets: ['sampler.ring_capacity=100', 'trainer.min_samples=80', 'trainer.lookback=15', 'trainer.horizon=7', 'trainer.enabled=false'] }));
+});
+
 test('several problems are all reported at once', () => {
   const e = failure({ configPath: fx('out-of-range.toml'), sets: ['prometheus.port=70000'] });
   assert.match(e.message, 'sampler.interval_ms');
