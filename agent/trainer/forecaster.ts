@@ -192,14 +192,26 @@ export class Forecaster {
    * and the same Adam; losses are read back once per call, not per batch (on a GPU every read is
    * a sync).
    */
+  /**
+   * What the network is fitted to: its input rows and residual targets for these windows, in model
+   * rows (one per window, or one per window and channel when channels are independent). train()
+   * uses them, and so does the closed-form fit of the output layers (ridge.ts).
+   */
+  trainingRows(ws: WindowSet): { inputs: Float32Array; targets: Float32Array; rows: number } {
+    this.checkLayout(ws);
+    return {
+      inputs: this.inputRows(ws.x, ws.n),
+      targets: this.modelRows(this.residualTargets(ws), ws.n, this.spec.horizon),
+      rows: this.spec.channelIndependent ? ws.n * this.spec.channels : ws.n,
+    };
+  }
+
   async train(ws: WindowSet, opts: TrainOptions): Promise<TrainResult> {
     this.checkLayout(ws);
     if (ws.n < 1) throw new RangeError('train needs at least one window');
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
     const started = performance.now();
-    const inputs = this.inputRows(ws.x, ws.n);
-    const targets = this.modelRows(this.residualTargets(ws), ws.n, this.spec.horizon);
-    const rows = this.spec.channelIndependent ? ws.n * this.spec.channels : ws.n;
+    const { inputs, targets, rows } = this.trainingRows(ws);
     const random = seededRandom(opts.seed);
     const orders = Array.from({ length: opts.epochs }, () => permutation(rows, random));
     const fused = this.fusedTrainer();

@@ -1,12 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../common/cli.js';
+import type { MethodScores } from '../simulate/experiment.js';
 import pino from 'pino';
 
 const USAGE =
   'simulate --data DIR --metrics cpu,mem [--rounds 40] [--clients 50] [--epochs 2] [--model mlp|linear|lstm] ' +
   '[--lookback 12] [--horizon 5] [--hidden 32] [--joint] [--batch-size 32] [--learning-rate 0.002] [--seed 42] ' +
-  '[--fine-tune 4] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
+  '[--fine-tune 4] [--ridge-features 256] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -32,12 +33,16 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * Channels are forecast independently by one shared model unless --joint.
  * The "federated" method is personalised FedAvg: after the rounds, each client fine-tunes the
  * global model on its own training part for --fine-tune epochs (default 4; 0 = none), keeping
- * whichever of global / fine-tuned is better on its own validation tail, then mixes that forecast
- * per channel with its own local model's, the share fitted on the same validation tail and
- * shrunk halfway toward an equal mix (agent/trainer/mixture.ts, APFL-style). Raw data never
- * leaves a client. The steps are reported too: rows "fedavg" (the global model) and "fine-tuned"
- * (before the mixture), JSON keys "fedavg" and "fine_tuned"; JSON "fedavg_best_round" is the
- * round kept (0 = no round beat the untrained model).
+ * whichever of global / fine-tuned is better on its own validation tail. That forecast is mixed
+ * per channel with the personalised federated ridge model's (--ridge-features random features,
+ * default 256, 0 = none: agent/trainer/ridge.ts, one aggregation of least-squares statistics;
+ * it closed the gap to centralised training on GCD VMs 401–450, see docs/ARCHITECTURE.md), then
+ * with the client's own local model's, each share fitted on the same validation tail and shrunk
+ * halfway toward an equal mix (agent/trainer/mixture.ts, APFL-style). Raw data never leaves a
+ * client. The pieces are reported too: rows "fedavg" (the global model), "fine-tuned" and
+ * "ridge" (before the mixtures), JSON keys "fedavg", "fine_tuned" and "ridge"; JSON
+ * "fedavg_best_round" is the round kept (0 = no round beat the untrained model) and
+ * "ridge_penalty" the pooled ridge fit's penalty (0 without the ridge model).
  * Every learned method (local, federated, centralised alike) calibrates its output per client as
  * the agent does (Forecaster.calibrateOutput: predicted changes limited to the largest seen in
  * training, blended toward persistence per channel as fitted on validation), unless --no-calibration.
@@ -67,6 +72,7 @@ const command: Command = {
         joint: { type: 'boolean' },
         plaintext: { type: 'boolean' },
         'fine-tune': { type: 'string' },
+        'ridge-features': { type: 'string' },
         'no-calibration': { type: 'boolean' },
         plot: { type: 'string' },
       },
@@ -92,6 +98,7 @@ const command: Command = {
       testFraction: 0.2,
       validationFraction: 0.2,
       fineTuneEpochs: int(values, 'fine-tune', 4, 0),
+      ridgeFeatures: int(values, 'ridge-features', 256, 0),
       calibrate: !values['no-calibration'],
     };
     const clientLimit = int(values, 'clients', 50, 1);
@@ -133,15 +140,16 @@ const command: Command = {
     if (values.plot) writeFileSync(values.plot, forecastSvg(r, opts.horizon));
     const verdict = goalVerdict(r.scores, metrics);
     // JSON keys persistence/local/federated/centralized as specified, plus the federated
-    // pipeline's steps: fedavg (global model) and fine_tuned (before the mixture).
-    const ROWS = [...METHODS, 'fedavg', 'fineTuned'] as const;
+    // pipeline's pieces: fedavg (global model), fine_tuned and ridge (before the mixtures).
+    const ROWS = [...METHODS, 'fedavg', 'fineTuned', ...(r.scores.ridge ? (['ridge'] as const) : [])];
+    const scores = r.scores as Record<(typeof ROWS)[number], MethodScores>;
     const key = (m: (typeof ROWS)[number]) => (m === 'fineTuned' ? 'fine_tuned' : m);
-    const pick = (k: 'rmse' | 'mae') => Object.fromEntries(ROWS.map((m) => [key(m), r.scores[m][k]]));
+    const pick = (k: 'rmse' | 'mae') => Object.fromEntries(ROWS.map((m) => [key(m), scores[m][k]]));
     if (values.json) {
       const out = {
         rmse: pick('rmse'),
         mae: pick('mae'),
-        rmse_by_step: Object.fromEntries(ROWS.map((m) => [key(m), r.scores[m].rmseByStep])),
+        rmse_by_step: Object.fromEntries(ROWS.map((m) => [key(m), scores[m].rmseByStep])),
         goal: verdict,
         clients: r.clients.length,
         skipped_clients: r.skippedClients,
@@ -151,6 +159,7 @@ const command: Command = {
         options: opts,
         weights: r.weights,
         fedavg_best_round: r.fedavgBestRound,
+        ridge_penalty: r.ridgePenalty,
         seconds: r.seconds,
       };
       process.stdout.write(JSON.stringify(out) + '\n');
@@ -161,15 +170,17 @@ const command: Command = {
     lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${opts.rounds} rounds × ${opts.localEpochs} local epochs, ${r.weights} weights, ${aggregation}`);
     lines.push('errors on each client\'s last 20 %, mean over clients, all steps ahead, original units');
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));
-    for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(r.scores[m].rmse[k]!), cell(r.scores[m].mae[k]!)])].join(' '));
+    for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(scores[m].rmse[k]!), cell(scores[m].mae[k]!)])].join(' '));
     lines.push(
-      `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail), mixed per channel with the client's local model (share fitted on that validation tail, shrunk halfway toward ½); fine-tuned = before the mixture; fedavg = the global model of round ${r.fedavgBestRound} of ${opts.rounds}, the best on the clients' validation tails${r.fedavgBestRound === 0 ? ' (0: no round beat the untrained model, which forecasts persistence)' : ''}` +
+      `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail)` +
+        (r.scores.ridge ? `, mixed per channel with the personalised federated ridge model (${opts.ridgeFeatures} random features, pooled statistics from one aggregation, penalty ${r.ridgePenalty}; row "ridge")` : '') +
+        `, then mixed per channel with the client's local model (shares fitted on that validation tail, shrunk halfway toward ½); fine-tuned = before the mixtures; fedavg = the global model of round ${r.fedavgBestRound} of ${opts.rounds}, the best on the clients' validation tails${r.fedavgBestRound === 0 ? ' (0: no round beat the untrained model, which forecasts persistence)' : ''}` +
         (opts.calibrate ? '; every learned method is calibrated per client (change limit from training, blend toward persistence fitted on validation)' : ''),
     );
     lines.push('');
     lines.push('RMSE per step ahead (1 … H)');
     for (const m of ROWS) {
-      for (const k of metrics) lines.push(`${key(m).padEnd(12)} ${k.padEnd(8)} ${r.scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
+      for (const k of metrics) lines.push(`${key(m).padEnd(12)} ${k.padEnd(8)} ${scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
     }
     lines.push('', 'federated against the goal', ...formatVerdict(verdict));
     if (values.plot) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);

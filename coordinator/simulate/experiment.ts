@@ -1,7 +1,9 @@
 import type { ModelKind } from '../../agent/trainer/config.js';
+import type { ModelSpec } from '../../agent/trainer/model.js';
 import { forecastErrors, persistenceForecast, type ForecastErrors } from '../../agent/trainer/evaluate.js';
 import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.js';
 import { fitMixture, mixForecasts } from '../../agent/trainer/mixture.js';
+import { bestHead, headStatistics, packStatistics, PERSONAL_LAMBDAS, POOLED_LAMBDAS, randomiseHiddenBias, unpackStatistics } from '../../agent/trainer/ridge.js';
 import { fitScaler, type Scaler } from '../../agent/trainer/scaler.js';
 import { buildWindows, chronologicalSplit, concatWindows, type WindowSet } from '../../agent/trainer/windows.js';
 import type { Logger } from '../../common/log.js';
@@ -32,6 +34,11 @@ export interface SimulationOptions {
    * measured on NAB ec2_cpu and GCD VMs 801–850: 4 beat 2 there, see the simulate command).
    */
   fineTuneEpochs?: number;
+  /**
+   * Random features of the federated ridge model (agent/trainer/ridge.ts) whose forecast joins
+   * the federated mixture; 0 leaves it out. Default 256.
+   */
+  ridgeFeatures?: number;
   /** Per client, calibrate the output (change limit, blend toward persistence) as the agent does (Forecaster.calibrateOutput; default true). */
   calibrate?: boolean;
   /** Aggregates a round's updates; plaintext FedAvg unless the caller swaps in the encrypted path. */
@@ -42,10 +49,11 @@ export interface SimulationOptions {
 export const METHODS = ['persistence', 'local', 'federated', 'centralized'] as const;
 export type Method = (typeof METHODS)[number];
 /**
- * METHODS plus two steps of the federated pipeline reported beside them: plain FedAvg (the global
- * model) and FedAvg + local fine-tuning (before the mixture with the local model).
+ * METHODS plus the pieces of the federated pipeline reported beside them: plain FedAvg (the global
+ * model), FedAvg + local fine-tuning, and the personalised federated ridge model (each before the
+ * mixture).
  */
-export type ScoredMethod = Method | 'fedavg' | 'fineTuned';
+export type ScoredMethod = Method | 'fedavg' | 'fineTuned' | 'ridge';
 
 export interface MethodScores {
   /** Mean over clients of each client's error, per metric, over every step ahead. */
@@ -59,8 +67,9 @@ export interface SimulationResult {
   metrics: string[];
   clients: string[];
   skippedClients: string[];
-  scores: Record<ScoredMethod, MethodScores>;
-  /** The same errors per client (in `clients` order), before averaging. */
+  /** Every method's scores; `ridge` only when the ridge model took part (ridgeFeatures > 0). */
+  scores: Record<Exclude<ScoredMethod, 'ridge'>, MethodScores> & { ridge?: MethodScores };
+  /** The same errors per client (in `clients` order), before averaging; `ridge` empty when it took no part. */
   perClient: Record<ScoredMethod, ForecastErrors[]>;
   /** Test region of the first client, original units: actual values and 1-step / H-step forecasts. */
   plot: { client: string; actual: number[][]; persistence: number[][]; federatedStep1: number[][]; federatedLast: number[][] };
@@ -70,6 +79,8 @@ export interface SimulationResult {
    * which forecasts persistence, so FedAvg contributed nothing.
    */
   fedavgBestRound: number;
+  /** The pooled ridge fit's penalty (0 when the ridge model is left out). */
+  ridgePenalty: number;
   seconds: Record<'local' | 'federated' | 'centralized', number>;
 }
 
@@ -162,6 +173,44 @@ function pooledValidationScore(f: Forecaster, clients: Client[]): number {
 }
 
 /**
+ * The federated ridge model (agent/trainer/ridge.ts) in one aggregation round: each client sends
+ * its mean head statistics through `aggregate` (FedAvg weighted by rows: the pooled statistics);
+ * the pooled fit's penalty is the one with the best pooled validation score (as FedAvg's round
+ * is picked); then each client refits toward the pooled coefficients with the penalty that suits
+ * its own validation tail. Returns each client's calibrated forecasts of its validation tail and
+ * test part (standardised units).
+ */
+async function federatedRidge(
+  clients: Client[],
+  spec: ModelSpec,
+  opts: SimulationOptions & { ridgeFeatures: number },
+  aggregate: (updates: ClientUpdate[]) => Float32Array | Promise<Float32Array>,
+  calibrate: boolean,
+): Promise<{ forecasts: { validation: Float32Array; test: Float32Array }[]; penalty: number }> {
+  const C = spec.channels;
+  const f = new Forecaster({ ...spec, kind: 'mlp', hiddenUnits: opts.ridgeFeatures }, { seed: opts.seed, learningRate: opts.learningRate, scaler: identityScaler(C) });
+  try {
+    randomiseHiddenBias(f, opts.seed);
+    const own = clients.map((c) => headStatistics(f, c.train));
+    const { features, outputs } = own[0]!;
+    const rows = own.reduce((a, st) => a + st.rows, 0);
+    const pooledMeans = await aggregate(own.map((st) => ({ weights: packStatistics(st), samples: st.rows })));
+    const pooled = unpackStatistics(pooledMeans, features, outputs, rows);
+    const global = bestHead(f, pooled, () => pooledValidationScore(f, clients), { lambdas: POOLED_LAMBDAS });
+    const forecasts = clients.map((c, k) => {
+      // Ranked by the client's own validation MSE (its relative loss ranks the same, but is
+      // infinite on a flat tail).
+      bestHead(f, own[k]!, () => f.loss(c.validation), { lambdas: PERSONAL_LAMBDAS, prior: global.beta });
+      const [validation, test] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
+      return { validation: validation!, test: test! };
+    });
+    return { forecasts, penalty: global.lambda };
+  } finally {
+    f.dispose();
+  }
+}
+
+/**
  * Persistence, local-only, federated and centralised forecasters on the same clients, windows,
  * model and seeds, scored on each client's held-out tail. The federated path is the agent's
  * training code (Forecaster.train) plus the coordinator's aggregation (fedAvg, or `aggregate`).
@@ -185,11 +234,12 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     else skippedClients.push(s.name);
   }
   if (clients.length === 0) throw new RangeError(`no client has enough samples for lookback ${opts.lookback} + horizon ${opts.horizon}`);
-  const spec = { kind: opts.model, lookback: opts.lookback, horizon: opts.horizon, channels: C, hiddenUnits: opts.hiddenUnits, channelIndependent: opts.channelIndependent ?? true };
+  const spec: ModelSpec = { kind: opts.model, lookback: opts.lookback, horizon: opts.horizon, channels: C, hiddenUnits: opts.hiddenUnits, channelIndependent: opts.channelIndependent ?? true };
   const f = new Forecaster(spec, { seed: opts.seed, learningRate: opts.learningRate, scaler: identityScaler(C) });
   const aggregate = opts.aggregate ?? fedAvg;
   const totalEpochs = opts.rounds * opts.localEpochs;
   const fineTuneEpochs = opts.fineTuneEpochs ?? 4;
+  const ridgeFeatures = opts.ridgeFeatures ?? 256;
   // The same per-client output calibration for every learned method, so the comparison stays fair.
   const calibrate = opts.calibrate !== false;
   try {
@@ -214,6 +264,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     log?.info({ seconds: localSeconds, clients: clients.length }, 'local-only training done');
 
     started = performance.now();
+    const ridge = ridgeFeatures > 0 ? await federatedRidge(clients, spec, { ...opts, ridgeFeatures }, aggregate, calibrate) : undefined;
     let global = initial;
     f.setWeights(global);
     let best = { loss: pooledValidationScore(f, clients), weights: global, round: 0 };
@@ -243,6 +294,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     // learning; the personalised model simply stays on its machine, as the agent's would.
     let pred0: Float32Array = new Float32Array(0);
     const fineTuned: ForecastErrors[] = [];
+    const ridgeErrors: ForecastErrors[] = [];
     const federated = await mapInOrder(clients, async (c, k) => {
       f.setWeights(best.weights);
       f.resetOptimizer();
@@ -253,10 +305,21 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       const [fineTunedValidation, fineTunedScaled] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
       const fineTunedTest = unstandardise(fineTunedScaled!, c.scaler, C);
       fineTuned.push(forecastErrors(fineTunedTest, c.testRaw));
+      // The federated part: the fine-tuned FedAvg model, mixed with the personalised ridge model
+      // when there is one (shares fitted on the validation tail, as below).
+      let federatedValidation = fineTunedValidation!;
+      let federatedTest = fineTunedScaled!;
+      const r = ridge?.forecasts[k];
+      if (r) {
+        ridgeErrors.push(forecastErrors(unstandardise(r.test, c.scaler, C), c.testRaw));
+        const ridgeShares = fitMixture(federatedValidation, r.validation, c.validation);
+        federatedValidation = mixForecasts(federatedValidation, r.validation, ridgeShares);
+        federatedTest = mixForecasts(federatedTest, r.test, ridgeShares);
+      }
       // The mixture with the client's own local model, share fitted on its validation tail.
       const own = localForecasts[k]!;
-      const shares = fitMixture(fineTunedValidation!, own.validation, c.validation);
-      const pred = mixForecasts(fineTunedTest, unstandardise(own.test, c.scaler, C), shares);
+      const shares = fitMixture(federatedValidation, own.validation, c.validation);
+      const pred = unstandardise(mixForecasts(federatedTest, own.test, shares), c.scaler, C);
       if (k === 0) pred0 = pred;
       return forecastErrors(pred, c.testRaw);
     });
@@ -296,12 +359,14 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
         federated: summarise(federated, metrics),
         fedavg: summarise(fedavg, metrics),
         fineTuned: summarise(fineTuned, metrics),
+        ...(ridge ? { ridge: summarise(ridgeErrors, metrics) } : {}),
         centralized: summarise(centralized, metrics),
       },
-      perClient: { persistence, local, federated, fedavg, fineTuned, centralized },
+      perClient: { persistence, local, federated, fedavg, fineTuned, ridge: ridgeErrors, centralized },
       plot,
       weights: f.weightCount,
       fedavgBestRound: best.round,
+      ridgePenalty: ridge?.penalty ?? 0,
       seconds: { local: localSeconds, federated: federatedSeconds, centralized: centralizedSeconds },
     };
   } finally {

@@ -1,4 +1,4 @@
-import type { MethodScores, ScoredMethod } from './experiment.js';
+import type { Method, MethodScores } from './experiment.js';
 
 /**
  * The issue's accuracy goal, checked on a simulation's scores: for every metric the federated
@@ -35,7 +35,7 @@ function check(federated: number, persistence: number, local: number, centralize
   return { vsPersistence, vsLocal, vsCentralized, met: vsPersistence < 0 && vsLocal < 0 && vsCentralized <= CENTRALISED_TOLERANCE };
 }
 
-export function goalVerdict(scores: Record<ScoredMethod, MethodScores>, metrics: string[]): Verdict {
+export function goalVerdict(scores: Record<Method, MethodScores>, metrics: string[]): Verdict {
   const out: Record<string, MetricVerdict> = {};
   const { federated: f, persistence: p, local: l, centralized: c } = scores;
   for (const k of metrics) {

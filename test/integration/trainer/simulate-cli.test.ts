@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { POOLED_LAMBDAS } from '../../../agent/trainer/ridge.js';
 import { DIST, SHARED_DATA, tempDir } from '../../helpers/paths.js';
 
 // The real CLI end to end: convert the real GCD tarball, then `simulate --json --plot` on a small
@@ -34,12 +35,15 @@ test('federated beats persistence on every metric; JSON shape and plot', () => {
     mae: Record<string, Record<string, number>>;
     clients: number;
     fedavg_best_round: number;
+    ridge_penalty: number;
     goal: { met: boolean; metrics: Record<string, { met: boolean; rmse: { vsPersistence: number }; mae: { vsPersistence: number }; rmseByStep: unknown[] }> };
   };
   assert.is(out.clients, 16);
   // The FedAvg round kept: 1…8 once the global model beats the untrained one (0 would mean it never did).
   assert.ok(Number.isInteger(out.fedavg_best_round) && out.fedavg_best_round >= 1 && out.fedavg_best_round <= 8, `best round ${out.fedavg_best_round}`);
-  for (const method of ['persistence', 'local', 'federated', 'centralized']) {
+  // The federated ridge model took part: its penalty is one the pooled fit tries.
+  assert.ok(POOLED_LAMBDAS.includes(out.ridge_penalty), `ridge penalty ${out.ridge_penalty}`);
+  for (const method of ['persistence', 'local', 'federated', 'centralized', 'fedavg', 'fine_tuned', 'ridge']) {
     for (const m of ['cpu', 'mem']) {
       assert.ok(Number.isFinite(out.rmse[method]![m]) && Number.isFinite(out.mae[method]![m]), `${method} ${m}`);
     }
@@ -79,6 +83,15 @@ test('the same simulation trained by the native C++ step gives the same errors a
   }
 });
 
+test('--ridge-features 0 leaves the ridge model out of the mixture and the report', () => {
+  const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '2', '--json', '--backend', 'native', '--ridge-features', '0']);
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { rmse: Record<string, unknown>; ridge_penalty: number; options: { ridgeFeatures: number } };
+  assert.equal(Object.keys(out.rmse), ['persistence', 'local', 'federated', 'centralized', 'fedavg', 'fine_tuned']);
+  assert.is(out.ridge_penalty, 0);
+  assert.is(out.options.ridgeFeatures, 0);
+});
+
 test('bad input: missing metric column names the file and line; usage errors exit 64', () => {
   const r = run(['simulate', '--data', data, '--metrics', 'cpu,disk']);
   assert.is(r.status, 65, r.stderr);
@@ -86,6 +99,9 @@ test('bad input: missing metric column names the file and line; usage errors exi
   const u = run(['simulate', '--metrics', 'cpu']);
   assert.is(u.status, 64);
   assert.match(u.stderr, /--data DIR is required/);
+  const f = run(['simulate', '--data', data, '--metrics', 'cpu', '--ridge-features=-1']);
+  assert.is(f.status, 64);
+  assert.match(f.stderr, /--ridge-features must be an integer ≥ 0, got '-1'/);
 });
 
 test.run();

@@ -1,12 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { MethodScores, ScoredMethod } from '../../../coordinator/simulate/experiment.js';
+import type { MethodScores, Method } from '../../../coordinator/simulate/experiment.js';
 import { formatVerdict, goalVerdict } from '../../../coordinator/simulate/verdict.js';
 
 /** Scores where every method has the same error at every step, per metric. */
-function scores(values: Record<ScoredMethod, { rmse: number; mae: number; steps?: number[] }>): Record<ScoredMethod, MethodScores> {
-  const out = {} as Record<ScoredMethod, MethodScores>;
-  for (const [m, v] of Object.entries(values) as Array<[ScoredMethod, { rmse: number; mae: number; steps?: number[] }]>) {
+function scores(values: Record<Method, { rmse: number; mae: number; steps?: number[] }>): Record<Method, MethodScores> {
+  const out = {} as Record<Method, MethodScores>;
+  for (const [m, v] of Object.entries(values) as Array<[Method, { rmse: number; mae: number; steps?: number[] }]>) {
     out[m] = { rmse: { cpu: v.rmse }, mae: { cpu: v.mae }, rmseByStep: { cpu: v.steps ?? [v.rmse, v.rmse] } };
   }
   return out;

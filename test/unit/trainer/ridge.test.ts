@@ -1,0 +1,186 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { selectBackend } from '../../../agent/trainer/backends.js';
+import { parseTrainerConfig } from '../../../agent/trainer/config.js';
+import { Forecaster } from '../../../agent/trainer/forecaster.js';
+import type { ModelSpec } from '../../../agent/trainer/model.js';
+import {
+  bestHead,
+  headStatistics,
+  packedLength,
+  packStatistics,
+  RANDOM_BIAS_STD,
+  randomiseHiddenBias,
+  setHead,
+  solveHead,
+  unpackStatistics,
+  type HeadStatistics,
+} from '../../../agent/trainer/ridge.js';
+import { seededRandom } from '../../../agent/trainer/rng.js';
+import { concatWindows, type WindowSet } from '../../../agent/trainer/windows.js';
+import { isIcosflError } from '../../../common/errors.js';
+import { fedAvg } from '../../../coordinator/strategy/fedavg.js';
+
+const spec: ModelSpec = { kind: 'mlp', lookback: 6, horizon: 2, channels: 2, hiddenUnits: 8, channelIndependent: true };
+const forecaster = (s: ModelSpec = spec, seed = 1) => new Forecaster(s, { seed, learningRate: 0.01, scaler: { mean: new Array(s.channels).fill(0), std: new Array(s.channels).fill(1) } });
+
+/** n windows of seeded noise (inputs and targets); targets are replaced where a test needs them. */
+function noiseWindows(n: number, seed: number): WindowSet {
+  const random = seededRandom(seed);
+  const { lookback: L, horizon: H, channels: C } = spec;
+  return {
+    x: Float32Array.from({ length: n * L * C }, () => random() * 2 - 1),
+    y: Float32Array.from({ length: n * H * C }, () => random() * 2 - 1),
+    n,
+    lookback: L,
+    horizon: H,
+    channels: C,
+    skipped: 0,
+  };
+}
+
+test.before(async () => {
+  await selectBackend(parseTrainerConfig({ backend: 'cpu' }), spec);
+});
+
+test('least squares recovers the output layers that generated the targets exactly', () => {
+  const f = forecaster();
+  try {
+    randomiseHiddenBias(f, 7);
+    // Feature 5, the last input, is always 0 (inputs are changes from the last value): no data
+    // can identify its coefficients, and ridge leaves them at 0.
+    const truth = Float64Array.from({ length: (6 + 8) * 2 }, (_, i) => (Math.floor(i / 2) === 5 ? 0 : Math.sin(i + 1)));
+    setHead(f, truth);
+    const ws = noiseWindows(60, 3);
+    ws.y = f.predict(ws.x, ws.n); // no calibration: the network's own forecast
+    const stats = headStatistics(f, ws);
+    assert.is(stats.rows, 120); // 60 windows × 2 independent channels
+    assert.is(stats.features, 14);
+    const beta = solveHead(stats, 1e-10)!;
+    for (let i = 0; i < truth.length; i++) assert.ok(Math.abs(beta[i]! - truth[i]!) < 1e-4, `β[${i}] ${beta[i]} vs ${truth[i]}`);
+    // A fresh model given β forecasts what the generating one did.
+    const g = forecaster();
+    try {
+      randomiseHiddenBias(g, 7);
+      setHead(g, beta);
+      const a = g.predict(ws.x, ws.n);
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - ws.y[i]!) < 1e-4);
+    } finally {
+      g.dispose();
+    }
+  } finally {
+    f.dispose();
+  }
+});
+
+test('the rows-weighted FedAvg of packed means is the pooled statistics (one aggregation = centralised fit)', () => {
+  const f = forecaster();
+  try {
+    randomiseHiddenBias(f, 7);
+    const a = noiseWindows(30, 11);
+    const b = noiseWindows(70, 12);
+    const sa = headStatistics(f, a);
+    const sb = headStatistics(f, b);
+    const pooledMeans = fedAvg([
+      { weights: packStatistics(sa), samples: sa.rows },
+      { weights: packStatistics(sb), samples: sb.rows },
+    ]);
+    const pooled = unpackStatistics(pooledMeans, sa.features, sa.outputs, sa.rows + sb.rows);
+    const direct = headStatistics(f, concatWindows([a, b]));
+    assert.is(pooled.rows, direct.rows);
+    for (let i = 0; i < direct.gram.length; i++) assert.ok(Math.abs(pooled.gram[i]! - direct.gram[i]!) <= 1e-4 * (1 + Math.abs(direct.gram[i]!)), `gram[${i}]`);
+    for (let i = 0; i < direct.cross.length; i++) assert.ok(Math.abs(pooled.cross[i]! - direct.cross[i]!) <= 1e-4 * (1 + Math.abs(direct.cross[i]!)), `cross[${i}]`);
+    const x = solveHead(pooled, 0.01)!;
+    const y = solveHead(direct, 0.01)!;
+    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) < 1e-5);
+    assert.is(packStatistics(sa).length, packedLength(14, 2));
+  } finally {
+    f.dispose();
+  }
+});
+
+test('a large penalty toward a prior returns the prior; penalties and sizes are checked', () => {
+  const f = forecaster();
+  try {
+    const stats = headStatistics(f, noiseWindows(40, 5));
+    const prior = Float64Array.from({ length: 28 }, (_, i) => i / 10);
+    const beta = solveHead(stats, 1e9, prior)!;
+    for (let i = 0; i < prior.length; i++) assert.ok(Math.abs(beta[i]! - prior[i]!) < 1e-6);
+    assert.throws(() => solveHead(stats, 0), /ridge penalty must be positive, got 0/);
+    assert.throws(() => solveHead(stats, Number.NaN), /ridge penalty must be positive, got NaN/);
+    // Not positive definite (statistics broken on the way): no solution rather than garbage.
+    const broken: HeadStatistics = { ...stats, gram: stats.gram.map((v, i) => (i % 15 === 0 ? -1e6 : v)) };
+    assert.is(solveHead(broken, 1), undefined);
+    assert.throws(() => unpackStatistics(new Float32Array(5), 14, 2, 10), /packed head statistics have 5 values, 14 features → 2 outputs need 133/);
+    assert.throws(() => packStatistics({ ...stats, rows: 0 }), /head statistics over no rows cannot be packed/);
+    assert.throws(() => setHead(f, new Float64Array(3)), /ridge coefficients have 3 values, the model's head needs 28/);
+  } finally {
+    f.dispose();
+  }
+});
+
+test('bestHead keeps the penalty with the least score, skips unsolvable ones, and fails by name when none scores', () => {
+  const f = forecaster();
+  try {
+    randomiseHiddenBias(f, 7);
+    const train = noiseWindows(50, 21);
+    const validation = noiseWindows(20, 22);
+    const stats = headStatistics(f, train);
+    const scores = new Map<number, number>();
+    const lambdas = [1e-3, 0.1, 10];
+    const picked = bestHead(f, stats, () => f.loss(validation), { lambdas });
+    for (const lambda of lambdas) {
+      setHead(f, solveHead(stats, lambda)!);
+      scores.set(lambda, f.loss(validation));
+    }
+    const least = [...scores.entries()].reduce((a, b) => (b[1] < a[1] ? b : a));
+    assert.is(picked.lambda, least[0]);
+    // The chosen head is the one left in the model.
+    setHead(f, picked.beta);
+    assert.is(f.loss(validation), least[1]);
+    const broken: HeadStatistics = { ...stats, gram: stats.gram.map((v, i) => (i % 15 === 0 ? -1e6 : v)) };
+    try {
+      bestHead(f, broken, () => 1, { lambdas: [1e-3] });
+      assert.unreachable('no solvable penalty');
+    } catch (e) {
+      assert.ok(isIcosflError(e) && e.code === 'TRAINING_FAILED', String(e));
+      assert.match((e as Error).message, /no ridge penalty in \[0\.001\] gave a finite validation score/);
+    }
+  } finally {
+    f.dispose();
+  }
+});
+
+test('random hidden biases are seeded and have the documented spread; an LSTM has no ridge head', () => {
+  const wide: ModelSpec = { ...spec, hiddenUnits: 4096 };
+  const [a, b, c] = [forecaster(wide), forecaster(wide), forecaster(wide)];
+  try {
+    randomiseHiddenBias(a, 3);
+    randomiseHiddenBias(b, 3);
+    randomiseHiddenBias(c, 4);
+    assert.equal(a.getWeights(), b.getWeights());
+    assert.not.equal(a.getWeights(), c.getWeights());
+    // The biases are the only weights it changes (they start at zero): 4,096 draws.
+    const w = a.getWeights();
+    const before = forecaster(wide);
+    const initial = before.getWeights();
+    before.dispose();
+    const changed = Array.from(w).filter((v, i) => v !== initial[i]);
+    assert.is(changed.length, 4096);
+    const mean = changed.reduce((s, v) => s + v, 0) / changed.length;
+    const std = Math.sqrt(changed.reduce((s, v) => s + (v - mean) ** 2, 0) / changed.length);
+    assert.ok(Math.abs(mean) < 0.05 && Math.abs(std - RANDOM_BIAS_STD) < 0.05, `mean ${mean} std ${std}`);
+  } finally {
+    a.dispose();
+    b.dispose();
+    c.dispose();
+  }
+  const lstm = forecaster({ ...spec, kind: 'lstm' });
+  try {
+    assert.throws(() => headStatistics(lstm, noiseWindows(4, 1)), /a ridge head needs a dense model \(linear or mlp\), not 'lstm'/);
+  } finally {
+    lstm.dispose();
+  }
+});
+
+test.run();
