@@ -191,16 +191,22 @@ async function federatedRidge(
   const f = new Forecaster({ ...spec, kind: 'mlp', hiddenUnits: opts.ridgeFeatures }, { seed: opts.seed, learningRate: opts.learningRate, scaler: identityScaler(C) });
   try {
     randomiseHiddenBias(f, opts.seed);
-    const own = clients.map((c) => headStatistics(f, c.train));
-    const { features, outputs } = own[0]!;
-    const rows = own.reduce((a, st) => a + st.rows, 0);
-    const pooledMeans = await aggregate(own.map((st) => ({ weights: packStatistics(st), samples: st.rows })));
-    const pooled = unpackStatistics(pooledMeans, features, outputs, rows);
+    const features = spec.lookback * (spec.channelIndependent ? 1 : C) + opts.ridgeFeatures;
+    const outputs = spec.horizon * (spec.channelIndependent ? 1 : C);
+    // Packed (Float32 means of the upper triangle): a quarter of the full Float64 sums, which
+    // matters with many clients (256 features: 145 KB a client).
+    const own = clients.map((c) => {
+      const st = headStatistics(f, c.train);
+      return { weights: packStatistics(st), samples: st.rows };
+    });
+    const rows = own.reduce((a, u) => a + u.samples, 0);
+    const pooled = unpackStatistics(await aggregate(own), features, outputs, rows);
     const global = bestHead(f, pooled, () => pooledValidationScore(f, clients), { lambdas: POOLED_LAMBDAS });
     const forecasts = clients.map((c, k) => {
+      const mine = unpackStatistics(own[k]!.weights, features, outputs, own[k]!.samples);
       // Ranked by the client's own validation MSE (its relative loss ranks the same, but is
       // infinite on a flat tail).
-      bestHead(f, own[k]!, () => f.loss(c.validation), { lambdas: PERSONAL_LAMBDAS, prior: global.beta });
+      bestHead(f, mine, () => f.loss(c.validation), { lambdas: PERSONAL_LAMBDAS, prior: global.beta });
       const [validation, test] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
       return { validation: validation!, test: test! };
     });
