@@ -293,7 +293,8 @@ export class Daemon {
         registry: this.registry,
         control: {
           handle: (name: string, fn: ControlHandler) => {
-            control.unhandle(name); // the absent-trainer answer (answerTrainerCommandsAbsent)
+            // Replaces the absent-trainer answer (answerTrainerCommandsAbsent), nothing else.
+            if ((TRAINER_COMMANDS as readonly string[]).includes(name)) control.unhandle(name);
             control.handle(name, fn);
             handlers.push(name);
           },
