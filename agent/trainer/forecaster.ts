@@ -187,12 +187,6 @@ export class Forecaster {
   }
 
   /**
-   * Minibatch Adam over the windows, on the fused step when an engine is set and the model is
-   * dense (fused-step.ts), else on tfjs's active backend. All take the same seeded batch order
-   * and the same Adam; losses are read back once per call, not per batch (on a GPU every read is
-   * a sync).
-   */
-  /**
    * What the network is fitted to: its input rows and residual targets for these windows, in model
    * rows (one per window, or one per window and channel when channels are independent). train()
    * uses them, and so does the closed-form fit of the output layers (ridge.ts).
@@ -206,6 +200,12 @@ export class Forecaster {
     };
   }
 
+  /**
+   * Minibatch Adam over the windows, on the fused step when an engine is set and the model is
+   * dense (fused-step.ts), else on tfjs's active backend. All take the same seeded batch order
+   * and the same Adam; losses are read back once per call, not per batch (on a GPU every read is
+   * a sync).
+   */
   async train(ws: WindowSet, opts: TrainOptions): Promise<TrainResult> {
     this.checkLayout(ws);
     if (ws.n < 1) throw new RangeError('train needs at least one window');

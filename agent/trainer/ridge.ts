@@ -18,22 +18,26 @@ import type { WindowSet } from './windows.js';
  * Why: on GCD VMs 401–450 (50 replicas of a few jobs), FedAvg's global model stayed behind
  * centralised training whatever we tried (docs/ARCHITECTURE.md): centralised training takes ~50×
  * more sequential steps than FedAvg's averaged ones, and it needs them (40 epochs to reach
- * RMSE 1.13). The closed form has no steps to lack. A ridge fit personalised toward the pooled one
- * (personaliseHead) scored RMSE 1.081 there, against 1.100 for the centralised MLP.
+ * RMSE 1.13). The closed form has no steps to lack. Each machine's fit personalised toward the
+ * pooled one (bestHead with the pooled coefficients as prior) scored cpu RMSE 1.087 there, against
+ * 1.100 for the centralised MLP.
  */
 
-/** Standard deviation of the hidden layer's random biases (0 leaves every ReLU hinge at the origin). */
+/**
+ * Standard deviation of the hidden layer's random biases. 0 would leave every ReLU hinge at the
+ * origin: that measured 2.8 % worse RMSE on GCD 401–450 cpu.
+ */
 export const RANDOM_BIAS_STD = 0.5;
 /** Ridge penalties tried for the pooled fit, on the standardised features' scale. */
 export const POOLED_LAMBDAS: readonly number[] = [1e-4, 1e-3, 1e-2, 0.1, 1, 10];
-/** Penalties toward the pooled coefficients tried per machine: up to 1,000, which is the pooled fit. */
+/** Penalties toward the pooled coefficients tried per machine: up to 1,000, where the fit is practically the pooled one. */
 export const PERSONAL_LAMBDAS: readonly number[] = [...POOLED_LAMBDAS, 100, 1000];
 
 /**
  * The packed means are divided by this before they cross the aggregation, and multiplied back
  * after. Why: the CKKS codec refuses values above its maxAbsWeight (16 by default), and a
- * feature's mean square E[φ²] reached 16.3 on one GCD VM (set 101–150); the largest over the 12
- * trace sets we measure on is in docs/ARCHITECTURE.md. ÷16 leaves room up to 256 and costs 16× the
+ * feature's mean square E[φ²] reached 37.7 on one GCD VM (set 101–150, the largest over the 12
+ * trace sets of docs/ARCHITECTURE.md). ÷16 leaves room up to 256 and costs 16× the
  * codec's absolute error (≈ 5.5e-3 / Σ n_k, params.ts): ~1e-5 for 500 windows, below the smallest
  * penalty tried.
  */

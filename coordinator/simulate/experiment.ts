@@ -191,12 +191,13 @@ async function federatedRidge(
   const f = new Forecaster({ ...spec, kind: 'mlp', hiddenUnits: opts.ridgeFeatures }, { seed: opts.seed, learningRate: opts.learningRate, scaler: identityScaler(C) });
   try {
     randomiseHiddenBias(f, opts.seed);
-    const features = spec.lookback * (spec.channelIndependent ? 1 : C) + opts.ridgeFeatures;
-    const outputs = spec.horizon * (spec.channelIndependent ? 1 : C);
-    // Packed (Float32 means of the upper triangle): a quarter of the full Float64 sums, which
-    // matters with many clients (256 features: 145 KB a client).
+    let features = 0;
+    let outputs = 0;
+    // Kept packed (Float32 means of the upper triangle): a quarter of the full Float64 sums, which
+    // matters with many clients (256 features: 150 KB a client).
     const own = clients.map((c) => {
       const st = headStatistics(f, c.train);
+      ({ features, outputs } = st);
       return { weights: packStatistics(st), samples: st.rows };
     });
     const rows = own.reduce((a, u) => a + u.samples, 0);
