@@ -24,6 +24,19 @@ import { fedAvg } from '../../../coordinator/strategy/fedavg.js';
 const spec: ModelSpec = { kind: 'mlp', lookback: 6, horizon: 2, channels: 2, hiddenUnits: 8, channelIndependent: true };
 const forecaster = (s: ModelSpec = spec, seed = 1) => new Forecaster(s, { seed, learningRate: 0.01, scaler: { mean: new Array(s.channels).fill(0), std: new Array(s.channels).fill(1) } });
 
+/** fn with a fresh forecaster (identity scaler), disposed afterwards whatever happens. */
+function withForecaster<T>(fn: (f: Forecaster) => T, s: ModelSpec = spec): T {
+  const f = forecaster(s);
+  try {
+    return fn(f);
+  } finally {
+    f.dispose();
+  }
+}
+
+/** The statistics with their diagonal wrecked (as if broken on the way): not positive definite at small penalties. */
+const notPositiveDefinite = (stats: HeadStatistics): HeadStatistics => ({ ...stats, gram: stats.gram.map((v, i) => (i % (stats.features + 1) === 0 ? -1e6 : v)) });
+
 /** n windows of seeded noise (inputs and targets); targets are replaced where a test needs them. */
 function noiseWindows(n: number, seed: number): WindowSet {
   const random = seededRandom(seed);
@@ -44,8 +57,7 @@ test.before(async () => {
 });
 
 test('least squares recovers the output layers that generated the targets exactly', () => {
-  const f = forecaster();
-  try {
+  withForecaster((f) => {
     randomiseHiddenBias(f, 7);
     // Feature 5, the last input, is always 0 (inputs are changes from the last value): no data
     // can identify its coefficients, and ridge leaves them at 0.
@@ -59,23 +71,17 @@ test('least squares recovers the output layers that generated the targets exactl
     const beta = solveHead(stats, 1e-10)!;
     for (let i = 0; i < truth.length; i++) assert.ok(Math.abs(beta[i]! - truth[i]!) < 1e-4, `β[${i}] ${beta[i]} vs ${truth[i]}`);
     // A fresh model given β forecasts what the generating one did.
-    const g = forecaster();
-    try {
+    withForecaster((g) => {
       randomiseHiddenBias(g, 7);
       setHead(g, beta);
       const a = g.predict(ws.x, ws.n);
       for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - ws.y[i]!) < 1e-4);
-    } finally {
-      g.dispose();
-    }
-  } finally {
-    f.dispose();
-  }
+    });
+  });
 });
 
 test('the rows-weighted FedAvg of packed means is the pooled statistics (one aggregation = centralised fit)', () => {
-  const f = forecaster();
-  try {
+  withForecaster((f) => {
     randomiseHiddenBias(f, 7);
     const a = noiseWindows(30, 11);
     const b = noiseWindows(70, 12);
@@ -94,14 +100,11 @@ test('the rows-weighted FedAvg of packed means is the pooled statistics (one agg
     const y = solveHead(direct, 0.01)!;
     for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) < 1e-5);
     assert.is(packStatistics(sa).length, packedLength(14, 2));
-  } finally {
-    f.dispose();
-  }
+  });
 });
 
 test('a large penalty toward a prior returns the prior; penalties and sizes are checked', () => {
-  const f = forecaster();
-  try {
+  withForecaster((f) => {
     const stats = headStatistics(f, noiseWindows(40, 5));
     const prior = Float64Array.from({ length: 28 }, (_, i) => i / 10);
     const beta = solveHead(stats, 1e9, prior)!;
@@ -109,19 +112,15 @@ test('a large penalty toward a prior returns the prior; penalties and sizes are 
     assert.throws(() => solveHead(stats, 0), /ridge penalty must be positive, got 0/);
     assert.throws(() => solveHead(stats, Number.NaN), /ridge penalty must be positive, got NaN/);
     // Not positive definite (statistics broken on the way): no solution rather than garbage.
-    const broken: HeadStatistics = { ...stats, gram: stats.gram.map((v, i) => (i % 15 === 0 ? -1e6 : v)) };
-    assert.is(solveHead(broken, 1), undefined);
+    assert.is(solveHead(notPositiveDefinite(stats), 1), undefined);
     assert.throws(() => unpackStatistics(new Float32Array(5), 14, 2, 10), /packed head statistics have 5 values, 14 features → 2 outputs need 133/);
     assert.throws(() => packStatistics({ ...stats, rows: 0 }), /head statistics over no rows cannot be packed/);
     assert.throws(() => setHead(f, new Float64Array(3)), /ridge coefficients have 3 values, the model's head needs 28/);
-  } finally {
-    f.dispose();
-  }
+  });
 });
 
 test('bestHead keeps the penalty with the least score, skips unsolvable ones, and fails by name when none scores', () => {
-  const f = forecaster();
-  try {
+  withForecaster((f) => {
     randomiseHiddenBias(f, 7);
     const train = noiseWindows(50, 21);
     const validation = noiseWindows(20, 22);
@@ -138,17 +137,14 @@ test('bestHead keeps the penalty with the least score, skips unsolvable ones, an
     // The chosen head is the one left in the model.
     setHead(f, picked.beta);
     assert.is(f.loss(validation), least[1]);
-    const broken: HeadStatistics = { ...stats, gram: stats.gram.map((v, i) => (i % 15 === 0 ? -1e6 : v)) };
     try {
-      bestHead(f, broken, () => 1, { lambdas: [1e-3] });
+      bestHead(f, notPositiveDefinite(stats), () => 1, { lambdas: [1e-3] });
       assert.unreachable('no solvable penalty');
     } catch (e) {
       assert.ok(isIcosflError(e) && e.code === 'TRAINING_FAILED', String(e));
       assert.match((e as Error).message, /no ridge penalty in \[0\.001\] gave a finite validation score/);
     }
-  } finally {
-    f.dispose();
-  }
+  });
 });
 
 test('random hidden biases are seeded and have the documented spread; an LSTM has no ridge head', () => {
@@ -175,12 +171,9 @@ test('random hidden biases are seeded and have the documented spread; an LSTM ha
     b.dispose();
     c.dispose();
   }
-  const lstm = forecaster({ ...spec, kind: 'lstm' });
-  try {
+  withForecaster((lstm) => {
     assert.throws(() => headStatistics(lstm, noiseWindows(4, 1)), /a ridge head needs a dense model \(linear or mlp\), not 'lstm'/);
-  } finally {
-    lstm.dispose();
-  }
+  }, { ...spec, kind: 'lstm' });
 });
 
 test.run();
