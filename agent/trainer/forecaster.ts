@@ -451,28 +451,54 @@ export class Forecaster {
    * loss(ws) over persistence's loss on the same windows (a forecast of no change): 1 = no better
    * than persistence. Unlike the loss, it compares across machines whatever their volatility, so
    * pooled model selection can average it (coordinator/strategy/model-selection.ts). Infinity
-   * when the windows never change and the model predicts a change; NaN for an empty set.
+   * when the windows never change and the model predicts a change; NaN for an empty set. Over
+   * every channel, or over `channel` alone (a per-channel head's score, ridge.ts).
    */
-  relativeLoss(ws: WindowSet): number {
-    const e = this.squaredErrors(ws);
+  relativeLoss(ws: WindowSet, channel?: number): number {
+    const e = this.squaredErrors(ws, channel);
     if (e.count === 0) return NaN;
     if (e.persistence > 0) return e.model / e.persistence;
     return e.model > 0 ? Infinity : 1;
   }
 
-  /** Sums of squared standardised residual errors of the model and of persistence (which predicts 0). */
-  private squaredErrors(ws: WindowSet): { model: number; persistence: number; count: number } {
+  /**
+   * Sums of squared standardised residual errors of the model and of persistence (which predicts
+   * 0), over every channel or over one.
+   */
+  private squaredErrors(ws: WindowSet, channel?: number): { model: number; persistence: number; count: number } {
     this.checkLayout(ws);
+    const C = this.spec.channels;
+    if (channel !== undefined && !(Number.isInteger(channel) && channel >= 0 && channel < C)) {
+      throw new RangeError(`channel must be an integer in [0, ${C}), got ${channel}`);
+    }
     if (ws.n < 1) return { model: NaN, persistence: NaN, count: 0 };
     const pred = this.forward(ws.x, ws.n);
     const target = this.residualTargets(ws);
     let model = 0;
     let persistence = 0;
-    for (let i = 0; i < pred.length; i++) {
+    let count = 0;
+    for (let i = channel ?? 0; i < pred.length; i += channel === undefined ? 1 : C) {
       model += (pred[i]! - target[i]!) ** 2;
       persistence += target[i]! ** 2;
+      count++;
     }
-    return { model, persistence, count: pred.length };
+    return { model, persistence, count };
+  }
+
+  /**
+   * The model's sums of squared standardised residual errors per output, [horizon × channels]
+   * (step h, channel c at h·C + c), before calibration: what a per-step choice ranks (ridge.ts
+   * personalHeads). All zero for an empty set.
+   */
+  outputErrors(ws: WindowSet): Float64Array {
+    this.checkLayout(ws);
+    const width = this.spec.horizon * this.spec.channels;
+    const out = new Float64Array(width);
+    if (ws.n < 1) return out;
+    const pred = this.forward(ws.x, ws.n);
+    const target = this.residualTargets(ws);
+    for (let i = 0; i < pred.length; i++) out[i % width]! += (pred[i]! - target[i]!) ** 2;
+    return out;
   }
 
   dispose(): void {

@@ -18,9 +18,18 @@ import type { WindowSet } from './windows.js';
  * Why: on GCD VMs 401–450 (50 replicas of a few jobs), FedAvg's global model stayed behind
  * centralised training whatever we tried (docs/ARCHITECTURE.md): centralised training takes ~50×
  * more sequential steps than FedAvg's averaged ones, and it needs them (40 epochs to reach
- * RMSE 1.13). The closed form has no steps to lack. Each machine's fit personalised toward the
- * pooled one (bestHead with the pooled coefficients as prior) scored cpu RMSE 1.087 there, against
- * 1.100 for the centralised MLP.
+ * RMSE 1.13). The closed form has no steps to lack.
+ *
+ * One head per channel: a channel-independent model shares its hidden layer across channels, but
+ * the least-squares statistics are kept per channel (the rows of that channel), so every channel
+ * gets its own pooled fit and penalty, and each machine then refits each channel toward its
+ * pooled coefficients, picking the penalty per step ahead on its own validation tail
+ * (personalHeads). Why: CPU and memory move differently (memory is flat for hours, then jumps).
+ * The first version, one pooled head for both and one personal penalty per machine, forecast GCD
+ * 301–350 memory with RMSE 0.2011 against a local-only model's 0.1963; per channel and step it
+ * is 0.1965, and GCD 401–450 cpu went from 1.087 to 1.016 (centralised MLP: 1.100). Measured
+ * over 12 trace sets in docs/ARCHITECTURE.md. A joint model (channels as one input) has one
+ * head for all.
  */
 
 /**
@@ -36,8 +45,8 @@ export const PERSONAL_LAMBDAS: readonly number[] = [...POOLED_LAMBDAS, 100, 1000
 /**
  * The packed means are divided by this before they cross the aggregation, and multiplied back
  * after. Why: the CKKS codec refuses values above its maxAbsWeight (16 by default), and a
- * feature's mean square E[φ²] reached 37.7 on one GCD VM (set 101–150, the largest over the 12
- * trace sets of docs/ARCHITECTURE.md). ÷16 leaves room up to 256 and costs 16× the
+ * feature's mean square E[φ²] over one channel's rows reached 39.2 on one GCD VM (set 101–150,
+ * cpu; the largest over the 12 trace sets of docs/ARCHITECTURE.md). ÷16 leaves room up to 256 and costs 16× the
  * codec's absolute error (≈ 5.5e-3 / Σ n_k, params.ts): ~1e-5 for 500 windows, below the smallest
  * penalty tried.
  */
@@ -71,8 +80,19 @@ export function randomiseHiddenBias(f: Forecaster, seed: number): void {
   f.setWeights(weights);
 }
 
-/** ΦᵀΦ and ΦᵀY of the model's current hidden layer over these windows (Forecaster.trainingRows). */
-export function headStatistics(f: Forecaster, ws: WindowSet): HeadStatistics {
+/**
+ * How many heads the model gets: one per channel when channels are independent (model row r is
+ * channel r mod C, Forecaster.trainingRows), one for a joint model.
+ */
+export function headCount(f: Forecaster): number {
+  return f.spec.channelIndependent ? f.spec.channels : 1;
+}
+
+/**
+ * ΦᵀΦ and ΦᵀY of the model's current hidden layer over these windows (Forecaster.trainingRows),
+ * one set per head (headCount), in one pass. Each set has one row per window.
+ */
+export function headStatistics(f: Forecaster, ws: WindowSet): HeadStatistics[] {
   const layout = requireLayout(f);
   const weights = f.getWeights();
   const { inputs, targets, rows } = f.trainingRows(ws);
@@ -80,10 +100,11 @@ export function headStatistics(f: Forecaster, ws: WindowSet): HeadStatistics {
   const D = layout.hidden;
   const O = layout.outputs;
   const d = I + D;
-  const gram = new Float64Array(d * d);
-  const cross = new Float64Array(d * O);
+  const heads = headCount(f);
+  const stats = Array.from({ length: heads }, () => ({ features: d, outputs: O, rows: ws.n, gram: new Float64Array(d * d), cross: new Float64Array(d * O) }));
   const phi = new Float64Array(d);
   for (let r = 0; r < rows; r++) {
+    const { gram, cross } = stats[r % heads]!;
     for (let i = 0; i < I; i++) phi[i] = inputs[r * I + i]!;
     for (let j = 0; j < D; j++) {
       let s = weights[layout.hiddenBias + j]!;
@@ -97,50 +118,57 @@ export function headStatistics(f: Forecaster, ws: WindowSet): HeadStatistics {
       for (let o = 0; o < O; o++) cross[a * O + o]! += pa * targets[r * O + o]!;
     }
   }
-  for (let a = 0; a < d; a++) for (let b = 0; b < a; b++) gram[a * d + b] = gram[b * d + a]!;
-  return { features: d, outputs: O, rows, gram, cross };
+  for (const { gram } of stats) for (let a = 0; a < d; a++) for (let b = 0; b < a; b++) gram[a * d + b] = gram[b * d + a]!;
+  return stats;
 }
 
-/** Length of packStatistics' vector: the upper triangle of ΦᵀΦ, then ΦᵀY. */
-export function packedLength(features: number, outputs: number): number {
-  return (features * (features + 1)) / 2 + features * outputs;
+/** Length of packStatistics' vector: per head, the upper triangle of ΦᵀΦ, then ΦᵀY. */
+export function packedLength(features: number, outputs: number, heads = 1): number {
+  return heads * ((features * (features + 1)) / 2 + features * outputs);
 }
 
 /**
- * The statistics as one flat vector of *means* (sums ÷ rows, then ÷ STATISTICS_SCALE), the form
- * that crosses the aggregation: FedAvg weighted by rows turns the machines' means into the
- * pooled mean.
+ * The heads' statistics as one flat vector of *means* (sums ÷ rows, then ÷ STATISTICS_SCALE),
+ * head after head: the form that crosses the aggregation. FedAvg weighted by the rows (windows)
+ * turns the machines' means into the pooled means.
  */
-export function packStatistics(s: HeadStatistics): Float32Array {
-  if (s.rows < 1) throw new RangeError('head statistics over no rows cannot be packed');
-  const d = s.features;
-  const out = new Float32Array(packedLength(d, s.outputs));
+export function packStatistics(heads: HeadStatistics[]): Float32Array {
+  const { features: d, outputs: O, rows } = heads[0]!;
+  if (rows < 1) throw new RangeError('head statistics over no rows cannot be packed');
+  if (heads.some((s) => s.rows !== rows || s.features !== d || s.outputs !== O)) throw new RangeError('the heads to pack differ in rows or shape');
+  const out = new Float32Array(packedLength(d, O, heads.length));
   let k = 0;
-  const perRow = 1 / (s.rows * STATISTICS_SCALE);
-  for (let a = 0; a < d; a++) for (let b = a; b < d; b++) out[k++] = s.gram[a * d + b]! * perRow;
-  for (let i = 0; i < s.cross.length; i++) out[k++] = s.cross[i]! * perRow;
+  const perRow = 1 / (rows * STATISTICS_SCALE);
+  for (const s of heads) {
+    for (let a = 0; a < d; a++) for (let b = a; b < d; b++) out[k++] = s.gram[a * d + b]! * perRow;
+    for (let i = 0; i < s.cross.length; i++) out[k++] = s.cross[i]! * perRow;
+  }
   return out;
 }
 
-/** packStatistics' inverse: scaled means back to sums over `rows`. */
-export function unpackStatistics(packed: Float32Array, features: number, outputs: number, rows: number): HeadStatistics {
-  if (packed.length !== packedLength(features, outputs)) {
-    throw new RangeError(`packed head statistics have ${packed.length} values, ${features} features → ${outputs} outputs need ${packedLength(features, outputs)}`);
+/** packStatistics' inverse: scaled means back to `heads` sets of sums over `rows`. */
+export function unpackStatistics(packed: Float32Array, features: number, outputs: number, rows: number, heads = 1): HeadStatistics[] {
+  if (packed.length !== packedLength(features, outputs, heads)) {
+    throw new RangeError(
+      `packed head statistics have ${packed.length} values, ${heads} head(s) of ${features} features → ${outputs} outputs need ${packedLength(features, outputs, heads)}`,
+    );
   }
   const d = features;
-  const gram = new Float64Array(d * d);
-  const cross = new Float64Array(d * outputs);
   const perValue = rows * STATISTICS_SCALE;
   let k = 0;
-  for (let a = 0; a < d; a++) {
-    for (let b = a; b < d; b++) {
-      const v = packed[k++]! * perValue;
-      gram[a * d + b] = v;
-      gram[b * d + a] = v;
+  return Array.from({ length: heads }, () => {
+    const gram = new Float64Array(d * d);
+    const cross = new Float64Array(d * outputs);
+    for (let a = 0; a < d; a++) {
+      for (let b = a; b < d; b++) {
+        const v = packed[k++]! * perValue;
+        gram[a * d + b] = v;
+        gram[b * d + a] = v;
+      }
     }
-  }
-  for (let i = 0; i < cross.length; i++) cross[i] = packed[k++]! * perValue;
-  return { features, outputs, rows, gram, cross };
+    for (let i = 0; i < cross.length; i++) cross[i] = packed[k++]! * perValue;
+    return { features, outputs, rows, gram, cross };
+  });
 }
 
 /**
@@ -195,6 +223,52 @@ export function setHead(f: Forecaster, beta: Float64Array): void {
   for (let i = 0; i < I * O; i++) weights[layout.linearKernel + i] = beta[i]!;
   for (let i = 0; i < D * O; i++) weights[layout.headKernel + i] = beta[I * O + i]!;
   f.setWeights(weights);
+}
+
+/**
+ * Each machine's own heads: per head, its statistics refitted toward the head's prior (the pooled
+ * coefficients) with each of `lambdas`, and for every output column (a step ahead; a step and
+ * channel for a joint model) the coefficients of the penalty with the least squared error on
+ * this machine's validation windows (Forecaster.outputErrors; ties go to the earlier penalty).
+ * Why per column: one step ahead a machine's own recent past says most, five steps ahead the
+ * pooled fit does; columns are separate least-squares problems with one ΦᵀΦ, so mixing their
+ * penalties costs no extra solve. Leaves the last tried head in the model; returns the heads and,
+ * per head, the penalty of each column.
+ */
+export function personalHeads(
+  f: Forecaster,
+  own: HeadStatistics[],
+  priors: Float64Array[],
+  validation: WindowSet,
+  lambdas: readonly number[] = PERSONAL_LAMBDAS,
+): { beta: Float64Array; lambdas: number[] }[] {
+  if (own.length !== headCount(f) || priors.length !== own.length) {
+    throw new RangeError(`personalHeads: the model has ${headCount(f)} head(s), got ${own.length} statistics and ${priors.length} priors`);
+  }
+  const C = f.spec.channels;
+  return own.map((stats, head) => {
+    const O = stats.outputs;
+    // Output column o of this head is entry `column(o)` of the model's [horizon × channels] errors.
+    const column = (o: number) => (own.length > 1 ? o * C + head : o);
+    const best = Array.from({ length: O }, () => ({ error: Infinity, lambda: NaN, beta: undefined as Float64Array | undefined }));
+    for (const lambda of lambdas) {
+      const beta = solveHead(stats, lambda, priors[head]);
+      if (!beta) continue;
+      setHead(f, beta);
+      const errors = f.outputErrors(validation);
+      for (let o = 0; o < O; o++) {
+        const e = errors[column(o)]!;
+        if (Number.isFinite(e) && e < best[o]!.error) best[o] = { error: e, lambda, beta };
+      }
+    }
+    const beta = new Float64Array(stats.features * O);
+    for (let o = 0; o < O; o++) {
+      const picked = best[o]!.beta;
+      if (!picked) throw new IcosflError('TRAINING_FAILED', `no ridge penalty in [${lambdas.join(', ')}] gave a finite validation error for head ${head}`);
+      for (let i = o; i < beta.length; i += O) beta[i] = picked[i]!;
+    }
+    return { beta, lambdas: best.map((b) => b.lambda) };
+  });
 }
 
 /**

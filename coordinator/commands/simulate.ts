@@ -35,14 +35,16 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * global model on its own training part for --fine-tune epochs (default 4; 0 = none), keeping
  * whichever of global / fine-tuned is better on its own validation tail. That forecast is mixed
  * per channel with the personalised federated ridge model's (--ridge-features random features,
- * default 256, 0 = none: agent/trainer/ridge.ts, one aggregation of least-squares statistics;
+ * default 256, 0 = none: agent/trainer/ridge.ts, one aggregation of least-squares statistics,
+ * one head per metric, each client's penalty picked per step ahead;
  * it closed the gap to centralised training on GCD VMs 401–450, see docs/ARCHITECTURE.md), then
  * with the client's own local model's, each share fitted on the same validation tail and shrunk
  * halfway toward an equal mix (agent/trainer/mixture.ts, APFL-style). Raw data never leaves a
  * client. The pieces are reported too: rows "fedavg" (the global model), "fine-tuned" and
  * "ridge" (before the mixtures), JSON keys "fedavg", "fine_tuned" and "ridge"; JSON
  * "fedavg_best_round" is the round kept (0 = no round beat the untrained model) and
- * "ridge_penalty" the pooled ridge fit's penalty (0 without the ridge model).
+ * "ridge_penalties" each metric's pooled ridge penalty (the ridge model has one head per metric
+ * unless --joint; {} without the ridge model).
  * Every learned method (local, federated, centralised alike) calibrates its output per client as
  * the agent does (Forecaster.calibrateOutput: predicted changes limited to the largest seen in
  * training, blended toward persistence per channel as fitted on validation), unless --no-calibration.
@@ -159,7 +161,7 @@ const command: Command = {
         options: opts,
         weights: r.weights,
         fedavg_best_round: r.fedavgBestRound,
-        ridge_penalty: r.ridgePenalty,
+        ridge_penalties: r.ridgePenalties,
         seconds: r.seconds,
       };
       process.stdout.write(JSON.stringify(out) + '\n');
@@ -173,7 +175,7 @@ const command: Command = {
     for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(scores[m].rmse[k]!), cell(scores[m].mae[k]!)])].join(' '));
     lines.push(
       `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail)` +
-        (r.scores.ridge ? `, mixed per channel with the personalised federated ridge model (${opts.ridgeFeatures} random features, pooled statistics from one aggregation, penalty ${r.ridgePenalty}; row "ridge")` : '') +
+        (r.scores.ridge ? `, mixed per channel with the personalised federated ridge model (${opts.ridgeFeatures} random features, pooled statistics from one aggregation, pooled penalties ${Object.entries(r.ridgePenalties).map(([m, l]) => `${m} ${l}`).join(', ')}, personal penalties per step; row "ridge")` : '') +
         `, then mixed per channel with the client's local model (shares fitted on that validation tail, shrunk halfway toward ½); fine-tuned = before the mixtures; fedavg = the global model of round ${r.fedavgBestRound} of ${opts.rounds}, the best on the clients' validation tails${r.fedavgBestRound === 0 ? ' (0: no round beat the untrained model, which forecasts persistence)' : ''}` +
         (opts.calibrate ? '; every learned method is calibrated per client (change limit from training, blend toward persistence fitted on validation)' : ''),
     );

@@ -3,7 +3,7 @@ import type { ModelSpec } from '../../agent/trainer/model.js';
 import { forecastErrors, persistenceForecast, type ForecastErrors } from '../../agent/trainer/evaluate.js';
 import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.js';
 import { fitMixture, mixForecasts } from '../../agent/trainer/mixture.js';
-import { bestHead, headStatistics, packStatistics, PERSONAL_LAMBDAS, POOLED_LAMBDAS, randomiseHiddenBias, unpackStatistics } from '../../agent/trainer/ridge.js';
+import { bestHead, headCount, headStatistics, packStatistics, personalHeads, POOLED_LAMBDAS, randomiseHiddenBias, setHead, unpackStatistics } from '../../agent/trainer/ridge.js';
 import { fitScaler, type Scaler } from '../../agent/trainer/scaler.js';
 import { buildWindows, chronologicalSplit, concatWindows, type WindowSet } from '../../agent/trainer/windows.js';
 import type { Logger } from '../../common/log.js';
@@ -79,8 +79,8 @@ export interface SimulationResult {
    * which forecasts persistence, so FedAvg contributed nothing.
    */
   fedavgBestRound: number;
-  /** The pooled ridge fit's penalty (0 when the ridge model is left out). */
-  ridgePenalty: number;
+  /** Each metric's pooled ridge penalty (empty when the ridge model is left out). */
+  ridgePenalties: Record<string, number>;
   seconds: Record<'local' | 'federated' | 'centralized', number>;
 }
 
@@ -167,18 +167,22 @@ function summarise(perClient: ForecastErrors[], metrics: string[]): MethodScores
   return { rmse, mae, rmseByStep };
 }
 
-/** The pooled model's score from every client's validation tail (strategy/model-selection.ts). */
-function pooledValidationScore(f: Forecaster, clients: Client[]): number {
-  return pooledRelativeLoss(clients.map((c) => f.relativeLoss(c.validation)));
+/**
+ * The pooled model's score from every client's validation tail (strategy/model-selection.ts),
+ * over every channel or over one.
+ */
+function pooledValidationScore(f: Forecaster, clients: Client[], channel?: number): number {
+  return pooledRelativeLoss(clients.map((c) => f.relativeLoss(c.validation, channel)));
 }
 
 /**
  * The federated ridge model (agent/trainer/ridge.ts) in one aggregation round: each client sends
- * its mean head statistics through `aggregate` (FedAvg weighted by rows: the pooled statistics);
- * the pooled fit's penalty is the one with the best pooled validation score (as FedAvg's round
- * is picked); then each client refits toward the pooled coefficients with the penalty that suits
- * its own validation tail. Returns each client's calibrated forecasts of its validation tail and
- * test part (standardised units).
+ * its mean head statistics (one set per channel) through `aggregate` (FedAvg weighted by windows:
+ * the pooled statistics); each channel's pooled penalty is the one with the best pooled
+ * validation score on that channel (as FedAvg's round is picked); then each client refits each
+ * channel toward its pooled coefficients, with the penalty per step that suits its own validation
+ * tail. Returns each client's calibrated forecasts of its validation tail and test part
+ * (standardised units), and each channel's pooled penalty.
  */
 async function federatedRidge(
   clients: Client[],
@@ -186,35 +190,54 @@ async function federatedRidge(
   opts: SimulationOptions & { ridgeFeatures: number },
   aggregate: (updates: ClientUpdate[]) => Float32Array | Promise<Float32Array>,
   calibrate: boolean,
-): Promise<{ forecasts: { validation: Float32Array; test: Float32Array }[]; penalty: number }> {
+): Promise<{ forecasts: { validation: Float32Array; test: Float32Array }[]; penalties: number[] }> {
   const C = spec.channels;
   const f = new Forecaster({ ...spec, kind: 'mlp', hiddenUnits: opts.ridgeFeatures }, { seed: opts.seed, learningRate: opts.learningRate, scaler: identityScaler(C) });
   try {
     randomiseHiddenBias(f, opts.seed);
+    const heads = headCount(f);
     let features = 0;
     let outputs = 0;
-    // Kept packed (Float32 means of the upper triangle): a quarter of the full Float64 sums, which
-    // matters with many clients (256 features: 150 KB a client).
+    // Kept packed (Float32 means of the upper triangles): a quarter of the full Float64 sums, which
+    // matters with many clients (256 features, 2 channels: 300 KB a client).
     const own = clients.map((c) => {
-      const st = headStatistics(f, c.train);
-      ({ features, outputs } = st);
-      return { weights: packStatistics(st), samples: st.rows };
+      const stats = headStatistics(f, c.train);
+      ({ features, outputs } = stats[0]!);
+      return { weights: packStatistics(stats), samples: c.train.n };
     });
-    const rows = own.reduce((a, u) => a + u.samples, 0);
-    const pooled = unpackStatistics(await aggregate(own), features, outputs, rows);
-    const global = bestHead(f, pooled, () => pooledValidationScore(f, clients), { lambdas: POOLED_LAMBDAS });
+    const windows = own.reduce((a, u) => a + u.samples, 0);
+    const pooled = unpackStatistics(await aggregate(own), features, outputs, windows, heads);
+    const global = pooled.map((stats, head) =>
+      bestHead(f, stats, () => pooledValidationScore(f, clients, heads > 1 ? head : undefined), { lambdas: POOLED_LAMBDAS }),
+    );
+    const priors = global.map((g) => g.beta);
     const forecasts = clients.map((c, k) => {
-      const mine = unpackStatistics(own[k]!.weights, features, outputs, own[k]!.samples);
-      // Ranked by the client's own validation MSE (its relative loss ranks the same, but is
-      // infinite on a flat tail).
-      bestHead(f, mine, () => f.loss(c.validation), { lambdas: PERSONAL_LAMBDAS, prior: global.beta });
-      const [validation, test] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
-      return { validation: validation!, test: test! };
+      const mine = unpackStatistics(own[k]!.weights, features, outputs, own[k]!.samples, heads);
+      const personal = personalHeads(f, mine, priors, c.validation);
+      return headForecasts(f, personal.map((p) => p.beta), c, calibrate);
     });
-    return { forecasts, penalty: global.lambda };
+    return { forecasts, penalties: heads > 1 ? global.map((g) => g.lambda) : new Array<number>(C).fill(global[0]!.lambda) };
   } finally {
     f.dispose();
   }
+}
+
+/**
+ * Calibrated forecasts of client c's validation tail and test part by a ridge model with these
+ * heads: with one head per channel, each channel's values come from the model carrying its head
+ * (a channel-independent model forecasts each channel from that channel's inputs alone).
+ */
+function headForecasts(f: Forecaster, betas: Float64Array[], c: Client, calibrate: boolean): { validation: Float32Array; test: Float32Array } {
+  const C = c.validation.channels;
+  const out = { validation: new Float32Array(c.validation.y.length), test: new Float32Array(c.test.y.length) };
+  for (const [head, beta] of betas.entries()) {
+    setHead(f, beta);
+    const [validation, test] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
+    const step = betas.length > 1 ? C : 1;
+    for (let i = betas.length > 1 ? head : 0; i < validation!.length; i += step) out.validation[i] = validation![i]!;
+    for (let i = betas.length > 1 ? head : 0; i < test!.length; i += step) out.test[i] = test![i]!;
+  }
+  return out;
 }
 
 /**
@@ -373,7 +396,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       plot,
       weights: f.weightCount,
       fedavgBestRound: best.round,
-      ridgePenalty: ridge?.penalty ?? 0,
+      ridgePenalties: ridge ? Object.fromEntries(metrics.map((m, c) => [m, ridge.penalties[c]!])) : {},
       seconds: { local: localSeconds, federated: federatedSeconds, centralized: centralizedSeconds },
     };
   } finally {

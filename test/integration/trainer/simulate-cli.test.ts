@@ -35,14 +35,15 @@ test('federated beats persistence on every metric; JSON shape and plot', () => {
     mae: Record<string, Record<string, number>>;
     clients: number;
     fedavg_best_round: number;
-    ridge_penalty: number;
+    ridge_penalties: Record<string, number>;
     goal: { met: boolean; metrics: Record<string, { met: boolean; rmse: { vsPersistence: number }; mae: { vsPersistence: number }; rmseByStep: unknown[] }> };
   };
   assert.is(out.clients, 16);
   // The FedAvg round kept: 1…8 once the global model beats the untrained one (0 would mean it never did).
   assert.ok(Number.isInteger(out.fedavg_best_round) && out.fedavg_best_round >= 1 && out.fedavg_best_round <= 8, `best round ${out.fedavg_best_round}`);
-  // The federated ridge model took part: its penalty is one the pooled fit tries.
-  assert.ok(POOLED_LAMBDAS.includes(out.ridge_penalty), `ridge penalty ${out.ridge_penalty}`);
+  // The federated ridge model took part, one head per metric: each penalty is one the pooled fit tries.
+  assert.equal(Object.keys(out.ridge_penalties), ['cpu', 'mem']);
+  for (const [m, lambda] of Object.entries(out.ridge_penalties)) assert.ok(POOLED_LAMBDAS.includes(lambda), `${m} ridge penalty ${lambda}`);
   for (const method of ['persistence', 'local', 'federated', 'centralized', 'fedavg', 'fine_tuned', 'ridge']) {
     for (const m of ['cpu', 'mem']) {
       assert.ok(Number.isFinite(out.rmse[method]![m]) && Number.isFinite(out.mae[method]![m]), `${method} ${m}`);
@@ -86,9 +87,9 @@ test('the same simulation trained by the native C++ step gives the same errors a
 test('--ridge-features 0 leaves the ridge model out of the mixture and the report', () => {
   const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '2', '--json', '--backend', 'native', '--ridge-features', '0']);
   assert.is(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { rmse: Record<string, unknown>; ridge_penalty: number; options: { ridgeFeatures: number } };
+  const out = JSON.parse(r.stdout) as { rmse: Record<string, unknown>; ridge_penalties: Record<string, number>; options: { ridgeFeatures: number } };
   assert.equal(Object.keys(out.rmse), ['persistence', 'local', 'federated', 'centralized', 'fedavg', 'fine_tuned']);
-  assert.is(out.ridge_penalty, 0);
+  assert.equal(out.ridge_penalties, {});
   assert.is(out.options.ridgeFeatures, 0);
 });
 

@@ -70,6 +70,31 @@ test('relativeLoss: 1 for persistence, below 1 once trained, the ratio of the tw
   f.dispose();
 });
 
+test('per channel: relativeLoss(ws, c) is channel c\'s share of outputErrors over persistence\'s; outputErrors add up to the loss', async () => {
+  // Two channels from the real trace: the series and the same series 5 samples later.
+  const T = trace.values.length - 5;
+  const values = Float32Array.from({ length: 2 * T }, (_, i) => trace.values[(i >> 1) + (i & 1 ? 5 : 0)]!);
+  const { train, validation } = chronologicalSplit(buildWindows(values, 2, 12, 3), 0.2);
+  const spec = { kind: 'mlp' as const, lookback: 12, horizon: 3, channels: 2, hiddenUnits: 16, channelIndependent: true };
+  const f = new Forecaster(spec, { seed: 7, learningRate: 0.003, scaler: fitScaler(train) });
+  // The untrained model forecasts no change: its output errors are persistence's.
+  const persistence = f.outputErrors(validation);
+  await trainWithValidation(f, train, validation, { epochs: 2, batchSize: 64, seed: 3 });
+  const errors = f.outputErrors(validation);
+  assert.is(errors.length, 3 * 2);
+  const total = errors.reduce((a, e) => a + e, 0);
+  assert.ok(Math.abs(total / (validation.n * 3 * 2) - f.loss(validation)) < 1e-6 * f.loss(validation));
+  for (const c of [0, 1]) {
+    const channelSum = (e: Float64Array) => [0, 1, 2].reduce((a, h) => a + e[h * 2 + c]!, 0);
+    const r = f.relativeLoss(validation, c);
+    assert.ok(Math.abs(r - channelSum(errors) / channelSum(persistence)) < 1e-6 * r, `channel ${c}: ${r}`);
+  }
+  assert.throws(() => f.relativeLoss(validation, 2), /channel must be an integer in \[0, 2\), got 2/);
+  assert.throws(() => f.relativeLoss(validation, 0.5), /channel must be an integer in \[0, 2\), got 0\.5/);
+  assert.equal(Array.from(f.outputErrors({ ...validation, n: 0, x: new Float32Array(0), y: new Float32Array(0) })), [0, 0, 0, 0, 0, 0]);
+  f.dispose();
+});
+
 test('trainWithValidation ranks epochs by validationScore when given one', async () => {
   const ws = buildWindows(trace.values, 1, 12, 3);
   const { train, validation } = chronologicalSplit(ws, 0.2);

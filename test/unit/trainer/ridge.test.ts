@@ -6,9 +6,12 @@ import { Forecaster } from '../../../agent/trainer/forecaster.js';
 import type { ModelSpec } from '../../../agent/trainer/model.js';
 import {
   bestHead,
+  headCount,
   headStatistics,
   packedLength,
   packStatistics,
+  PERSONAL_LAMBDAS,
+  personalHeads,
   RANDOM_BIAS_STD,
   randomiseHiddenBias,
   setHead,
@@ -65,19 +68,38 @@ test('least squares recovers the output layers that generated the targets exactl
     setHead(f, truth);
     const ws = noiseWindows(60, 3);
     ws.y = f.predict(ws.x, ws.n); // no calibration: the network's own forecast
+    // One set per independent channel, each over that channel's 60 rows (one per window).
     const stats = headStatistics(f, ws);
-    assert.is(stats.rows, 120); // 60 windows × 2 independent channels
-    assert.is(stats.features, 14);
-    const beta = solveHead(stats, 1e-10)!;
-    for (let i = 0; i < truth.length; i++) assert.ok(Math.abs(beta[i]! - truth[i]!) < 1e-4, `β[${i}] ${beta[i]} vs ${truth[i]}`);
-    // A fresh model given β forecasts what the generating one did.
-    withForecaster((g) => {
-      randomiseHiddenBias(g, 7);
-      setHead(g, beta);
-      const a = g.predict(ws.x, ws.n);
-      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - ws.y[i]!) < 1e-4);
-    });
+    assert.is(headCount(f), 2);
+    assert.is(stats.length, 2);
+    for (const [c, s] of stats.entries()) {
+      assert.is(s.rows, 60);
+      assert.is(s.features, 14);
+      const beta = solveHead(s, 1e-10)!;
+      for (let i = 0; i < truth.length; i++) assert.ok(Math.abs(beta[i]! - truth[i]!) < 1e-4, `channel ${c} β[${i}] ${beta[i]} vs ${truth[i]}`);
+      // A fresh model given β forecasts what the generating one did.
+      withForecaster((g) => {
+        randomiseHiddenBias(g, 7);
+        setHead(g, beta);
+        const a = g.predict(ws.x, ws.n);
+        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - ws.y[i]!) < 1e-4);
+      });
+    }
   });
+});
+
+test('a joint model has one head over every window; its statistics are the channels\' rows side by side', () => {
+  withForecaster(
+    (f) => {
+      const stats = headStatistics(f, noiseWindows(25, 4));
+      assert.is(headCount(f), 1);
+      assert.is(stats.length, 1);
+      assert.is(stats[0]!.rows, 25);
+      assert.is(stats[0]!.features, 12 + 8); // 6 steps × 2 channels of inputs, 8 hidden
+      assert.is(stats[0]!.outputs, 4); // 2 steps × 2 channels
+    },
+    { ...spec, channelIndependent: false },
+  );
 });
 
 test('the rows-weighted FedAvg of packed means is the pooled statistics (one aggregation = centralised fit)', () => {
@@ -88,24 +110,29 @@ test('the rows-weighted FedAvg of packed means is the pooled statistics (one agg
     const sa = headStatistics(f, a);
     const sb = headStatistics(f, b);
     const pooledMeans = fedAvg([
-      { weights: packStatistics(sa), samples: sa.rows },
-      { weights: packStatistics(sb), samples: sb.rows },
+      { weights: packStatistics(sa), samples: a.n },
+      { weights: packStatistics(sb), samples: b.n },
     ]);
-    const pooled = unpackStatistics(pooledMeans, sa.features, sa.outputs, sa.rows + sb.rows);
+    const pooled = unpackStatistics(pooledMeans, 14, 2, a.n + b.n, 2);
     const direct = headStatistics(f, concatWindows([a, b]));
-    assert.is(pooled.rows, direct.rows);
-    for (let i = 0; i < direct.gram.length; i++) assert.ok(Math.abs(pooled.gram[i]! - direct.gram[i]!) <= 1e-4 * (1 + Math.abs(direct.gram[i]!)), `gram[${i}]`);
-    for (let i = 0; i < direct.cross.length; i++) assert.ok(Math.abs(pooled.cross[i]! - direct.cross[i]!) <= 1e-4 * (1 + Math.abs(direct.cross[i]!)), `cross[${i}]`);
-    const x = solveHead(pooled, 0.01)!;
-    const y = solveHead(direct, 0.01)!;
-    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) < 1e-5);
-    assert.is(packStatistics(sa).length, packedLength(14, 2));
+    assert.is(pooled.length, 2);
+    for (const [c, d] of direct.entries()) {
+      const p = pooled[c]!;
+      assert.is(p.rows, d.rows);
+      for (let i = 0; i < d.gram.length; i++) assert.ok(Math.abs(p.gram[i]! - d.gram[i]!) <= 1e-4 * (1 + Math.abs(d.gram[i]!)), `channel ${c} gram[${i}]`);
+      for (let i = 0; i < d.cross.length; i++) assert.ok(Math.abs(p.cross[i]! - d.cross[i]!) <= 1e-4 * (1 + Math.abs(d.cross[i]!)), `channel ${c} cross[${i}]`);
+      const x = solveHead(p, 0.01)!;
+      const y = solveHead(d, 0.01)!;
+      for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) < 1e-5);
+    }
+    assert.is(packStatistics(sa).length, packedLength(14, 2, 2));
+    assert.is(packedLength(14, 2, 2), 2 * packedLength(14, 2));
   });
 });
 
 test('a large penalty toward a prior returns the prior; penalties and sizes are checked', () => {
   withForecaster((f) => {
-    const stats = headStatistics(f, noiseWindows(40, 5));
+    const [stats, other] = headStatistics(f, noiseWindows(40, 5)) as [HeadStatistics, HeadStatistics];
     const prior = Float64Array.from({ length: 28 }, (_, i) => i / 10);
     const beta = solveHead(stats, 1e9, prior)!;
     for (let i = 0; i < prior.length; i++) assert.ok(Math.abs(beta[i]! - prior[i]!) < 1e-6);
@@ -113,8 +140,10 @@ test('a large penalty toward a prior returns the prior; penalties and sizes are 
     assert.throws(() => solveHead(stats, Number.NaN), /ridge penalty must be positive, got NaN/);
     // Not positive definite (statistics broken on the way): no solution rather than garbage.
     assert.is(solveHead(notPositiveDefinite(stats), 1), undefined);
-    assert.throws(() => unpackStatistics(new Float32Array(5), 14, 2, 10), /packed head statistics have 5 values, 14 features → 2 outputs need 133/);
-    assert.throws(() => packStatistics({ ...stats, rows: 0 }), /head statistics over no rows cannot be packed/);
+    assert.throws(() => unpackStatistics(new Float32Array(5), 14, 2, 10), /packed head statistics have 5 values, 1 head\(s\) of 14 features → 2 outputs need 133/);
+    assert.throws(() => unpackStatistics(new Float32Array(133), 14, 2, 10, 2), /packed head statistics have 133 values, 2 head\(s\) of 14 features → 2 outputs need 266/);
+    assert.throws(() => packStatistics([{ ...stats, rows: 0 }]), /head statistics over no rows cannot be packed/);
+    assert.throws(() => packStatistics([stats, { ...other, rows: 39 }]), /the heads to pack differ in rows or shape/);
     assert.throws(() => setHead(f, new Float64Array(3)), /ridge coefficients have 3 values, the model's head needs 28/);
   });
 });
@@ -124,7 +153,7 @@ test('bestHead keeps the penalty with the least score, skips unsolvable ones, an
     randomiseHiddenBias(f, 7);
     const train = noiseWindows(50, 21);
     const validation = noiseWindows(20, 22);
-    const stats = headStatistics(f, train);
+    const stats = headStatistics(f, train)[0]!;
     const scores = new Map<number, number>();
     const lambdas = [1e-3, 0.1, 10];
     const picked = bestHead(f, stats, () => f.loss(validation), { lambdas });
@@ -143,6 +172,43 @@ test('bestHead keeps the penalty with the least score, skips unsolvable ones, an
     } catch (e) {
       assert.ok(isIcosflError(e) && e.code === 'TRAINING_FAILED', String(e));
       assert.match((e as Error).message, /no ridge penalty in \[0\.001\] gave a finite validation score/);
+    }
+  });
+});
+
+test('personalHeads takes, per head and step, the penalty with the least validation error; sizes and failures are checked', () => {
+  withForecaster((f) => {
+    randomiseHiddenBias(f, 7);
+    const train = noiseWindows(50, 31);
+    const validation = noiseWindows(20, 32);
+    const own = headStatistics(f, train);
+    const priors = own.map((_, c) => Float64Array.from({ length: 28 }, (_, i) => Math.cos(i + c) / 10));
+    const heads = personalHeads(f, own, priors, validation);
+    assert.is(heads.length, 2);
+    for (const [c, head] of heads.entries()) {
+      assert.is(head.lambdas.length, 2); // one per step ahead
+      for (const [h, lambda] of head.lambdas.entries()) {
+        // Brute force: every penalty's error on (step h, channel c); the least is the one picked.
+        const errors = PERSONAL_LAMBDAS.map((l) => {
+          setHead(f, solveHead(own[c]!, l, priors[c])!);
+          return f.outputErrors(validation)[h * 2 + c]!;
+        });
+        assert.is(lambda, PERSONAL_LAMBDAS[errors.indexOf(Math.min(...errors))]);
+        // Column h of the head is that penalty's column h.
+        const picked = solveHead(own[c]!, lambda, priors[c])!;
+        for (let i = h; i < picked.length; i += 2) assert.is(head.beta[i], picked[i]);
+      }
+    }
+    // A huge penalty alone gives the priors back.
+    const anchored = personalHeads(f, own, priors, validation, [1e9]);
+    for (const [c, head] of anchored.entries()) for (let i = 0; i < 28; i++) assert.ok(Math.abs(head.beta[i]! - priors[c]![i]!) < 1e-6);
+    assert.throws(() => personalHeads(f, own.slice(0, 1), priors, validation), /personalHeads: the model has 2 head\(s\), got 1 statistics and 2 priors/);
+    try {
+      personalHeads(f, [notPositiveDefinite(own[0]!), own[1]!], priors, validation, [1e-3]);
+      assert.unreachable('no solvable penalty');
+    } catch (e) {
+      assert.ok(isIcosflError(e) && e.code === 'TRAINING_FAILED', String(e));
+      assert.match((e as Error).message, /no ridge penalty in \[0\.001\] gave a finite validation error for head 0/);
     }
   });
 });
