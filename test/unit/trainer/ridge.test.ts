@@ -88,7 +88,7 @@ test('least squares recovers the output layers that generated the targets exactl
   });
 });
 
-test('a joint model has one head over every window; its statistics are the channels\' rows side by side', () => {
+test('a joint model has one head over every window, with a penalty per step and channel', () => {
   withForecaster(
     (f) => {
       const stats = headStatistics(f, noiseWindows(25, 4));
@@ -97,6 +97,18 @@ test('a joint model has one head over every window; its statistics are the chann
       assert.is(stats[0]!.rows, 25);
       assert.is(stats[0]!.features, 12 + 8); // 6 steps × 2 channels of inputs, 8 hidden
       assert.is(stats[0]!.outputs, 4); // 2 steps × 2 channels
+      // Its personal penalties are picked per output column, each a (step, channel) of the errors.
+      const validation = noiseWindows(20, 5);
+      const prior = new Float64Array(20 * 4);
+      const [head] = personalHeads(f, stats, [prior], validation, [1e-3, 1, 1000]);
+      assert.is(head!.lambdas.length, 4);
+      for (const [o, lambda] of head!.lambdas.entries()) {
+        const errors = [1e-3, 1, 1000].map((l) => {
+          setHead(f, solveHead(stats[0]!, l, prior)!);
+          return f.outputErrors(validation)[o]!;
+        });
+        assert.is(lambda, [1e-3, 1, 1000][errors.indexOf(Math.min(...errors))]);
+      }
     },
     { ...spec, channelIndependent: false },
   );
