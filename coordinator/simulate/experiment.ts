@@ -233,9 +233,13 @@ function headForecasts(f: Forecaster, betas: Float64Array[], c: Client, calibrat
   for (const [head, beta] of betas.entries()) {
     setHead(f, beta);
     const [validation, test] = calibratedForecasts(f, c, calibrate, [c.validation, c.test]);
-    const step = betas.length > 1 ? C : 1;
-    for (let i = betas.length > 1 ? head : 0; i < validation!.length; i += step) out.validation[i] = validation![i]!;
-    for (let i = betas.length > 1 ? head : 0; i < test!.length; i += step) out.test[i] = test![i]!;
+    // This head's values: its channel's (every C-th, from `head`), or all of a joint model's.
+    const [first, stride] = betas.length > 1 ? [head, C] : [0, 1];
+    const take = (from: Float32Array, to: Float32Array) => {
+      for (let i = first; i < from.length; i += stride) to[i] = from[i]!;
+    };
+    take(validation!, out.validation);
+    take(test!, out.test);
   }
   return out;
 }
