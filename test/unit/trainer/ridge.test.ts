@@ -40,6 +40,18 @@ function withForecaster<T>(fn: (f: Forecaster) => T, s: ModelSpec = spec): T {
 /** The statistics with their diagonal wrecked (as if broken on the way): not positive definite at small penalties. */
 const notPositiveDefinite = (stats: HeadStatistics): HeadStatistics => ({ ...stats, gram: stats.gram.map((v, i) => (i % (stats.features + 1) === 0 ? -1e6 : v)) });
 
+/** fn must throw TRAINING_FAILED with a message matching `message` (no solvable penalty). */
+function assertTrainingFailed(fn: () => unknown, message: RegExp): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(isIcosflError(e) && e.code === 'TRAINING_FAILED', String(e));
+    assert.match((e as Error).message, message);
+    return;
+  }
+  assert.unreachable('no solvable penalty');
+}
+
 /** n windows of seeded noise (inputs and targets); targets are replaced where a test needs them. */
 function noiseWindows(n: number, seed: number): WindowSet {
   const random = seededRandom(seed);
@@ -178,13 +190,7 @@ test('bestHead keeps the penalty with the least score, skips unsolvable ones, an
     // The chosen head is the one left in the model.
     setHead(f, picked.beta);
     assert.is(f.loss(validation), least[1]);
-    try {
-      bestHead(f, notPositiveDefinite(stats), () => 1, { lambdas: [1e-3] });
-      assert.unreachable('no solvable penalty');
-    } catch (e) {
-      assert.ok(isIcosflError(e) && e.code === 'TRAINING_FAILED', String(e));
-      assert.match((e as Error).message, /no ridge penalty in \[0\.001\] gave a finite validation score/);
-    }
+    assertTrainingFailed(() => bestHead(f, notPositiveDefinite(stats), () => 1, { lambdas: [1e-3] }), /no ridge penalty in \[0\.001\] gave a finite validation score/);
   });
 });
 
@@ -215,13 +221,10 @@ test('personalHeads takes, per head and step, the penalty with the least validat
     const anchored = personalHeads(f, own, priors, validation, [1e9]);
     for (const [c, head] of anchored.entries()) for (let i = 0; i < 28; i++) assert.ok(Math.abs(head.beta[i]! - priors[c]![i]!) < 1e-6);
     assert.throws(() => personalHeads(f, own.slice(0, 1), priors, validation), /personalHeads: the model has 2 head\(s\), got 1 statistics and 2 priors/);
-    try {
-      personalHeads(f, [notPositiveDefinite(own[0]!), own[1]!], priors, validation, [1e-3]);
-      assert.unreachable('no solvable penalty');
-    } catch (e) {
-      assert.ok(isIcosflError(e) && e.code === 'TRAINING_FAILED', String(e));
-      assert.match((e as Error).message, /no ridge penalty in \[0\.001\] gave a finite validation error for head 0/);
-    }
+    assertTrainingFailed(
+      () => personalHeads(f, [notPositiveDefinite(own[0]!), own[1]!], priors, validation, [1e-3]),
+      /no ridge penalty in \[0\.001\] gave a finite validation error for head 0/,
+    );
   });
 });
 
