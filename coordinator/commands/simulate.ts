@@ -82,6 +82,8 @@ const command: Command = {
     if (!values.data) throw new TypeError('--data DIR is required (a directory with one CSV per machine)');
     if (!values.metrics) throw new TypeError('--metrics is required: comma-separated column names, e.g. cpu,mem');
     const metrics = values.metrics.split(',').map((m) => m.trim()).filter(Boolean);
+    const repeated = metrics.find((m, i) => metrics.indexOf(m) !== i);
+    if (repeated !== undefined) throw new RangeError(`--metrics names '${repeated}' twice; each metric is one channel of the model`);
     const model = values.model ?? 'mlp';
     if (!['mlp', 'linear', 'lstm'].includes(model)) throw new RangeError(`--model must be mlp, linear or lstm, got '${model}'`);
     const learningRate = values['learning-rate'] === undefined ? 0.002 : Number(values['learning-rate']);
@@ -155,6 +157,7 @@ const command: Command = {
         goal: verdict,
         clients: r.clients.length,
         skipped_clients: r.skippedClients,
+        timestamp_gaps: r.timestampGaps,
         backend: chosen,
         aggregation: encrypted ? 'ckks' : 'plaintext',
         ...(encrypted ? { ckks_max_abs_error: encrypted.maxAbsError() } : {}),
@@ -169,7 +172,8 @@ const command: Command = {
     }
     const cell = (v: number) => v.toPrecision(4).padStart(10);
     const lines: string[] = [];
-    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${opts.rounds} rounds × ${opts.localEpochs} local epochs, ${r.weights} weights, ${aggregation}`);
+    const gaps = r.timestampGaps.gaps > 0 ? `; ${r.timestampGaps.gaps} gaps in the timestamps, ${r.timestampGaps.missing} samples marked missing` : '';
+    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short${gaps}), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${opts.rounds} rounds × ${opts.localEpochs} local epochs, ${r.weights} weights, ${aggregation}`);
     lines.push('errors on each client\'s last 20 %, mean over clients, all steps ahead, original units');
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));
     for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(scores[m].rmse[k]!), cell(scores[m].mae[k]!)])].join(' '));

@@ -9,7 +9,7 @@ import { buildWindows, chronologicalSplit, concatWindows, type WindowSet } from 
 import type { Logger } from '../../common/log.js';
 import { fedAvg, type ClientUpdate } from '../strategy/fedavg.js';
 import { pooledRelativeLoss } from '../strategy/model-selection.js';
-import type { ClientSeries } from './csv.js';
+import { markGaps, type ClientSeries } from './csv.js';
 
 export interface SimulationOptions {
   model: ModelKind;
@@ -67,6 +67,8 @@ export interface SimulationResult {
   metrics: string[];
   clients: string[];
   skippedClients: string[];
+  /** Holes in the clients' timestamps, filled with missing samples (csv.ts markGaps): how many, and how many samples. */
+  timestampGaps: { gaps: number; missing: number };
   /** Every method's scores; `ridge` only when the ridge model took part (ridgeFeatures > 0). */
   scores: Record<Exclude<ScoredMethod, 'ridge'>, MethodScores> & { ridge?: MethodScores };
   /** The same errors per client (in `clients` order), before averaging; `ridge` empty when it took no part. */
@@ -262,7 +264,11 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
   const C = metrics.length;
   const clients: Client[] = [];
   const skippedClients: string[] = [];
-  for (const s of series) {
+  const timestampGaps = { gaps: 0, missing: 0 };
+  for (const raw of series) {
+    const { series: s, gaps, missing } = markGaps(raw, opts.lookback + opts.horizon);
+    timestampGaps.gaps += gaps;
+    timestampGaps.missing += missing;
     const c = prepareClient(s, opts);
     if (c) clients.push(c);
     else skippedClients.push(s.name);
@@ -387,6 +393,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       metrics,
       clients: clients.map((c) => c.name),
       skippedClients,
+      timestampGaps,
       scores: {
         persistence: summarise(persistence, metrics),
         local: summarise(local, metrics),

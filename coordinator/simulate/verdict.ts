@@ -28,10 +28,20 @@ export interface Verdict {
   met: boolean;
 }
 
+/**
+ * a / b − 1, where an error of 0 against 0 is level (0) and any error against 0 is Infinity
+ * behind. A metric that never moves in the test part (a constant column) has every error 0, and
+ * 0 / 0 would print as "NaN %" and reach --json as null.
+ */
+export function relativeDifference(a: number, b: number): number {
+  if (b > 0) return a / b - 1;
+  return a === 0 ? 0 : Infinity;
+}
+
 function check(federated: number, persistence: number, local: number, centralized: number): Check {
-  const vsPersistence = federated / persistence - 1;
-  const vsLocal = federated / local - 1;
-  const vsCentralized = federated / centralized - 1;
+  const vsPersistence = relativeDifference(federated, persistence);
+  const vsLocal = relativeDifference(federated, local);
+  const vsCentralized = relativeDifference(federated, centralized);
   return { vsPersistence, vsLocal, vsCentralized, met: vsPersistence < 0 && vsLocal < 0 && vsCentralized <= CENTRALISED_TOLERANCE };
 }
 

@@ -103,6 +103,9 @@ test('bad input: missing metric column names the file and line; usage errors exi
   const f = run(['simulate', '--data', data, '--metrics', 'cpu', '--ridge-features=-1']);
   assert.is(f.status, 64);
   assert.match(f.stderr, /--ridge-features must be an integer ≥ 0, got '-1'/);
+  const twice = run(['simulate', '--data', data, '--metrics', 'cpu,mem,cpu']);
+  assert.is(twice.status, 64);
+  assert.match(twice.stderr, /--metrics names 'cpu' twice/);
 });
 
 test.run();

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isIcosflError } from '../../../common/errors.js';
 import { convertGcd, convertNab } from '../../../coordinator/simulate/convert.js';
-import { parseClientCsv, readClientDir } from '../../../coordinator/simulate/csv.js';
+import { markGaps, parseClientCsv, readClientDir } from '../../../coordinator/simulate/csv.js';
 import { tarEntries } from '../../../coordinator/simulate/tar.js';
 import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
 
@@ -38,6 +38,27 @@ test('errors name the file and the line', () => {
   expectDataError(() => parseClientCsv('timestamp,cpu\n5,2\n4,3\n', 'e.csv', ['cpu']), /^e\.csv:3: timestamp 4 is earlier/);
   expectDataError(() => parseClientCsv('timestamp,cpu\nnoon,2\n', 'f.csv', ['cpu']), /^f\.csv:2: timestamp 'noon'/);
   expectDataError(() => parseClientCsv('', 'g.csv', ['cpu']), /^g\.csv:1: empty file/);
+  expectDataError(() => parseClientCsv('timestamp,cpu,cpu\n1,2,3\n', 'h.csv', ['cpu']), /^h\.csv:1: header names 'cpu' twice \(columns 2 and 3\)/);
+  expectDataError(() => parseClientCsv('timestamp,cpu,timestamp\n1,2,3\n', 'i.csv', ['cpu']), /^i\.csv:1: header names 'timestamp' twice/);
+});
+
+test('markGaps: a missing sample for each step the timestamps skip, capped per gap; off-grid intervals kept', () => {
+  // Step 300 s (the median interval); 300 → 1200 skips 2 samples, 1500 → 2100 one, 2100 → 2160 is off-grid.
+  const s = parseClientCsv('timestamp,cpu\n0,1\n300,2\n1200,3\n1500,4\n2100,5\n2160,6\n2460,7\n', 'g.csv', ['cpu']);
+  const r = markGaps(s, 10);
+  assert.equal([r.gaps, r.missing], [2, 3]);
+  assert.equal(Array.from(r.series.timestamps), [0, 300, 600, 900, 1200, 1500, 1800, 2100, 2160, 2460]);
+  assert.equal(Array.from(r.series.values, (v) => (Number.isNaN(v) ? null : v)), [1, 2, null, null, 3, 4, null, 5, 6, 7]);
+  // At most maxMissing per gap: a day-long hole in a 5-minute trace becomes 2 missing samples.
+  const long = markGaps(parseClientCsv('timestamp,cpu\n0,1\n300,2\n600,3\n87000,4\n', 'h.csv', ['cpu']), 2);
+  assert.equal([long.gaps, long.missing], [1, 2]);
+  assert.equal(Array.from(long.series.values, (v) => (Number.isNaN(v) ? null : v)), [1, 2, 3, null, null, 4]);
+  // Regular series, a single row and equal timestamps are returned as they are.
+  for (const text of ['timestamp,cpu\n0,1\n60,2\n120,3\n', 'timestamp,cpu\n0,1\n', 'timestamp,cpu\n5,1\n5,2\n5,3\n']) {
+    const same = parseClientCsv(text, 'i.csv', ['cpu']);
+    assert.is(markGaps(same, 4).series, same);
+  }
+  assert.throws(() => markGaps(s, 0), /maxMissing must be an integer ≥ 1, got 0/);
 });
 
 test('readClientDir: sorted, limited, and an empty directory is an error', () => {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MethodScores, Method } from '../../../coordinator/simulate/experiment.js';
-import { formatVerdict, goalVerdict } from '../../../coordinator/simulate/verdict.js';
+import { formatVerdict, goalVerdict, relativeDifference } from '../../../coordinator/simulate/verdict.js';
 
 /** Scores where every method has the same error at every step, per metric. */
 function scores(values: Record<Method, { rmse: number; mae: number; steps?: number[] }>): Record<Method, MethodScores> {
@@ -33,6 +33,21 @@ test('each failure is caught: MAE worse than persistence, behind local, > 5 % be
   assert.not.ok(step.metrics['cpu']!.rmseByStep[1]!.met);
   assert.not.ok(step.met);
   assert.match(formatVerdict(step).join('\n'), /cpu RMSE t\+2 .*NOT met/);
+});
+
+test('a metric that never changes: every error 0 is level (0 %), not NaN, and level with persistence is not beating it', () => {
+  const zero = { rmse: 0, mae: 0 };
+  const v = goalVerdict(scores({ persistence: zero, local: zero, federated: zero, centralized: zero }), ['cpu']);
+  const rmse = v.metrics['cpu']!.rmse;
+  assert.equal([rmse.vsPersistence, rmse.vsLocal, rmse.vsCentralized], [0, 0, 0]);
+  assert.not.ok(v.met);
+  assert.match(formatVerdict(v)[0]!, /vs persistence +\+0\.0 %.*NOT met/);
+});
+
+test('relativeDifference: ratio − 1, level at 0 against 0, Infinity for any error against 0', () => {
+  assert.is(relativeDifference(1.5, 2), -0.25);
+  assert.is(relativeDifference(0, 0), 0);
+  assert.is(relativeDifference(0.1, 0), Infinity);
 });
 
 test.run();
