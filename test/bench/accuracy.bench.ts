@@ -22,6 +22,7 @@ import { DIST, SHARED_DATA, tempDir } from '../helpers/paths.js';
  * 5 minutes per seed for core and 2.5 for held-out with 2 jobs on a 2-core VM (`--plaintext`
  * gives the same figures in a third of the time). Progress and each seed's summary go to stderr;
  * the JSON line has `by_seed: {SEED: {core: …, held_out: …}}`, each a sweep.ts summary.
+ * BENCH_DATA replaces ../shared/data (the folder holding google-gcd-vms-cpu-mem/ and nab-server-metrics/).
  */
 const GCD_CORE: [number, number][] = [
   [101, 150], [301, 350], [401, 450], [601, 650], [801, 850], [1001, 1050],
@@ -43,6 +44,8 @@ const seeds = values.seeds.split(',').map(Number);
 if (seeds.some((s) => !Number.isInteger(s))) throw new RangeError(`--seeds must be integers separated by commas, got '${values.seeds}'`);
 const jobs = Number(values.jobs);
 if (!(Number.isInteger(jobs) && jobs >= 1)) throw new RangeError(`--jobs must be a positive integer, got '${values.jobs}'`);
+/** The traces' folder: ../shared/data beside the checkout, or BENCH_DATA (as the train benchmark). */
+const DATA = process.env.BENCH_DATA ?? SHARED_DATA;
 const progress = (msg: string) => process.stderr.write(`[accuracy] ${msg}\n`);
 
 type Group = 'core' | 'held-out';
@@ -63,7 +66,7 @@ function prepareSets(work: string): TraceSet[] {
   ];
   if (ranges.length > 0) {
     const all = join(work, 'gcd-all');
-    convertGcd(join(SHARED_DATA, 'google-gcd-vms-cpu-mem', 'GCD_VMs.tar.gz'), all);
+    convertGcd(join(DATA, 'google-gcd-vms-cpu-mem', 'GCD_VMs.tar.gz'), all);
     const files = readdirSync(all).sort((a, b) => a.localeCompare(b)); // convertGcd's order
     for (const { group, r: [first, last] } of ranges) {
       const dir = join(work, `gcd-${first}-${last}`);
@@ -74,7 +77,7 @@ function prepareSets(work: string): TraceSet[] {
   }
   if (values.sets !== 'held-out') {
     const dir = join(work, 'nab-ec2-cpu');
-    convertNab(join(SHARED_DATA, 'nab-server-metrics'), dir, { match: 'ec2_cpu_utilization_' });
+    convertNab(join(DATA, 'nab-server-metrics'), dir, { match: 'ec2_cpu_utilization_' });
     sets.push({ group: 'core', name: 'nab-ec2-cpu', dir, metrics: 'cpu' });
   }
   return sets;
