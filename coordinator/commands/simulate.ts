@@ -39,8 +39,8 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * one head per metric, each client's penalty picked per step ahead;
  * it closed the gap to centralised training on GCD VMs 401–450, see docs/ARCHITECTURE.md), then
  * with the client's own local model's, each share fitted on the same validation tail and shrunk
- * halfway toward an equal mix (agent/trainer/mixture.ts, APFL-style). Raw data never leaves a
- * client. The pieces are reported too: rows "fedavg" (the global model), "fine-tuned" and
+ * toward an equal mix unless that tail is decisive (agent/trainer/mixture.ts, APFL-style). Raw
+ * data never leaves a client. The pieces are reported too: rows "fedavg" (the global model), "fine-tuned" and
  * "ridge" (before the mixtures), JSON keys "fedavg", "fine_tuned" and "ridge"; JSON
  * "fedavg_best_round" is the round kept (0 = no round beat the untrained model) and
  * "ridge_penalties" each metric's pooled ridge penalty (the ridge model has one head per metric
@@ -180,7 +180,7 @@ const command: Command = {
     lines.push(
       `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail)` +
         (r.scores.ridge ? `, mixed per channel with the personalised federated ridge model (${opts.ridgeFeatures} random features, pooled statistics from one aggregation, pooled penalties ${Object.entries(r.ridgePenalties).map(([m, l]) => `${m} ${l}`).join(', ')}, personal penalties per step; row "ridge")` : '') +
-        `, then mixed per channel with the client's local model (shares fitted on that validation tail, shrunk halfway toward ½); fine-tuned = before the mixtures; fedavg = the global model of round ${r.fedavgBestRound} of ${opts.rounds}, the best on the clients' validation tails${r.fedavgBestRound === 0 ? ' (0: no round beat the untrained model, which forecasts persistence)' : ''}` +
+        `, then mixed per channel with the client's local model (shares fitted on that validation tail, shrunk 0.6 of the way toward ½ unless that tail is decisive); fine-tuned = before the mixtures; fedavg = the global model of round ${r.fedavgBestRound} of ${opts.rounds}, the best on the clients' validation tails${r.fedavgBestRound === 0 ? ' (0: no round beat the untrained model, which forecasts persistence)' : ''}` +
         (opts.calibrate ? '; every learned method is calibrated per client (change limit from training, blend toward persistence fitted on validation)' : ''),
     );
     lines.push('');

@@ -6,32 +6,48 @@ import type { WindowSet } from '../../../agent/trainer/windows.js';
 /** Validation targets only matter here: 4 windows × 1 step × 2 channels. */
 const validation = (y: number[]): WindowSet => ({ x: new Float32Array(8), y: Float32Array.from(y), n: 4, lookback: 1, horizon: 1, channels: 2, skipped: 0 });
 
-test('per channel: the share that fits validation best, shrunk halfway toward ½', () => {
-  // Channel 0: federated is exact (fitted β = 0). Channel 1: local is exact (fitted β = 1).
-  const y = [1, 10, 2, 20, 3, 30, 4, 40];
-  const federated = Float32Array.from([1, 0, 2, 0, 3, 0, 4, 0]);
-  const local = Float32Array.from([0, 10, 0, 20, 0, 30, 0, 40]);
-  assert.equal(fitMixture(federated, local, validation(y)), [0.25, 0.75]);
-  // Fitted β = 0.8 on channel 0 (federated low by 4, local high by 1): 0.8 + ½·(0.5 − 0.8) = 0.65.
-  const low = Float32Array.from(y, (v, i) => (i % 2 === 0 ? v - 4 : v));
-  const slightlyHigh = Float32Array.from(y, (v, i) => (i % 2 === 0 ? v + 1 : v));
-  assert.ok(Math.abs(fitMixture(low, slightlyHigh, validation(y))[0]! - 0.65) < 1e-12);
-  // Both channels halfway: federated low by 1, local high by 1 → β = 0.5.
+test('per channel: the share that fits validation best, shrunk 0.6 of the way toward ½ on a close call', () => {
+  // Channel 0: the mixture's errors are (1 − β)·[1, −1, 2, −2] + β·[1, 1, −1, −1]: the best share
+  // is 0.7 and the equal mixture scores 8.9 % worse (a close call): 0.7 + 0.6·(0.5 − 0.7) = 0.58.
+  // Channel 1: both forecasts off by 1 the same way on every window: a tie, all shares alike.
+  const y = [10, 20, 10, 20, 10, 20, 10, 20];
+  const federated = Float32Array.from([11, 21, 9, 21, 12, 21, 8, 21]);
+  const local = Float32Array.from([11, 21, 11, 21, 9, 21, 9, 21]);
+  const shares = fitMixture(federated, local, validation(y));
+  assert.ok(Math.abs(shares[0]! - 0.58) < 1e-12, String(shares));
+  assert.ok(Math.abs(shares[1]! - 0.3) < 1e-12, String(shares));
+  // Both halfway: federated low by 1, local high by 1 → β = 0.5, and the mixture is exact.
   const mid = Float32Array.from(y, (v) => v - 1);
   const high = Float32Array.from(y, (v) => v + 1);
   assert.equal(fitMixture(mid, high, validation(y)), [0.5, 0.5]);
   assert.equal(Array.from(mixForecasts(mid, high, [0.5, 0.5])), y);
 });
 
+test('a decisive validation tail keeps its share unshrunk: the equal mixture more than DECISIVE_GAP worse', () => {
+  // Channel 0: federated exact (β = 0); channel 1: local exact (β = 1). The equal mixture is
+  // infinitely worse on both, so the shares stay 0 and 1 (shrunk, they would be 0.3 and 0.7).
+  const y = [1, 10, 2, 20, 3, 30, 4, 40];
+  const federated = Float32Array.from([1, 0, 2, 0, 3, 0, 4, 0]);
+  const local = Float32Array.from([0, 10, 0, 20, 0, 30, 0, 40]);
+  assert.equal(fitMixture(federated, local, validation(y)), [0, 1]);
+  // Channel 0 just past the gap: errors (1 − β)·[2, 0, 1, −1] + β·[−1, 1, 0, 1], best β = 0.6,
+  // the equal mixture 9.5 % worse: under DECISIVE_GAP (0.1), so shrunk to 0.6 − 0.6·0.1 = 0.54.
+  const y2 = [0, 0, 0, 0, 0, 0, 0, 0];
+  const f2 = Float32Array.from([2, 0, 0, 0, 1, 0, -1, 0]);
+  const l2 = Float32Array.from([-1, 0, 1, 0, 0, 0, 1, 0]);
+  assert.ok(Math.abs(fitMixture(f2, l2, validation(y2))[0]! - 0.54) < 1e-12);
+});
+
 test('the share is scored on RMSE and MAE together, not on squared error alone', () => {
   // Channel 0 (targets 0): federated is off by 2 on the last window only, local by 1 on every
   // window, so a share β leaves errors β, β, β, 2 − β. Squared error alone is least at β = ½
   // (4β² − 4β + 4); absolute error (2 + 2β) is least at β = 0, and costs more per step of β than
-  // RMSE gains, so the joint score picks β = 0, shrunk to 0.25. Channel 1: federated is exact.
+  // RMSE gains, so the joint score picks β = 0 (2/√3 + 1 = 2.155), and β = ½ scores 1 + 1.5 =
+  // 2.5, 16 % worse: decisive, so 0 stays. Channel 1: federated is exact, 0 as well.
   const y = [0, 5, 0, 6, 0, 7, 0, 8];
   const federated = Float32Array.from([0, 5, 0, 6, 0, 7, 2, 8]);
   const local = Float32Array.from([1, 0, 1, 0, 1, 0, 1, 0]);
-  assert.equal(fitMixture(federated, local, validation(y)), [0.25, 0.25]);
+  assert.equal(fitMixture(federated, local, validation(y)), [0, 0]);
 });
 
 test('relative error scores: each error over the least, 2 for the best on both; a least error of 0 is handled', () => {
@@ -45,7 +61,8 @@ test('relative error scores: each error over the least, 2 for the best on both; 
 test('ties go to the federated model; sizes are checked', () => {
   const y = [1, 1, 1, 1, 1, 1, 1, 1];
   const same = Float32Array.from(y);
-  assert.equal(fitMixture(same, same, validation(y)), [0.25, 0.25]);
+  const tie = fitMixture(same, same, validation(y)); // β = 0, shrunk: 0.6·0.5
+  assert.ok(tie.every((b) => Math.abs(b - 0.3) < 1e-12), String(tie));
   assert.throws(() => fitMixture(same, new Float32Array(3), validation(y)), /forecasts have 8 and 3 values, the validation targets 8/);
   assert.throws(() => mixForecasts(same, new Float32Array(3), [0, 0]), /8 vs 3 values/);
 });
