@@ -38,5 +38,5 @@ export {
   type CoordinatorBundle,
   type FederationOptions,
 } from './bundle.js';
-export { deriveParams, securityBits, type DerivedParams, type FederationParams } from './params.js';
+export { DEFAULT_MAX_ROUND_SAMPLES, deriveParams, securityBits, type DerivedParams, type FederationParams } from './params.js';
 export { frameBytes, parseFrame, type FrameHeader } from './wire.js';

@@ -131,8 +131,9 @@ const command: Command = {
     const spec = specFromConfig(trainerConfig, metrics.length);
     const { chosen } = await selectBackend(trainerConfig, spec, { logger: log });
     // Encrypted FedAvg by default (the real codec and coordinator sum); --plaintext for the reference.
-    const { encryptedAggregator } = await import('../simulate/encrypted.js');
-    const encrypted = values.plaintext ? undefined : await encryptedAggregator();
+    const { encryptedAggregator, roundSampleBound } = await import('../simulate/encrypted.js');
+    const rows = series.reduce((a, s) => a + s.timestamps.length, 0);
+    const encrypted = values.plaintext ? undefined : await encryptedAggregator({ maxRoundSamples: roundSampleBound(rows) });
     let r;
     try {
       r = await runSimulation(series, { ...opts, logger: log, ...(encrypted ? { aggregate: encrypted.aggregate } : {}) });
