@@ -63,8 +63,8 @@ export function parseClientCsv(text: string, file: string, metrics: readonly str
   return { name: basename(file).replace(/\.csv$/i, ''), timestamps, values, metrics: [...metrics] };
 }
 
-/** Every `*.csv` in `dir`, sorted by name; `limit` keeps the first ones. */
-export function readClientDir(dir: string, metrics: readonly string[], limit = Infinity): ClientSeries[] {
+/** The names of every `*.csv` in `dir`, sorted; an unreadable directory or none is an error. */
+export function clientFiles(dir: string): string[] {
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => n.toLowerCase().endsWith('.csv')).sort();
@@ -72,7 +72,12 @@ export function readClientDir(dir: string, metrics: readonly string[], limit = I
     throw new IcosflError('DATA_INVALID', `cannot read data directory ${dir}`, { cause });
   }
   if (names.length === 0) throw new IcosflError('DATA_INVALID', `no .csv files in ${dir}`);
-  return names.slice(0, limit).map((n) => {
+  return names;
+}
+
+/** Every `*.csv` in `dir`, sorted by name; `limit` keeps the first ones. */
+export function readClientDir(dir: string, metrics: readonly string[], limit = Infinity): ClientSeries[] {
+  return clientFiles(dir).slice(0, limit).map((n) => {
     const path = join(dir, n);
     return parseClientCsv(readFileSync(path, 'utf8'), path, metrics);
   });
