@@ -40,8 +40,8 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * it closed the gap to centralised training on GCD VMs 401–450, see docs/ARCHITECTURE.md), then
  * with the client's own local model's, each share fitted on the same validation tail and shrunk
  * toward an equal mix unless that tail is decisive (agent/trainer/mixture.ts, APFL-style). Raw
- * data never leaves a client. The pieces are reported too: rows "fedavg" (the global model), "fine-tuned" and
- * "ridge" (before the mixtures), JSON keys "fedavg", "fine_tuned" and "ridge"; JSON
+ * data never leaves a client. The pieces are reported too: rows "fedavg" (the global model),
+ * "fine-tuned" and "ridge" (before the mixtures), JSON keys "fedavg", "fine_tuned" and "ridge"; JSON
  * "fedavg_best_round" is the round kept (0 = no round beat the untrained model) and
  * "ridge_penalties" each metric's pooled ridge penalty (the ridge model has one head per metric
  * unless --joint; {} without the ridge model).
