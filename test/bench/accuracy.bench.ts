@@ -18,9 +18,9 @@ import { DIST, SHARED_DATA, tempDir } from '../helpers/paths.js';
  *
  * core: the 12 sets every design change was measured on (11 GCD subsets of up to 50 VMs, by
  * position in the archive's sorted file list, and NAB's 8 EC2 CPU traces). held-out: 6 more GCD
- * subsets that no design choice was tuned on, kept to see whether a change generalises. About
- * 5 minutes per seed for core and 2.5 for held-out with 2 jobs on a 2-core VM (`--plaintext`
- * gives the same figures in a third of the time). Progress and each seed's summary go to stderr;
+ * subsets, added later: a change is chosen on core and then checked on them, to see whether it
+ * generalises. All 18 sets for two seeds took 296 s with 2 jobs on a 2-core VM (`--plaintext`
+ * gives the same figures about a quarter faster). Progress and each seed's summary go to stderr;
  * the JSON line has `by_seed: {SEED: {core: …, held_out: …}}`, each a sweep.ts summary.
  * BENCH_DATA replaces ../shared/data (the folder holding google-gcd-vms-cpu-mem/ and nab-server-metrics/).
  */
