@@ -30,7 +30,7 @@ test('a decisive validation tail keeps its share unshrunk: the equal mixture mor
   const federated = Float32Array.from([1, 0, 2, 0, 3, 0, 4, 0]);
   const local = Float32Array.from([0, 10, 0, 20, 0, 30, 0, 40]);
   assert.equal(fitMixture(federated, local, validation(y)), [0, 1]);
-  // Channel 0 just past the gap: errors (1 − β)·[2, 0, 1, −1] + β·[−1, 1, 0, 1], best β = 0.6,
+  // Channel 0 just short of the gap: errors (1 − β)·[2, 0, 1, −1] + β·[−1, 1, 0, 1], best β = 0.6,
   // the equal mixture 9.5 % worse: under DECISIVE_GAP (0.1), so shrunk to 0.6 − 0.6·0.1 = 0.54.
   const y2 = [0, 0, 0, 0, 0, 0, 0, 0];
   const f2 = Float32Array.from([2, 0, 0, 0, 1, 0, -1, 0]);
