@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../common/cli.js';
 import type { MethodScores } from '../simulate/experiment.js';
@@ -108,7 +109,7 @@ const command: Command = {
     const clientLimit = int(values, 'clients', 50, 1);
 
     // tfjs and the trainer load only when this command runs (see common/cli.ts).
-    const { clientFiles, readClientDir } = await import('../simulate/csv.js');
+    const { clientFiles, readClientCsv } = await import('../simulate/csv.js');
     const { runSimulation, METHODS } = await import('../simulate/experiment.js');
     const { forecastSvg } = await import('../simulate/plot.js');
     const { goalVerdict, formatVerdict } = await import('../simulate/verdict.js');
@@ -116,8 +117,9 @@ const command: Command = {
     const { parseTrainerConfig } = await import('../../agent/trainer/config.js');
     const { specFromConfig } = await import('../../agent/trainer/model.js');
 
-    const csvFiles = clientFiles(values.data).length;
-    const series = readClientDir(values.data, metrics, clientLimit);
+    const dataDir = values.data;
+    const files = clientFiles(dataDir);
+    const series = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
     // stdout carries the table or the JSON object; progress logs go to stderr (warn by default).
     const log = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { component: 'simulate' } }, pino.destination(2));
     const trainerConfig = parseTrainerConfig({
@@ -159,7 +161,7 @@ const command: Command = {
         goal: verdict,
         clients: r.clients.length,
         skipped_clients: r.skippedClients,
-        csv_files: csvFiles,
+        csv_files: files.length,
         timestamp_gaps: r.timestampGaps,
         backend: chosen,
         aggregation: encrypted ? 'ckks' : 'plaintext',
@@ -176,7 +178,7 @@ const command: Command = {
     const cell = (v: number) => v.toPrecision(4).padStart(10);
     const lines: string[] = [];
     const gaps = r.timestampGaps.gaps > 0 ? `; ${r.timestampGaps.gaps} gaps in the timestamps, ${r.timestampGaps.missing} samples marked missing` : '';
-    const limited = csvFiles > series.length ? `; the first ${series.length} of ${csvFiles} CSV files, --clients N for more` : '';
+    const limited = files.length > series.length ? `; the first ${series.length} of ${files.length} CSV files, --clients N for more` : '';
     lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short${gaps}${limited}), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${opts.rounds} rounds × ${opts.localEpochs} local epochs, ${r.weights} weights, ${aggregation}`);
     lines.push('errors on each client\'s last 20 %, mean over clients, all steps ahead, original units');
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));

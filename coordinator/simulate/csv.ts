@@ -75,12 +75,14 @@ export function clientFiles(dir: string): string[] {
   return names;
 }
 
+/** One client's CSV file, parsed. */
+export function readClientCsv(path: string, metrics: readonly string[]): ClientSeries {
+  return parseClientCsv(readFileSync(path, 'utf8'), path, metrics);
+}
+
 /** Every `*.csv` in `dir`, sorted by name; `limit` keeps the first ones. */
 export function readClientDir(dir: string, metrics: readonly string[], limit = Infinity): ClientSeries[] {
-  return clientFiles(dir).slice(0, limit).map((n) => {
-    const path = join(dir, n);
-    return parseClientCsv(readFileSync(path, 'utf8'), path, metrics);
-  });
+  return clientFiles(dir).slice(0, limit).map((n) => readClientCsv(join(dir, n), metrics));
 }
 
 /**

@@ -13,7 +13,7 @@ export async function encryptedAggregator(opts: { maxRoundSamples?: number } = {
   maxAbsError: () => number;
   dispose: () => void;
 }> {
-  const fed = await generateFederation({ federationId: 'simulate', maxRoundSamples: opts.maxRoundSamples ?? DEFAULT_MAX_ROUND_SAMPLES });
+  const fed = await generateFederation({ federationId: 'simulate', ...opts });
   const cipher = await AgentCipher.create(fed.agent);
   let maxAbsError = 0;
   return {
