@@ -4,8 +4,10 @@ import type { WindowSet } from './windows.js';
  * Personalisation by mixture (in the spirit of APFL, Deng et al. 2020): a machine's forecast is
  * (1 − β)·federated + β·local per channel, where "federated" comes from the global model (after
  * local fine-tuning) and "local" from a model trained on this machine's data alone. β is chosen
- * on the machine's own validation windows, so it never sees data it will be judged on, and raw
- * data still never leaves the machine: only the federated model's weights were shared.
+ * on the machine's own windows whose targets it has already seen (fitMixture on a validation
+ * tail; mixRecent refits it for each forecast on the latest ones), so it never sees a value it is
+ * judged on, and raw data still never leaves the machine: only the federated model's weights were
+ * shared.
  *
  * Why: on GCD VMs with their own strong cycles (hourly dips on VM 5960925490_6 and _7), a global
  * model fine-tuned for 4–40 epochs stayed behind a purely local one, while on the other VMs the
@@ -64,7 +66,7 @@ export const DECISIVE_GAP = 0.1;
  * local-only from 7 / 5 to 5 / 1 (of 115), and metrics meeting every goal check from 19 / 19 to
  * 19 / 21 (of 23). (Forecaster.calibrateOutput guards MAE differently, for its own reason.)
  */
-export function fitMixture(federated: Float32Array, local: Float32Array, validation: WindowSet): number[] {
+export function fitMixture(federated: Float32Array, local: Float32Array, validation: Pick<WindowSet, 'y' | 'channels'>): number[] {
   const C = validation.channels;
   if (federated.length !== validation.y.length || local.length !== validation.y.length) {
     throw new RangeError(`fitMixture: forecasts have ${federated.length} and ${local.length} values, the validation targets ${validation.y.length}`);
@@ -106,4 +108,82 @@ export function mixForecasts(federated: Float32Array, local: Float32Array, share
   if (federated.length !== local.length) throw new RangeError(`mixForecasts: ${federated.length} vs ${local.length} values`);
   const C = shares.length;
   return Float32Array.from(federated, (v, i) => (1 - shares[i % C]!) * v + shares[i % C]! * local[i]!);
+}
+
+/**
+ * How many of the latest windows with known targets the shares of mixRecent are fitted on.
+ * Why refit at all: a share fitted once on the validation tail goes stale when a machine's
+ * behaviour shifts after it (GCD VMs 1251–1300: machines with a calm validation day and a
+ * volatile test part, where the federated forecast fell 3 % behind local-only on CPU). A deployed
+ * agent sees each target arrive, so it can refit at every forecast from its ring's newest windows.
+ * Why 18 (1.5 hours of 5-minute samples): on the 12 core trace sets of docs/ARCHITECTURE.md
+ * (seeds 42 / 7, offline over each client's dumped forecasts, as for DECISIVE_GAP), every count
+ * from 9 to 36 met more metric checks than the validation tail alone (44 or 43 of 46 against
+ * 40); 12–24 met 44 with the best mean margins, and 18 is their middle. The whole validation tail
+ * refitted (about 43 windows on GCD, 640 on NAB) met 42: a short memory adapts faster. Confirmed
+ * on the 6 held-out sets; the figures are in docs/ARCHITECTURE.md.
+ */
+export const RECENT_WINDOWS = 18;
+
+/**
+ * The online form of the mixture, as a deployed agent forecasts: window t is forecast with
+ * shares fitted (fitMixture, stage by stage) on the `recent` latest windows whose targets were
+ * all known at t's origin, so no forecast ever uses a value it could not have seen.
+ *
+ * - `stages`: forecasts of each piece over the same n windows in time order (the fitting history
+ *   first, then the windows to forecast), [n × horizon × channels]. The first is the base; each
+ *   later one is mixed into the running mixture with its own shares, in order (fine-tuned FedAvg,
+ *   then the ridge model, then the local model).
+ * - `targets`: the windows' targets; only known ones are read.
+ * - `known[i]`: how many windows had known targets at the origin of window `from + i` (they are a
+ *   prefix: windows are in time order). At least 1.
+ * - `recent`: how many of those, the latest, fit the shares; Infinity fits all of them.
+ *
+ * Returns the mixed forecasts of windows [from, n). Consecutive windows fitted on the same windows
+ * reuse the shares, so a fixed `known` (every forecast fitted on one validation tail) costs one fit.
+ */
+export function mixRecent(
+  stages: Float32Array[],
+  targets: Float32Array,
+  layout: { horizon: number; channels: number },
+  known: ArrayLike<number>,
+  from: number,
+  recent = RECENT_WINDOWS,
+): Float32Array {
+  const width = layout.horizon * layout.channels;
+  const n = targets.length / width;
+  if (!Number.isInteger(n)) throw new RangeError(`mixRecent: ${targets.length} target values are not whole windows of ${width}`);
+  if (stages.length === 0) throw new RangeError('mixRecent needs at least one forecast');
+  for (const s of stages) {
+    if (s.length !== targets.length) throw new RangeError(`mixRecent: a forecast has ${s.length} values, the targets ${targets.length}`);
+  }
+  if (known.length !== n - from) throw new RangeError(`mixRecent: ${known.length} known counts for ${n - from} windows to forecast`);
+  if (!(recent >= 1)) throw new RangeError(`mixRecent: recent must be at least 1, got ${recent}`);
+  const span = (a: Float32Array, first: number, end: number) => a.subarray(first * width, end * width);
+  const out = new Float32Array((n - from) * width);
+  let fitted = { first: -1, end: -1, shares: [] as number[][] };
+  for (let t = from; t < n; t++) {
+    const end = known[t - from]!;
+    if (!Number.isInteger(end) || end < 1 || end > t) {
+      throw new RangeError(`mixRecent: window ${t} has ${end} known windows before it (1 to ${t})`);
+    }
+    const first = Math.max(0, end - recent);
+    if (first !== fitted.first || end !== fitted.end) {
+      // Each stage's shares are fitted on the mixture so far over the recent windows.
+      const shares: number[][] = [];
+      let history = span(stages[0]!, first, end);
+      const y = { y: span(targets, first, end), channels: layout.channels };
+      for (const stage of stages.slice(1)) {
+        const piece = span(stage, first, end);
+        const s = fitMixture(history, piece, y);
+        shares.push(s);
+        history = mixForecasts(history, piece, s);
+      }
+      fitted = { first, end, shares };
+    }
+    let forecast = span(stages[0]!, t, t + 1);
+    for (const [k, stage] of stages.slice(1).entries()) forecast = mixForecasts(forecast, span(stage, t, t + 1), fitted.shares[k]!);
+    out.set(forecast, (t - from) * width);
+  }
+  return out;
 }

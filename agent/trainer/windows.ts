@@ -11,6 +11,28 @@ export type { WindowSet };
 
 /** Windows with any NaN/Inf are skipped and counted, like the ring does. */
 export function buildWindows(values: Float32Array, channels: number, lookback: number, horizon: number, stride = 1): WindowSet {
+  const starts = windowStarts(values, channels, lookback, horizon, stride);
+  const xw = lookback * channels;
+  const yw = horizon * channels;
+  const n = starts.length;
+  const x = new Float32Array(n * xw);
+  const y = new Float32Array(n * yw);
+  for (const [w, start] of starts.entries()) {
+    const window = values.subarray(start * channels, (start + lookback + horizon) * channels);
+    x.set(window.subarray(0, xw), w * xw);
+    y.set(window.subarray(xw), w * yw);
+  }
+  const samples = values.length / channels;
+  const candidates = samples >= lookback + horizon ? Math.floor((samples - lookback - horizon) / stride) + 1 : 0;
+  return { x, y, n, lookback, horizon, channels, skipped: candidates - n };
+}
+
+/**
+ * The first sample of each window buildWindows keeps, in order. Window w's origin (its last input)
+ * is starts[w] + lookback − 1 and its targets end at starts[w] + lookback + horizon − 1, which is
+ * how a forecast tells which earlier windows' targets it could have seen (mixRecent).
+ */
+export function windowStarts(values: Float32Array, channels: number, lookback: number, horizon: number, stride = 1): Int32Array {
   if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`channels must be a positive integer, got ${channels}`);
   if (!Number.isInteger(lookback) || lookback < 1) throw new RangeError(`lookback must be a positive integer, got ${lookback}`);
   if (!Number.isInteger(horizon) || horizon < 1) throw new RangeError(`horizon must be a positive integer, got ${horizon}`);
@@ -19,24 +41,27 @@ export function buildWindows(values: Float32Array, channels: number, lookback: n
   const samples = values.length / channels;
   const span = lookback + horizon;
   const candidates = samples >= span ? Math.floor((samples - span) / stride) + 1 : 0;
-  const xw = lookback * channels;
-  const yw = horizon * channels;
-  const x = new Float32Array(candidates * xw);
-  const y = new Float32Array(candidates * yw);
+  const starts = new Int32Array(candidates);
   let n = 0;
-  let skipped = 0;
   for (let w = 0; w < candidates; w++) {
-    const start = w * stride * channels;
-    const window = values.subarray(start, start + span * channels);
-    if (!window.every(Number.isFinite)) {
-      skipped++;
-      continue;
-    }
-    x.set(window.subarray(0, xw), n * xw);
-    y.set(window.subarray(xw), n * yw);
-    n++;
+    const start = w * stride;
+    if (values.subarray(start * channels, (start + span) * channels).every(Number.isFinite)) starts[n++] = start;
   }
-  return { x: x.subarray(0, n * xw), y: y.subarray(0, n * yw), n, lookback, horizon, channels, skipped };
+  return starts.subarray(0, n);
+}
+
+/**
+ * For windows with these starts (windowStarts, one lookback and horizon): how many of them had
+ * all their targets known at each one's origin. Window j's are known at window t's when they end by
+ * it, starts[j] + horizon <= starts[t]; windows being in time order, those are a prefix.
+ */
+export function knownTargetCounts(starts: Int32Array, horizon: number): Int32Array {
+  const known = new Int32Array(starts.length);
+  for (let t = 0, j = 0; t < starts.length; t++) {
+    while (starts[j]! + horizon <= starts[t]!) j++;
+    known[t] = j;
+  }
+  return known;
 }
 
 /** Windows [from, to) as views (no copy). */

@@ -2,10 +2,10 @@ import type { ModelKind } from '../../agent/trainer/config.js';
 import type { ModelSpec } from '../../agent/trainer/model.js';
 import { forecastErrors, persistenceForecast, type ForecastErrors } from '../../agent/trainer/evaluate.js';
 import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.js';
-import { fitMixture, mixForecasts } from '../../agent/trainer/mixture.js';
+import { mixRecent, RECENT_WINDOWS } from '../../agent/trainer/mixture.js';
 import { bestHead, headCount, headStatistics, packStatistics, personalHeads, POOLED_LAMBDAS, randomiseHiddenBias, setHead, unpackStatistics } from '../../agent/trainer/ridge.js';
 import { fitScaler, type Scaler } from '../../agent/trainer/scaler.js';
-import { buildWindows, chronologicalSplit, concatWindows, type WindowSet } from '../../agent/trainer/windows.js';
+import { buildWindows, chronologicalSplit, concatWindows, knownTargetCounts, windowStarts, type WindowSet } from '../../agent/trainer/windows.js';
 import type { Logger } from '../../common/log.js';
 import { fedAvg, type ClientUpdate } from '../strategy/fedavg.js';
 import { pooledRelativeLoss } from '../strategy/model-selection.js';
@@ -39,6 +39,12 @@ export interface SimulationOptions {
    * the federated mixture; 0 leaves it out. Default 256.
    */
   ridgeFeatures?: number;
+  /**
+   * The mixture shares of each test window are fitted on the latest this-many windows whose
+   * targets were known at its origin (mixture.ts mixRecent), as a deployed agent refits them;
+   * 0 fits them once on the validation tail. Default RECENT_WINDOWS.
+   */
+  mixWindows?: number;
   /** Per client, calibrate the output (change limit, blend toward persistence) as the agent does (Forecaster.calibrateOutput; default true). */
   calibrate?: boolean;
   /** Aggregates a round's updates; plaintext FedAvg unless the caller swaps in the encrypted path. */
@@ -93,6 +99,8 @@ interface Client {
   validation: WindowSet; // standardised
   test: WindowSet; // standardised inputs and targets
   testRaw: WindowSet; // original units, for errors
+  /** Per test window: how many windows (validation tail, then test) had known targets at its origin. */
+  testKnown: Int32Array;
 }
 
 /** Standardise x and y with one client's scaler (per-machine scaling). */
@@ -115,10 +123,14 @@ function prepareClient(series: ClientSeries, opts: SimulationOptions): Client | 
   // Training windows end before the test region; test windows start their targets inside it
   // (their inputs may look back across the boundary, as a deployed model's would).
   const before = buildWindows(series.values.subarray(0, testStart * C), C, L, H);
-  const testRaw = buildWindows(series.values.subarray(Math.max(0, testStart - L) * C), C, L, H);
+  const testValues = series.values.subarray(Math.max(0, testStart - L) * C);
+  const testRaw = buildWindows(testValues, C, L, H);
   const { train, validation } = chronologicalSplit(before, opts.validationFraction);
   if (train.n < 8 || validation.n < 1 || testRaw.n < 1) return undefined;
   const scaler = fitScaler(train);
+  // Every validation target precedes the test part, and test windows see the test targets that
+  // ended by their origin.
+  const testKnown = knownTargetCounts(windowStarts(testValues, C, L, H), H).map((j) => validation.n + j);
   return {
     name: series.name,
     scaler,
@@ -126,6 +138,7 @@ function prepareClient(series: ClientSeries, opts: SimulationOptions): Client | 
     validation: standardise(validation, scaler),
     test: standardise(testRaw, scaler),
     testRaw,
+    testKnown,
   };
 }
 
@@ -246,11 +259,14 @@ function headForecasts(f: Forecaster, betas: Float64Array[], c: Client, calibrat
   return out;
 }
 
-/**
- * Persistence, local-only, federated and centralised forecasters on the same clients, windows,
- * model and seeds, scored on each client's held-out tail. The federated path is the agent's
- * training code (Forecaster.train) plus the coordinator's aggregation (fedAvg, or `aggregate`).
- */
+/** a then b, in one new array (a client's validation-tail values, then its test part's). */
+function concatFloats(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 /** Like Array.map for an async callback, one element at a time (training shares one model). */
 async function mapInOrder<T, R>(items: T[], fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
@@ -258,6 +274,11 @@ async function mapInOrder<T, R>(items: T[], fn: (item: T, index: number) => Prom
   return out;
 }
 
+/**
+ * Persistence, local-only, federated and centralised forecasters on the same clients, windows,
+ * model and seeds, scored on each client's held-out tail. The federated path is the agent's
+ * training code (Forecaster.train) plus the coordinator's aggregation (fedAvg, or `aggregate`).
+ */
 export async function runSimulation(series: ClientSeries[], opts: SimulationOptions): Promise<SimulationResult> {
   const log = opts.logger;
   const metrics = series[0]!.metrics;
@@ -282,6 +303,8 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
   const ridgeFeatures = opts.ridgeFeatures ?? 256;
   // The same per-client output calibration for every learned method, so the comparison stays fair.
   const calibrate = opts.calibrate !== false;
+  const mixWindows = opts.mixWindows ?? RECENT_WINDOWS;
+  const H = opts.horizon;
   try {
     const initial = f.getWeights();
     const trainOpts = { batchSize: opts.batchSize, seed: opts.seed };
@@ -346,20 +369,15 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       const fineTunedTest = unstandardise(fineTunedScaled!, c.scaler, C);
       fineTuned.push(forecastErrors(fineTunedTest, c.testRaw));
       // The federated part: the fine-tuned FedAvg model, mixed with the personalised ridge model
-      // when there is one (shares fitted on the validation tail, as below).
-      let federatedValidation = fineTunedValidation!;
-      let federatedTest = fineTunedScaled!;
+      // when there is one, then with the client's own local model, with shares per channel fitted
+      // as the agent would: on the latest windows whose targets it has seen (mixRecent).
       const r = ridge?.forecasts[k];
-      if (r) {
-        ridgeErrors.push(forecastErrors(unstandardise(r.test, c.scaler, C), c.testRaw));
-        const ridgeShares = fitMixture(federatedValidation, r.validation, c.validation);
-        federatedValidation = mixForecasts(federatedValidation, r.validation, ridgeShares);
-        federatedTest = mixForecasts(federatedTest, r.test, ridgeShares);
-      }
-      // The mixture with the client's own local model, share fitted on its validation tail.
+      if (r) ridgeErrors.push(forecastErrors(unstandardise(r.test, c.scaler, C), c.testRaw));
       const own = localForecasts[k]!;
-      const shares = fitMixture(federatedValidation, own.validation, c.validation);
-      const pred = unstandardise(mixForecasts(federatedTest, own.test, shares), c.scaler, C);
+      const stages = [concatFloats(fineTunedValidation!, fineTunedScaled!), ...(r ? [concatFloats(r.validation, r.test)] : []), concatFloats(own.validation, own.test)];
+      const [known, recent] = mixWindows > 0 ? [c.testKnown, mixWindows] : [new Int32Array(c.test.n).fill(c.validation.n), Infinity];
+      const mixed = mixRecent(stages, concatFloats(c.validation.y, c.test.y), { horizon: H, channels: C }, known, c.validation.n, recent);
+      const pred = unstandardise(mixed, c.scaler, C);
       if (k === 0) pred0 = pred;
       return forecastErrors(pred, c.testRaw);
     });
@@ -367,7 +385,6 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     log?.info({ seconds: federatedSeconds, bestRound: best.round, fineTuneEpochs }, 'federated training done');
 
     const c0 = clients[0]!;
-    const H = opts.horizon;
     const rows = (fn: (w: number) => number[]) => Array.from({ length: c0.test.n }, (_, w) => fn(w));
     const plot = {
       client: c0.name,

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fitMixture, mixForecasts, relativeErrorScores } from '../../../agent/trainer/mixture.js';
+import { fitMixture, mixForecasts, mixRecent, relativeErrorScores } from '../../../agent/trainer/mixture.js';
 import type { WindowSet } from '../../../agent/trainer/windows.js';
 
 /** Validation targets only matter here: 4 windows × 1 step × 2 channels. */
@@ -65,6 +65,69 @@ test('ties go to the federated model; sizes are checked', () => {
   assert.ok(tie.every((b) => Math.abs(b - 0.3) < 1e-12), String(tie));
   assert.throws(() => fitMixture(same, new Float32Array(3), validation(y)), /forecasts have 8 and 3 values, the validation targets 8/);
   assert.throws(() => mixForecasts(same, new Float32Array(3), [0, 0]), /8 vs 3 values/);
+});
+
+/**
+ * One channel, horizon 1, targets 0, 40 windows: forecast A is exact before window 20 and off by 1
+ * from it on, forecast B the other way round. With horizon 1, window j's target is known at window
+ * t's origin when j < t, so known = t.
+ */
+function shiftAt20() {
+  const targets = new Float32Array(40);
+  const a = Float32Array.from(targets, (_, t) => (t < 20 ? 0 : 1));
+  const b = Float32Array.from(targets, (_, t) => (t < 20 ? 1 : 0));
+  const from = 10;
+  const known = Array.from({ length: 40 - from }, (_, i) => from + i);
+  return { targets, a, b, from, known, layout: { horizon: 1, channels: 1 } };
+}
+
+test('mixRecent follows a shift once the recent windows show it, and never reads a target not yet known', () => {
+  const { targets, a, b, from, known, layout } = shiftAt20();
+  const out = mixRecent([a, b], targets, layout, known, from, 5);
+  // Before the shift: A is exact on the recent windows, the fit is decisive, share 0: exact.
+  for (let t = from; t < 20; t++) assert.is(out[t - from], 0, `window ${t}`);
+  // Window 20 is forecast before its own target is seen: still all A, off by 1.
+  assert.is(out[20 - from], 1);
+  // Window 21: 4 of its 5 recent windows favour A, decisively (score at ½ 3.75, at 0 2.12): A.
+  assert.is(out[21 - from], 1);
+  // Windows 22 and 23: close calls (3 : 2 and 2 : 3), best shares 0.3 and 0.7, shrunk 0.6 of the
+  // way toward ½: 0.42 and 0.58 of B, so forecasts 0.58 and 0.42.
+  assert.ok(Math.abs(out[22 - from]! - 0.58) < 1e-6, String(out[22 - from]));
+  assert.ok(Math.abs(out[23 - from]! - 0.42) < 1e-6, String(out[23 - from]));
+  // From window 24, 4 or 5 of the recent windows favour B, decisively: exact again.
+  for (let t = 24; t < 40; t++) assert.is(out[t - from], 0, `window ${t}`);
+  // Targets not yet known at window 20's origin do not change its forecast.
+  const changed = Float32Array.from(targets, (v, t) => (t >= 20 ? 100 : v));
+  assert.is(mixRecent([a, b], changed, layout, known, from, 5)[20 - from], 1);
+});
+
+test('mixRecent on a fixed history is fitMixture on that history, stage by stage (the validation-tail protocol)', () => {
+  // Two channels, horizon 2, 6 windows: the first 3 are the history, the last 3 are forecast.
+  const width = 4;
+  const targets = Float32Array.from({ length: 6 * width }, (_, i) => Math.sin(i));
+  const fed = Float32Array.from(targets, (v, i) => v + 0.3 * Math.cos(3 * i));
+  const ridge = Float32Array.from(targets, (v, i) => v - 0.2 * Math.sin(5 * i) + 0.1);
+  const local = Float32Array.from(targets, (v, i) => v + 0.25 * Math.cos(7 * i));
+  const history = (a: Float32Array) => a.subarray(0, 3 * width);
+  const future = (a: Float32Array) => a.subarray(3 * width);
+  const y = { y: history(targets), channels: 2 };
+  const ridgeShares = fitMixture(history(fed), history(ridge), y);
+  const localShares = fitMixture(mixForecasts(history(fed), history(ridge), ridgeShares), history(local), y);
+  const expected = mixForecasts(mixForecasts(future(fed), future(ridge), ridgeShares), future(local), localShares);
+  const out = mixRecent([fed, ridge, local], targets, { horizon: 2, channels: 2 }, [3, 3, 3], 3, Infinity);
+  assert.equal(Array.from(out), Array.from(expected));
+});
+
+test('mixRecent checks its sizes and its known counts', () => {
+  const { targets, a, b, from, known, layout } = shiftAt20();
+  assert.throws(() => mixRecent([a, b.subarray(1)], targets, layout, known, from), /a forecast has 39 values, the targets 40/);
+  assert.throws(() => mixRecent([], targets, layout, known, from), /at least one forecast/);
+  assert.throws(() => mixRecent([a, b], targets.subarray(1), { horizon: 2, channels: 1 }, known, from), /39 target values are not whole windows of 2/);
+  assert.throws(() => mixRecent([a, b], targets, layout, known.slice(1), from), /29 known counts for 30 windows to forecast/);
+  // A window that would read its own target, or none at all.
+  assert.throws(() => mixRecent([a, b], targets, layout, known.map((k) => k + 1), from), /window 10 has 11 known windows before it \(1 to 10\)/);
+  assert.throws(() => mixRecent([a, b], targets, layout, known.map(() => 0), from), /window 10 has 0 known windows/);
+  assert.throws(() => mixRecent([a, b], targets, layout, known, from, 0), /recent must be at least 1, got 0/);
 });
 
 test.run();

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fitScaler } from '../../../agent/trainer/scaler.js';
-import { buildWindows, chronologicalSplit, concatWindows, sliceWindows } from '../../../agent/trainer/windows.js';
+import { buildWindows, chronologicalSplit, concatWindows, knownTargetCounts, sliceWindows, windowStarts } from '../../../agent/trainer/windows.js';
 
 // 10 samples × 2 channels: channel 0 = t, channel 1 = 100 + t.
 const series = Float32Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? i / 2 : 100 + (i - 1) / 2));
@@ -45,6 +45,24 @@ test('slice and concat keep the layout', () => {
   assert.equal(Array.from(both.x), Array.from(ws.x));
   assert.equal(Array.from(both.y), Array.from(ws.y));
   assert.throws(() => concatWindows([ws, buildWindows(series, 2, 4, 2)]), /differ/);
+});
+
+test('windowStarts: where each kept window starts; knownTargetCounts: which targets a window could have seen', () => {
+  // 10 samples, one channel, sample 4 missing; lookback 2, horizon 1: candidates start at 0…7 and
+  // the ones holding sample 4 (starts 2, 3, 4) are skipped.
+  const values = Float32Array.from({ length: 10 }, (_, i) => (i === 4 ? NaN : i));
+  const starts = windowStarts(values, 1, 2, 1);
+  assert.equal(Array.from(starts), [0, 1, 5, 6, 7]);
+  const ws = buildWindows(values, 1, 2, 1);
+  assert.is(ws.n, 5);
+  assert.is(ws.skipped, 3);
+  assert.equal(Array.from(ws.y), [2, 3, 7, 8, 9]);
+  // Horizon 1: window j's target (sample starts[j] + 2) is known at window t's origin (sample
+  // starts[t] + 1) when starts[j] + 1 <= starts[t]. Window 5 follows the gap: both earlier ones.
+  assert.equal(Array.from(knownTargetCounts(starts, 1)), [0, 1, 2, 3, 4]);
+  // Horizon 3 on the same starts: window j's targets end 3 samples after it starts.
+  assert.equal(Array.from(knownTargetCounts(starts, 3)), [0, 0, 2, 2, 2]);
+  assert.throws(() => windowStarts(values, 1, 2, 0), /horizon must be a positive integer/);
 });
 
 test('scaler: per-channel mean and std with a floor for flat channels', () => {
