@@ -121,7 +121,10 @@ export function mixForecasts(federated: Float32Array, local: Float32Array, share
  * from 9 to 36 met more metric checks than the validation tail alone (44 or 43 of 46 against
  * 40); 12–24 met 44 with the best mean margins, and 18 is their middle. The whole validation tail
  * refitted (about 43 windows on GCD, 640 on NAB) met 42: a short memory adapts faster. Confirmed
- * on the 6 held-out sets; the figures are in docs/ARCHITECTURE.md.
+ * on the 6 held-out sets; a third seed agreed on core and was mixed on held-out (one check fewer,
+ * better means). The figures are in docs/ARCHITECTURE.md.
+ * It is a count of windows, chosen on 5-minute samples: an agent sampling much faster would want
+ * more of them to cover the same time.
  */
 export const RECENT_WINDOWS = 18;
 
