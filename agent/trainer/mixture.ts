@@ -161,7 +161,9 @@ export function mixRecent(
     if (s.length !== targets.length) throw new RangeError(`mixRecent: a forecast has ${s.length} values, the targets ${targets.length}`);
   }
   if (known.length !== n - from) throw new RangeError(`mixRecent: ${known.length} known counts for ${n - from} windows to forecast`);
-  if (!(recent >= 1)) throw new RangeError(`mixRecent: recent must be at least 1, got ${recent}`);
+  if (!(recent === Infinity || (Number.isInteger(recent) && recent >= 1))) {
+    throw new RangeError(`mixRecent: recent must be a positive integer or Infinity, got ${recent}`);
+  }
   const span = (a: Float32Array, first: number, end: number) => a.subarray(first * width, end * width);
   const out = new Float32Array((n - from) * width);
   let fitted = { first: -1, end: -1, shares: [] as number[][] };

@@ -41,10 +41,11 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * one head per metric, each client's penalty picked per step ahead;
  * it closed the gap to centralised training on GCD VMs 401–450, see docs/ARCHITECTURE.md), then
  * with the client's own local model's, each share shrunk toward an equal mix unless its fit is
- * decisive (agent/trainer/mixture.ts, APFL-style). The shares of each test window are fitted on the
- * latest --mix-windows windows (default 18) whose targets were known at its origin, as a deployed
- * agent refits them while targets arrive (mixRecent; no forecast sees a value after its origin);
- * --mix-windows 0 fits them once on the validation tail. Raw data never leaves a client. The pieces are reported too: rows "fedavg" (the global model),
+ * decisive (agent/trainer/mixture.ts, APFL-style). The shares of each test window are fitted on
+ * the latest --mix-windows windows (default 18) whose targets were known at its origin, as a
+ * deployed agent refits them while targets arrive (mixRecent; no forecast sees a value after its
+ * origin); --mix-windows 0 fits them once on the validation tail. Raw data never leaves a client.
+ * The pieces are reported too: rows "fedavg" (the global model),
  * "fine-tuned" and "ridge" (before the mixtures), JSON keys "fedavg", "fine_tuned" and "ridge"; JSON
  * "fedavg_best_round" is the round kept (0 = no round beat the untrained model) and
  * "ridge_penalties" each metric's pooled ridge penalty (the ridge model has one head per metric

@@ -23,7 +23,8 @@ import { DIST, SHARED_DATA, tempDir } from '../helpers/paths.js';
  * gives the same figures about a quarter faster). Progress and each seed's summary go to stderr;
  * the JSON line has `by_seed: {SEED: {core: …, held_out: …}}`, each a sweep.ts summary.
  * --mix-windows is passed to simulate (0: mixture shares fitted once on the validation tail, the
- * protocol before mixRecent). BENCH_DATA replaces ../shared/data (the folder holding google-gcd-vms-cpu-mem/ and nab-server-metrics/).
+ * protocol before mixRecent). BENCH_DATA replaces ../shared/data (the folder holding
+ * google-gcd-vms-cpu-mem/ and nab-server-metrics/).
  */
 const GCD_CORE: [number, number][] = [
   [101, 150], [301, 350], [401, 450], [601, 650], [801, 850], [1001, 1050],

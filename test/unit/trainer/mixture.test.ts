@@ -127,7 +127,8 @@ test('mixRecent checks its sizes and its known counts', () => {
   // A window that would read its own target, or none at all.
   assert.throws(() => mixRecent([a, b], targets, layout, known.map((k) => k + 1), from), /window 10 has 11 known windows before it \(1 to 10\)/);
   assert.throws(() => mixRecent([a, b], targets, layout, known.map(() => 0), from), /window 10 has 0 known windows/);
-  assert.throws(() => mixRecent([a, b], targets, layout, known, from, 0), /recent must be at least 1, got 0/);
+  assert.throws(() => mixRecent([a, b], targets, layout, known, from, 0), /recent must be a positive integer or Infinity, got 0/);
+  assert.throws(() => mixRecent([a, b], targets, layout, known, from, 2.5), /recent must be a positive integer or Infinity, got 2.5/);
 });
 
 test.run();
