@@ -374,7 +374,13 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       const r = ridge?.forecasts[k];
       if (r) ridgeErrors.push(forecastErrors(unstandardise(r.test, c.scaler, C), c.testRaw));
       const own = localForecasts[k]!;
-      const stages = [concatFloats(fineTunedValidation!, fineTunedScaled!), ...(r ? [concatFloats(r.validation, r.test)] : []), concatFloats(own.validation, own.test)];
+      // Each piece's forecasts of the validation tail, then of the test part: one series in time order.
+      const stages = [
+        concatFloats(fineTunedValidation!, fineTunedScaled!),
+        ...(r ? [concatFloats(r.validation, r.test)] : []),
+        concatFloats(own.validation, own.test),
+      ];
+      // mixWindows 0: every test window's shares fitted on the whole validation tail, once.
       const [known, recent] = mixWindows > 0 ? [c.testKnown, mixWindows] : [new Int32Array(c.test.n).fill(c.validation.n), Infinity];
       const mixed = mixRecent(stages, concatFloats(c.validation.y, c.test.y), { horizon: H, channels: C }, known, c.validation.n, recent);
       const pred = unstandardise(mixed, c.scaler, C);
