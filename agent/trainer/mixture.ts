@@ -65,12 +65,22 @@ export const DECISIVE_GAP = 0.1;
  * −2.79 % / −2.95 % to −2.87 % / −3.07 % (46 RMSE/MAE cells), per-step RMSE cells behind
  * local-only from 7 / 5 to 5 / 1 (of 115), and metrics meeting every goal check from 19 / 19 to
  * 19 / 21 (of 23). (Forecaster.calibrateOutput guards MAE differently, for its own reason.)
+ *
+ * `windowWeights`, one per window (all 1 when left out), weigh each window's errors (mixRecent).
  */
-export function fitMixture(federated: Float32Array, local: Float32Array, validation: Pick<WindowSet, 'y' | 'channels'>): number[] {
+export function fitMixture(
+  federated: Float32Array,
+  local: Float32Array,
+  validation: Pick<WindowSet, 'y' | 'channels'>,
+  windowWeights?: ArrayLike<number>,
+): number[] {
   const C = validation.channels;
   if (federated.length !== validation.y.length || local.length !== validation.y.length) {
     throw new RangeError(`fitMixture: forecasts have ${federated.length} and ${local.length} values, the validation targets ${validation.y.length}`);
   }
+  const width = windowWeights ? validation.y.length / windowWeights.length : 1;
+  if (!Number.isInteger(width)) throw new RangeError(`fitMixture: ${windowWeights!.length} window weights for ${validation.y.length} target values`);
+  const weight = (i: number) => (windowWeights ? windowWeights[Math.floor(i / width)]! : 1);
   const shares: number[] = [];
   for (let c = 0; c < C; c++) {
     const sse = new Float64Array(MIX_GRID.length);
@@ -78,8 +88,9 @@ export function fitMixture(federated: Float32Array, local: Float32Array, validat
     for (const [k, beta] of MIX_GRID.entries()) {
       for (let i = c; i < validation.y.length; i += C) {
         const e = (1 - beta) * federated[i]! + beta * local[i]! - validation.y[i]!;
-        sse[k]! += e * e;
-        sae[k]! += Math.abs(e);
+        const w = weight(i);
+        sse[k]! += w * e * e;
+        sae[k]! += w * Math.abs(e);
       }
     }
     const scores = relativeErrorScores(sse, sae);
@@ -111,27 +122,36 @@ export function mixForecasts(federated: Float32Array, local: Float32Array, share
 }
 
 /**
- * How many of the latest windows with known targets the shares of mixRecent are fitted on.
+ * The memory of mixRecent's fit, in windows: a window's errors weigh e times less for every
+ * RECENT_MEMORY newer windows with known targets (exponential forgetting), and windows more than
+ * MEMORY_SPAN memories old (weights under 0.25 %) are left out.
+ *
  * Why refit at all: a share fitted once on the validation tail goes stale when a machine's
  * behaviour shifts after it (GCD VMs 1251–1300: machines with a calm validation day and a
  * volatile test part, where the federated forecast fell 3 % behind local-only on CPU). A deployed
  * agent sees each target arrive, so it can refit at every forecast from its ring's newest windows.
- * Why 18 (1.5 hours of 5-minute samples): on the 12 core trace sets of docs/ARCHITECTURE.md
- * (seeds 42 / 7, offline over each client's dumped forecasts, as for DECISIVE_GAP), every count
- * from 9 to 36 met more metric checks than the validation tail alone (44 or 43 of 46 against
- * 40); 12–24 met 44 with the best mean margins, and 18 is their middle. The whole validation tail
- * refitted (about 43 windows on GCD, 640 on NAB) met 42: a short memory adapts faster. Confirmed
- * on the 6 held-out sets; a third seed agreed on core and was mixed on held-out (one check fewer,
- * better means). The figures are in docs/ARCHITECTURE.md.
+ *
+ * Why forgetting, and 6 (half an hour of 5-minute samples): measured offline over each client's
+ * dumped forecasts on the 12 core trace sets of docs/ARCHITECTURE.md (seeds 42 / 7, as for
+ * DECISIVE_GAP). Fitting on a plain count of the latest windows, every count from 9 to 36 met
+ * more metric checks than the validation tail alone (43–44 of 46, against 40; 18 was the best
+ * middle). Weighing them down with age met 45–46 for memories of 4–7 windows (44 at 8 and 9,
+ * fewer beyond), with means within 0.07 points of the best counts'; 6 is the middle of 4–7. On
+ * the 6 held-out sets and on a third seed (1), the memory of 6 met the same checks as the count
+ * of 18, with better means and a smaller worst cell behind local-only. A hard count also makes
+ * a window's whole weight vanish the moment it leaves the count, and shares jump with it.
+ * Figures in docs/ARCHITECTURE.md.
  * It is a count of windows, chosen on 5-minute samples: an agent sampling much faster would want
  * more of them to cover the same time.
  */
-export const RECENT_WINDOWS = 18;
+export const RECENT_MEMORY = 6;
+const MEMORY_SPAN = 6;
 
 /**
  * The online form of the mixture, as a deployed agent forecasts: window t is forecast with
- * shares fitted (fitMixture, stage by stage) on the `recent` latest windows whose targets were
- * all known at t's origin, so no forecast ever uses a value it could not have seen.
+ * shares fitted (fitMixture, stage by stage) on the windows whose targets were all known at t's
+ * origin, the newer weighing more (RECENT_MEMORY), so no forecast ever uses a value it could not
+ * have seen.
  *
  * - `stages`: forecasts of each piece over the same n windows in time order (the fitting history
  *   first, then the windows to forecast), [n × horizon × channels]. The first is the base; each
@@ -140,10 +160,11 @@ export const RECENT_WINDOWS = 18;
  * - `targets`: the windows' targets; only known ones are read.
  * - `known[i]`: how many windows had known targets at the origin of window `from + i` (they are a
  *   prefix: windows are in time order). At least 1.
- * - `recent`: how many of those, the latest, fit the shares; Infinity fits all of them.
+ * - `memory`: in windows (RECENT_MEMORY); Infinity weighs every known window alike.
  *
- * Returns the mixed forecasts of windows [from, n). Consecutive windows fitted on the same windows
- * reuse the shares, so a fixed `known` (every forecast fitted on one validation tail) costs one fit.
+ * Returns the mixed forecasts of windows [from, n). Consecutive windows with the same known
+ * windows reuse the shares, so a fixed `known` (every forecast fitted on one validation tail, with
+ * memory Infinity) costs one fit.
  */
 export function mixRecent(
   stages: Float32Array[],
@@ -151,7 +172,7 @@ export function mixRecent(
   layout: { horizon: number; channels: number },
   known: ArrayLike<number>,
   from: number,
-  recent = RECENT_WINDOWS,
+  memory = RECENT_MEMORY,
 ): Float32Array {
   const width = layout.horizon * layout.channels;
   const n = targets.length / width;
@@ -161,30 +182,30 @@ export function mixRecent(
     if (s.length !== targets.length) throw new RangeError(`mixRecent: a forecast has ${s.length} values, the targets ${targets.length}`);
   }
   if (known.length !== n - from) throw new RangeError(`mixRecent: ${known.length} known counts for ${n - from} windows to forecast`);
-  if (!(recent === Infinity || (Number.isInteger(recent) && recent >= 1))) {
-    throw new RangeError(`mixRecent: recent must be a positive integer or Infinity, got ${recent}`);
-  }
+  if (!(memory > 0)) throw new RangeError(`mixRecent: memory must be a positive number of windows or Infinity, got ${memory}`);
   const span = (a: Float32Array, first: number, end: number) => a.subarray(first * width, end * width);
   const out = new Float32Array((n - from) * width);
-  let fitted = { first: -1, end: -1, shares: [] as number[][] };
+  let fitted = { end: -1, shares: [] as number[][] };
   for (let t = from; t < n; t++) {
     const end = known[t - from]!;
     if (!Number.isInteger(end) || end < 1 || end > t) {
       throw new RangeError(`mixRecent: window ${t} has ${end} known windows before it (1 to ${t})`);
     }
-    const first = Math.max(0, end - recent);
-    if (first !== fitted.first || end !== fitted.end) {
-      // Each stage's shares are fitted on the mixture so far over the recent windows.
+    if (end !== fitted.end) {
+      const first = Math.max(0, end - Math.ceil(MEMORY_SPAN * memory));
+      // The newest known window weighs 1, each older one e^(−1/memory) times the next.
+      const weights = Float64Array.from({ length: end - first }, (_, j) => Math.exp(-(end - 1 - first - j) / memory));
+      // Each stage's shares are fitted on the mixture so far over those windows.
       const shares: number[][] = [];
       let history = span(stages[0]!, first, end);
       const y = { y: span(targets, first, end), channels: layout.channels };
       for (const stage of stages.slice(1)) {
         const piece = span(stage, first, end);
-        const s = fitMixture(history, piece, y);
+        const s = fitMixture(history, piece, y, weights);
         shares.push(s);
         history = mixForecasts(history, piece, s);
       }
-      fitted = { first, end, shares };
+      fitted = { end, shares };
     }
     let forecast = span(stages[0]!, t, t + 1);
     for (const [k, stage] of stages.slice(1).entries()) forecast = mixForecasts(forecast, span(stage, t, t + 1), fitted.shares[k]!);

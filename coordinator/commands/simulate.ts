@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../common/cli.js';
 import type { MethodScores } from '../simulate/experiment.js';
-import { RECENT_WINDOWS } from '../../agent/trainer/mixture.js';
+import { RECENT_MEMORY } from '../../agent/trainer/mixture.js';
 import pino from 'pino';
 
 const USAGE =
   'simulate --data DIR --metrics cpu,mem [--rounds 40] [--clients 50] [--epochs 2] [--model mlp|linear|lstm] ' +
   '[--lookback 12] [--horizon 5] [--hidden 32] [--joint] [--batch-size 32] [--learning-rate 0.002] [--seed 42] ' +
-  '[--fine-tune 4] [--ridge-features 256] [--mix-windows 18] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
+  '[--fine-tune 4] [--ridge-features 256] [--mix-memory 6] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--plaintext] [--json] [--plot out.svg]';
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -42,9 +42,10 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * it closed the gap to centralised training on GCD VMs 401–450, see docs/ARCHITECTURE.md), then
  * with the client's own local model's, each share shrunk toward an equal mix unless its fit is
  * decisive (agent/trainer/mixture.ts, APFL-style). The shares of each test window are fitted on
- * the latest --mix-windows windows (default 18) whose targets were known at its origin, as a
- * deployed agent refits them while targets arrive (mixRecent; no forecast sees a value after its
- * origin); --mix-windows 0 fits them once on the validation tail. Raw data never leaves a client.
+ * the windows whose targets were known at its origin, a window's weight falling by e for every
+ * --mix-memory newer ones (default 6), as a deployed agent refits them while targets arrive
+ * (mixRecent; no forecast sees a value after its origin); --mix-memory 0 fits them once on the
+ * validation tail. Raw data never leaves a client.
  * The pieces are reported too: rows "fedavg" (the global model),
  * "fine-tuned" and "ridge" (before the mixtures), JSON keys "fedavg", "fine_tuned" and "ridge"; JSON
  * "fedavg_best_round" is the round kept (0 = no round beat the untrained model) and
@@ -80,7 +81,7 @@ const command: Command = {
         plaintext: { type: 'boolean' },
         'fine-tune': { type: 'string' },
         'ridge-features': { type: 'string' },
-        'mix-windows': { type: 'string' },
+        'mix-memory': { type: 'string' },
         'no-calibration': { type: 'boolean' },
         plot: { type: 'string' },
       },
@@ -109,7 +110,7 @@ const command: Command = {
       validationFraction: 0.2,
       fineTuneEpochs: int(values, 'fine-tune', 4, 0),
       ridgeFeatures: int(values, 'ridge-features', 256, 0),
-      mixWindows: int(values, 'mix-windows', RECENT_WINDOWS, 0),
+      mixMemory: int(values, 'mix-memory', RECENT_MEMORY, 0),
       calibrate: !values['no-calibration'],
     };
     const clientLimit = int(values, 'clients', 50, 1);
@@ -192,7 +193,7 @@ const command: Command = {
     lines.push(
       `federated = FedAvg + local fine-tuning (${opts.fineTuneEpochs} epochs per client from the final global model, best of global/fine-tuned on the client's own validation tail)` +
         (r.scores.ridge ? `, mixed per channel with the personalised federated ridge model (${opts.ridgeFeatures} random features, pooled statistics from one aggregation, pooled penalties ${Object.entries(r.ridgePenalties).map(([m, l]) => `${m} ${l}`).join(', ')}, personal penalties per step; row "ridge")` : '') +
-        `, then mixed per channel with the client's local model (${opts.mixWindows > 0 ? `shares refitted for each forecast on the latest ${opts.mixWindows} windows whose targets were known by then` : 'shares fitted on that validation tail'}, shrunk 0.6 of the way toward ½ unless the fit is decisive); fine-tuned = before the mixtures; fedavg = the global model of round ${r.fedavgBestRound} of ${opts.rounds}, the best on the clients' validation tails${r.fedavgBestRound === 0 ? ' (0: no round beat the untrained model, which forecasts persistence)' : ''}` +
+        `, then mixed per channel with the client's local model (${opts.mixMemory > 0 ? `shares refitted for each forecast on the windows whose targets were known by then, a window's weight falling by e for every ${opts.mixMemory} newer ones` : 'shares fitted on that validation tail'}, shrunk 0.6 of the way toward ½ unless the fit is decisive); fine-tuned = before the mixtures; fedavg = the global model of round ${r.fedavgBestRound} of ${opts.rounds}, the best on the clients' validation tails${r.fedavgBestRound === 0 ? ' (0: no round beat the untrained model, which forecasts persistence)' : ''}` +
         (opts.calibrate ? '; every learned method is calibrated per client (change limit from training, blend toward persistence fitted on validation)' : ''),
     );
     lines.push('');

@@ -2,7 +2,7 @@ import type { ModelKind } from '../../agent/trainer/config.js';
 import type { ModelSpec } from '../../agent/trainer/model.js';
 import { forecastErrors, persistenceForecast, type ForecastErrors } from '../../agent/trainer/evaluate.js';
 import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.js';
-import { mixRecent, RECENT_WINDOWS } from '../../agent/trainer/mixture.js';
+import { mixRecent, RECENT_MEMORY } from '../../agent/trainer/mixture.js';
 import { bestHead, headCount, headStatistics, packStatistics, personalHeads, POOLED_LAMBDAS, randomiseHiddenBias, setHead, unpackStatistics } from '../../agent/trainer/ridge.js';
 import { fitScaler, type Scaler } from '../../agent/trainer/scaler.js';
 import { buildWindows, chronologicalSplit, concatWindows, knownTargetCounts, windowStarts, type WindowSet } from '../../agent/trainer/windows.js';
@@ -40,11 +40,12 @@ export interface SimulationOptions {
    */
   ridgeFeatures?: number;
   /**
-   * The mixture shares of each test window are fitted on the latest this-many windows whose
-   * targets were known at its origin (mixture.ts mixRecent), as a deployed agent refits them;
-   * 0 fits them once on the validation tail. Default RECENT_WINDOWS.
+   * The mixture shares of each test window are fitted on the windows whose targets were known at
+   * its origin, a window's weight falling by e for every this-many newer ones (mixture.ts
+   * mixRecent), as a deployed agent refits them; 0 fits them once on the validation tail.
+   * Default RECENT_MEMORY.
    */
-  mixWindows?: number;
+  mixMemory?: number;
   /** Per client, calibrate the output (change limit, blend toward persistence) as the agent does (Forecaster.calibrateOutput; default true). */
   calibrate?: boolean;
   /** Aggregates a round's updates; plaintext FedAvg unless the caller swaps in the encrypted path. */
@@ -303,7 +304,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
   const ridgeFeatures = opts.ridgeFeatures ?? 256;
   // The same per-client output calibration for every learned method, so the comparison stays fair.
   const calibrate = opts.calibrate !== false;
-  const mixWindows = opts.mixWindows ?? RECENT_WINDOWS;
+  const mixMemory = opts.mixMemory ?? RECENT_MEMORY;
   const H = opts.horizon;
   try {
     const initial = f.getWeights();
@@ -380,9 +381,9 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
         ...(r ? [concatFloats(r.validation, r.test)] : []),
         concatFloats(own.validation, own.test),
       ];
-      // mixWindows 0: every test window's shares fitted on the whole validation tail, once.
-      const [known, recent] = mixWindows > 0 ? [c.testKnown, mixWindows] : [new Int32Array(c.test.n).fill(c.validation.n), Infinity];
-      const mixed = mixRecent(stages, concatFloats(c.validation.y, c.test.y), { horizon: H, channels: C }, known, c.validation.n, recent);
+      // mixMemory 0: every test window's shares fitted on the whole validation tail, once.
+      const [known, memory] = mixMemory > 0 ? [c.testKnown, mixMemory] : [new Int32Array(c.test.n).fill(c.validation.n), Infinity];
+      const mixed = mixRecent(stages, concatFloats(c.validation.y, c.test.y), { horizon: H, channels: C }, known, c.validation.n, memory);
       const pred = unstandardise(mixed, c.scaler, C);
       if (k === 0) pred0 = pred;
       return forecastErrors(pred, c.testRaw);

@@ -14,7 +14,7 @@ import { DIST, SHARED_DATA, tempDir } from '../helpers/paths.js';
  * native) in its own process, `--jobs` at a time, and coordinator/simulate/sweep.ts sums the
  * verdicts per seed.
  *
- *   npm run bench -- accuracy [--sets core|held-out|all] [--seeds 42,7] [--plaintext] [--jobs N] [--backend B] [--mix-windows N]
+ *   npm run bench -- accuracy [--sets core|held-out|all] [--seeds 42,7] [--plaintext] [--jobs N] [--backend B] [--mix-memory N]
  *
  * core: the 12 sets every design change was measured on (11 GCD subsets of up to 50 VMs, by
  * position in the archive's sorted file list, and NAB's 8 EC2 CPU traces). held-out: 6 more GCD
@@ -22,7 +22,7 @@ import { DIST, SHARED_DATA, tempDir } from '../helpers/paths.js';
  * generalises. All 18 sets for two seeds took 296 s with 2 jobs on a 2-core VM (`--plaintext`
  * gives the same figures about a quarter faster). Progress and each seed's summary go to stderr;
  * the JSON line has `by_seed: {SEED: {core: …, held_out: …}}`, each a sweep.ts summary.
- * --mix-windows is passed to simulate (0: mixture shares fitted once on the validation tail, the
+ * --mix-memory is passed to simulate (0: mixture shares fitted once on the validation tail, the
  * protocol before mixRecent). BENCH_DATA replaces ../shared/data (the folder holding
  * google-gcd-vms-cpu-mem/ and nab-server-metrics/).
  */
@@ -39,7 +39,7 @@ const { values } = parseArgs({
     plaintext: { type: 'boolean', default: false },
     jobs: { type: 'string', default: String(Math.min(2, availableParallelism())) },
     backend: { type: 'string', default: 'native' },
-    'mix-windows': { type: 'string' },
+    'mix-memory': { type: 'string' },
   },
 });
 if (!['core', 'held-out', 'all'].includes(values.sets)) throw new RangeError(`--sets must be core, held-out or all, got '${values.sets}'`);
@@ -90,7 +90,7 @@ function prepareSets(work: string): TraceSet[] {
 function simulate(set: TraceSet, seed: number): Promise<{ verdict: Verdict; seconds: number }> {
   const args = [join(DIST, 'coordinator', 'cli.js'), 'simulate', '--data', set.dir, '--metrics', set.metrics, '--backend', values.backend, '--seed', String(seed), '--json'];
   if (values.plaintext) args.push('--plaintext');
-  if (values['mix-windows'] !== undefined) args.push('--mix-windows', values['mix-windows']);
+  if (values['mix-memory'] !== undefined) args.push('--mix-memory', values['mix-memory']);
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -173,7 +173,7 @@ try {
     set_names: sets.map((s) => s.name),
     aggregation: values.plaintext ? 'plaintext' : 'ckks',
     backend: values.backend,
-    ...(values['mix-windows'] !== undefined ? { mix_windows: Number(values['mix-windows']) } : {}),
+    ...(values['mix-memory'] !== undefined ? { mix_memory: Number(values['mix-memory']) } : {}),
     by_seed: bySeed,
     wall_s: (performance.now() - started) / 1000,
   };

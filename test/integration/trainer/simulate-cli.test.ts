@@ -103,15 +103,15 @@ test('--clients N takes the first N CSV files and says how many there were', () 
   assert.equal([out.clients, out.csv_files], [16, 16]);
 });
 
-test('--mix-windows 0 fits the mixture shares once on the validation tail: only the federated row moves', () => {
+test('--mix-memory 0 fits the mixture shares once on the validation tail: only the federated row moves', () => {
   const args = ['simulate', '--data', data, '--metrics', 'cpu', '--rounds', '1', '--plaintext', '--backend', 'native', '--json'];
-  type Out = { rmse: Record<string, Record<string, number>>; options: { mixWindows: number } };
+  type Out = { rmse: Record<string, Record<string, number>>; options: { mixMemory: number } };
   const recent = run(args);
-  const once = run([...args, '--mix-windows', '0']);
+  const once = run([...args, '--mix-memory', '0']);
   assert.is(recent.status, 0, recent.stderr);
   assert.is(once.status, 0, once.stderr);
   const [a, b] = [JSON.parse(recent.stdout) as Out, JSON.parse(once.stdout) as Out];
-  assert.equal([a.options.mixWindows, b.options.mixWindows], [18, 0]);
+  assert.equal([a.options.mixMemory, b.options.mixMemory], [6, 0]);
   // The same training (deterministic on one backend and seed); only the shares differ.
   for (const method of ['persistence', 'local', 'centralized', 'fine_tuned', 'ridge']) assert.is(a.rmse[method]!['cpu'], b.rmse[method]!['cpu'], method);
   assert.is.not(a.rmse['federated']!['cpu'], b.rmse['federated']!['cpu']);
@@ -127,9 +127,9 @@ test('bad input: missing metric column names the file and line; usage errors exi
   const f = run(['simulate', '--data', data, '--metrics', 'cpu', '--ridge-features=-1']);
   assert.is(f.status, 64);
   assert.match(f.stderr, /--ridge-features must be an integer ≥ 0, got '-1'/);
-  const mix = run(['simulate', '--data', data, '--metrics', 'cpu', '--mix-windows', 'all']);
+  const mix = run(['simulate', '--data', data, '--metrics', 'cpu', '--mix-memory', 'all']);
   assert.is(mix.status, 64);
-  assert.match(mix.stderr, /--mix-windows must be an integer ≥ 0, got 'all'/);
+  assert.match(mix.stderr, /--mix-memory must be an integer ≥ 0, got 'all'/);
   const twice = run(['simulate', '--data', data, '--metrics', 'cpu,mem,cpu']);
   assert.is(twice.status, 64);
   assert.match(twice.stderr, /--metrics names 'cpu' twice/);

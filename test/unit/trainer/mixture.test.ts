@@ -58,12 +58,29 @@ test('relative error scores: each error over the least, 2 for the best on both; 
   assert.equal(relativeErrorScores(Float64Array.from([0, 1]), Float64Array.from([0, 1])), [2, Infinity]);
 });
 
+test('window weights: a window of weight 0 counts for nothing, and weights scale each window', () => {
+  // 4 windows × 1 step × 2 channels, as in the first test: weighing the last two windows 0 is
+  // fitting on the first two alone.
+  const y = [10, 20, 10, 20, 10, 20, 10, 20];
+  const federated = Float32Array.from([11, 21, 9, 21, 12, 21, 8, 21]);
+  const local = Float32Array.from([11, 21, 11, 21, 9, 21, 9, 21]);
+  const firstTwo = { y: Float32Array.from(y.slice(0, 4)), channels: 2 };
+  assert.equal(fitMixture(federated, local, validation(y), [1, 1, 0, 0]), fitMixture(federated.subarray(0, 4), local.subarray(0, 4), firstTwo));
+  // Weight 2 on a window is that window twice.
+  const twice = { y: Float32Array.from([...y, 10, 20]), channels: 2 };
+  assert.equal(
+    fitMixture(federated, local, validation(y), [1, 1, 2, 1]),
+    fitMixture(Float32Array.from([...federated, 12, 21]), Float32Array.from([...local, 9, 21]), twice),
+  );
+});
+
 test('ties go to the federated model; sizes are checked', () => {
   const y = [1, 1, 1, 1, 1, 1, 1, 1];
   const same = Float32Array.from(y);
   const tie = fitMixture(same, same, validation(y)); // β = 0, shrunk: 0.6·0.5
   assert.ok(tie.every((b) => Math.abs(b - 0.3) < 1e-12), String(tie));
   assert.throws(() => fitMixture(same, new Float32Array(3), validation(y)), /forecasts have 8 and 3 values, the validation targets 8/);
+  assert.throws(() => fitMixture(same, same, validation(y), [1, 1, 1]), /3 window weights for 8 target values/);
   assert.throws(() => mixForecasts(same, new Float32Array(3), [0, 0]), /8 vs 3 values/);
 });
 
@@ -81,24 +98,25 @@ function shiftAt20() {
   return { targets, a, b, from, known, layout: { horizon: 1, channels: 1 } };
 }
 
-test('mixRecent follows a shift once the recent windows show it, and never reads a target not yet known', () => {
+test('mixRecent follows a shift as the newer windows outweigh the older, and never reads a target not yet known', () => {
   const { targets, a, b, from, known, layout } = shiftAt20();
-  const out = mixRecent([a, b], targets, layout, known, from, 5);
-  // Before the shift: A is exact on the recent windows, the fit is decisive, share 0: exact.
+  const out = mixRecent([a, b], targets, layout, known, from, 2);
+  // Before the shift: A is exact on every known window, the fit is decisive, share 0: exact.
   for (let t = from; t < 20; t++) assert.is(out[t - from], 0, `window ${t}`);
   // Window 20 is forecast before its own target is seen: still all A, off by 1.
   assert.is(out[20 - from], 1);
-  // Window 21: 4 of its 5 recent windows favour A, decisively (score at ½ 3.75, at 0 2.12): A.
-  assert.is(out[21 - from], 1);
-  // Windows 22 and 23: close calls (3 : 2 and 2 : 3), best shares 0.3 and 0.7, shrunk 0.6 of the
-  // way toward ½: 0.42 and 0.58 of B, so forecasts 0.58 and 0.42.
-  assert.ok(Math.abs(out[22 - from]! - 0.58) < 1e-6, String(out[22 - from]));
-  assert.ok(Math.abs(out[23 - from]! - 0.42) < 1e-6, String(out[23 - from]));
-  // From window 24, 4 or 5 of the recent windows favour B, decisively: exact again.
-  for (let t = 24; t < 40; t++) assert.is(out[t - from], 0, `window ${t}`);
+  // Windows 21 and 22: close calls, one and two windows for B (weights 1, then 1 + e^−½) against
+  // A's older ones (about 1.5 and 0.9): best shares 0.3 and 0.8 of B, shrunk 0.6 of the way
+  // toward ½: 0.42 and 0.62 of B, so forecasts 0.58 and 0.38.
+  assert.ok(Math.abs(out[21 - from]! - 0.58) < 1e-6, String(out[21 - from]));
+  assert.ok(Math.abs(out[22 - from]! - 0.38) < 1e-6, String(out[22 - from]));
+  // From window 23, B's three newest windows outweigh A decisively: exact again.
+  for (let t = 23; t < 40; t++) assert.is(out[t - from], 0, `window ${t}`);
   // Targets not yet known at window 20's origin do not change its forecast.
   const changed = Float32Array.from(targets, (v, t) => (t >= 20 ? 100 : v));
-  assert.is(mixRecent([a, b], changed, layout, known, from, 5)[20 - from], 1);
+  assert.is(mixRecent([a, b], changed, layout, known, from, 2)[20 - from], 1);
+  // A longer memory follows the shift later: with 3, window 21 is still all A.
+  assert.is(mixRecent([a, b], targets, layout, known, from, 3)[21 - from], 1);
 });
 
 test('mixRecent on a fixed history is fitMixture on that history, stage by stage (the validation-tail protocol)', () => {
@@ -127,8 +145,8 @@ test('mixRecent checks its sizes and its known counts', () => {
   // A window that would read its own target, or none at all.
   assert.throws(() => mixRecent([a, b], targets, layout, known.map((k) => k + 1), from), /window 10 has 11 known windows before it \(1 to 10\)/);
   assert.throws(() => mixRecent([a, b], targets, layout, known.map(() => 0), from), /window 10 has 0 known windows/);
-  assert.throws(() => mixRecent([a, b], targets, layout, known, from, 0), /recent must be a positive integer or Infinity, got 0/);
-  assert.throws(() => mixRecent([a, b], targets, layout, known, from, 2.5), /recent must be a positive integer or Infinity, got 2.5/);
+  assert.throws(() => mixRecent([a, b], targets, layout, known, from, 0), /memory must be a positive number of windows or Infinity, got 0/);
+  assert.throws(() => mixRecent([a, b], targets, layout, known, from, NaN), /memory must be a positive number of windows or Infinity, got NaN/);
 });
 
 test.run();
