@@ -5,9 +5,9 @@ import type { WindowSet } from './windows.js';
  * (1 − β)·federated + β·local per channel, where "federated" comes from the global model (after
  * local fine-tuning) and "local" from a model trained on this machine's data alone. β is chosen
  * on the machine's own windows whose targets it has already seen (fitMixture on a validation
- * tail; mixRecent refits it for each forecast on the latest ones), so it never sees a value it is
- * judged on, and raw data still never leaves the machine: only the federated model's weights were
- * shared.
+ * tail; mixRecent refits it for each forecast on all it has seen, the newer weighing more), so
+ * it never sees a value it is judged on, and raw data still never leaves the machine: only the
+ * federated model's weights were shared.
  *
  * Why: on GCD VMs with their own strong cycles (hourly dips on VM 5960925490_6 and _7), a global
  * model fine-tuned for 4–40 epochs stayed behind a purely local one, while on the other VMs the
