@@ -184,9 +184,10 @@ const command: Command = {
     }
     const cell = (v: number) => v.toPrecision(4).padStart(10);
     const lines: string[] = [];
-    const gaps = r.timestampGaps.gaps > 0 ? `; ${r.timestampGaps.gaps} gaps in the timestamps, ${r.timestampGaps.missing} samples marked missing` : '';
+    const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+    const gaps = r.timestampGaps.gaps > 0 ? `; ${count(r.timestampGaps.gaps, 'gap')} in the timestamps, ${count(r.timestampGaps.missing, 'sample')} marked missing` : '';
     const limited = files.length > series.length ? `; the first ${series.length} of ${files.length} CSV files, --clients N for more` : '';
-    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short${gaps}${limited}), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${opts.rounds} rounds × ${opts.localEpochs} local epochs, ${r.weights} weights, ${aggregation}`);
+    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short${gaps}${limited}), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${count(opts.rounds, 'round')} × ${count(opts.localEpochs, 'local epoch')}, ${r.weights} weights, ${aggregation}`);
     lines.push('errors on each client\'s last 20 %, mean over clients, all steps ahead, original units');
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));
     for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(scores[m].rmse[k]!), cell(scores[m].mae[k]!)])].join(' '));
