@@ -191,6 +191,10 @@ export function mixRecent(
   if (known.length !== n - from) throw new RangeError(`mixRecent: ${known.length} known counts for ${n - from} windows to forecast`);
   if (!(memory > 0)) throw new RangeError(`mixRecent: memory must be a positive number of windows or Infinity, got ${memory}`);
   const span = (a: Float32Array, first: number, end: number) => a.subarray(first * width, end * width);
+  // Windows fitted on at most: the newest weighs 1, each older one e^(−1/memory) times the next,
+  // so a fit of `len` windows takes the last `len` of `byAge` (oldest first). Infinity: all 1.
+  const reach = Math.ceil(MEMORY_SPAN * memory);
+  const byAge = Number.isFinite(reach) ? Float64Array.from({ length: reach }, (_, k) => Math.exp(-(reach - 1 - k) / memory)) : undefined;
   const out = new Float32Array((n - from) * width);
   let fitted = { end: -1, shares: [] as number[][] };
   for (let t = from; t < n; t++) {
@@ -199,9 +203,8 @@ export function mixRecent(
       throw new RangeError(`mixRecent: window ${t} has ${end} known windows before it (1 to ${t})`);
     }
     if (end !== fitted.end) {
-      const first = Math.max(0, end - Math.ceil(MEMORY_SPAN * memory));
-      // The newest known window weighs 1, each older one e^(−1/memory) times the next.
-      const weights = Float64Array.from({ length: end - first }, (_, j) => Math.exp(-(end - 1 - first - j) / memory));
+      const first = Math.max(0, end - reach);
+      const weights = byAge?.subarray(reach - (end - first));
       // Each stage's shares are fitted on the mixture so far over those windows.
       const shares: number[][] = [];
       let history = span(stages[0]!, first, end);

@@ -22,9 +22,7 @@ export function buildWindows(values: Float32Array, channels: number, lookback: n
     x.set(window.subarray(0, xw), w * xw);
     y.set(window.subarray(xw), w * yw);
   }
-  const samples = values.length / channels;
-  const candidates = samples >= lookback + horizon ? Math.floor((samples - lookback - horizon) / stride) + 1 : 0;
-  return { x, y, n, lookback, horizon, channels, skipped: candidates - n };
+  return { x, y, n, lookback, horizon, channels, skipped: candidateCount(values.length / channels, lookback + horizon, stride) - n };
 }
 
 /**
@@ -38,9 +36,8 @@ export function windowStarts(values: Float32Array, channels: number, lookback: n
   if (!Number.isInteger(horizon) || horizon < 1) throw new RangeError(`horizon must be a positive integer, got ${horizon}`);
   if (!Number.isInteger(stride) || stride < 1) throw new RangeError(`stride must be a positive integer, got ${stride}`);
   if (values.length % channels !== 0) throw new RangeError(`values length ${values.length} is not a multiple of channels ${channels}`);
-  const samples = values.length / channels;
   const span = lookback + horizon;
-  const candidates = samples >= span ? Math.floor((samples - span) / stride) + 1 : 0;
+  const candidates = candidateCount(values.length / channels, span, stride);
   const starts = new Int32Array(candidates);
   let n = 0;
   for (let w = 0; w < candidates; w++) {
@@ -48,6 +45,11 @@ export function windowStarts(values: Float32Array, channels: number, lookback: n
     if (values.subarray(start * channels, (start + span) * channels).every(Number.isFinite)) starts[n++] = start;
   }
   return starts.subarray(0, n);
+}
+
+/** How many windows of `span` samples, `stride` apart, fit in `samples`, gaps or not. */
+function candidateCount(samples: number, span: number, stride: number): number {
+  return samples >= span ? Math.floor((samples - span) / stride) + 1 : 0;
 }
 
 /**
