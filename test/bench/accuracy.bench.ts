@@ -20,7 +20,7 @@ import { DIST, SHARED_DATA, tempDir } from '../helpers/paths.js';
  * position in the archive's sorted file list, and NAB's 8 EC2 CPU traces). held-out: 6 more GCD
  * subsets, added later: a change is chosen on core and then checked on them, to see whether it
  * generalises. unseen: 6 GCD subsets that no design choice was ever measured on, first run once
- * the trainer was finished (stop 18), to estimate how the shipped method does on traces it was
+ * the trainer was finished (2026-11-28), to estimate how the shipped method does on traces it was
  * not tuned for, as the issue's own evaluation will; `all` leaves them out. All 18 sets of `all`
  * for two seeds took 296 s with 2 jobs on a 2-core VM (`--plaintext` gives the same figures
  * about a quarter faster). Progress and each seed's summary go to stderr; the JSON line has

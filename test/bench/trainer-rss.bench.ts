@@ -14,9 +14,11 @@ import { fedAvg } from '../../coordinator/strategy/fedavg.js';
  * the way. Flat = the last sample within a few MB of the one after warm-up (round 100). Each
  * sample also gives V8's heap and the memory outside it (external: ArrayBuffers, WASM memory),
  * so a one-off step in RSS can be told from a leak; rss_growth_second_half_mb is the steady
- * state's growth. On `native` (stop 18) RSS steps up once by ~15 MB around round 1,300–1,400,
- * when V8's heap grows from 31 to 47 MB (heap_mb; external unchanged, tensors 4 throughout:
- * V8's young generation reaching its size), then moves 0.3 MB over the next 10,000 rounds.
+ * state's growth. On `native` (this 2-core VM, 2026-11-28) RSS steps up once by ~15 MB,
+ * somewhere between rounds 1,300 and 2,000, when V8's heap grows from 31 to 47 MB (heap_mb;
+ * external unchanged, tensors 4 throughout). v8.getHeapSpaceStatistics() shows it is the young
+ * generation doubling from 16 to 32 MB, its largest size. After the step, RSS moved 0.3 MB over
+ * the next 10,000 rounds.
  * BENCH_BACKEND (default wasm) picks the backend: `BENCH_BACKEND=webgpu ICOSFL_WEBGPU_SOFTWARE=1`
  * runs the fused GPU step on Mesa's llvmpipe, whose "GPU memory" is this process's RSS, so a
  * leaked GPU buffer shows here; `BENCH_BACKEND=native` runs the C++ step (its moments, scratch
