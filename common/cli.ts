@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { EXIT_CODES, exitCode } from './exit-codes.js';
-import { IcosflError } from './errors.js';
+import { IcosflError, exitNameOf } from './errors.js';
 
 /**
  * A subcommand of `icosfl-agent` or `icosfl-coordinator`. Each lives in its own file under
@@ -14,16 +15,9 @@ export interface Command {
 
 export type CommandTable = Record<string, () => Promise<{ default: Command }>>;
 
-/** Maps domain error codes to exit codes; anything unmapped is FAILURE. */
+/** Each domain error code declares its exit status (common/errors.ts); misuse is USAGE; anything else FAILURE. */
 function exitFor(err: unknown): number {
-  if (err instanceof IcosflError) {
-    if (err.code.startsWith('CONFIG_')) return exitCode('CONFIG');
-    if (err.code === 'RING_LOCKED' || err.code === 'RING_NOT_ENOUGH_DATA') return exitCode('TEMP_FAIL');
-    if (err.code === 'RING_IO') return exitCode('IO');
-    if (err.code === 'DAEMON_NOT_RUNNING' || err.code === 'BACKEND_UNAVAILABLE' || err.code === 'TRAINER_NOT_RUNNING') return exitCode('UNAVAILABLE');
-    if (err.code === 'CRYPTO_SECRET_KEY_FORBIDDEN' || err.code === 'CRYPTO_KEY_INVALID') return exitCode('NO_PERMISSION');
-    if (err.code === 'DATA_INVALID' || err.code.startsWith('CRYPTO_') || err.code === 'STATE_CORRUPT') return exitCode('DATA');
-  }
+  if (err instanceof IcosflError) return exitCode(exitNameOf(err.code));
   if (err instanceof TypeError || err instanceof RangeError) return exitCode('USAGE');
   return exitCode('FAILURE');
 }
@@ -32,7 +26,18 @@ function helpText(program: string, commands: Record<string, Command>): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   const codes = Object.values(EXIT_CODES).map((e) => `  ${String(e.code).padStart(3)}  ${e.help}`);
-  return `usage: ${program} <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nexit codes:\n${codes.join('\n')}\n`;
+  return `usage: ${program} <command> [options]\n       ${program} --version\n\ncommands:\n${lines.join('\n')}\n\nexit codes:\n${codes.join('\n')}\n`;
+}
+
+/**
+ * `<program> <version> (protocol v1, node 20.x)`. The version is read from package.json at run
+ * time, beside the compiled tree (dist/common/cli.js → ../../package.json), so an installed
+ * package reports what it is; the protocol module is loaded only here (it pulls in zod).
+ */
+export async function versionLine(program: string): Promise<string> {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  const { PROTOCOL_VERSION } = await import('./protocol/messages.js');
+  return `${program} ${String(pkg.version)} (protocol v${PROTOCOL_VERSION}, node ${process.versions.node})`;
 }
 
 export async function runCli(program: string, table: CommandTable, argv = process.argv.slice(2)): Promise<void> {
@@ -43,6 +48,9 @@ export async function runCli(program: string, table: CommandTable, argv = proces
       const loaded = Object.fromEntries(await Promise.all(Object.entries(table).map(async ([n, load]) => [n, (await load()).default] as const)));
       process.stdout.write(helpText(program, loaded));
       code = name ? exitCode('OK') : exitCode('USAGE');
+    } else if ((name === 'version' || name === '--version' || name === '-V') && !(name in table)) {
+      process.stdout.write(`${await versionLine(program)}\n`);
+      code = exitCode('OK');
     } else if (!(name in table)) {
       process.stderr.write(`${program}: unknown command '${name}'; try '${program} help'\n`);
       code = exitCode('USAGE');

@@ -1,3 +1,5 @@
+import type { ExitName } from './exit-codes.js';
+
 /**
  * The one domain error class of icosfl. Every failure that a caller may want to handle
  * carries a stable string `code` (never reworded once shipped) and, where it wraps another
@@ -6,38 +8,51 @@
  */
 export const ERROR_CODES = {
   // ring (native/)
-  RING_LAYOUT_MISMATCH: 'the ring file was made with another capacity, channel count or dtype',
-  RING_CORRUPT: 'the ring file failed its header or checksum check',
-  RING_LOCKED: 'another process holds the ring file',
-  RING_IO: 'reading, writing or mapping the ring file failed',
-  RING_NOT_ENOUGH_DATA: 'the ring holds too few samples for the request',
+  RING_LAYOUT_MISMATCH: { exit: 'DATA', help: 'the ring file was made with another capacity, channel count or dtype' },
+  RING_CORRUPT: { exit: 'DATA', help: 'the ring file failed its header or checksum check' },
+  RING_LOCKED: { exit: 'TEMP_FAIL', help: 'another process holds the ring file' },
+  RING_IO: { exit: 'IO', help: 'reading, writing or mapping the ring file failed' },
+  RING_NOT_ENOUGH_DATA: { exit: 'TEMP_FAIL', help: 'the ring holds too few samples for the request' },
   // config
-  CONFIG_INVALID: 'a configuration file, variable or flag is malformed or out of range',
-  CONFIG_NOT_FOUND: 'a configuration file named explicitly does not exist',
+  CONFIG_INVALID: { exit: 'CONFIG', help: 'a configuration file, variable or flag is malformed or out of range' },
+  CONFIG_NOT_FOUND: { exit: 'CONFIG', help: 'a configuration file named explicitly does not exist' },
   // state files
-  STATE_CORRUPT: 'a state file (model, keys, round) failed validation',
+  STATE_CORRUPT: { exit: 'DATA', help: 'a state file (model, keys, round) failed validation' },
   // collectors
-  COLLECTOR_FAILED: 'a metric source could not be read or parsed',
+  COLLECTOR_FAILED: { exit: 'FAILURE', help: 'a metric source could not be read or parsed' },
   // trainer
-  BACKEND_UNAVAILABLE: 'a requested TensorFlow.js backend could not be loaded',
-  MODEL_INCOMPATIBLE: 'a saved or received model does not match the configured layout',
-  TRAINING_FAILED: 'training produced non-finite losses or weights',
+  BACKEND_UNAVAILABLE: { exit: 'UNAVAILABLE', help: 'a requested TensorFlow.js backend could not be loaded' },
+  MODEL_INCOMPATIBLE: { exit: 'DATA', help: 'a saved or received model does not match the configured layout' },
+  TRAINING_FAILED: { exit: 'FAILURE', help: 'training produced non-finite losses or weights' },
   // crypto
-  CRYPTO_PARAMS_MISMATCH: 'key material or a ciphertext belongs to another parameter set or federation',
-  CRYPTO_SECRET_KEY_FORBIDDEN: 'the coordinator was handed a secret key',
-  CRYPTO_KEY_INVALID: 'key material is missing, malformed or unreadable',
-  CRYPTO_VALUE_OUT_OF_RANGE: 'a value would overflow the encodable range',
-  CRYPTO_MALFORMED_UPDATE: 'an encrypted update is truncated, oversized or malformed',
-  CRYPTO_LAYOUT_MISMATCH: 'an encrypted update does not match the model layout',
-  CRYPTO_DUPLICATE_UPDATE: 'the same encrypted update was added to one aggregate twice',
-  CRYPTO_TOO_FEW_CLIENTS: 'fewer agents contributed to an encrypted sum than the round requires',
+  CRYPTO_PARAMS_MISMATCH: { exit: 'DATA', help: 'key material or a ciphertext belongs to another parameter set or federation' },
+  CRYPTO_SECRET_KEY_FORBIDDEN: { exit: 'NO_PERMISSION', help: 'the coordinator was handed a secret key' },
+  CRYPTO_KEY_INVALID: { exit: 'NO_PERMISSION', help: 'key material is missing, malformed or unreadable' },
+  CRYPTO_VALUE_OUT_OF_RANGE: { exit: 'DATA', help: 'a value would overflow the encodable range' },
+  CRYPTO_MALFORMED_UPDATE: { exit: 'DATA', help: 'an encrypted update is truncated, oversized or malformed' },
+  CRYPTO_LAYOUT_MISMATCH: { exit: 'DATA', help: 'an encrypted update does not match the model layout' },
+  CRYPTO_DUPLICATE_UPDATE: { exit: 'DATA', help: 'the same encrypted update was added to one aggregate twice' },
+  CRYPTO_TOO_FEW_CLIENTS: { exit: 'DATA', help: 'fewer agents contributed to an encrypted sum than the round requires' },
   // daemon
-  DAEMON_NOT_RUNNING: 'no running daemon answered on its control socket',
-  TRAINER_NOT_RUNNING: "the daemon's training job is not running (disabled, starting, or failed to start)",
-  DATA_INVALID: 'an input data file is malformed',
+  DAEMON_NOT_RUNNING: { exit: 'UNAVAILABLE', help: 'no running daemon answered on its control socket' },
+  TRAINER_NOT_RUNNING: { exit: 'UNAVAILABLE', help: "the daemon's training job is not running (disabled, starting, or failed to start)" },
+  DATA_INVALID: { exit: 'DATA', help: 'an input data file is malformed' },
+  OUTPUT_UNWRITABLE: { exit: 'CANT_CREATE', help: 'an output file or directory cannot be created or written' },
+  // federation (common/protocol, common/transport, coordinator/round, agent/federation)
+  TRANSPORT_UNAVAILABLE: { exit: 'UNAVAILABLE', help: 'the MQTT broker could not be reached or refused the connection' },
+  PROTOCOL_MALFORMED: { exit: 'DATA', help: 'a federation message is malformed, oversized, of an unknown version or of another federation' },
+  FEDERATION_INCOMPATIBLE: { exit: 'DATA', help: "the federation's model does not fit this agent (a metric it does not sample, another key)" },
+  COORDINATOR_BUSY: { exit: 'TEMP_FAIL', help: "another coordinator process holds this state directory" },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+// Every code declares the process exit status it leaves with (common/exit-codes.ts).
+ERROR_CODES satisfies Record<string, { exit: ExitName; help: string }>;
+
+export function exitNameOf(code: ErrorCode): ExitName {
+  return ERROR_CODES[code].exit;
+}
 
 export class IcosflError extends Error {
   override readonly name = 'IcosflError';

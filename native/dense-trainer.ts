@@ -1,4 +1,4 @@
-import type { AdamConstants, DenseLayout, DenseTrainInput, FusedDenseTrainer } from '../agent/trainer/fused-step.js';
+import type { AdamConstants, DenseLayout, DenseTrainInput, FusedDenseTrainer } from './fused-step-types.js';
 import { loadAddon, type NativeDenseTrainerHandle } from './load-addon.js';
 
 /**

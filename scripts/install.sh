@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the built icosfl package (dist/, runtime node_modules, the native addon) with its
 # systemd units, system user, RAPL access rules and a default agent config, then enables the
-# agent. Run it from a built checkout (npm ci && npm run build) or from an installed tree
+# agent; with --coordinator also the coordinator's config and federation keys, and enables it. Run it from a built checkout (npm ci && npm run build) or from an installed tree
 # (<prefix>/lib/icosfl/scripts/install.sh), which carries everything it needs.
 # systemd/README.md describes what ends up where and why.
 set -euo pipefail
@@ -16,12 +16,19 @@ usage: install.sh [options]
                    system: no user, no rules applied, no systemctl (for packaging)
   --no-start       enable the agent but do not start it now
   --no-enable      neither enable nor start anything
-  --coordinator    also enable (and start) icosfl-coordinator.service
+  --coordinator    also set up the coordinator: /etc/icosfl/coordinator.toml from the
+                   example (if absent), a federation key bundle with `icosfl-coordinator
+                   keys init` (if /etc/icosfl/coordinator.json is absent), and enable (and
+                   start) icosfl-coordinator.service
+  --no-keys        with --coordinator: create no key bundle (bring your own coordinator.json)
   --gpu, --no-gpu  install the NVIDIA drop-in and the webgpu module (default: when
                    /dev/nvidiactl exists)
   --uninstall      stop and disable the services, remove the package, units and rules;
-                   keeps /etc/icosfl, /var/lib/icosfl* and the icosfl user
-  --purge          with --uninstall: also remove the config, the state and the user
+                   keeps /etc/icosfl, /var/lib/icosfl* and the icosfl user. With
+                   --coordinator: only the coordinator (stopped, disabled, its unit removed;
+                   the package and the agent stay)
+  --purge          with --uninstall: also remove the config, the state and the user (with
+                   --coordinator: coordinator.toml, the key bundles and the coordinator state)
   -h, --help       this text
 EOF
 }
@@ -34,6 +41,7 @@ DESTDIR=${DESTDIR:-}
 START=1
 ENABLE=1
 COORDINATOR=0
+KEYS=1
 GPU=auto
 MODE=install
 PURGE=0
@@ -46,6 +54,7 @@ while [ $# -gt 0 ]; do
     --no-start) START=0 ;;
     --no-enable) ENABLE=0; START=0 ;;
     --coordinator) COORDINATOR=1 ;;
+    --no-keys) KEYS=0 ;;
     --gpu) GPU=1 ;;
     --no-gpu) GPU=0 ;;
     --uninstall) MODE=uninstall ;;
@@ -59,6 +68,7 @@ case "$PREFIX" in /*) ;; *) die "--prefix must be an absolute path, got '$PREFIX
 PREFIX=${PREFIX%/}
 [ -n "$PREFIX" ] || die "--prefix must not be /"
 [ "$PURGE" = 0 ] || [ "$MODE" = uninstall ] || die "--purge only goes with --uninstall"
+[ "$KEYS" = 1 ] || [ "$COORDINATOR" = 1 ] || die "--no-keys only goes with --coordinator"
 if [ "$GPU" = auto ]; then if [ -e /dev/nvidiactl ]; then GPU=1; else GPU=0; fi; fi
 
 PKG_DIR=$PREFIX/lib/icosfl
@@ -87,6 +97,29 @@ if [ "$LIVE" = 1 ] && [ "$(id -u)" != 0 ]; then die "run as root (or stage with 
 systemctl_or_skip() {
   if [ "$SYSTEMD_RUNNING" = 1 ]; then systemctl "$@"; else note "systemd is not PID 1 here; skipped: systemctl $*"; fi
 }
+
+# ------------------------------------------------------------------- uninstall (coordinator)
+# Reverses --coordinator only: the agent and the package stay. Keys and state survive unless
+# --purge: a federation's key bundle cannot be made again (agents hold its secret key).
+COORD_UNIT=icosfl-coordinator.service
+COORD_CONFIG=$CONFIG_DIR/coordinator.toml
+if [ "$MODE" = uninstall ] && [ "$COORDINATOR" = 1 ]; then
+  if [ "$SYSTEMD_RUNNING" = 1 ]; then
+    systemctl disable --now "$COORD_UNIT" 2>/dev/null || true
+  elif [ "$LIVE" = 1 ] && command -v systemctl >/dev/null; then
+    systemctl disable "$COORD_UNIT" 2>/dev/null || true
+  fi
+  rm -f "$DESTDIR$UNIT_DIR/$COORD_UNIT"
+  systemctl_or_skip daemon-reload
+  if [ "$PURGE" = 1 ]; then
+    rm -f "$DESTDIR$COORD_CONFIG" "$DESTDIR$CONFIG_DIR/coordinator.json" "$DESTDIR$CONFIG_DIR/agent.json"
+    rm -rf "$DESTDIR/var/lib/private/icosfl-coordinator" "$DESTDIR/var/lib/icosfl-coordinator"
+    note "removed the coordinator, its configuration, key bundles and state; the agent stays"
+  else
+    note "removed the coordinator service; kept $COORD_CONFIG, the key bundles in $CONFIG_DIR and its state (--purge removes them); the agent stays"
+  fi
+  exit 0
+fi
 
 # --------------------------------------------------------------------------------- uninstall
 if [ "$MODE" = uninstall ]; then
@@ -132,7 +165,7 @@ if [ "$GPU" = 1 ]; then modules_args+=(--with-optional); fi
 module_list=$(node "$SRC/scripts/runtime-modules.mjs" "${modules_args[@]}") || die "cannot list the runtime node_modules"
 mapfile -t modules <<<"$module_list"
 files=(package.json build/Release/icosfl_native.node systemd scripts/install.sh scripts/runtime-modules.mjs)
-for d in dist/agent dist/common dist/coordinator dist/native README.md LICENSE; do
+for d in dist/agent dist/common dist/coordinator dist/native coordinator/config/coordinator.example.toml README.md LICENSE; do
   if [ -e "$SRC/$d" ]; then files+=("$d"); fi
 done
 # Source maps are a third of node-seal's size and of no use to a service.
@@ -191,16 +224,53 @@ else
   note "kept the existing $CONFIG_DIR/agent.toml"
 fi
 
+# ------------------------------------------------------------------------------ coordinator
+# Its unit runs as a dynamic user with no fixed group: coordinator.toml and coordinator.json
+# (parameters only, no secret) are world-readable; agent.json (the secret key) stays root's.
+START_COORDINATOR=$COORDINATOR
+if [ "$COORDINATOR" = 1 ]; then
+  [ -f "$SRC/coordinator/config/coordinator.example.toml" ] || die "$SRC/coordinator/config/coordinator.example.toml is missing"
+  chmod 0755 "$DESTDIR$CONFIG_DIR"
+  if [ ! -e "$DESTDIR$COORD_CONFIG" ]; then
+    install -m 0644 "$SRC/coordinator/config/coordinator.example.toml" "$DESTDIR$COORD_CONFIG"
+    note "wrote $COORD_CONFIG from the example (every key at its default)"
+  else
+    note "kept the existing $COORD_CONFIG"
+  fi
+  bundle=$DESTDIR$CONFIG_DIR/coordinator.json
+  secret=$DESTDIR$CONFIG_DIR/agent.json
+  if [ -e "$bundle" ]; then
+    note "kept the existing key bundle $CONFIG_DIR/coordinator.json"
+  elif [ "$KEYS" = 0 ]; then
+    note "no key bundle at $CONFIG_DIR/coordinator.json (--no-keys): put the federation's there, then systemctl start $COORD_UNIT"
+    START_COORDINATOR=0
+  elif [ -e "$secret" ]; then
+    die "$CONFIG_DIR/agent.json exists without coordinator.json: not making a new federation over it; copy the federation's coordinator.json to $CONFIG_DIR (or use --no-keys)"
+  else
+    node "$DESTDIR$PKG_DIR/dist/coordinator/cli.js" keys init --out "$DESTDIR$CONFIG_DIR" >/dev/null || die "icosfl-coordinator keys init failed"
+    chmod 0644 "$bundle"
+    chmod 0600 "$secret"
+    if [ "$LIVE" = 1 ]; then chown root:root "$bundle" "$secret"; fi
+    note "created a federation: $CONFIG_DIR/coordinator.json (parameters, readable by the service)"
+    note "$CONFIG_DIR/agent.json holds the federation's secret key (root only, 0600): copy it to every agent over a secure channel, keep it off other hosts"
+    if [ "$LIVE" = 0 ]; then note "this staged tree now holds a secret key: ship it to one coordinator only (or stage with --no-keys)"; fi
+  fi
+fi
+
 if [ "$LIVE" = 0 ]; then note "staged under $DESTDIR; nothing enabled"; exit 0; fi
 systemctl_or_skip daemon-reload
 services=(icosfl-agent.service)
-if [ "$COORDINATOR" = 1 ]; then services+=(icosfl-coordinator.service); fi
+if [ "$COORDINATOR" = 1 ]; then services+=("$COORD_UNIT"); fi
 if [ "$ENABLE" = 1 ]; then
   # enable only writes symlinks, so it works without a running systemd too (an image build):
   # the unit then starts on the next boot.
   if command -v systemctl >/dev/null; then systemctl enable "${services[@]}"; fi
   # restart, not start: a reinstall must replace the running code. For Type=notify this
   # returns once the agent has sent READY=1, so a broken install fails here, visibly.
-  if [ "$START" = 1 ]; then systemctl_or_skip restart "${services[@]}"; fi
+  if [ "$START" = 1 ]; then
+    started=(icosfl-agent.service)
+    if [ "$START_COORDINATOR" = 1 ]; then started+=("$COORD_UNIT"); fi
+    systemctl_or_skip restart "${started[@]}"
+  fi
 fi
 note "done"

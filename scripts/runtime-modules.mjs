@@ -12,6 +12,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 // Needed by `npm ci` to compile build/Release/icosfl_native.node, never loaded by the daemon.
 const BUILD_ONLY = new Set(['cmake-js', 'node-addon-api', 'node-api-headers']);
+// TypeScript declarations (mqtt lists @types/ws and @types/readable-stream as dependencies): never loaded at run time.
+const typesOnly = (name) => name.startsWith('@types/');
 
 const args = process.argv.slice(2);
 const withOptional = args.includes('--with-optional');
@@ -48,7 +50,7 @@ while (queue.length > 0) {
   if (found.has(dir)) continue;
   found.add(dir);
   const pkg = readPackage(dir);
-  for (const dep of Object.keys(pkg.dependencies ?? {})) queue.push({ name: dep, from: dir, required: true });
+  for (const dep of Object.keys(pkg.dependencies ?? {})) if (!typesOnly(dep)) queue.push({ name: dep, from: dir, required: true });
   for (const dep of Object.keys(pkg.optionalDependencies ?? {})) queue.push({ name: dep, from: dir, required: false });
 }
 process.stdout.write([...found].map((d) => relative(root, d)).sort().join('\n') + (found.size ? '\n' : ''));

@@ -14,10 +14,12 @@ import type { MetricRing } from '../../native/ring.js';
  * `icosfl-agent sample --seconds N`: the daemon's sampling in the foreground for N seconds (or
  * until Ctrl-C), into the same ring file, then a table of what the ring holds. Needs the ring
  * unlocked, i.e. no daemon running on the same state directory (RING_LOCKED, exit 75, if so).
+ * With [sampler] replay_file set it replays that file as the daemon would, except that
+ * replay_hold is ignored (nothing here would release it): the stream starts at once.
  */
 const command: Command = {
   summary: 'sample into the ring for N seconds, then print what it holds (per-metric stats and the newest rows)',
-  usage: `sample [--seconds N] [--rows N] ${CONFIG_FLAGS_USAGE}`,
+  usage: `sample [--seconds N] [--rows N] ${CONFIG_FLAGS_USAGE}  (with sampler.replay_file set: replays that file, history at once, then one row per interval; replay_hold is ignored)`,
   async run(argv) {
     const { load, values } = parseConfigFlags(argv, { seconds: { type: 'string' }, rows: { type: 'string' } });
     const seconds = Number(values.seconds ?? 10);
@@ -38,8 +40,10 @@ const command: Command = {
     }
     try {
       if (seconds > 0) {
-        const sampler = new Sampler({ ring, metrics, intervalMs, procRoot: config.sampler.proc_root, sysRoot: config.sampler.sys_root, logLevel: config.agent.log_level, logger: log });
-        process.stderr.write(`sampling ${metrics.length} metrics every ${intervalMs} ms for ${seconds} s (Ctrl-C stops early)…\n`);
+        const { replay_file: file, replay_history: history } = config.sampler;
+        const replay = file ? { file, history, hold: false } : null;
+        const sampler = new Sampler({ ring, metrics, intervalMs, procRoot: config.sampler.proc_root, sysRoot: config.sampler.sys_root, logLevel: config.agent.log_level, logger: log, replay });
+        process.stderr.write(`${replay ? `replaying ${file}: ` : ''}sampling ${metrics.length} metrics every ${intervalMs} ms for ${seconds} s (Ctrl-C stops early)…\n`);
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(resolve, seconds * 1000);
           const early = () => {

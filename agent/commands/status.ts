@@ -22,6 +22,7 @@ interface StatusAnswer {
   collectors: { name: string; on: boolean; ok: boolean | null; last_duration_ms: number | null; failures: number; last_error: string | null }[];
   prometheus: { url: string } | null;
   trainer: Record<string, unknown>;
+  federation?: Record<string, unknown>;
 }
 
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v.toFixed(1)} ms`);
@@ -34,11 +35,28 @@ function duration(s: number): string {
 
 /** The training job's status is its own (agent/trainer/job.ts); the usual fields are picked out. */
 function formatTrainer(t: Record<string, unknown>): string {
-  if (t.enabled === false) return 'off';
+  if (t.enabled === false) return typeof t.reason === 'string' ? `off (${t.reason})` : 'off';
   if (t.error) return `FAILED to start: ${String(t.error)}`;
   if (t.running !== true) return typeof t.starts_at_samples === 'number' ? `waiting until the ring holds ${t.starts_at_samples} samples` : 'not running';
   const parts = [`state ${String(t.state ?? '?')}`, `backend ${String(t.backend ?? '-')}`, `model version ${String(t.version ?? '-')}`, `round ${String(t.round ?? '-')}`];
   if (t.lastError) parts.push(`last error: ${String(t.lastError)}`);
+  return parts.join(', ');
+}
+
+/** The federation job's status (agent/federation/job.ts): broker, round joined, model installed. */
+function formatFederation(f: Record<string, unknown> | undefined): string {
+  if (!f || f.enabled === false) return 'off';
+  if (f.running === false) return f.error ? `FAILED to start: ${String(f.error)}` : 'starting';
+  const client = (f.client ?? {}) as Record<string, unknown>;
+  const model = f.model as { session: number; round: number; best_round: number } | null;
+  const parts = [
+    `${String(f.agent)} in ${String(f.federation)} via ${String(f.broker)} (${f.connected ? 'connected' : `DISCONNECTED${f.connect_error ? `: ${String(f.connect_error)}` : ''}`})`,
+    `presence ${String(client.presence ?? '-')}`,
+    `last round joined ${String(client.last_round_joined ?? '-')}`,
+    `last global installed ${String(client.last_global_installed ?? '-')}`,
+    model ? `model of session ${model.session} (round ${model.round}, best FedAvg round ${model.best_round})` : 'no federated model yet',
+  ];
+  if (client.last_error) parts.push(`last error: ${String(client.last_error)}`);
   return parts.join(', ');
 }
 
@@ -58,13 +76,14 @@ export function formatStatus(st: StatusAnswer): string {
   }
   rows.push(['prometheus', st.prometheus ? st.prometheus.url : 'off']);
   rows.push(['trainer', formatTrainer(st.trainer)]);
+  rows.push(['federation', formatFederation(st.federation)]);
   if (st.last_reload) rows.push(['last reload', `${st.last_reload.at} ${st.last_reload.ok ? 'ok' : 'REJECTED'}: ${st.last_reload.message}`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
 }
 
 const command: Command = {
-  summary: 'ask the running daemon over its control socket: ring fill, last sample, jitter, collectors, trainer',
+  summary: 'ask the running daemon over its control socket: ring fill, last sample, jitter, collectors, trainer, federation',
   usage: `status ${CONFIG_FLAGS_USAGE} [--socket PATH] [--json]`,
   async run(argv) {
     const { load, values } = parseConfigFlags(argv, { socket: { type: 'string' }, json: { type: 'boolean' } });

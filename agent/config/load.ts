@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { resolve, join } from 'node:path';
+import { dirname, resolve, join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { IcosflError } from '../../common/errors.js';
 import { METRICS } from '../collectors/index.js';
+import { missingColumns, readReplayHeader } from '../sampler/replay-source.js';
 import { envOverrides, flagOverrides, type ConfigLayer, type Overrides } from './overrides.js';
 import { checkedAgentConfigSchema, LOG_LEVELS, type AgentConfig } from './schema.js';
 
@@ -119,6 +120,39 @@ function firstDir(list: string | undefined): string | undefined {
   return first ? first : undefined;
 }
 
+/**
+ * sampler.replay_file as an absolute path ('' stays ''): relative to the config file's directory
+ * when the file set it, so a config beside its trace works from any cwd; to the cwd when it
+ * came from the environment or a flag (or there is no file).
+ */
+function replayPath(value: string, origins: Map<string, string>, file: string | null): string {
+  if (value === '') return '';
+  const fromFile = file !== null && !origins.has('sampler.replay_file');
+  return resolve(fromFile ? dirname(file) : process.cwd(), value);
+}
+
+/**
+ * The replay file must exist and have a column for every sampler.metrics entry. Only the header
+ * is read here (every command loads the config); the rows are parsed when the sampler starts.
+ */
+function checkReplayColumns(path: string, metrics: string[], origins: Map<string, string>, file: string | null): void {
+  let header: string[];
+  try {
+    header = readReplayHeader(path);
+  } catch (err) {
+    throw configError([{ key: 'sampler.replay_file', source: originOf('sampler.replay_file', origins, file), message: (err as Error).message }]);
+  }
+  const missing = missingColumns(header, metrics);
+  if (missing.length === 0) return;
+  throw configError([
+    {
+      key: 'sampler.metrics',
+      source: originOf('sampler.metrics', origins, file),
+      message: `${missing.length === 1 ? 'metric' : 'metrics'} ${missing.map((m) => `'${m}'`).join(', ')} ${missing.length === 1 ? 'is not a column' : 'are not columns'} of sampler.replay_file ${path} (its columns: ${header.join(', ')}); every metric must be one`,
+    },
+  ]);
+}
+
 export function loadAgentConfig(opts: LoadOptions = {}): AgentConfig {
   const env = opts.env ?? process.env;
   const explicit = opts.configPath ?? env.ICOSFL_CONFIG;
@@ -145,13 +179,16 @@ export function loadAgentConfig(opts: LoadOptions = {}): AgentConfig {
     ]);
   }
 
+  const replayFile = replayPath(raw.sampler.replay_file, overrides.origins, source);
+  if (replayFile) checkReplayColumns(replayFile, raw.sampler.metrics, overrides.origins, source);
+
   const stateDir = resolve(raw.agent.state_dir || firstDir(env.STATE_DIRECTORY) || DEFAULT_STATE_DIR);
   const runtimeDir = resolve(raw.agent.runtime_dir || firstDir(env.RUNTIME_DIRECTORY) || join(stateDir, 'run'));
   const envLevel = env.LOG_LEVEL && (LOG_LEVELS as readonly string[]).includes(env.LOG_LEVEL) ? (env.LOG_LEVEL as AgentConfig['agent']['log_level']) : 'info';
   return {
     ...raw,
     agent: { state_dir: stateDir, runtime_dir: runtimeDir, log_level: raw.agent.log_level || envLevel },
-    sampler: { ...raw.sampler, proc_root: resolve(raw.sampler.proc_root), sys_root: resolve(raw.sampler.sys_root) },
+    sampler: { ...raw.sampler, proc_root: resolve(raw.sampler.proc_root), sys_root: resolve(raw.sampler.sys_root), replay_file: replayFile },
     source,
   };
 }

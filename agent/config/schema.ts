@@ -36,6 +36,32 @@ export const DEFAULTS = {
     ring_capacity: 86_400,
     proc_root: '/proc',
     sys_root: '/sys',
+    /**
+     * Empty: sample this machine. A path (relative: to the config file's directory): replay that
+     * CSV instead (agent/sampler/replay-source.ts has the format; data/gcd/ ships real traces).
+     */
+    replay_file: '',
+    /** Fraction of the file's rows stored at start, so training can begin at once; 0 = none. */
+    replay_history: 0.8,
+    /** true: the rest is streamed only once Sampler.releaseReplay() is called (by federation). */
+    replay_hold: false,
+  },
+  federation: {
+    /** Take part in a federation (the coordinator's rounds) instead of training locally only. */
+    enabled: false,
+    /** The broker the coordinator uses (its embedded one listens on 127.0.0.1:1883 by default). */
+    broker: 'mqtt://127.0.0.1:1883',
+    /** Empty: the key bundle's federation id. */
+    federation_id: '',
+    /** The federation's agent key bundle (secret key, mode 0600), from `icosfl-coordinator keys init`. */
+    keys: '/etc/icosfl/agent.json',
+    /** Empty: this host's name. It names the agent's topics, so it must be unique in the federation. */
+    agent_id: '',
+    /** 'plaintext' sends weights unencrypted: only for benchmarks that measure what encryption costs. */
+    codec: 'ckks' as 'ckks' | 'plaintext',
+    presence_interval_s: 30,
+    reconnect_min_ms: 500,
+    reconnect_max_ms: 30_000,
   },
   prometheus: {
     /** Off by default: nothing listens unless asked. */
@@ -69,6 +95,23 @@ export const agentConfigSchema = z
         ring_capacity: z.number().int().min(16).max(1 << 26).default(DEFAULTS.sampler.ring_capacity),
         proc_root: z.string().min(1).default(DEFAULTS.sampler.proc_root),
         sys_root: z.string().min(1).default(DEFAULTS.sampler.sys_root),
+        replay_file: z.string().default(DEFAULTS.sampler.replay_file),
+        replay_history: z.number().min(0).max(1).default(DEFAULTS.sampler.replay_history),
+        replay_hold: z.boolean().default(DEFAULTS.sampler.replay_hold),
+      })
+      .strict()
+      .default({}),
+    federation: z
+      .object({
+        enabled: z.boolean().default(DEFAULTS.federation.enabled),
+        broker: z.string().regex(/^(mqtts?|tcp|ssl|tls|wss?):\/\/[^\s]+$/, 'must be a broker URL such as mqtt://127.0.0.1:1883').default(DEFAULTS.federation.broker),
+        federation_id: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.federation_id),
+        keys: z.string().min(1).default(DEFAULTS.federation.keys),
+        agent_id: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.agent_id),
+        codec: z.enum(['ckks', 'plaintext']).default(DEFAULTS.federation.codec),
+        presence_interval_s: z.number().positive().max(3600).default(DEFAULTS.federation.presence_interval_s),
+        reconnect_min_ms: z.number().int().min(10).max(600_000).default(DEFAULTS.federation.reconnect_min_ms),
+        reconnect_max_ms: z.number().int().min(10).max(3_600_000).default(DEFAULTS.federation.reconnect_max_ms),
       })
       .strict()
       .default({}),
@@ -97,6 +140,15 @@ export const checkedAgentConfigSchema = agentConfigSchema.superRefine((c, ctx) =
       code: z.ZodIssueCode.custom,
       path: ['trainer', 'min_samples'],
       message: `min_samples + lookback + horizon − 1 = ${needed} samples, more than sampler.ring_capacity (${c.sampler.ring_capacity}) holds: training would never start`,
+    });
+  }
+  // A held replay without history stores nothing until released, but the daemon is ready (and
+  // starts the jobs that would release it) only after the first sample is stored.
+  if (c.sampler.replay_file !== '' && c.sampler.replay_hold && c.sampler.replay_history === 0) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['sampler', 'replay_hold'],
+      message: 'a held replay needs replay_history > 0: with no history nothing is stored until release, and the daemon waits for a first sample',
     });
   }
 });

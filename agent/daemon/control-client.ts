@@ -1,7 +1,5 @@
 import { existsSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { ERROR_CODES, IcosflError, type ErrorCode } from '../../common/errors.js';
 
 /** The control socket's file name inside the runtime directory. */
 export const CONTROL_SOCKET_NAME = 'agent.sock';
@@ -23,50 +21,4 @@ export function findControlSocket(runtimeDir: string): string {
   return !existsSync(configured) && existsSync(SYSTEMD_SOCKET) ? SYSTEMD_SOCKET : configured;
 }
 
-/**
- * Sends one request to the running daemon and returns its `result`. No socket, nobody
- * listening, or no answer within `timeoutMs` → DAEMON_NOT_RUNNING (exit code 69); an error
- * answer is rethrown with the daemon's code and message.
- */
-export async function controlRequest(socketPath: string, req: { cmd: string } & Record<string, unknown>, timeoutMs = 3000): Promise<unknown> {
-  const line = await new Promise<string>((resolve, reject) => {
-    const socket = createConnection(socketPath);
-    let buffer = '';
-    const fail = (why: string, cause?: unknown) => {
-      socket.destroy();
-      reject(new IcosflError('DAEMON_NOT_RUNNING', `no icosfl-agent answered on ${socketPath} (${why}); is it running? (systemctl status icosfl-agent)`, { cause }));
-    };
-    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(JSON.stringify(req) + '\n'));
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      const nl = buffer.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(buffer.slice(0, nl));
-      }
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      fail(err.code ?? err.message, err);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      if (!buffer.includes('\n')) fail('connection closed without an answer');
-    });
-  });
-  const answer = JSON.parse(line) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
-  if (!answer.ok) {
-    // Rebuild the daemon's error as the class it had there, so exit codes match the offline path.
-    const code = answer.error?.code;
-    const message = `daemon refused '${req.cmd}': ${answer.error?.message ?? 'unknown error'}`;
-    if (code === 'INVALID_ARGUMENT') throw new RangeError(message);
-    if (code !== undefined && code in ERROR_CODES) throw new IcosflError(code as ErrorCode, message);
-    const err = new Error(message) as Error & { code?: string };
-    err.code = code;
-    throw err;
-  }
-  return answer.result;
-}
+export { controlRequest } from '../../common/control/client.js';

@@ -15,7 +15,7 @@ import { Sampler } from '../sampler/sampler.js';
 import { mainStallMsForPing } from '../sampler/watchdog-gate.js';
 import { diffConfig } from './config-diff.js';
 import { controlSocketPath } from './control-client.js';
-import { ControlServer, type ControlHandler } from './control-server.js';
+import { ControlServer, type ControlHandler } from '../../common/control/server.js';
 import { createMetricsRegistry } from './metrics-registry.js';
 import { MetricsServer } from './metrics-server.js';
 import { notify, onNotifyError, watchdogPingMs } from './notifier.js';
@@ -37,9 +37,14 @@ const TRAINER_STOP_MS = 1_500;
 /** Control commands a training job registers (job.ts); answered by trainerAbsence() while there is none. */
 const TRAINER_COMMANDS = ['predict'] as const;
 
-/** The training job's handlers and gauges, removed again when it stops (a reload restarts it). */
+/**
+ * The training job (local-only) or the federation job (which trains inside the federation's
+ * rounds), with the handlers and gauges it registered, removed again when it stops (a reload
+ * restarts it).
+ */
 interface JobSlot {
-  job: TrainingJob;
+  kind: 'training' | 'federation';
+  job: Pick<TrainingJob, 'stop' | 'status'>;
   handlers: string[];
   metrics: string[];
 }
@@ -111,6 +116,7 @@ export class Daemon {
       logLevel: c.agent.log_level,
       logger: this.logger('sampler'),
       watchdogPingMs: watchdogPingMs(),
+      replay: c.sampler.replay_file ? { file: c.sampler.replay_file, history: c.sampler.replay_history, hold: c.sampler.replay_hold } : null,
     });
     this.sampler = sampler;
     sampler.on('fatal', (err: Error) => void this.shutdown(`sampler failed: ${err.message}`, exitCode('SOFTWARE')));
@@ -175,15 +181,23 @@ export class Daemon {
         last_sample_age_ms: s.lastSampleMs === null ? null : Date.now() - s.lastSampleMs,
         jitter_ms: s.jitterMs,
         store_lag_ms: s.storeLagMs,
+        replay: s.replay,
       },
       collectors: allCollectors.map((name) => {
         const st = s?.collectors.find((x) => x.name === name);
         return { name, on: on.has(name), ok: st?.ok ?? null, last_duration_ms: st?.lastDurationMs ?? null, failures: st?.failures ?? 0, last_error: st?.lastError ?? null };
       }),
       prometheus: this.metricsServer ? { url: this.metricsServer.url } : null,
-      trainer: this.trainer
+      federation: this.trainer?.kind === 'federation'
         ? this.trainer.job.status()
-        : c.trainer.enabled
+        : c.federation.enabled
+          ? { enabled: true, running: false, error: this.trainerStartError }
+          : { enabled: false },
+      trainer: this.trainer?.kind === 'training'
+        ? this.trainer.job.status()
+        : c.federation.enabled
+          ? { enabled: false, running: false, reason: 'the federation job trains ([federation] enabled)' }
+          : c.trainer.enabled
           ? this.trainerStartError
             ? { enabled: true, running: false, error: this.trainerStartError }
             : { enabled: true, running: false, starts_at_samples: this.samplesForFirstRound(c) }
@@ -260,57 +274,74 @@ export class Daemon {
     await this.stopTrainer();
     if (this.trainerWait) this.sampler?.off('stored', this.trainerWait);
     this.trainerWait = undefined;
-    if (!c.trainer.enabled || !this.ring || !this.sampler) return;
+    if (!this.ring || !this.sampler) return;
+    // The federation job starts at once: it tells the coordinator it is there, waiting for data if need be.
+    if (c.federation.enabled) return this.startJob(c, 'federation');
+    if (!c.trainer.enabled) return;
     const needed = this.samplesForFirstRound(c);
-    if (this.ring.size >= needed) return this.startTrainer(c);
+    if (this.ring.size >= needed) return this.startJob(c, 'training');
     this.logger('trainer').info({ needed, have: this.ring.size }, 'training job waits for samples');
     const wait = () => {
       if (!this.ring || this.ring.size < needed) return;
       this.sampler?.off('stored', wait);
       this.trainerWait = undefined;
-      void this.startTrainer(this.config);
+      void this.startJob(this.config, 'training');
     };
     this.trainerWait = wait;
     this.sampler.on('stored', wait);
   }
 
-  private async startTrainer(c: AgentConfig): Promise<void> {
+  private async startJob(c: AgentConfig, kind: JobSlot['kind']): Promise<void> {
     if (this.shuttingDown || !this.ring || !this.registry || !this.control) return;
-    const log = this.logger('trainer');
+    const log = this.logger(kind === 'training' ? 'trainer' : 'federation');
     const control = this.control;
     const handlers: string[] = [];
     const before = new Set(this.registry.getMetricsAsArray().map((m) => m.name));
+    const controlRegistry = {
+      handle: (name: string, fn: ControlHandler) => {
+        // Replaces the absent-trainer answer (answerTrainerCommandsAbsent), nothing else.
+        if ((TRAINER_COMMANDS as readonly string[]).includes(name)) control.unhandle(name);
+        control.handle(name, fn);
+        handlers.push(name);
+      },
+    };
     try {
-      // Loaded here, not at the top: job.ts pulls in tfjs (see samplesForFirstRound).
-      const mod = await import('../trainer/job.js');
-      if (this.shuttingDown || this.ring.isClosed) return;
-      const job = mod.startTrainingJob({
-        ring: this.ring,
-        channelNames: c.sampler.metrics,
-        stateDir: c.agent.state_dir,
-        config: c.trainer,
-        logger: log,
-        registry: this.registry,
-        control: {
-          handle: (name: string, fn: ControlHandler) => {
-            // Replaces the absent-trainer answer (answerTrainerCommandsAbsent), nothing else.
-            if ((TRAINER_COMMANDS as readonly string[]).includes(name)) control.unhandle(name);
-            control.handle(name, fn);
-            handlers.push(name);
-          },
-        },
-      });
+      // Loaded here, not at the top: both jobs pull in tfjs, the federation job node-seal too.
+      let job: JobSlot['job'];
+      if (kind === 'training') {
+        const mod = await import('../trainer/job.js');
+        if (this.shuttingDown || this.ring.isClosed) return;
+        job = mod.startTrainingJob({ ring: this.ring, channelNames: c.sampler.metrics, stateDir: c.agent.state_dir, config: c.trainer, logger: log, registry: this.registry, control: controlRegistry });
+      } else {
+        const mod = await import('../federation/job.js');
+        if (this.shuttingDown || this.ring.isClosed) return;
+        job = await mod.startFederationJob({
+          ring: this.ring,
+          channelNames: c.sampler.metrics,
+          stateDir: c.agent.state_dir,
+          settings: c.federation,
+          trainer: c.trainer,
+          logger: log,
+          registry: this.registry,
+          control: controlRegistry,
+          onFirstModel: () => this.sampler?.releaseReplay(),
+        });
+        if (this.shuttingDown) {
+          await job.stop();
+          return;
+        }
+      }
       const metrics = this.registry.getMetricsAsArray().map((m) => m.name).filter((n) => !before.has(n));
-      this.trainer = { job, handlers, metrics };
+      this.trainer = { kind, job, handlers, metrics };
       this.trainerStartError = null;
-      log.info({ model: c.trainer.model, backend: c.trainer.backend }, 'training job started');
+      log.info({ model: c.trainer.model, backend: c.trainer.backend }, `${kind} job started`);
     } catch (err) {
       // Sampling is the daemon's first job: a trainer that cannot start is reported, not fatal.
       for (const h of handlers) control.unhandle(h);
       this.answerTrainerCommandsAbsent();
       for (const m of this.registry.getMetricsAsArray().map((x) => x.name)) if (!before.has(m)) this.registry.removeSingleMetric(m);
       this.trainerStartError = (err as Error).message;
-      log.error({ err }, 'training job could not start; sampling continues');
+      log.error({ err }, `${kind} job could not start; sampling continues`);
     }
   }
 
@@ -337,7 +368,7 @@ export class Daemon {
     if (next.sampler.interval_ms !== prev.sampler.interval_ms) this.sampler?.setIntervalMs(next.sampler.interval_ms);
     const live = async () => {
       if (diff.live.some((k) => k.startsWith('prometheus.'))) await this.applyPrometheus(this.config);
-      if (diff.live.some((k) => k.startsWith('trainer.'))) await this.applyTrainer(this.config);
+      if (diff.live.some((k) => k.startsWith('trainer.') || k.startsWith('federation.'))) await this.applyTrainer(this.config);
     };
     void live().then(
       () => {

@@ -11,6 +11,17 @@ export interface WorkerInit {
    * threads are healthy (watchdog-gate.ts); `shared` is MainWatchdogSide's buffer.
    */
   watchdog?: { pingMs: number; mainStallMs: number; shared: SharedArrayBuffer };
+  /** Set in replay mode (`[sampler] replay_file`): rows of this file instead of the collectors. */
+  replay?: ReplayInit;
+}
+
+export interface ReplayInit {
+  /** Absolute path (load.ts resolves it). */
+  file: string;
+  /** Fraction of the rows sent at once as history (replay-source.ts historyRows). */
+  history: number;
+  /** true: the rest is streamed only after 'replay-release'. */
+  hold: boolean;
 }
 
 export interface CollectorReport {
@@ -21,7 +32,7 @@ export interface CollectorReport {
   error?: string;
 }
 
-export type ToWorker = { type: 'interval'; intervalMs: number } | { type: 'stop' };
+export type ToWorker = { type: 'interval'; intervalMs: number } | { type: 'replay-release' } | { type: 'stop' };
 
 export type FromWorker =
   | {
@@ -36,5 +47,26 @@ export type FromWorker =
       values: Float64Array;
       collectors: CollectorReport[];
       skipped: number;
+    }
+  | {
+      /** Replay mode, once at start before any 'sample': the file's size and its history rows. */
+      type: 'replay-history';
+      /** Data rows in the file. */
+      rows: number;
+      /** [n] wall-clock epoch ms, interval_ms apart, the last one at the time of sending. */
+      timestampsMs: Float64Array;
+      /** [n × metrics] row-major, config order; NaN where missing. */
+      values: Float64Array;
+    }
+  | {
+      /** Replay mode: the last row has been posted (after its 'sample'); nothing follows. */
+      type: 'replay-done';
+      streamed: number;
+    }
+  | {
+      /** Replay mode: the file could not be read or parsed; the worker ends after this. */
+      type: 'replay-failed';
+      code: string;
+      message: string;
     }
   | { type: 'stopped' };

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { ERROR_CODES, IcosflError, type ErrorCode } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { MetricRing } from '../../native/ring.js';
 import { JitterWindow, type JitterSummary } from './jitter.js';
-import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
+import type { CollectorReport, FromWorker, ReplayInit, ToWorker, WorkerInit } from './messages.js';
 import { MainWatchdogSide, mainStallMsForPing } from './watchdog-gate.js';
 
 /**
@@ -33,6 +34,12 @@ export interface SamplerOptions {
    * openWatchdog() is called (after READY=1) and until closeWatchdog() (before STOPPING=1).
    */
   watchdogPingMs?: number | null;
+  /**
+   * Replay mode (`[sampler] replay_file`): the worker reads this CSV instead of running
+   * collectors. The first `history` fraction of its rows is stored at once, the rest streamed one
+   * per interval (after releaseReplay() when `hold`). Null or absent: sample this machine.
+   */
+  replay?: ReplayInit | null;
 }
 
 export interface CollectorState {
@@ -55,6 +62,21 @@ export interface SamplerStats {
   jitterMs: JitterSummary;
   storeLagMs: JitterSummary;
   collectors: CollectorState[];
+  replay: ReplayStats | null;
+}
+
+export interface ReplayStats {
+  file: string;
+  /** Data rows in the file; null until the worker has read it. */
+  rows: number | null;
+  /** Rows stored at start as history. */
+  history: number;
+  /** Rows stored since, one per interval. */
+  streamed: number;
+  /** Streaming waits for releaseReplay(). */
+  held: boolean;
+  /** The last row is stored; no more samples come. */
+  done: boolean;
 }
 
 export class Sampler extends EventEmitter {
@@ -74,6 +96,8 @@ export class Sampler extends EventEmitter {
   private exited = false;
   private readonly watchdog: MainWatchdogSide | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly replay: ReplayStats | null;
+  private failed = false;
 
   constructor(opts: SamplerOptions) {
     super();
@@ -83,6 +107,8 @@ export class Sampler extends EventEmitter {
     this.opts = opts;
     this.intervalMs = opts.intervalMs;
     const init: WorkerInit = { metrics: opts.metrics, intervalMs: opts.intervalMs, procRoot: opts.procRoot, sysRoot: opts.sysRoot, logLevel: opts.logLevel };
+    this.replay = opts.replay ? { file: opts.replay.file, rows: null, history: 0, streamed: 0, held: opts.replay.hold, done: false } : null;
+    if (opts.replay) init.replay = { ...opts.replay };
     if (opts.watchdogPingMs != null && opts.watchdogPingMs > 0) {
       this.watchdog = new MainWatchdogSide();
       const mainStallMs = mainStallMsForPing(opts.watchdogPingMs);
@@ -99,7 +125,21 @@ export class Sampler extends EventEmitter {
     });
     this.firstStored.catch(() => undefined);
     this.worker.on('message', (msg: FromWorker) => {
-      if (msg.type === 'sample') this.store(msg.seq, msg.timestampMs, msg.values, msg.jitterMs, msg.collectors, msg.skipped);
+      if (msg.type === 'sample') {
+        if (this.store(msg.timestampMs, msg.values, msg) && this.replay) this.replay.streamed++;
+      } else if (msg.type === 'replay-history') this.storeHistory(msg.rows, msg.timestampsMs, msg.values);
+      else if (msg.type === 'replay-done') {
+        if (this.replay) this.replay.done = true;
+        opts.logger.info({ file: this.replay?.file, rows: this.replay?.rows, history: this.replay?.history, streamed: msg.streamed }, 'replay finished');
+        this.emit('replay-done');
+      } else if (msg.type === 'replay-failed') {
+        // A world failure (a bad or vanished file), so its own code and exit status, not SOFTWARE.
+        this.failed = true;
+        const code: ErrorCode = msg.code in ERROR_CODES ? (msg.code as ErrorCode) : 'DATA_INVALID';
+        const err = new IcosflError(code, msg.message);
+        opts.logger.error({ err }, 'replay file could not be read');
+        this.emit('fatal', err);
+      }
     });
     this.worker.on('error', (err) => {
       opts.logger.error({ err }, 'sampler worker crashed');
@@ -107,7 +147,7 @@ export class Sampler extends EventEmitter {
     });
     this.worker.on('exit', (code) => {
       this.exited = true;
-      if (!this.stopped) {
+      if (!this.stopped && !this.failed) {
         const err = new Error(`sampler worker exited with code ${code}`);
         opts.logger.error({ code }, 'sampler worker exited');
         this.emit('fatal', err);
@@ -115,18 +155,38 @@ export class Sampler extends EventEmitter {
     });
   }
 
-  private store(seq: number, timestampMs: number, values: Float64Array, jitterMs: number, reports: CollectorReport[], skipped: number): void {
+  /**
+   * One row into the ring. `sample` is set for what the worker's cadence produced (the watchdog,
+   * jitter and collector figures follow it); replay history rows have none. True if stored.
+   */
+  private store(timestampMs: number, values: Float64Array, sample?: { seq: number; jitterMs: number; collectors: CollectorReport[]; skipped: number }): boolean {
     try {
       this.opts.ring.push(timestampMs, values);
     } catch (err) {
       this.pushErrors++;
       this.opts.logger.error({ err }, 'ring push failed');
-      return;
+      return false;
     }
-    this.watchdog?.stored(seq);
     this.samplesStored++;
     this.lastSampleMs = timestampMs;
     this.lastStoredMonotonicMs = performance.now();
+    if (sample) this.recordSample(timestampMs, sample.seq, sample.jitterMs, sample.collectors, sample.skipped);
+    this.emit('stored', timestampMs);
+    return true;
+  }
+
+  /** Replay history: stored row by row like samples, before the first streamed one. */
+  private storeHistory(rows: number, timestampsMs: Float64Array, values: Float64Array): void {
+    if (!this.replay) return;
+    this.replay.rows = rows;
+    const c = this.opts.metrics.length;
+    for (let i = 0; i < timestampsMs.length; i++) {
+      if (this.store(timestampsMs[i]!, values.subarray(i * c, (i + 1) * c))) this.replay.history++;
+    }
+  }
+
+  private recordSample(timestampMs: number, seq: number, jitterMs: number, reports: CollectorReport[], skipped: number): void {
+    this.watchdog?.stored(seq);
     this.jitter.record(jitterMs);
     this.storeLag.record(Date.now() - timestampMs);
     this.skippedSlots = skipped;
@@ -141,7 +201,6 @@ export class Sampler extends EventEmitter {
         s.lastError = r.error ?? 'unknown error';
       }
     }
-    this.emit('stored', timestampMs);
   }
 
   /** Lets the worker send WATCHDOG=1 (while healthy); the daemon calls it after READY=1. No-op without a watchdog. */
@@ -158,6 +217,17 @@ export class Sampler extends EventEmitter {
   /** Resolves once the first sample is in the ring; rejects if the worker dies first. */
   firstSample(): Promise<void> {
     return this.firstStored;
+  }
+
+  /**
+   * Starts streaming a held replay (replay_hold): the federation job calls it once its first
+   * federated model is installed, so the streamed rows are forecast by that model. Idempotent;
+   * a no-op without replay or when not held.
+   */
+  releaseReplay(): void {
+    if (!this.replay?.held || this.stopped) return;
+    this.replay.held = false;
+    this.worker.postMessage({ type: 'replay-release' } satisfies ToWorker);
   }
 
   setIntervalMs(intervalMs: number): void {
@@ -201,6 +271,7 @@ export class Sampler extends EventEmitter {
       jitterMs: this.jitter.summary(),
       storeLagMs: this.storeLag.summary(),
       collectors: this.collectors(),
+      replay: this.replay && { ...this.replay },
     };
   }
 

@@ -1,10 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
+import { isIcosflError } from '../../common/errors.js';
 import { childLogger, setRootLogger } from '../../common/log.js';
 import { createCollectors } from '../collectors/index.js';
 import type { Collector } from '../collectors/types.js';
 import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { historyRows, readReplayFile, ReplayCursor } from './replay-source.js';
 import { FixedSchedule } from './schedule.js';
 import { WorkerWatchdogSide } from './watchdog-gate.js';
 import { sdNotify } from '../../native/sd-notify.js';
@@ -16,6 +18,8 @@ import { sdNotify } from '../../native/sd-notify.js';
  * Each sample goes to the main thread at once, which pushes it into the ring (sampler.ts says why
  * the main thread owns the ring).
  * It also sends systemd's WATCHDOG=1, gated on both threads' health (watchdog-gate.ts says why).
+ * In replay mode (init.replay) there are no collectors: the history rows go out at once, then
+ * each tick posts the file's next row, until 'replay-release' when held; nothing after the last.
  */
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -24,10 +28,11 @@ setRootLogger(
 );
 const log = childLogger('sampler');
 
-const collectors: Collector[] = createCollectors({ metrics: init.metrics, procRoot: init.procRoot, sysRoot: init.sysRoot, logger: log });
+const replay = init.replay ? openReplay() : undefined;
+const collectors: Collector[] = init.replay ? [] : createCollectors({ metrics: init.metrics, procRoot: init.procRoot, sysRoot: init.sysRoot, logger: log });
 const channel = new Map(init.metrics.map((m, i) => [m, i]));
 
-const schedule = new FixedSchedule(performance.now(), init.intervalMs);
+let schedule = new FixedSchedule(performance.now(), init.intervalMs);
 let timer: NodeJS.Timeout | undefined;
 let inFlight: Promise<void> | undefined;
 let stopping = false;
@@ -50,19 +55,69 @@ async function collectOne(c: Collector, values: Float64Array): Promise<Collector
   }
 }
 
+/**
+ * Replay mode's start: the whole file read (a failure is posted as 'replay-failed' and the worker
+ * ends; the main thread turns it into the sampler's 'fatal'), then its history rows posted with
+ * timestamps interval_ms apart ending now. The stream's first row follows one interval later.
+ */
+function openReplay(): { cursor: ReplayCursor; history: number; held: boolean; finished: boolean; firstDueMs: number } | undefined {
+  const r = init.replay!;
+  let cursor: ReplayCursor;
+  try {
+    cursor = new ReplayCursor(readReplayFile(r.file, init.metrics));
+  } catch (err) {
+    const code = isIcosflError(err) ? err.code : 'DATA_INVALID';
+    port.postMessage({ type: 'replay-failed', code, message: (err as Error).message } satisfies FromWorker);
+    port.close();
+    return undefined;
+  }
+  const history = cursor.take(historyRows(cursor.rows, r.history));
+  const now = Date.now();
+  const timestampsMs = Float64Array.from({ length: history.rows }, (_, i) => now - (history.rows - 1 - i) * init.intervalMs);
+  const msg: FromWorker = { type: 'replay-history', rows: cursor.rows, timestampsMs, values: history.values };
+  port.postMessage(msg, [timestampsMs.buffer, history.values.buffer]);
+  log.debug({ file: r.file, rows: cursor.rows, history: history.rows, hold: r.hold }, 'replay file loaded');
+  return { cursor, history: history.rows, held: r.hold, finished: false, firstDueMs: performance.now() + (history.rows > 0 ? init.intervalMs : 0) };
+}
+
+/** After the last row (or at the stream's start when the history took every row). */
+function finishReplay(): void {
+  if (!replay || replay.finished) return;
+  replay.finished = true;
+  port.postMessage({ type: 'replay-done', streamed: replay.cursor.position - replay.history } satisfies FromWorker);
+}
+
 async function tick(): Promise<void> {
   const jitterMs = performance.now() - schedule.dueMs;
   const timestampMs = Date.now();
-  const values = new Float64Array(init.metrics.length).fill(NaN);
-  const reports = await Promise.all(collectors.map((c) => collectOne(c, values)));
+  let values: Float64Array<ArrayBuffer>;
+  let reports: CollectorReport[] = [];
+  if (replay) {
+    const row = replay.cursor.next();
+    if (!row) return finishReplay();
+    values = row;
+  } else {
+    values = new Float64Array(init.metrics.length).fill(NaN);
+    reports = await Promise.all(collectors.map((c) => collectOne(c, values)));
+  }
   const msg: FromWorker = { type: 'sample', seq, timestampMs, jitterMs, values, collectors: reports, skipped: schedule.skipped };
   port.postMessage(msg, [values.buffer]);
   watchdog?.posted(seq);
   seq++;
+  if (replay?.cursor.done) finishReplay();
+}
+
+/** Starts the replay's stream (at start, or on 'replay-release' when held). */
+function startStream(): void {
+  if (!replay || stopping) return;
+  replay.held = false;
+  if (replay.cursor.done) return finishReplay();
+  schedule = new FixedSchedule(Math.max(performance.now(), replay.firstDueMs), schedule.intervalMs);
+  arm();
 }
 
 function arm(): void {
-  if (stopping) return;
+  if (stopping || replay?.finished || replay?.held) return;
   const delay = Math.max(0, Math.ceil(schedule.dueMs - performance.now()));
   timer = setTimeout(() => {
     // libuv's timers run on a whole-millisecond clock and can fire a fraction early: wait the rest,
@@ -113,6 +168,8 @@ port.on('message', (msg: ToWorker) => {
       clearTimeout(timer);
       arm();
     }
+  } else if (msg.type === 'replay-release') {
+    if (replay?.held) startStream();
   } else if (msg.type === 'stop') {
     stopping = true;
     if (timer) clearTimeout(timer);
@@ -126,6 +183,10 @@ port.on('message', (msg: ToWorker) => {
   }
 });
 
-// The first sample is taken at once, so READY comes as soon as the ring holds one.
-arm();
-startWatchdog();
+// The first sample is taken at once, so READY comes as soon as the ring holds one (in replay
+// mode the history is in before that). A held replay arms nothing until 'replay-release'.
+if (!init.replay) arm();
+else if (replay && !replay.held) startStream();
+// The watchdog rules are unchanged in replay mode: a held or finished replay posts no samples, so
+// pings stop ('sampling stalled'). Replay is a demo and test mode, not for a unit with WatchdogSec=.
+if (!init.replay || replay) startWatchdog();

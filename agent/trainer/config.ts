@@ -1,25 +1,29 @@
 import { z } from 'zod';
+import { DEFAULT_FEDERATION_MODEL as D, MODEL_KINDS, type ModelKind } from '../../common/protocol/federation-model.js';
 
 /**
  * The `[trainer]` section of the agent config. Keys are snake_case because they are written in
  * TOML by people; every key has a default, so an empty `[trainer]` (or none) is a working setup.
  *
- * Defaults, and why:
+ * Defaults, and why. The model's layout and learning settings are the federation's
+ * (common/protocol/federation-model.ts DEFAULT_FEDERATION_MODEL, the one object simulate and the
+ * coordinator use too; docs/decisions.md D1 has the measurement that chose lookback 12 and 32
+ * hidden units over the 30 and 64 this trainer had before):
  * - model 'mlp' on the flattened lookback with a residual target (predict the change from the
  *   last value): few large matmuls per step (fast on WASM and the only shape a GPU runs well,
  *   see ../shared/DESIGN.md), and the residual target is what beats persistence. 'linear' is the
  *   autoregressive baseline; 'lstm' is ICOS-FL's choice, kept for comparison.
- * - lookback 30 / horizon 5: the last 30 samples were the best AR input on real traces; 5 steps
- *   ahead is "a spike five minutes ahead" at 1-minute sampling.
- * - batch 256, 3 epochs and a 5,000-window cap (the newest ~83 min at 1 s sampling) bound one
- *   round to 5,000 × channels × 3 rows: tens of seconds of one core on WASM for 11 channels,
- *   run in slices so the daemon stays responsive; the next round continues from this model.
+ * - lookback 12 / horizon 5, 32 hidden units, learning rate, seed, validation tail and the
+ *   5,000-window cap: the federation's.
+ * - batch 256 and 3 epochs are this local trainer's own: it trains every train_interval_s from
+ *   its previous model, and bigger batches keep those rounds cheap (the federation's 32 is for
+ *   the few hundred windows of a short trace); they do not change the layout.
+ * With [federation] enabled the federation job trains instead, with what the coordinator announces.
  */
 export const BACKEND_NAMES = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
-export const MODEL_KINDS = ['linear', 'mlp', 'lstm'] as const;
-export type ModelKind = (typeof MODEL_KINDS)[number];
+export { MODEL_KINDS, type ModelKind };
 
 export const trainerConfigSchema = z
   .object({
@@ -27,25 +31,25 @@ export const trainerConfigSchema = z
     enabled: z.boolean().default(true),
     /** 'auto' = the fastest backend that loads, measured by a short calibration; or force one. */
     backend: z.enum(['auto', ...BACKEND_NAMES]).default('auto'),
-    model: z.enum(MODEL_KINDS).default('mlp'),
+    model: z.enum(MODEL_KINDS).default(D.kind),
     /**
      * One model shared by every channel, each channel forecast from its own history (true), or
      * one model over all channels jointly (false). Measured on GCD cpu+mem: independent channels
      * beat joint ones for federated and centralised training (joint: memory was no better than
      * persistence, cpu's movements leaked into memory forecasts).
      */
-    channel_independent: z.boolean().default(true),
+    channel_independent: z.boolean().default(D.channelIndependent),
     /** Past samples the model sees. */
-    lookback: z.number().int().min(2).max(1024).default(30),
+    lookback: z.number().int().min(2).max(1024).default(D.lookback),
     /** Future samples it predicts (steps ahead). */
-    horizon: z.number().int().min(1).max(256).default(5),
+    horizon: z.number().int().min(1).max(256).default(D.horizon),
     /** Hidden units of the MLP layer or LSTM cell (unused by 'linear'). */
-    hidden_units: z.number().int().min(1).max(4096).default(64),
+    hidden_units: z.number().int().min(1).max(4096).default(D.hiddenUnits),
     /** Passes over the local windows per training round. */
     epochs: z.number().int().min(1).max(1000).default(3),
     // At most 65,535: WebGPU dispatches one workgroup per batch row, and that is its per-dimension limit.
     batch_size: z.number().int().min(1).max(65535).default(256),
-    learning_rate: z.number().positive().max(1).default(0.002),
+    learning_rate: z.number().positive().max(1).default(D.learningRate),
     /** Seconds between local training rounds. */
     train_interval_s: z.number().positive().default(600),
     /** Seconds between refreshes of the forecast gauges (a forward pass on the newest window). */
@@ -53,11 +57,11 @@ export const trainerConfigSchema = z
     /** Windows needed before the first round; below this the job waits. */
     min_samples: z.number().int().min(1).default(200),
     /** Only the newest windows are used per round, which bounds time and memory per round. */
-    max_windows: z.number().int().min(1).default(5000),
+    max_windows: z.number().int().min(1).default(D.maxWindows),
     /** Chronological validation tail (no shuffling across it, scaler fitted before it). */
-    validation_fraction: z.number().min(0.05).max(0.5).default(0.2),
+    validation_fraction: z.number().min(0.05).max(0.5).default(D.validationFraction),
     /** Seed for weight init and batch shuffling: runs are reproducible on one backend. */
-    seed: z.number().int().min(0).default(42),
+    seed: z.number().int().min(0).default(D.seed),
     /** Batches timed per backend when backend = 'auto'. */
     calibration_batches: z.number().int().min(1).max(100).default(5),
   })

@@ -17,48 +17,10 @@
  * model's forward passes (validation losses, forecasts) run in C++ too (the native step's own
  * forward, Forecaster.nativeForward); LSTM models train and predict on tfjs's CPU-side backend.
  */
-export interface DenseLayout {
-  inputs: number;
-  outputs: number;
-  /** 0 for the 'linear' model (no hidden layer). */
-  hidden: number;
-  /** Offsets (in floats) of Wlin [inputs × outputs], W1 [inputs × hidden], b1 [hidden], W2 [hidden × outputs]. */
-  linearKernel: number;
-  hiddenKernel: number;
-  hiddenBias: number;
-  headKernel: number;
-  /** Total weights. */
-  size: number;
-}
-
-export interface AdamConstants {
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-}
-
-/** tf.train.adam's defaults, and the epsilon of tfjs's float32 backends. */
-export const TFJS_ADAM: AdamConstants = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
-
-export interface DenseTrainInput {
-  /** Input rows [rows × inputs] and target rows [rows × outputs], already scaled. */
-  x: Float32Array;
-  t: Float32Array;
-  rows: number;
-  /** Row order of each epoch, concatenated: epochs × rows indices. */
-  order: Uint32Array;
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-}
-
-/** What both engines implement: Adam's moments live in the trainer until resetOptimizer(). */
-export interface FusedDenseTrainer {
-  /** Trains from `initial` weights; returns the new weights and the mean batch loss of each epoch. */
-  train(initial: Float32Array, input: DenseTrainInput): Promise<{ weights: Float32Array; epochLosses: Float64Array }>;
-  resetOptimizer(): void;
-  dispose(): void;
-}
+// The step's data types live beside the native engine (native/fused-step-types.ts): the native
+// layer comes first in the data flow, so it cannot import them from here.
+export type { AdamConstants, DenseLayout, DenseTrainInput, FusedDenseTrainer } from '../../native/fused-step-types.js';
+export { TFJS_ADAM } from '../../native/fused-step-types.js';
 
 export type FusedEngine = { kind: 'webgpu'; device: GPUDevice } | { kind: 'native' };
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../common/atomic-file.js';
 import { z } from 'zod';
 import { IcosflError } from '../../common/errors.js';
 import { MODEL_KINDS } from './config.js';
@@ -60,27 +61,7 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Writes tmp, fsyncs, renames over the old file, fsyncs the directory: old or new, never half. */
-export function writeFileAtomic(path: string, chunks: Uint8Array[]): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    for (const c of chunks) writeSync(fd, c);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
-}
+export { writeFileAtomic };
 
 export function saveModel(stateDir: string, m: SavedModel): string {
   const weightBytes = new Uint8Array(m.weights.buffer, m.weights.byteOffset, m.weights.byteLength);

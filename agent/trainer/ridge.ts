@@ -1,4 +1,5 @@
 import { IcosflError } from '../../common/errors.js';
+import { RIDGE_POOLED_LAMBDAS } from '../../common/protocol/federation-model.js';
 import type { Forecaster } from './forecaster.js';
 import type { DenseLayout } from './fused-step.js';
 import { denseLayout } from './model.js';
@@ -37,8 +38,8 @@ import type { WindowSet } from './windows.js';
  * origin: that measured 2.8 % worse RMSE on GCD 401–450 cpu.
  */
 export const RANDOM_BIAS_STD = 0.5;
-/** Ridge penalties tried for the pooled fit, on the standardised features' scale. */
-export const POOLED_LAMBDAS: readonly number[] = [1e-4, 1e-3, 1e-2, 0.1, 1, 10];
+/** Ridge penalties tried for the pooled fit (the protocol's list: agents report each one's validation loss). */
+export const POOLED_LAMBDAS: readonly number[] = RIDGE_POOLED_LAMBDAS;
 /** Penalties toward the pooled coefficients tried per machine: up to 1,000, where the fit is practically the pooled one. */
 export const PERSONAL_LAMBDAS: readonly number[] = [...POOLED_LAMBDAS, 100, 1000];
 

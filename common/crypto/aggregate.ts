@@ -68,7 +68,7 @@ export class UpdateAccumulator {
     this.#seen.add(key);
     // Copy the seeds: the caller may reuse its receive buffer once add() returns.
     const seedsStart = seedOffset(d, h, 0, 0);
-    this.#inputs.push({ seeds: bytes.slice(seedsStart, seedsStart + h.ciphertextCount * h.clients * SEED_BYTES), clients: h.clients });
+    this.#inputs.push({ seeds: Uint8Array.prototype.slice.call(bytes, seedsStart, seedsStart + h.ciphertextCount * h.clients * SEED_BYTES), clients: h.clients });
     this.#header = acc
       ? { ...acc, clients: acc.clients + h.clients, totalSamples: acc.totalSamples + h.totalSamples }
       : { ...h, kind: KIND_AGGREGATE };

@@ -68,7 +68,7 @@ export const LAZY_ADDS = 63;
 
 export function addPacked47(src: Uint8Array, off: number, n: number, q: number, acc: Float64Array, accOff: number): number {
   if (n % 8 !== 0) throw new RangeError('addPacked47: n must be a multiple of 8');
-  const lo = (src.byteOffset + off) % 4 === 0 ? new Uint32Array(src.buffer, src.byteOffset + off, n) : new Uint32Array(src.slice(off, off + n * 4).buffer);
+  const lo = (src.byteOffset + off) % 4 === 0 ? new Uint32Array(src.buffer, src.byteOffset + off, n) : new Uint32Array(Uint8Array.prototype.slice.call(src, off, off + n * 4).buffer);
   const mask = 0x7fff;
   const qHi = Math.floor(q / TWO_32);
   const qLo = q - qHi * TWO_32;

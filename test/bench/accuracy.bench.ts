@@ -3,15 +3,15 @@ import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { convertGcd, convertNab } from '../../coordinator/simulate/convert.js';
-import { summariseSweep, type SweepSummary } from '../../coordinator/simulate/sweep.js';
-import type { Verdict } from '../../coordinator/simulate/verdict.js';
+import { convertGcd, convertNab } from '../../simulate/convert.js';
+import { summariseSweep, type SweepSummary } from '../../simulate/sweep.js';
+import type { Verdict } from '../../simulate/verdict.js';
 import { DIST, SHARED_DATA, tempDir } from '../helpers/paths.js';
 
 /**
  * accuracy: the issue's accuracy goal over many real trace sets, the figures docs/ARCHITECTURE.md
  * quotes. Each set runs `icosfl-coordinator simulate --json` (defaults: CKKS-encrypted, backend
- * native) in its own process, `--jobs` at a time, and coordinator/simulate/sweep.ts sums the
+ * native) in its own process, `--jobs` at a time, and simulate/sweep.ts sums the
  * verdicts per seed.
  *
  *   npm run bench -- accuracy [--sets core|held-out|all|unseen] [--seeds 42,7] [--plaintext] [--jobs N] [--backend B] [--mix-memory N]
@@ -93,7 +93,7 @@ function prepareSets(work: string): TraceSet[] {
 
 /** One `simulate --json` run; its verdict, or an error carrying the end of its stderr. */
 function simulate(set: TraceSet, seed: number): Promise<{ verdict: Verdict; seconds: number }> {
-  const args = [join(DIST, 'coordinator', 'cli.js'), 'simulate', '--data', set.dir, '--metrics', set.metrics, '--backend', values.backend, '--seed', String(seed), '--json'];
+  const args = [join(DIST, 'simulate', 'cli.js'), 'run', '--data', set.dir, '--metrics', set.metrics, '--backend', values.backend, '--seed', String(seed), '--json'];
   if (values.plaintext) args.push('--plaintext');
   if (values['mix-memory'] !== undefined) args.push('--mix-memory', values['mix-memory']);
   const started = performance.now();

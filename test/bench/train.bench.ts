@@ -6,8 +6,8 @@ import { Forecaster, trainWithValidation } from '../../agent/trainer/forecaster.
 import { specFromConfig } from '../../agent/trainer/model.js';
 import { fitScaler } from '../../agent/trainer/scaler.js';
 import { buildWindows, chronologicalSplit, sliceWindows, type WindowSet } from '../../agent/trainer/windows.js';
-import { convertNab } from '../../coordinator/simulate/convert.js';
-import { readClientDir } from '../../coordinator/simulate/csv.js';
+import { convertNab } from '../../simulate/convert.js';
+import { readClientDir } from '../../simulate/csv.js';
 import { REPO_ROOT, SHARED_DATA, tempDir } from '../helpers/paths.js';
 
 /**

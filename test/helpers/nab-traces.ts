@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { convertNab } from '../../coordinator/simulate/convert.js';
-import { readClientDir } from '../../coordinator/simulate/csv.js';
+import { convertNab } from '../../simulate/convert.js';
+import { readClientDir } from '../../simulate/csv.js';
 import { SHARED_DATA } from './paths.js';
 
 /**

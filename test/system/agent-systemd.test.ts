@@ -24,7 +24,7 @@ const CHECKS: [id: string, title: string][] = [
   ['watchdog', 'a stopped watchdog ping gets it killed (SIGABRT) and restarted'],
   ['crash-restart', 'SIGKILL restarts it with its ring intact'],
   ['stop-clean', 'systemctl stop is clean: exit 0 within 5 s'],
-  ['coordinator-sandbox', 'the coordinator unit (DynamicUser, same hardening) runs the Node CLI'],
+  ['coordinator-sandbox', 'install.sh --coordinator: the coordinator unit (DynamicUser, Type=notify, same hardening) runs serve, answers status, stops cleanly'],
   ['uninstall', 'install.sh --uninstall keeps state; --purge removes state, config and user'],
 ];
 

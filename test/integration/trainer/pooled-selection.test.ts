@@ -5,10 +5,12 @@ import * as assert from 'uvu/assert';
 import { selectBackend } from '../../../agent/trainer/backends.js';
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
 import { specFromConfig } from '../../../agent/trainer/model.js';
-import { convertGcd } from '../../../coordinator/simulate/convert.js';
-import { readClientDir } from '../../../coordinator/simulate/csv.js';
-import { runSimulation } from '../../../coordinator/simulate/experiment.js';
+import { convertGcd } from '../../../simulate/convert.js';
+import { readClientDir } from '../../../simulate/csv.js';
+import { runSimulation } from '../../../simulate/experiment.js';
 import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
+import { parseFederationModel } from '../../../common/protocol/federation-model.js';
+import pino from 'pino';
 
 // Real GCD VMs on which the pooled models used to stay exactly persistence: VM 4907063734_1's
 // memory is flat (±0.05 %) through training and moves in its validation tail, so its
@@ -33,8 +35,9 @@ test('one machine with a flat-then-moving channel no longer keeps FedAvg and cen
   const config = parseTrainerConfig({ backend: 'wasm', model: 'mlp', lookback: 12, horizon: 5, hidden_units: 32, batch_size: 32 });
   await selectBackend(config, specFromConfig(config, 2));
   const r = await runSimulation(readClientDir(picked, ['cpu', 'mem']), {
-    model: 'mlp', lookback: 12, horizon: 5, hiddenUnits: 32, rounds: 4, localEpochs: 2, batchSize: 32,
-    learningRate: 0.002, seed: 42, testFraction: 0.2, validationFraction: 0.2, fineTuneEpochs: 0,
+    model: parseFederationModel({ metrics: ['cpu', 'mem'], kind: 'mlp', lookback: 12, horizon: 5, hiddenUnits: 32, rounds: 4, localEpochs: 2, batchSize: 32, learningRate: 0.002, seed: 42, validationFraction: 0.2, fineTuneEpochs: 0 }),
+    testFraction: 0.2,
+    logger: pino({ level: 'silent' }),
   });
   assert.is(r.clients.length, VMS.length);
   assert.ok(r.fedavgBestRound >= 1, `FedAvg kept round ${r.fedavgBestRound} (0 = the untrained model)`);

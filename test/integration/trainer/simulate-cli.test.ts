@@ -10,7 +10,7 @@ import { DIST, SHARED_DATA, tempDir } from '../../helpers/paths.js';
 // multi-client subset with a fixed seed. Real tfjs training, real FedAvg.
 const tmp = tempDir('icosfl-simulate-');
 test.after(() => tmp.cleanup());
-const cli = join(DIST, 'coordinator', 'cli.js');
+const cli = join(DIST, 'simulate', 'cli.js');
 const data = join(tmp.dir, 'gcd');
 
 function run(args: string[]) {
@@ -27,7 +27,7 @@ let wasmJson = '';
 
 test('federated beats persistence on every metric; JSON shape and plot', () => {
   const plot = join(tmp.dir, 'forecast.svg');
-  const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '8', '--json', '--plot', plot, '--backend', 'wasm']);
+  const r = run(['run', '--data', data, '--metrics', 'cpu,mem', '--rounds', '8', '--json', '--plot', plot, '--backend', 'wasm']);
   assert.is(r.status, 0, r.stderr);
   wasmJson = r.stdout;
   const out = JSON.parse(r.stdout) as {
@@ -66,7 +66,7 @@ test('federated beats persistence on every metric; JSON shape and plot', () => {
 });
 
 test('the same simulation trained by the native C++ step gives the same errors as on WASM', () => {
-  const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '8', '--json', '--backend', 'native']);
+  const r = run(['run', '--data', data, '--metrics', 'cpu,mem', '--rounds', '8', '--json', '--backend', 'native']);
   assert.is(r.status, 0, r.stderr);
   const native = JSON.parse(r.stdout) as { backend: string; rmse: Record<string, Record<string, number>>; mae: Record<string, Record<string, number>> };
   const wasm = JSON.parse(wasmJson) as typeof native;
@@ -85,7 +85,7 @@ test('the same simulation trained by the native C++ step gives the same errors a
 });
 
 test('--ridge-features 0 leaves the ridge model out of the mixture and the report', () => {
-  const r = run(['simulate', '--data', data, '--metrics', 'cpu,mem', '--rounds', '2', '--json', '--backend', 'native', '--ridge-features', '0']);
+  const r = run(['run', '--data', data, '--metrics', 'cpu,mem', '--rounds', '2', '--json', '--backend', 'native', '--ridge-features', '0']);
   assert.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { rmse: Record<string, unknown>; ridge_penalties: Record<string, number>; options: { ridgeFeatures: number } };
   assert.equal(Object.keys(out.rmse), ['persistence', 'local', 'federated', 'centralized', 'fedavg', 'fine_tuned']);
@@ -94,17 +94,17 @@ test('--ridge-features 0 leaves the ridge model out of the mixture and the repor
 });
 
 test('--clients N takes the first N CSV files and says how many there were', () => {
-  const r = run(['simulate', '--data', data, '--metrics', 'cpu', '--clients', '3', '--rounds', '1', '--plaintext', '--backend', 'native']);
+  const r = run(['run', '--data', data, '--metrics', 'cpu', '--clients', '3', '--rounds', '1', '--plaintext', '--backend', 'native']);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout.split('\n')[0]!, /^3 clients \(0 skipped: too short; the first 3 of 16 CSV files, --clients N for more\)/);
-  const all = run(['simulate', '--data', data, '--metrics', 'cpu', '--rounds', '1', '--plaintext', '--backend', 'native', '--json']);
+  const all = run(['run', '--data', data, '--metrics', 'cpu', '--rounds', '1', '--plaintext', '--backend', 'native', '--json']);
   assert.is(all.status, 0, all.stderr);
   const out = JSON.parse(all.stdout) as { clients: number; csv_files: number };
   assert.equal([out.clients, out.csv_files], [16, 16]);
 });
 
 test('--mix-memory 0 fits the mixture shares once on the validation tail: only the federated row moves', () => {
-  const args = ['simulate', '--data', data, '--metrics', 'cpu', '--rounds', '1', '--plaintext', '--backend', 'native', '--json'];
+  const args = ['run', '--data', data, '--metrics', 'cpu', '--rounds', '1', '--plaintext', '--backend', 'native', '--json'];
   type Out = { rmse: Record<string, Record<string, number>>; options: { mixMemory: number } };
   const recent = run(args);
   const once = run([...args, '--mix-memory', '0']);
@@ -118,19 +118,19 @@ test('--mix-memory 0 fits the mixture shares once on the validation tail: only t
 });
 
 test('bad input: missing metric column names the file and line; usage errors exit 64', () => {
-  const r = run(['simulate', '--data', data, '--metrics', 'cpu,disk']);
+  const r = run(['run', '--data', data, '--metrics', 'cpu,disk']);
   assert.is(r.status, 65, r.stderr);
   assert.match(r.stderr, /\[DATA_INVALID\] .*vm_[0-9_]+\.csv:1: header has no 'disk' column/);
-  const u = run(['simulate', '--metrics', 'cpu']);
+  const u = run(['run', '--metrics', 'cpu']);
   assert.is(u.status, 64);
   assert.match(u.stderr, /--data DIR is required/);
-  const f = run(['simulate', '--data', data, '--metrics', 'cpu', '--ridge-features=-1']);
+  const f = run(['run', '--data', data, '--metrics', 'cpu', '--ridge-features=-1']);
   assert.is(f.status, 64);
   assert.match(f.stderr, /--ridge-features must be an integer ≥ 0, got '-1'/);
-  const mix = run(['simulate', '--data', data, '--metrics', 'cpu', '--mix-memory', 'all']);
+  const mix = run(['run', '--data', data, '--metrics', 'cpu', '--mix-memory', 'all']);
   assert.is(mix.status, 64);
   assert.match(mix.stderr, /--mix-memory must be an integer ≥ 0, got 'all'/);
-  const twice = run(['simulate', '--data', data, '--metrics', 'cpu,mem,cpu']);
+  const twice = run(['run', '--data', data, '--metrics', 'cpu,mem,cpu']);
   assert.is(twice.status, 64);
   assert.match(twice.stderr, /--metrics names 'cpu' twice/);
 });

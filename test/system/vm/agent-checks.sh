@@ -170,22 +170,28 @@ else
 fi
 journal 8
 
-# ---- the coordinator's sandbox (DynamicUser=, ProtectSystem=strict, …) runs Node and its CLI.
-# `serve` is not written yet, so a drop-in swaps in `help`, which loads the CLI and exits 0.
+# ---- the coordinator: install.sh --coordinator makes its keys and config, enables and starts
+# `serve` under its hardened unit (DynamicUser=, ProtectSystem=strict, Type=notify); it must
+# reach active (READY=1 after its embedded broker and control socket are up) and answer status.
 C=icosfl-coordinator.service
-mkdir -p /etc/systemd/system/$C.d
-printf '[Service]\nExecStart=\nExecStart=/usr/local/bin/icosfl-coordinator help\n' >/etc/systemd/system/$C.d/90-system-test.conf
-systemctl daemon-reload
-systemctl start "$C"
-for _ in $(seq 120); do [ "$(systemctl show -P ActiveState "$C")" = activating ] || [ "$(systemctl show -P ActiveState "$C")" = active ] || break; sleep 0.5; done
-cres="Result=$(systemctl show -P Result "$C") status=$(systemctl show -P ExecMainStatus "$C") state=$(systemctl show -P ActiveState "$C")"
-if [ "$cres" = "Result=success status=0 state=inactive" ] && journalctl -u "$C" --no-pager -o cat | grep -q 'usage: icosfl-coordinator'; then
-  ok coordinator-sandbox "icosfl-coordinator help ran under its unit: $cres"
+CSOCK=/run/icosfl-coordinator/coordinator.sock
+"$PKG/scripts/install.sh" --coordinator 2>&1 | diag
+for _ in $(seq 240); do [ "$(systemctl show -P ActiveState "$C")" = activating ] || break; sleep 0.5; done
+cstate=$(systemctl show -P ActiveState "$C")
+canswer=$(echo '{"cmd":"status"}' | socat -t 5 - UNIX-CONNECT:"$CSOCK" 2>/dev/null)
+if [ "$cstate" = active ] && echo "$canswer" | grep -q '"ready":true' && [ -f /etc/icosfl/coordinator.json ] && [ "$(stat -c %a /etc/icosfl/agent.json)" = 600 ]; then
+  systemctl stop "$C"
+  cres="Result=$(systemctl show -P Result "$C") status=$(systemctl show -P ExecMainStatus "$C")"
+  if [ "$cres" = "Result=success status=0" ]; then
+    ok coordinator-sandbox "icosfl-coordinator serve ran under its unit (active, status answered) and stopped cleanly: $cres"
+  else
+    not_ok coordinator-sandbox "serve ran, but the stop ended $cres"
+  fi
 else
-  not_ok coordinator-sandbox "$cres"
+  not_ok coordinator-sandbox "state $cstate, status answer: ${canswer:-none}"
 fi
-journalctl -u "$C" --no-pager -o cat -n 8 | diag
-rm -rf /etc/systemd/system/$C.d
+journalctl -u "$C" --no-pager -o cat -n 12 | diag
+"$PKG/scripts/install.sh" --uninstall --coordinator 2>&1 | diag
 
 # ---- uninstall keeps config and state; --purge removes them and the user
 "$PKG/scripts/install.sh" --uninstall 2>&1 | diag

@@ -13,7 +13,10 @@ test('every exit code has a distinct number and a help string', () => {
 });
 
 test('every error code has a description and IcosflError keeps code and cause', () => {
-  for (const [code, text] of Object.entries(ERROR_CODES)) assert.ok(text.length > 5, code);
+  for (const [code, entry] of Object.entries(ERROR_CODES)) {
+    assert.ok(entry.help.length > 5, code);
+    assert.ok(entry.exit in EXIT_CODES, `${code} declares exit ${entry.exit}`);
+  }
   const cause = new Error('inner');
   const e = new IcosflError('RING_CORRUPT', 'bad', { cause });
   assert.is(e.code, 'RING_CORRUPT');

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
+import { DEFAULT_FEDERATION_MODEL } from '../../../common/protocol/federation-model.js';
 import * as assert from 'uvu/assert';
 import { IcosflError } from '../../../common/errors.js';
 import { loadAgentConfig, type LoadOptions } from '../../../agent/config/load.js';
@@ -30,7 +31,7 @@ test('no file at the default path: the defaults, state dir from $STATE_DIRECTORY
   assert.is(c.sampler.interval_ms, DEFAULTS.sampler.interval_ms);
   assert.equal(c.sampler.metrics, DEFAULTS.sampler.metrics);
   assert.is(c.prometheus.enabled, false);
-  assert.is(c.trainer.lookback, 30, 'the trainer section gets its own defaults');
+  assert.is(c.trainer.lookback, DEFAULT_FEDERATION_MODEL.lookback, 'the trainer section takes its layout defaults from the federation model');
 });
 
 test('without systemd directories: /var/lib/icosfl and <state>/run; LOG_LEVEL is the fallback level', () => {

@@ -26,4 +26,15 @@ test('interval, log level, prometheus and trainer apply live; directories and ri
   assert.equal(d.restart.sort(), ['agent.state_dir', 'sampler.metrics', 'sampler.ring_capacity']);
 });
 
+test('the replay keys need a restart (the worker reads the file and sends its history at start)', () => {
+  const a = base();
+  const b = base();
+  b.sampler.replay_file = '/data/gcd/vm.csv';
+  b.sampler.replay_history = 0.5;
+  b.sampler.replay_hold = true;
+  const d = diffConfig(a, b);
+  assert.equal(d.live, []);
+  assert.equal(d.restart.sort(), ['sampler.replay_file', 'sampler.replay_history', 'sampler.replay_hold']);
+});
+
 test.run();

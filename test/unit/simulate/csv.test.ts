@@ -4,9 +4,9 @@ import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isIcosflError } from '../../../common/errors.js';
-import { convertGcd, convertNab } from '../../../coordinator/simulate/convert.js';
-import { markGaps, parseClientCsv, readClientDir } from '../../../coordinator/simulate/csv.js';
-import { tarEntries } from '../../../coordinator/simulate/tar.js';
+import { convertGcd, convertNab } from '../../../simulate/convert.js';
+import { markGaps, parseClientCsv, readClientDir } from '../../../simulate/csv.js';
+import { tarEntries } from '../../../simulate/tar.js';
 import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
 
 const tmp = tempDir('icosfl-csv-');

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { summariseSweep } from '../../../coordinator/simulate/sweep.js';
-import type { Check, MetricVerdict, Verdict } from '../../../coordinator/simulate/verdict.js';
+import { summariseSweep } from '../../../simulate/sweep.js';
+import type { Check, MetricVerdict, Verdict } from '../../../simulate/verdict.js';
 
 /** A check with these ratios to local and centralised (persistence always beaten), met as verdict.ts decides. */
 const check = (vsLocal: number, vsCentralized: number): Check => ({ vsPersistence: -0.1, vsLocal, vsCentralized, met: vsLocal < 0 && vsCentralized <= 0.05 });

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { MethodScores, Method } from '../../../coordinator/simulate/experiment.js';
-import { formatVerdict, goalVerdict, relativeDifference } from '../../../coordinator/simulate/verdict.js';
+import type { MethodScores, Method } from '../../../simulate/experiment.js';
+import { formatVerdict, goalVerdict, relativeDifference } from '../../../simulate/verdict.js';
 
 /** Scores where every method has the same error at every step, per metric. */
 function scores(values: Record<Method, { rmse: number; mae: number; steps?: number[] }>): Record<Method, MethodScores> {

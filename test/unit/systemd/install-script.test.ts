@@ -95,6 +95,77 @@ test('--uninstall removes package and units but keeps config and state; --purge 
   assert.not.ok(existsSync(join(stage, 'etc/icosfl')));
 });
 
+const cstage = join(dir, 'coordinator-stage');
+const cetc = join(cstage, 'etc/icosfl');
+
+test('--coordinator stages coordinator.toml from the example and a fresh key bundle; agent.json stays owner-only', () => {
+  const r = install('--destdir', cstage, '--no-gpu', '--coordinator');
+  assert.is(r.code, 0, r.out);
+  assert.is(readFileSync(join(cetc, 'coordinator.toml'), 'utf8'), readFileSync(join(REPO_ROOT, 'coordinator/config/coordinator.example.toml'), 'utf8'));
+  assert.is(statSync(join(cetc, 'coordinator.toml')).mode & 0o777, 0o644, 'the dynamic user must read the config');
+  assert.is(statSync(join(cetc, 'coordinator.json')).mode & 0o777, 0o644, 'the dynamic user must read the parameters');
+  assert.is(statSync(join(cetc, 'agent.json')).mode & 0o777, 0o600, 'the secret key is owner-only');
+  assert.is(statSync(cetc).mode & 0o777, 0o755);
+  assert.match(r.out, /agent\.json holds the federation's secret key \(root only, 0600\): copy it to every agent/);
+  assert.match(r.out, /this staged tree now holds a secret key/);
+  const unit = readFileSync(join(cstage, 'usr/local/lib/systemd/system/icosfl-coordinator.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\/usr\/local\/bin\/icosfl-coordinator serve$/m);
+  assert.ok(existsSync(join(cstage, 'usr/local/lib/icosfl/coordinator/config/coordinator.example.toml')), 'an installed tree can set up a coordinator itself');
+});
+
+test('the staged coordinator checks its config and key bundle and reports its version', () => {
+  const cli = join(cstage, 'usr/local/lib/icosfl/dist/coordinator/cli.js');
+  const env = { ...process.env, NODE_PATH: '' };
+  const check = spawnSync(process.execPath, [cli, 'check-config', '--quiet', '--config', join(cetc, 'coordinator.toml'), '--set', `coordinator.keys=${join(cetc, 'coordinator.json')}`], { encoding: 'utf8', cwd: dir, env });
+  assert.is(check.status, 0, check.stdout + check.stderr);
+  assert.match(check.stdout, /config OK/);
+  const secret = spawnSync(process.execPath, [cli, 'check-config', '--quiet', '--config', join(cetc, 'coordinator.toml'), '--set', `coordinator.keys=${join(cetc, 'agent.json')}`], { encoding: 'utf8', cwd: dir, env });
+  assert.is(secret.status, 77, secret.stderr);
+  const version = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8', cwd: dir, env });
+  assert.match(version.stdout, /^icosfl-coordinator \d+\.\d+\.\d+ \(protocol v1, node /);
+});
+
+test('a reinstall with --coordinator keeps the config and the federation keys', () => {
+  writeFileSync(join(cetc, 'coordinator.toml'), '[federation]\nmin_agents = 3\n');
+  const before = readFileSync(join(cetc, 'coordinator.json'), 'utf8');
+  const r = install('--destdir', cstage, '--no-gpu', '--coordinator');
+  assert.is(r.code, 0, r.out);
+  assert.match(r.out, /kept the existing \/etc\/icosfl\/coordinator\.toml/);
+  assert.match(r.out, /kept the existing key bundle/);
+  assert.is(readFileSync(join(cetc, 'coordinator.toml'), 'utf8'), '[federation]\nmin_agents = 3\n');
+  assert.is(readFileSync(join(cetc, 'coordinator.json'), 'utf8'), before);
+});
+
+test('--no-keys makes no key bundle; agent.json without coordinator.json is refused', () => {
+  const bare = join(dir, 'no-keys');
+  const r = install('--destdir', bare, '--no-gpu', '--coordinator', '--no-keys');
+  assert.is(r.code, 0, r.out);
+  assert.ok(existsSync(join(bare, 'etc/icosfl/coordinator.toml')));
+  assert.not.ok(existsSync(join(bare, 'etc/icosfl/coordinator.json')));
+  assert.not.ok(existsSync(join(bare, 'etc/icosfl/agent.json')));
+  assert.match(r.out, /no key bundle at \/etc\/icosfl\/coordinator\.json \(--no-keys\)/);
+  writeFileSync(join(bare, 'etc/icosfl/agent.json'), '{}');
+  const refused = install('--destdir', bare, '--no-gpu', '--coordinator');
+  assert.is(refused.code, 1, refused.out);
+  assert.match(refused.out, /agent\.json exists without coordinator\.json: not making a new federation/);
+  const plain = install('--destdir', join(dir, 'x'), '--no-keys');
+  assert.is(plain.code, 1);
+  assert.match(plain.out, /--no-keys only goes with --coordinator/);
+});
+
+test('--uninstall --coordinator removes only the coordinator; --purge also its config, keys and state', () => {
+  const r = install('--destdir', cstage, '--uninstall', '--coordinator');
+  assert.is(r.code, 0, r.out);
+  assert.not.ok(existsSync(join(cstage, 'usr/local/lib/systemd/system/icosfl-coordinator.service')));
+  assert.ok(existsSync(join(cstage, 'usr/local/lib/systemd/system/icosfl-agent.service')), 'the agent stays');
+  assert.ok(existsSync(join(cstage, 'usr/local/lib/icosfl/dist/agent/cli.js')), 'the package stays');
+  for (const f of ['coordinator.toml', 'coordinator.json', 'agent.json']) assert.ok(existsSync(join(cetc, f)), `${f} kept`);
+  const p = install('--destdir', cstage, '--uninstall', '--coordinator', '--purge');
+  assert.is(p.code, 0, p.out);
+  for (const f of ['coordinator.toml', 'coordinator.json', 'agent.json']) assert.not.ok(existsSync(join(cetc, f)), `${f} purged`);
+  assert.ok(existsSync(join(cetc, 'agent.toml')), "the agent's config stays");
+});
+
 test('bad options fail with a message naming them', () => {
   const cases: [string[], RegExp][] = [
     [['--prefix', 'relative/dir', '--destdir', join(dir, 'x')], /--prefix must be an absolute path, got 'relative\/dir'/],

@@ -89,4 +89,14 @@ test('no unit sets MemoryDenyWriteExecute= (V8 needs W+X) or ExecPaths=; the age
   assert.match(agent, /^WatchdogSec=\d+s$/m);
 });
 
+test('the coordinator is Type=notify with a 30 s watchdog, runs `serve`, and keeps its sandbox', () => {
+  const unit = readFileSync(join(SYSTEMD, 'icosfl-coordinator.service'), 'utf8');
+  for (const line of ['Type=notify', 'NotifyAccess=main', 'WatchdogSec=30s', 'ExecStart=/usr/local/bin/icosfl-coordinator serve', 'Restart=on-failure', 'DynamicUser=yes',
+    'StateDirectory=icosfl-coordinator', 'RuntimeDirectory=icosfl-coordinator', 'ConfigurationDirectory=icosfl', 'CapabilityBoundingSet=', 'ProtectSystem=strict', 'NoNewPrivileges=yes']) {
+    assert.ok(unit.split('\n').includes(line), `coordinator unit lacks ${line}`);
+  }
+  // The serve command sends WATCHDOG=1 at half of $WATCHDOG_USEC: 30 s leaves 15 s between pings.
+  assert.not.match(unit, /8192/, 'stale comment: the ciphertexts are N=4096');
+});
+
 test.run();

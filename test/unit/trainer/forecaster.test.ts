@@ -9,8 +9,8 @@ import { Forecaster, trainWithValidation } from '../../../agent/trainer/forecast
 import { fitScaler } from '../../../agent/trainer/scaler.js';
 import { tf } from '../../../agent/trainer/tf.js';
 import { buildWindows, chronologicalSplit } from '../../../agent/trainer/windows.js';
-import { convertNab } from '../../../coordinator/simulate/convert.js';
-import { readClientDir } from '../../../coordinator/simulate/csv.js';
+import { convertNab } from '../../../simulate/convert.js';
+import { readClientDir } from '../../../simulate/csv.js';
 import { SHARED_DATA, tempDir } from '../../helpers/paths.js';
 import { assertRejects } from '../../helpers/rejects.js';
 

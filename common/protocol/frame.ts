@@ -1,0 +1,147 @@
+import { IcosflError } from '../errors.js';
+import { MESSAGE_SCHEMAS, MESSAGE_TYPES, PROTOCOL_VERSION, WITH_BODY, type Message, type MessageType } from './messages.js';
+
+/**
+ * One federation message as bytes (little-endian), before chunking (chunks.ts):
+ *
+ *   off  size  field
+ *     0     4  magic 'ICFM'
+ *     4     1  protocol version (1)
+ *     5     1  type: 1 announce, 2 update, 3 global, 4 ack, 5 presence
+ *     6     2  reserved, 0
+ *     8     4  header length H: UTF-8 JSON of the message's fields but `type` and `body`, 2 … MAX_HEADER_BYTES
+ *    12     4  body length B: 0 for announce, ack and presence
+ *    16     H  header JSON
+ *  16+H     B  body: a CKKS frame (common/crypto/wire.ts) or plaintext float32 LE
+ *
+ * decodeMessage checks every field, the total length and the header against its strict schema
+ * (messages.ts) before anything else reads it; a failure is PROTOCOL_MALFORMED with a stable
+ * `details.reason`, which receivers log and count, then drop the message.
+ */
+export const MESSAGE_MAGIC = 0x4d464349; // 'ICFM' read as little-endian uint32
+export const MESSAGE_HEADER_BYTES = 16;
+export const MAX_HEADER_BYTES = 64 * 1024;
+
+export const TYPE_CODES: Readonly<Record<MessageType, number>> = { announce: 1, update: 2, global: 3, ack: 4, presence: 5 };
+const TYPE_BY_CODE = new Map(Object.entries(TYPE_CODES).map(([t, c]) => [c, t as MessageType]));
+
+export function typeOfCode(code: number): MessageType | undefined {
+  return TYPE_BY_CODE.get(code);
+}
+
+/** Stable reasons a message or chunk is refused (logs and the coordinator's rejection counters use them). */
+export type RejectReason =
+  | 'truncated'
+  | 'bad-magic'
+  | 'unknown-version'
+  | 'unknown-type'
+  | 'reserved-nonzero'
+  | 'bad-length'
+  | 'oversized'
+  | 'bad-header'
+  | 'bad-chunk'
+  | 'inconsistent-chunk'
+  | 'hash-mismatch'
+  | 'too-many-pending'
+  | 'incomplete'
+  | 'type-not-accepted'
+  | 'wrong-federation'
+  | 'wrong-topic'
+  | 'agent-mismatch';
+
+export function protocolError(reason: RejectReason, message: string, details: Record<string, unknown> = {}): IcosflError {
+  return new IcosflError('PROTOCOL_MALFORMED', message, { details: { reason, ...details } });
+}
+
+/** The reason of a PROTOCOL_MALFORMED error (undefined for anything else). */
+export function rejectReason(err: unknown): RejectReason | undefined {
+  if (err instanceof IcosflError && err.code === 'PROTOCOL_MALFORMED') return err.details?.reason as RejectReason | undefined;
+  return undefined;
+}
+
+export function encodeMessage(message: Message): Uint8Array {
+  const { type, ...rest } = message as Message & { body?: Uint8Array };
+  const body = 'body' in rest ? rest.body : undefined;
+  if (WITH_BODY.has(type) !== (body instanceof Uint8Array)) {
+    throw new TypeError(`encodeMessage: a ${type} message ${WITH_BODY.has(type) ? 'needs' : 'takes no'} body`);
+  }
+  const fields: Record<string, unknown> = { ...rest };
+  delete fields.body;
+  // Validated on the way out too: a bug must not put a message on the wire that peers drop.
+  const checked = MESSAGE_SCHEMAS[type].safeParse({ type, ...fields });
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new TypeError(`encodeMessage: ${type}.${issue.path.join('.')}: ${issue.message}`);
+  }
+  const header = Buffer.from(JSON.stringify(fields), 'utf8');
+  if (header.length > MAX_HEADER_BYTES) throw new RangeError(`encodeMessage: ${type} header is ${header.length} bytes, over ${MAX_HEADER_BYTES}`);
+  const bodyLength = body?.length ?? 0;
+  const out = new Uint8Array(MESSAGE_HEADER_BYTES + header.length + bodyLength);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, MESSAGE_MAGIC, true);
+  v.setUint8(4, PROTOCOL_VERSION);
+  v.setUint8(5, TYPE_CODES[type]);
+  v.setUint16(6, 0, true);
+  v.setUint32(8, header.length, true);
+  v.setUint32(12, bodyLength, true);
+  out.set(header, MESSAGE_HEADER_BYTES);
+  if (body) out.set(body, MESSAGE_HEADER_BYTES + header.length);
+  return out;
+}
+
+/**
+ * Parses and validates one message (the body is copied, aligned). `accept` lists
+ * the types this receiver takes: anything else is refused before its header is parsed.
+ */
+export function decodeMessage(bytes: Uint8Array, accept?: ReadonlySet<MessageType>): Message {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('decodeMessage: expected a Uint8Array');
+  if (bytes.length < MESSAGE_HEADER_BYTES) throw protocolError('truncated', `message of ${bytes.length} bytes is shorter than its ${MESSAGE_HEADER_BYTES}-byte header`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint32(0, true) !== MESSAGE_MAGIC) throw protocolError('bad-magic', 'not an icosfl message (bad magic)');
+  const version = v.getUint8(4);
+  if (version !== PROTOCOL_VERSION) throw protocolError('unknown-version', `protocol version ${version}; this build speaks ${PROTOCOL_VERSION}`, { version });
+  const type = typeOfCode(v.getUint8(5));
+  if (!type) throw protocolError('unknown-type', `unknown message type ${v.getUint8(5)}`);
+  if (accept && !accept.has(type)) throw protocolError('type-not-accepted', `a ${type} message is not taken here`, { type });
+  if (v.getUint16(6, true) !== 0) throw protocolError('reserved-nonzero', 'reserved header bytes are not zero');
+  const headerLength = v.getUint32(8, true);
+  const bodyLength = v.getUint32(12, true);
+  if (headerLength < 2 || headerLength > MAX_HEADER_BYTES) throw protocolError('bad-length', `header length ${headerLength} is outside 2…${MAX_HEADER_BYTES}`);
+  if (!WITH_BODY.has(type) && bodyLength !== 0) throw protocolError('bad-length', `a ${type} message carries no body, this one announces ${bodyLength} bytes`);
+  if (MESSAGE_HEADER_BYTES + headerLength + bodyLength !== bytes.length) {
+    throw protocolError('bad-length', `the frame announces ${MESSAGE_HEADER_BYTES + headerLength + bodyLength} bytes, ${bytes.length} arrived`, { length: bytes.length });
+  }
+  let fields: unknown;
+  try {
+    fields = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + MESSAGE_HEADER_BYTES, headerLength).toString('utf8'));
+  } catch {
+    throw protocolError('bad-header', `${type} header is not JSON`);
+  }
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields) || 'type' in fields) {
+    throw protocolError('bad-header', `${type} header must be a JSON object without a type field`);
+  }
+  const parsed = MESSAGE_SCHEMAS[type].safeParse({ type, ...fields });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw protocolError('bad-header', `${type}.${issue.path.join('.') || '(root)'}: ${issue.message}`, { type });
+  }
+  const message = parsed.data as Message;
+  if (WITH_BODY.has(type)) {
+    const start = MESSAGE_HEADER_BYTES + headerLength;
+    // A copy, not a view: the body starts after a header of any length, and the crypto code reads
+    // it through typed arrays that must be 4- and 8-byte aligned (and a Buffer's slice() is a view).
+    const body = new Uint8Array(bodyLength);
+    body.set(bytes.subarray(start, start + bodyLength));
+    (message as Message & { body: Uint8Array }).body = body;
+  }
+  return message;
+}
+
+/** The message type a frame announces, without parsing it; undefined when it is not a frame. */
+export function peekType(bytes: Uint8Array): MessageType | undefined {
+  if (bytes.length < MESSAGE_HEADER_BYTES) return undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return v.getUint32(0, true) === MESSAGE_MAGIC ? typeOfCode(v.getUint8(5)) : undefined;
+}
+
+export { MESSAGE_TYPES };

@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import { federationModelSchema } from './federation-model.js';
+
+/**
+ * The closed set of federation messages, in instruction/result pairs:
+ *
+ *   coordinator → agents              agents → coordinator
+ *   announce (retained)          →    update     a round's contribution (encrypted)
+ *   global   (retained, chunked) →    ack        installed or not, with the agent's validation report
+ *                                     presence   online / busy / waiting-for-data / incompatible / offline (last will)
+ *
+ * Every message has a JSON header (the fields below) and, for update and global, a binary body
+ * (a CKKS frame, common/crypto/wire.ts, or plaintext float32 when the federation runs without
+ * encryption for a benchmark). frame.ts serialises them, chunks.ts splits them for brokers,
+ * topics.ts says where each goes. A reply names the instruction it answers (session, round,
+ * phase), and the receiving end checks that against its own state.
+ */
+export const PROTOCOL_VERSION = 1;
+
+export const PHASES = ['ridge', 'fedavg', 'final'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const CODECS = ['ckks', 'plaintext'] as const;
+export type Codec = (typeof CODECS)[number];
+
+export const PRESENCE_STATES = ['online', 'busy', 'waiting-for-data', 'incompatible', 'offline'] as const;
+export type PresenceState = (typeof PRESENCE_STATES)[number];
+
+/** Federation and agent ids: they become topic levels, so no '/', '+', '#' or spaces. */
+export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const id = z.string().regex(ID_PATTERN, 'ids are 1–64 of [A-Za-z0-9._-]');
+const count = z.number().int().min(0).max(2 ** 32 - 1);
+const positive = z.number().int().min(1).max(2 ** 32 - 1);
+const timeMs = z.number().int().min(0).max(8.64e15);
+const reason = z.string().max(500);
+
+/**
+ * A validation report: a relative loss (≥ 0; 1 = persistence) or "Infinity" (JSON has none:
+ * a flat validation tail and a model that predicts a change), or null where it could not be
+ * computed. Model selection caps it (coordinator/strategy/model-selection.ts).
+ */
+// finite(): JSON writes a number Infinity as null, which would turn "worse than persistence" into "no report".
+export const lossSchema = z.union([z.number().nonnegative().finite(), z.literal('Infinity'), z.null()]);
+export type WireLoss = z.infer<typeof lossSchema>;
+
+export function lossToWire(x: number): WireLoss {
+  if (Number.isNaN(x)) return null;
+  if (x === Infinity) return 'Infinity';
+  return x < 0 ? null : x;
+}
+
+export function lossFromWire(x: WireLoss): number {
+  return x === null ? NaN : x === 'Infinity' ? Infinity : x;
+}
+
+/** What the final round hands over: the best round's global model and each head's pooled ridge penalty. */
+export const selectionSchema = z
+  .object({
+    /** Round id of the global kept; 0 = none beat the seeded initial model, which agents rebuild themselves. */
+    bestRound: count,
+    /** One pooled penalty per ridge head; empty = no ridge model this session. */
+    ridgeLambdas: z.array(z.number().positive().finite()).max(64),
+  })
+  .strict();
+export type Selection = z.infer<typeof selectionSchema>;
+
+const announceSchema = z
+  .object({
+    type: z.literal('announce'),
+    federation: id,
+    session: positive,
+    /** Round id: unique and increasing over the federation's life, across sessions. */
+    round: positive,
+    phase: z.enum(PHASES),
+    /** FedAvg step within the session (1 … model.rounds); 0 for ridge and final. */
+    step: count,
+    /** Round id of the global model to train from; 0 = the seeded initial model. */
+    base: count,
+    /** Coordinator clock, ms since the epoch: updates after it are not taken. */
+    deadline: timeMs,
+    issuedAt: timeMs,
+    codec: z.enum(CODECS),
+    /** The federation key's id (CKKS keyId): an agent holding another key says so instead of sending garbage. */
+    keyId: z.string().max(64),
+    /** Largest sample weight n_k an update may claim this round (keeps Σ n_k inside the CKKS range). */
+    weightCap: positive,
+    model: federationModelSchema,
+    configHash: z.string().regex(/^[0-9a-f]{32}$/),
+    selection: selectionSchema.optional(),
+  })
+  .strict();
+
+const updateSchema = z
+  .object({
+    type: z.literal('update'),
+    federation: id,
+    agent: id,
+    session: positive,
+    round: positive,
+    phase: z.enum(['ridge', 'fedavg']),
+    /** The weight n_k the body was multiplied by (CKKS) or is averaged with (plaintext): min(windows, weightCap). */
+    samples: positive,
+    /** Training windows behind it, before the cap. */
+    windows: positive,
+    /** Validation relative loss of the model the update started from (FedAvg step 1: of the initial model). */
+    baseLoss: lossSchema.optional(),
+    codec: z.enum(CODECS),
+  })
+  .strict();
+
+const globalSchema = z
+  .object({
+    type: z.literal('global'),
+    federation: id,
+    session: positive,
+    round: positive,
+    phase: z.enum(PHASES),
+    clients: count,
+    totalSamples: count,
+    codec: z.enum(CODECS),
+    selection: selectionSchema.optional(),
+  })
+  .strict();
+
+const ackSchema = z
+  .object({
+    type: z.literal('ack'),
+    federation: id,
+    agent: id,
+    session: positive,
+    round: positive,
+    phase: z.enum(PHASES),
+    ok: z.boolean(),
+    reason: reason.optional(),
+    /** FedAvg: the global's validation relative loss on this agent. */
+    loss: lossSchema.optional(),
+    /** Ridge: [head][penalty index] validation relative loss of each pooled penalty. */
+    ridgeLosses: z.array(z.array(lossSchema).max(64)).max(64).optional(),
+  })
+  .strict();
+
+const presenceSchema = z
+  .object({
+    type: z.literal('presence'),
+    federation: id,
+    agent: id,
+    state: z.enum(PRESENCE_STATES),
+    reason: reason.optional(),
+    /** Training windows it has now. */
+    windows: count.optional(),
+    /** Last round it sent an update for, and last round whose global it installed. */
+    lastRound: count.optional(),
+    installed: count.optional(),
+    software: z.string().max(64).optional(),
+    at: timeMs,
+  })
+  .strict();
+
+export const MESSAGE_SCHEMAS = {
+  announce: announceSchema,
+  update: updateSchema,
+  global: globalSchema,
+  ack: ackSchema,
+  presence: presenceSchema,
+} as const;
+
+export type MessageType = keyof typeof MESSAGE_SCHEMAS;
+export const MESSAGE_TYPES = Object.keys(MESSAGE_SCHEMAS) as MessageType[];
+
+export type Announce = z.infer<typeof announceSchema>;
+export type UpdateHeader = z.infer<typeof updateSchema>;
+export type GlobalHeader = z.infer<typeof globalSchema>;
+export type Ack = z.infer<typeof ackSchema>;
+export type Presence = z.infer<typeof presenceSchema>;
+
+/** Update and global carry a body; the others never do. */
+export interface Update extends UpdateHeader {
+  body: Uint8Array;
+}
+export interface Global extends GlobalHeader {
+  body: Uint8Array;
+}
+
+export type Message = Announce | Update | Global | Ack | Presence;
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+/** The types that carry a body. */
+export const WITH_BODY: ReadonlySet<MessageType> = new Set(['update', 'global']);
+
+/** Who may send what: the coordinator's and the agents' sides, for routing and for topic checks. */
+export const FROM_COORDINATOR: ReadonlySet<MessageType> = new Set(['announce', 'global']);
+export const FROM_AGENT: ReadonlySet<MessageType> = new Set(['update', 'ack', 'presence']);
+
+/**
+ * Builds the acknowledgement of a global from the global itself (Flower's reply_to): the reply
+ * cannot name another round or phase than the instruction it answers.
+ */
+export function ackFor(g: GlobalHeader, agent: string, fields: Pick<Ack, 'ok'> & Partial<Pick<Ack, 'reason' | 'loss' | 'ridgeLosses'>>): Ack {
+  return { type: 'ack', federation: g.federation, agent, session: g.session, round: g.round, phase: g.phase, ...fields };
+}
+
+/** Builds an update from the announcement it answers. */
+export function updateFor(a: Announce, agent: string, fields: Pick<Update, 'samples' | 'windows' | 'body'> & Partial<Pick<Update, 'baseLoss'>>): Update {
+  if (a.phase === 'final') throw new RangeError('updateFor: the final round takes no updates');
+  return { type: 'update', federation: a.federation, agent, session: a.session, round: a.round, phase: a.phase, codec: a.codec, ...fields };
+}

@@ -1,0 +1,164 @@
+import type { Logger } from '../log.js';
+import { ChunkAssembler, DEFAULT_CHUNK_BYTES, splitMessage, type AssemblerOptions } from '../protocol/chunks.js';
+import { decodeMessage, encodeMessage, rejectReason, type RejectReason } from '../protocol/frame.js';
+import type { Global, Message, MessageType } from '../protocol/messages.js';
+import { federationTopics, routeMismatch, streamOf, type FederationTopics } from '../protocol/topics.js';
+import type { InboundMessage, Transport } from './transport.js';
+
+/**
+ * Messages over a transport, the same on both ends: encode (protocol/frame.ts), split into
+ * chunks (protocol/chunks.ts) and publish on the message's topic (protocol/topics.ts); on the
+ * way in, reassemble, decode, check the route, and hand the message to the one handler. A
+ * message that can never be processed (malformed, oversized, unknown version, another
+ * federation, sent as someone else) is logged with its reason, counted and dropped; the
+ * transport acknowledges it all the same, so it is never redelivered forever.
+ */
+export interface MessengerOptions {
+  transport: Transport;
+  federation: string;
+  /** Message types this end takes (the coordinator: update, ack, presence; agents: announce, global). */
+  accept: ReadonlySet<MessageType>;
+  logger: Logger;
+  chunkBytes?: number;
+  assembler?: Omit<AssemblerOptions, 'accept'>;
+  now?: () => number;
+}
+
+export interface InboundContext {
+  topic: string;
+  retained: boolean;
+  /** SHA-256 (hex) of the message's bytes. */
+  hash: string;
+  bytes: number;
+}
+
+export type InboundHandler = (message: Message, ctx: InboundContext) => Promise<void> | void;
+
+export interface MessengerStats {
+  received: Record<string, number>;
+  sent: Record<string, number>;
+  bytesIn: number;
+  bytesOut: number;
+  rejected: Partial<Record<RejectReason, number>>;
+  duplicates: number;
+  expiredSets: number;
+  pendingBytes: number;
+}
+
+export class Messenger {
+  readonly topics: FederationTopics;
+  readonly #opts: MessengerOptions;
+  readonly #assembler: ChunkAssembler;
+  readonly #now: () => number;
+  readonly #chunkBytes: number;
+  readonly #stats: MessengerStats = { received: {}, sent: {}, bytesIn: 0, bytesOut: 0, rejected: {}, duplicates: 0, expiredSets: 0, pendingBytes: 0 };
+  #handler: InboundHandler | undefined;
+  #expiry: NodeJS.Timeout | undefined;
+
+  constructor(opts: MessengerOptions) {
+    this.#opts = opts;
+    this.topics = federationTopics(opts.federation);
+    this.#now = opts.now ?? Date.now;
+    this.#chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.#assembler = new ChunkAssembler({ ...opts.assembler, accept: opts.accept });
+    opts.transport.onMessage((m) => this.#inbound(m));
+    // Incomplete chunk sets are freed on a timer so a sender that vanished mid-message costs nothing.
+    const every = Math.max(1000, Math.floor((opts.assembler?.timeoutMs ?? 120_000) / 4));
+    this.#expiry = setInterval(() => this.expire(), every);
+    this.#expiry.unref();
+  }
+
+  onMessage(handler: InboundHandler): void {
+    this.#handler = handler;
+  }
+
+  /** Frees incomplete chunk sets past their timeout (also done on a timer); returns how many. */
+  expire(): number {
+    const dropped = this.#assembler.expire(this.#now());
+    for (const d of dropped) this.#opts.logger.warn({ stream: d.stream, type: d.type, received: d.received, chunks: d.count, reason: 'incomplete' }, 'incomplete message dropped');
+    this.#stats.expiredSets += dropped.length;
+    this.#count('incomplete', dropped.length);
+    return dropped.length;
+  }
+
+  stats(): MessengerStats {
+    return { ...this.#stats, received: { ...this.#stats.received }, sent: { ...this.#stats.sent }, rejected: { ...this.#stats.rejected }, pendingBytes: this.#assembler.pendingBytes };
+  }
+
+  #count(reason: RejectReason, n = 1): void {
+    if (n > 0) this.#stats.rejected[reason] = (this.#stats.rejected[reason] ?? 0) + n;
+  }
+
+  #reject(reason: RejectReason, detail: string, topic: string): void {
+    this.#count(reason);
+    this.#opts.logger.warn({ topic, reason, detail }, 'message rejected');
+  }
+
+  async #inbound(m: InboundMessage): Promise<void> {
+    this.#stats.bytesIn += m.payload.length;
+    // An empty retained payload is a deletion (stale global chunks), not a message.
+    if (m.payload.length === 0) return;
+    const stream = streamOf(m.topic);
+    const r = this.#assembler.accept(stream, m.payload, this.#now());
+    if (r.kind === 'rejected') return this.#reject(r.reason, r.detail, m.topic);
+    if (r.kind === 'duplicate') {
+      this.#stats.duplicates++;
+      return;
+    }
+    if (r.kind === 'partial') return;
+    let message: Message;
+    try {
+      message = decodeMessage(r.message, this.#opts.accept);
+    } catch (err) {
+      const reason = rejectReason(err);
+      if (!reason) throw err;
+      return this.#reject(reason, (err as Error).message, m.topic);
+    }
+    const mismatch = routeMismatch(m.topic, message, this.#opts.federation);
+    if (mismatch) return this.#reject(mismatch, `${message.type} from ${'agent' in message ? message.agent : 'the coordinator'} of federation ${message.federation} on ${m.topic}`, m.topic);
+    this.#stats.received[message.type] = (this.#stats.received[message.type] ?? 0) + 1;
+    await this.#handler?.(message, { topic: m.topic, retained: m.retained, hash: r.hash, bytes: r.message.length });
+  }
+
+  /** Publishes a message on its topic (announce retained; use sendGlobal for globals). */
+  async send(message: Message): Promise<number> {
+    if (message.type === 'global') throw new TypeError('Messenger.send: publish globals with sendGlobal (retained chunk topics)');
+    const topic =
+      message.type === 'announce' ? this.topics.round
+      : message.type === 'update' ? this.topics.update(message.agent)
+      : message.type === 'ack' ? this.topics.ack(message.agent)
+      : this.topics.presence(message.agent);
+    const chunks = splitMessage(encodeMessage(message), this.#chunkBytes);
+    for (const c of chunks) await this.#publish(topic, c, message.type === 'announce');
+    this.#stats.sent[message.type] = (this.#stats.sent[message.type] ?? 0) + 1;
+    return chunks.reduce((a, c) => a + c.length, 0);
+  }
+
+  /**
+   * Publishes a global as retained chunks on global/0 … global/n−1 and clears global/n …
+   * global/(previousChunks − 1), left over from a larger one. Returns the chunk count (the
+   * caller keeps it for the next call) and the bytes sent.
+   */
+  async sendGlobal(message: Global, previousChunks: number): Promise<{ chunks: number; bytes: number }> {
+    const chunks = splitMessage(encodeMessage(message), this.#chunkBytes);
+    for (const [i, c] of chunks.entries()) await this.#publish(this.topics.global(i), c, true);
+    for (let i = chunks.length; i < previousChunks; i++) await this.#publish(this.topics.global(i), new Uint8Array(0), true);
+    this.#stats.sent.global = (this.#stats.sent.global ?? 0) + 1;
+    return { chunks: chunks.length, bytes: chunks.reduce((a, c) => a + c.length, 0) };
+  }
+
+  async #publish(topic: string, payload: Uint8Array, retain: boolean): Promise<void> {
+    await this.#opts.transport.publish(topic, payload, { retain, qos: 1 });
+    this.#stats.bytesOut += payload.length;
+  }
+
+  /** Forgets redelivery memory of the global stream, so retained copies are taken again (after a restart of state). */
+  forgetGlobals(): void {
+    this.#assembler.forget(streamOf(this.topics.global(0)));
+  }
+
+  close(): void {
+    if (this.#expiry) clearInterval(this.#expiry);
+    this.#expiry = undefined;
+  }
+}

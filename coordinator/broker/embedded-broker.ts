@@ -1,0 +1,236 @@
+/**
+ * The zero-setup broker: aedes 1.2 on a loopback port, for a federation without a Mosquitto or
+ * EMQX of its own. The coordinator reaches it through trustedStream() (an in-process stream
+ * pair, no socket); agents on this host connect to `url`.
+ *
+ * Guards, in authorizePublish / authorizeSubscribe, because aedes takes by default what the
+ * protocol allows:
+ * - no publish to a `$` topic (`$SYS/...` included) from anyone: aedes itself listens on
+ *   `$SYS/+/new/clients` and closes the client named there;
+ * - retained publishes (wills included) only over a trusted stream: agents read the current
+ *   round from retained topics, so no agent may plant one;
+ * - no subscription to `$...` or to a filter whose first level is a wildcard (`#`, `+/#`, `+/+/x`):
+ *   an agent subscribes to its federation's topics, never to everything.
+ * MQTT 3.1.1 cannot tell a client its publish was refused [MQTT-3.3.5-2]: aedes sends no PUBACK,
+ * reports `clientError` and closes the connection (so the client's will, if it may have one, is
+ * published). The message is neither stored as retained nor forwarded. A refused subscription
+ * gets SUBACK code 128 and nothing, retained messages included, is delivered for it.
+ */
+import { createServer, isIPv4, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { IcosflError } from '../../common/errors.js';
+import { childLogger, type Logger } from '../../common/log.js';
+
+/** Per-agent ACLs to come: consulted after the guards, which they cannot loosen. */
+export interface BrokerAuthorizer {
+  publish?(clientId: string, topic: string, trusted: boolean): boolean;
+  subscribe?(clientId: string, filter: string, trusted: boolean): boolean;
+}
+
+export interface EmbeddedBrokerOptions {
+  /** A loopback address; default '127.0.0.1'. */
+  host?: string;
+  /** 0 (default) takes a free port. */
+  port?: number;
+  logger?: Logger;
+  authorize?: BrokerAuthorizer;
+}
+
+export interface EmbeddedBrokerStats {
+  /** Connected clients (the trusted ones included). */
+  clients: number;
+  /** Publishes taken from clients (wills included, `$SYS` heartbeats not), and their payload bytes. */
+  published: number;
+  publishedBytes: number;
+  refusedPublishes: number;
+  refusedSubscriptions: number;
+}
+
+export interface EmbeddedBroker {
+  /** mqtt://127.0.0.1:PORT */
+  readonly url: string;
+  readonly port: number;
+  /** A fresh connection for an in-process client that may publish retained messages. */
+  trustedStream(): Duplex;
+  stats(): EmbeddedBrokerStats;
+  /** Disconnects every client and frees the port. */
+  close(): Promise<void>;
+}
+
+/**
+ * drainTimeout: a subscriber whose socket stays full for 10 s is dropped instead of stalling
+ * delivery to everyone (aedes' default 60 s is long beside a round). concurrency: messages in
+ * flight at once in aedes' emitter; 256 covers a round's chunks to 50+ agents without queueing.
+ */
+export const EMBEDDED_BROKER_DEFAULTS = { host: '127.0.0.1', port: 0, drainTimeoutMs: 10_000, concurrency: 256 } as const;
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+}
+
+/** [MQTT-4.7.2-1]-style reach: a filter starting with a wildcard sees every tree on the broker. */
+function isForbiddenFilter(filter: string): boolean {
+  return filter.startsWith('$') || filter.startsWith('#') || filter.startsWith('+');
+}
+
+/**
+ * One end of an in-memory connection: what one end writes the other reads, with backpressure.
+ * Destroying an end lets the other read what was already written (a DISCONNECT, say) before EOF.
+ */
+class PairEnd extends Duplex {
+  peer!: PairEnd;
+  #pendingWrite: ((err?: Error | null) => void) | null = null;
+  #eofSent = false;
+
+  constructor() {
+    super({ allowHalfOpen: false });
+  }
+
+  override _read(): void {
+    const cb = this.peer.#pendingWrite;
+    this.peer.#pendingWrite = null;
+    cb?.();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#eofSent || this.peer.destroyed) return cb();
+    if (this.peer.push(chunk)) cb();
+    else this.#pendingWrite = cb;
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#sendEof();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#sendEof();
+    const pending = this.#pendingWrite;
+    this.#pendingWrite = null;
+    pending?.();
+    cb(err);
+  }
+
+  #sendEof(): void {
+    if (this.#eofSent) return;
+    this.#eofSent = true;
+    if (!this.peer.destroyed) this.peer.push(null);
+  }
+}
+
+function streamPair(): [PairEnd, PairEnd] {
+  const a = new PairEnd();
+  const b = new PairEnd();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
+  const host = opts.host ?? EMBEDDED_BROKER_DEFAULTS.host;
+  if (typeof host !== 'string' || !isLoopback(host)) {
+    throw new RangeError(`embedded broker host must be a loopback address (127.x.x.x, ::1, localhost), got '${String(host)}': it has no authentication`);
+  }
+  const port = opts.port ?? EMBEDDED_BROKER_DEFAULTS.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new RangeError(`embedded broker port must be an integer 0–65535, got ${port}`);
+  const log = opts.logger ?? childLogger('broker');
+  const authorize = opts.authorize ?? {};
+
+  // Broker-side ends of trustedStream() pairs; aedes keeps the stream it was handed as client.conn.
+  const trusted = new WeakSet<object>();
+  const isTrusted = (client: Client | null): boolean => client !== null && trusted.has(client.conn);
+  const stats = { published: 0, publishedBytes: 0, refusedPublishes: 0, refusedSubscriptions: 0 };
+
+  const refusePublish = (client: Client | null, packet: PublishPacket, reason: string, cb: (err?: Error | null) => void): void => {
+    stats.refusedPublishes++;
+    log.warn({ clientId: client?.id, topic: packet.topic, retain: packet.retain, reason }, 'publish refused');
+    cb(new Error(`publish to '${packet.topic}' refused: ${reason}`));
+  };
+
+  const aedes = await Aedes.createBroker({
+    drainTimeout: EMBEDDED_BROKER_DEFAULTS.drainTimeoutMs,
+    concurrency: EMBEDDED_BROKER_DEFAULTS.concurrency,
+    // Client ids are 1–64 characters (transport.ts); aedes' default 23 is MQTT 3.1's limit.
+    maxClientsIdLength: 64,
+    authorizePublish(client, packet, cb) {
+      const topic = packet.topic;
+      const isTrustedClient = isTrusted(client);
+      if (topic.startsWith('$')) return refusePublish(client, packet, '$ topics are reserved for the broker', cb);
+      if (packet.retain && !isTrustedClient) return refusePublish(client, packet, 'only the coordinator publishes retained messages', cb);
+      if (authorize.publish && !authorize.publish(client?.id ?? '', topic, isTrustedClient)) return refusePublish(client, packet, 'not authorised', cb);
+      cb(null);
+    },
+    authorizeSubscribe(client, sub: Subscription, cb) {
+      const isTrustedClient = isTrusted(client);
+      const refused =
+        isForbiddenFilter(sub.topic) ? 'filter reaches $ or every topic' : authorize.subscribe && !authorize.subscribe(client.id, sub.topic, isTrustedClient) ? 'not authorised' : null;
+      if (refused === null) return cb(null, sub);
+      stats.refusedSubscriptions++;
+      log.warn({ clientId: client.id, filter: sub.topic, reason: refused }, 'subscription refused');
+      cb(null, null); // SUBACK 128
+    },
+  });
+  aedes.on('publish', (packet: AedesPublishPacket, client: Client | null) => {
+    if (client === null || packet.topic.startsWith('$')) return;
+    stats.published++;
+    stats.publishedBytes += packet.payload.length;
+  });
+  aedes.on('clientError', (client: Client, err: Error) => log.debug({ clientId: client.id, err }, 'client error'));
+  aedes.on('connectionError', (_client: Client, err: Error) => log.debug({ err }, 'connection error'));
+
+  // Every connection, so close() can end those that never sent CONNECT (aedes does not know them).
+  const connections = new Set<Duplex | Socket>();
+  const track = (conn: Duplex | Socket): void => {
+    connections.add(conn);
+    conn.once('close', () => connections.delete(conn));
+  };
+  const server: Server = createServer((socket) => {
+    track(socket);
+    aedes.handle(socket);
+  });
+  const listenHost = host === 'localhost' ? '127.0.0.1' : host;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, listenHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw new IcosflError('TRANSPORT_UNAVAILABLE', `embedded broker could not listen on ${listenHost}:${port}: ${(err as Error).message}`, { cause: err });
+  }
+  server.on('error', (err) => log.error({ err }, 'embedded broker server error'));
+  const address = server.address() as AddressInfo;
+  const url = `mqtt://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  log.info({ url }, 'embedded broker listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port: address.port,
+    trustedStream(): Duplex {
+      if (closing !== null) throw new IcosflError('TRANSPORT_UNAVAILABLE', 'the embedded broker is closed');
+      const [brokerSide, clientSide] = streamPair();
+      trusted.add(brokerSide);
+      track(brokerSide);
+      aedes.handle(brokerSide);
+      return clientSide;
+    },
+    stats(): EmbeddedBrokerStats {
+      return { clients: aedes.connectedClients, ...stats };
+    },
+    close(): Promise<void> {
+      closing ??= (async () => {
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        for (const conn of connections) conn.destroy();
+        await serverClosed;
+        log.info({ url }, 'embedded broker closed');
+      })();
+      return closing;
+    },
+  };
+}

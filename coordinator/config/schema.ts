@@ -1,0 +1,196 @@
+import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from '../../common/config/log-level.js';
+import { DEFAULT_CHUNK_BYTES } from '../../common/protocol/chunks.js';
+import { DEFAULT_FEDERATION_MODEL, federationModelSchema, type FederationModel } from '../../common/protocol/federation-model.js';
+import { ID_PATTERN } from '../../common/protocol/messages.js';
+
+/**
+ * The coordinator's configuration: `/etc/icosfl/coordinator.toml`, overridable by environment
+ * variables (`ICOSFL_COORD_<SECTION>_<KEY>`) and `--set section.key=value` (see load.ts). Every
+ * key has a default, so an absent file is a working setup (given a key bundle); unknown keys are
+ * errors. DEFAULTS is the one visible object of defaults; `[model]` takes its defaults from
+ * DEFAULT_FEDERATION_MODEL (common/protocol/federation-model.ts), the model simulate measures.
+ */
+
+/** `[model]` keys as written (snake_case) → the FederationModel field each one sets. */
+export const MODEL_KEYS = {
+  metrics: 'metrics',
+  kind: 'kind',
+  lookback: 'lookback',
+  horizon: 'horizon',
+  hidden_units: 'hiddenUnits',
+  channel_independent: 'channelIndependent',
+  batch_size: 'batchSize',
+  learning_rate: 'learningRate',
+  local_epochs: 'localEpochs',
+  rounds: 'rounds',
+  fine_tune_epochs: 'fineTuneEpochs',
+  ridge_features: 'ridgeFeatures',
+  mix_memory: 'mixMemory',
+  validation_fraction: 'validationFraction',
+  calibrate: 'calibrate',
+  seed: 'seed',
+  max_windows: 'maxWindows',
+  min_windows: 'minWindows',
+} as const satisfies Record<string, keyof FederationModel>;
+
+export type ModelKey = keyof typeof MODEL_KEYS;
+/** The `[model]` section: FederationModel with snake_case keys. */
+export type ModelSection = { [K in ModelKey]: FederationModel[(typeof MODEL_KEYS)[K]] };
+
+// Compile-time check that MODEL_KEYS covers every FederationModel field (a new field must get a key).
+type Missing = Exclude<keyof FederationModel, (typeof MODEL_KEYS)[ModelKey]>;
+const modelKeysComplete: [Missing] extends [never] ? true : Missing = true;
+void modelKeysComplete;
+
+function modelDefaults(): ModelSection {
+  const out: Record<string, unknown> = {};
+  for (const [snake, camel] of Object.entries(MODEL_KEYS)) {
+    const v = DEFAULT_FEDERATION_MODEL[camel];
+    out[snake] = Array.isArray(v) ? [...v] : v;
+  }
+  return out as ModelSection;
+}
+
+export const CODECS = ['ckks', 'plaintext'] as const;
+
+export const DEFAULTS = {
+  coordinator: {
+    /** Snapshot, journal (a round's updates) and aggregates. Empty: $STATE_DIRECTORY, else /var/lib/icosfl-coordinator. */
+    state_dir: '',
+    /** The control socket coordinator.sock. Empty: $RUNTIME_DIRECTORY, else <state_dir>/run. */
+    runtime_dir: '',
+    /** Empty: $LOG_LEVEL, else 'info'. */
+    log_level: '' as LogLevel | '',
+    /** coordinator.json from `keys init` (parameters only; a bundle with a secret key is refused). */
+    keys: '/etc/icosfl/coordinator.json',
+    /** 'plaintext' lets the coordinator see every agent's weights: for benchmarks only. */
+    codec: 'ckks' as (typeof CODECS)[number],
+  },
+  broker: {
+    /** 'embedded': an aedes broker in this process on embedded_host:embedded_port; else mqtt://host:port. */
+    url: 'embedded',
+    embedded_host: '127.0.0.1',
+    /** 0 takes a free port (logged, and shown by `status`). */
+    embedded_port: 1883,
+    client_id: 'icosfl-coordinator',
+    /** Payload bytes per MQTT message: a quarter of EMQX's 1 MB default packet limit. */
+    chunk_bytes: DEFAULT_CHUNK_BYTES,
+  },
+  federation: {
+    /** Empty: the key bundle's federationId. Set: it must equal that id. */
+    id: '',
+    /** Updates a round needs; a round is announced once this many agents are online. */
+    min_agents: 2,
+    round_timeout_s: 120,
+    ack_timeout_s: 60,
+    round_interval_s: 2,
+    session_interval_s: 3600,
+    /** 0 = run sessions forever; else exit 0 after this many. */
+    sessions: 0,
+    /** An agent not heard from for this long counts as offline (agents say they are there every 30 s). */
+    presence_timeout_s: 90,
+    /** Collection time a round in progress gets after a restart, for agents to resend. */
+    resume_grace_s: 30,
+  },
+  model: modelDefaults(),
+};
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
+const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:'];
+const DAY_S = 86_400;
+
+function brokerUrlProblem(url: string): string | undefined {
+  if (url === 'embedded') return undefined;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `must be 'embedded' or a broker URL such as mqtt://broker.example:1883, got '${url}'`;
+  }
+  if (!BROKER_SCHEMES.includes(u.protocol)) return `scheme '${u.protocol}' is not one of ${BROKER_SCHEMES.join(' ')}`;
+  if (!u.hostname) return `names no host: '${url}'`;
+  return undefined;
+}
+
+const seconds = (min: number, max: number, inclusiveMin = true) => {
+  const base = z.number().finite();
+  return (inclusiveMin ? base.min(min) : base.gt(min)).max(max);
+};
+
+function modelSectionSchema() {
+  const shape: Record<string, z.ZodTypeAny> = {};
+  for (const [snake, camel] of Object.entries(MODEL_KEYS)) shape[snake] = (federationModelSchema.shape[camel] as z.ZodTypeAny).default(DEFAULTS.model[snake as ModelKey]);
+  return z.object(shape).strict();
+}
+
+export const coordinatorConfigSchema = z
+  .object({
+    coordinator: z
+      .object({
+        state_dir: z.string().default(DEFAULTS.coordinator.state_dir),
+        runtime_dir: z.string().default(DEFAULTS.coordinator.runtime_dir),
+        log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.coordinator.log_level),
+        keys: z.string().default(DEFAULTS.coordinator.keys),
+        codec: z.enum(CODECS).default(DEFAULTS.coordinator.codec),
+      })
+      .strict()
+      .default({}),
+    broker: z
+      .object({
+        url: z
+          .string()
+          .superRefine((u, ctx) => {
+            const problem = brokerUrlProblem(u);
+            if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+          })
+          .default(DEFAULTS.broker.url),
+        embedded_host: z.string().regex(LOOPBACK, 'must be a loopback address (127.x.x.x, ::1, localhost): the embedded broker has no authentication').default(DEFAULTS.broker.embedded_host),
+        embedded_port: z.number().int().min(0).max(65_535).default(DEFAULTS.broker.embedded_port),
+        client_id: z.string().regex(ID_PATTERN, 'must be 1–64 of [A-Za-z0-9._-]').default(DEFAULTS.broker.client_id),
+        chunk_bytes: z.number().int().min(4096).max(DEFAULT_CHUNK_BYTES).default(DEFAULTS.broker.chunk_bytes),
+      })
+      .strict()
+      .default({}),
+    federation: z
+      .object({
+        id: z.union([z.literal(''), z.string().regex(ID_PATTERN, 'must be empty (the key bundle\'s id) or 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.id),
+        min_agents: z.number().int().min(1).max(100_000).default(DEFAULTS.federation.min_agents),
+        round_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.round_timeout_s),
+        ack_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.ack_timeout_s),
+        round_interval_s: seconds(0, DAY_S).default(DEFAULTS.federation.round_interval_s),
+        session_interval_s: seconds(0, 30 * DAY_S).default(DEFAULTS.federation.session_interval_s),
+        sessions: z.number().int().min(0).max(1_000_000).default(DEFAULTS.federation.sessions),
+        presence_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.presence_timeout_s),
+        resume_grace_s: seconds(0, 3600).default(DEFAULTS.federation.resume_grace_s),
+      })
+      .strict()
+      .default({}),
+    model: modelSectionSchema().default({}),
+  })
+  .strict();
+
+/** The parsed layers before directories, the log level and the key path are resolved. */
+export type RawCoordinatorConfig = Omit<z.infer<typeof coordinatorConfigSchema>, 'model'> & { model: ModelSection };
+
+/** What `serve` runs with: directories, log level and key path resolved, the model as the protocol's FederationModel. */
+export interface CoordinatorConfig extends Omit<RawCoordinatorConfig, 'coordinator'> {
+  coordinator: Omit<RawCoordinatorConfig['coordinator'], 'log_level'> & { log_level: LogLevel };
+  /** `[model]` in the protocol's (camelCase) form, as announced to the agents. */
+  federationModel: FederationModel;
+  /** The file read, or null when none existed and defaults apply. */
+  source: string | null;
+  /** 'section.key' → where an override came from (environment variable or flag), for error messages. */
+  origins: ReadonlyMap<string, string>;
+}
+
+/** coordinatorConfigSchema with its checks across sections (load.ts parses with this; overrides read the plain object's shape). */
+export const checkedCoordinatorConfigSchema = coordinatorConfigSchema.superRefine((c, ctx) => {
+  if (c.coordinator.codec === 'ckks' && c.coordinator.keys === '') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['coordinator', 'keys'], message: "must name the coordinator.json of `icosfl-coordinator keys init` when codec is 'ckks'" });
+  }
+  // Without a key bundle nothing else can say which federation this is.
+  if (c.coordinator.codec === 'plaintext' && c.federation.id === '') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['federation', 'id'], message: "must be set when coordinator.codec is 'plaintext' (there is no key bundle to take the id from)" });
+  }
+});

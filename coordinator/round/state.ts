@@ -1,0 +1,198 @@
+import type { Announce, Codec, GlobalHeader, Phase, PresenceState, Selection } from '../../common/protocol/messages.js';
+import { modelConfigHash, modelParamCount, ridgePayloadLength, type FederationModel } from '../../common/protocol/federation-model.js';
+
+/**
+ * The coordinator's whole state: plain JSON (it is the snapshot journal.ts writes), changed only
+ * by reducer.ts. A federation runs sessions; a session runs rounds (a ridge round, `model.rounds`
+ * FedAvg rounds, a final round); a round collects updates, has them summed, publishes the
+ * global and collects acknowledgements.
+ */
+export interface RoundSettings {
+  federation: string;
+  codec: Codec;
+  /** The federation key's id (coordinator.json keyId), announced so agents with another key say so. */
+  keyId: string;
+  model: FederationModel;
+  configHash: string;
+  /** Updates a round needs (quorum); a round is announced only once this many agents are online. */
+  minAgents: number;
+  /** Collection window after an announcement. */
+  roundTimeoutMs: number;
+  /** Window for acknowledgements after the global is out. */
+  ackTimeoutMs: number;
+  /** Pause between the rounds of a session, and between sessions. */
+  roundIntervalMs: number;
+  sessionIntervalMs: number;
+  /** Stop after this many sessions; 0 = run forever. */
+  sessions: number;
+  /** An agent not heard from for this long counts as offline. */
+  presenceTimeoutMs: number;
+  /** Σ n_k bound of the key bundle (CKKS range); the weight cap divides it among the agents. */
+  maxRoundSamples: number;
+  /** Collection time a round in progress gets after a restart, so agents can resend. */
+  resumeGraceMs: number;
+  /** Round summaries kept in the state (older ones are dropped). */
+  historyLimit: number;
+  /** Expected parameter count of a FedAvg and of a ridge update (federation-model.ts). */
+  paramCounts: { fedavg: number; ridge: number };
+}
+
+export interface UpdateRecord {
+  samples: number;
+  windows: number;
+  bytes: number;
+  /** The base model's validation relative loss the agent reported (null: none). */
+  baseLoss: number | null;
+  at: number;
+}
+
+export interface AckRecord {
+  ok: boolean;
+  reason?: string;
+  loss: number | null;
+  ridgeLosses?: (number | null)[][];
+  at: number;
+}
+
+export type RoundStatus = 'collecting' | 'aggregating' | 'publishing' | 'acking';
+
+export interface RoundState {
+  round: number;
+  session: number;
+  phase: Phase;
+  step: number;
+  base: number;
+  status: RoundStatus;
+  announcedAt: number;
+  deadline: number;
+  weightCap: number;
+  /** Agents expected to answer (online at the announcement, or that came online since). */
+  expected: string[];
+  updates: Record<string, UpdateRecord>;
+  acks: Record<string, AckRecord>;
+  ackDeadline: number | null;
+  global: { clients: number; totalSamples: number; bytes: number; aggregatedAt: number } | null;
+  /** The round whose aggregate this round's global carries (itself, or the best one for a final; 0 = none). */
+  source: number;
+  selection?: Selection;
+  /** The announcement as sent (republished, retained, after a restart). */
+  announce: Announce;
+  bytesOut: number;
+}
+
+export interface SessionState {
+  session: number;
+  startedAt: number;
+  ridge: { round: number; lambdas: number[] } | null;
+  completedSteps: number;
+  /** Round id of the newest FedAvg global of the session (0 = the seeded initial model). */
+  lastGlobal: number;
+  /** Pooled validation score of each candidate model, in order (round 0 = the initial model). */
+  scores: { round: number; score: number }[];
+}
+
+export interface AgentRecord {
+  firstSeen: number;
+  lastSeen: number;
+  state: PresenceState;
+  reason: string | null;
+  windows: number | null;
+  /** Last round it sent an accepted update for / whose global it acknowledged. */
+  lastRound: number | null;
+  installed: number | null;
+  rounds: number;
+  lastError: string | null;
+}
+
+export type RoundOutcome = 'completed' | 'abandoned';
+
+export interface RoundSummary {
+  round: number;
+  session: number;
+  phase: Phase;
+  step: number;
+  outcome: RoundOutcome;
+  reason: string | null;
+  expected: number;
+  participants: number;
+  acks: number;
+  clients: number;
+  totalSamples: number;
+  bytesIn: number;
+  bytesOut: number;
+  announcedAt: number;
+  closedAt: number;
+  /** Pooled validation loss relative to persistence (FedAvg rounds; 1 = persistence), null when nobody reported. */
+  score: number | null;
+}
+
+export interface CoordinatorState {
+  format: 1;
+  federation: string;
+  configHash: string;
+  nextRound: number;
+  session: SessionState | null;
+  sessionsDone: number;
+  current: RoundState | null;
+  /** When the next round is announced (once enough agents are online). */
+  nextAt: number;
+  /** The global agents should find retained (republished after a restart: the embedded broker keeps nothing). */
+  lastPublished: { header: GlobalHeader; source: number } | null;
+  /** Chunks of the last global, so stale retained chunk topics of a larger one get cleared. */
+  globalChunks: number;
+  agents: Record<string, AgentRecord>;
+  history: RoundSummary[];
+  /** Rejected messages by reason since the state was created. */
+  rejected: Record<string, number>;
+  done: boolean;
+}
+
+export function initialState(s: RoundSettings, now: number): CoordinatorState {
+  return {
+    format: 1,
+    federation: s.federation,
+    configHash: s.configHash,
+    nextRound: 1,
+    session: null,
+    sessionsDone: 0,
+    current: null,
+    nextAt: now,
+    lastPublished: null,
+    globalChunks: 0,
+    agents: {},
+    history: [],
+    rejected: {},
+    done: false,
+  };
+}
+
+/** Phase-dependent expected update length (in parameters). */
+export function expectedParams(s: RoundSettings, phase: Phase): number {
+  return phase === 'ridge' ? s.paramCounts.ridge : s.paramCounts.fedavg;
+}
+
+/** Round timing defaults: a round waits up to two minutes for updates, one for acknowledgements. */
+export const DEFAULT_TIMING = {
+  roundTimeoutMs: 120_000,
+  ackTimeoutMs: 60_000,
+  roundIntervalMs: 2_000,
+  sessionIntervalMs: 3_600_000,
+  presenceTimeoutMs: 90_000,
+  resumeGraceMs: 30_000,
+  historyLimit: 2_000,
+} as const;
+
+export type SettingsInput = Pick<RoundSettings, 'federation' | 'codec' | 'keyId' | 'model' | 'minAgents' | 'maxRoundSamples'> &
+  Partial<Omit<RoundSettings, 'configHash' | 'paramCounts'>>;
+
+/** Complete settings: timing defaults filled in, the model's hash and layout lengths derived once. */
+export function makeSettings(i: SettingsInput): RoundSettings {
+  if (!Number.isInteger(i.minAgents) || i.minAgents < 1) throw new RangeError(`minAgents must be a positive integer, got ${i.minAgents}`);
+  return {
+    ...DEFAULT_TIMING,
+    sessions: 0,
+    ...i,
+    configHash: modelConfigHash(i.model),
+    paramCounts: { fedavg: modelParamCount(i.model), ridge: ridgePayloadLength(i.model) },
+  };
+}

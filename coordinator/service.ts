@@ -1,0 +1,273 @@
+import { mkdirSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { ControlServer } from '../common/control/server.js';
+import { IcosflError } from '../common/errors.js';
+import { exitCode } from '../common/exit-codes.js';
+import { setRootLogger, type Logger } from '../common/log.js';
+import { Messenger } from '../common/transport/messenger.js';
+import { loadFederationKeys, resolveFederation, type FederationIdentity } from './config/federation.js';
+import { loadCoordinatorConfig, type LoadOptions } from './config/load.js';
+import type { CoordinatorConfig } from './config/schema.js';
+import { controlSocketPath } from './control-socket.js';
+import { RoundRunner } from './round/runner.js';
+import { makeSettings, type RoundSettings, type RoundSummary } from './round/state.js';
+import { ckksStrategy, plaintextStrategy } from './strategy/aggregation.js';
+import { openBroker, type BrokerLink } from './service-broker.js';
+import { PreloadedJournal } from './service-journal.js';
+import { ServiceNotifier } from './service-notify.js';
+import { agentsAnswer, roundsAnswer, statusAnswer, statusLine, type ServiceFacts } from './service-status.js';
+
+/**
+ * `icosfl-coordinator serve`: the coordinator service around the round runner. Start-up order:
+ * config (a bad one exits 78 before anything is touched) → key bundle (77 for a secret key) →
+ * state directory locked and loaded (75 while another coordinator holds it) → control socket →
+ * broker, embedded or external (69 when the first connection fails within 10 s) → messenger and
+ * runner → subscriptions → READY=1. SIGTERM/SIGINT stop it in reverse within 5 s; SIGHUP only
+ * logs that a restart applies config changes. With federation.sessions > 0 it exits 0 once the
+ * runner has run them all.
+ */
+const STATUS_EVERY_MS = 10_000;
+/** SIGTERM must end the process within 5 s (systemd's TimeoutStopSec is longer; the tests hold us to 5). */
+const SHUTDOWN_BUDGET_MS = 4_500;
+/** After the last session: time for agents to fetch the final global and acknowledge it. */
+const DRAIN_MS = 1_000;
+/** Closing the transport waits for in-flight publishes at most this long, then drops them. */
+const TRANSPORT_CLOSE_MS = 1_500;
+
+export class CoordinatorService {
+  readonly config: CoordinatorConfig;
+  readonly #root: Logger;
+  readonly #loggers = new Map<string, Logger>();
+  readonly #log: Logger;
+  readonly #notify: ServiceNotifier;
+  readonly #startedAt = Date.now();
+  readonly #timers: NodeJS.Timeout[] = [];
+  #federation: FederationIdentity | undefined;
+  #settings: RoundSettings | undefined;
+  #journal: PreloadedJournal | undefined;
+  #control: ControlServer | undefined;
+  #broker: BrokerLink | undefined;
+  #messenger: Messenger | undefined;
+  #runner: RoundRunner | undefined;
+  #ready = false;
+  #stopping: Promise<number> | undefined;
+  #resolveExit!: (code: number) => void;
+  readonly exited = new Promise<number>((resolve) => (this.#resolveExit = resolve));
+
+  constructor(load: LoadOptions) {
+    this.config = loadCoordinatorConfig(load);
+    // Synchronous writes: the last lines before a signal exit or a watchdog kill are the ones that matter.
+    this.#root = pino({ level: this.config.coordinator.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true }));
+    setRootLogger(this.#root);
+    this.#log = this.logger('coordinator');
+    this.#notify = new ServiceNotifier(this.logger('sd-notify'));
+  }
+
+  /** The child logger of a component, one per name. */
+  logger(component: string): Logger {
+    let l = this.#loggers.get(component);
+    if (!l) this.#loggers.set(component, (l = this.#root.child({ component })));
+    return l;
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    const { origins: _origins, federationModel: _model, ...shown } = c;
+    void _origins;
+    void _model;
+    this.#log.info({ config: shown }, 'starting');
+    process.on('SIGTERM', () => void this.shutdown('SIGTERM', exitCode('OK')));
+    process.on('SIGINT', () => void this.shutdown('SIGINT', exitCode('OK')));
+    process.on('SIGHUP', () => this.#log.warn({ configFile: c.source }, 'SIGHUP: the coordinator applies config changes only at a restart (systemctl restart icosfl-coordinator)'));
+    if (c.coordinator.codec === 'plaintext') {
+      this.#log.warn({ codec: 'plaintext' }, 'codec is plaintext: agents send their weights in the clear and this coordinator sees them; meant for benchmarks only');
+    }
+
+    const bundle = await loadFederationKeys(c);
+    const federation = resolveFederation(c, bundle);
+    this.#federation = federation;
+    const settings = makeSettings({
+      federation: federation.id,
+      codec: c.coordinator.codec,
+      keyId: federation.keyId,
+      model: c.federationModel,
+      minAgents: c.federation.min_agents,
+      maxRoundSamples: federation.maxRoundSamples,
+      roundTimeoutMs: seconds(c.federation.round_timeout_s),
+      ackTimeoutMs: seconds(c.federation.ack_timeout_s),
+      roundIntervalMs: seconds(c.federation.round_interval_s),
+      sessionIntervalMs: seconds(c.federation.session_interval_s),
+      sessions: c.federation.sessions,
+      presenceTimeoutMs: seconds(c.federation.presence_timeout_s),
+      resumeGraceMs: seconds(c.federation.resume_grace_s),
+    });
+    this.#settings = settings;
+
+    this.#journal = new PreloadedJournal(c.coordinator.state_dir, this.logger('journal'));
+    this.#journal.checkFederation(federation.id, c.coordinator.state_dir);
+
+    makeRuntimeDir(c.coordinator.runtime_dir);
+    const control = new ControlServer(controlSocketPath(c.coordinator.runtime_dir), this.logger('control'), 'icosfl-coordinator');
+    control.handle('status', async () => this.status());
+    control.handle('agents', async () => agentsAnswer(this.#state(), settings, Date.now()));
+    control.handle('rounds', async (req) => roundsAnswer(this.#state(), req.limit));
+    control.handle('ping', async () => ({ pong: true, pid: process.pid }));
+    this.#control = control;
+    await control.listen();
+    if (this.#stopping) return;
+
+    const link = await openBroker(c, (name) => this.logger(name));
+    if (this.#stopping) {
+      // Stopped while connecting: the shutdown did not see this link, so it is closed here.
+      await closeTransport(link);
+      await link.embedded?.close();
+      return;
+    }
+    this.#broker = link;
+    const { transport } = this.#broker;
+    const messenger = new Messenger({ transport, federation: federation.id, accept: new Set(['update', 'ack', 'presence']), logger: this.logger('messenger'), chunkBytes: c.broker.chunk_bytes });
+    this.#messenger = messenger;
+    const runner = new RoundRunner({ settings, messenger, journal: this.#journal, strategy: bundle ? ckksStrategy(bundle) : plaintextStrategy(), logger: this.logger('rounds') });
+    this.#runner = runner;
+    runner.on('round', (s: RoundSummary) => {
+      this.logger('rounds').debug({ round: s.round, outcome: s.outcome }, 'round summary recorded');
+      this.#notify.status(this.#statusLine());
+    });
+    void runner.finished.then(() => {
+      if (this.#stopping) return;
+      this.#log.info({ sessions: settings.sessions, drainMs: DRAIN_MS }, 'every configured session ran; stopping after a short drain');
+      const t = setTimeout(() => void this.shutdown('every configured session ran', exitCode('OK')), DRAIN_MS);
+      this.#timers.push(t);
+    });
+    // In the same turn as the Messenger: the transport hands it queued messages (an external
+    // broker's persistent session delivers them right after CONNACK) only from the next turn,
+    // and runner.start() sets the messenger's handler before its first await, so none is dropped.
+    await runner.start();
+    if (this.#stopping) return;
+    for (const filter of [messenger.topics.updateFilter, messenger.topics.ackFilter, messenger.topics.presenceFilter]) await transport.subscribe(filter);
+    if (this.#stopping) return;
+
+    this.#ready = true;
+    this.#notify.ready(this.#statusLine());
+    this.#log.info(
+      { federation: federation.id, codec: settings.codec, broker: this.#broker.url, embedded: this.#broker.embedded !== null, port: this.#broker.embedded?.port ?? null, socket: control.path, stateDir: c.coordinator.state_dir, minAgents: settings.minAgents },
+      'coordinator ready',
+    );
+    this.#startTimers();
+    if (runner.state.done) {
+      this.#log.warn({ stateDir: c.coordinator.state_dir, sessionsDone: runner.state.sessionsDone }, 'this state directory\'s federation already ran its configured sessions; nothing more runs (raise federation.sessions, or use another state_dir to start over)');
+      void this.shutdown('the sessions had already run', exitCode('OK'));
+    }
+  }
+
+  #startTimers(): void {
+    this.#timers.push(setInterval(() => this.#notify.status(this.#statusLine()), STATUS_EVERY_MS));
+    const every = this.#notify.watchdogEveryMs();
+    if (every !== null) {
+      // From the main thread's timers: a blocked event loop (a stuck sum, a busy loop) stops the pings.
+      this.#log.info({ everyMs: every }, 'watchdog enabled');
+      this.#notify.watchdog();
+      this.#timers.push(setInterval(() => this.#notify.watchdog(), every));
+    }
+  }
+
+  #state() {
+    const r = this.#runner;
+    if (!r) throw new IcosflError('DAEMON_NOT_RUNNING', 'the coordinator is still starting (connecting to the broker); retry in a few seconds');
+    return r.state;
+  }
+
+  #statusLine(): string {
+    const r = this.#runner;
+    return r && this.#settings ? statusLine(r.state, this.#settings, Date.now()) : 'starting';
+  }
+
+  status(): Record<string, unknown> {
+    const state = this.#state();
+    const b = this.#broker;
+    const facts: ServiceFacts = {
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      ready: this.#ready,
+      configFile: this.config.source,
+      stateDir: this.config.coordinator.state_dir,
+      socket: this.#control?.path ?? controlSocketPath(this.config.coordinator.runtime_dir),
+      federation: this.#federation?.id ?? '',
+      keyId: this.#federation?.keyId ?? '',
+      broker: b ? { url: b.url, embedded: b.embedded !== null, port: b.embedded?.port ?? null, transport: b.transport.status(), embeddedStats: b.embedded?.stats() ?? null } : null,
+      messenger: this.#messenger?.stats() ?? null,
+    };
+    return statusAnswer(state, this.#settings!, facts, Date.now());
+  }
+
+  shutdown(why: string, code: number): Promise<number> {
+    this.#stopping ??= (async () => {
+      const started = performance.now();
+      this.#notify.stopping(`stopping (${why})`);
+      this.#log.info({ why }, 'stopping');
+      for (const t of this.#timers) clearTimeout(t);
+      // Last resort: whatever hangs below, the process still ends within the 5 s SIGTERM promise.
+      setTimeout(() => {
+        this.#log.error({ why, budgetMs: SHUTDOWN_BUDGET_MS }, 'shutdown overran its budget; exiting now');
+        process.exit(code);
+      }, SHUTDOWN_BUDGET_MS).unref();
+      await this.#step('runner', () => this.#runner?.stop());
+      this.#messenger?.close();
+      await this.#step('transport', () => closeTransport(this.#broker));
+      await this.#step('broker', () => this.#broker?.embedded?.close());
+      await this.#step('journal', () => this.#journal?.close());
+      await this.#step('control socket', () => this.#control?.close());
+      this.#log.info({ why, code, tookMs: Math.round(performance.now() - started) }, 'stopped');
+      this.#resolveExit(code);
+      return code;
+    })();
+    return this.#stopping;
+  }
+
+  /** One shutdown step; a failure is logged and the next step still runs. */
+  async #step(what: string, fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.#log.warn({ err, step: what }, 'shutdown step failed');
+    }
+  }
+}
+
+function seconds(s: number): number {
+  return Math.round(s * 1000);
+}
+
+/** The control socket's directory: 0750 like the agent's, so the socket (0660) is for the service's user and group. */
+function makeRuntimeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
+    throw new IcosflError('OUTPUT_UNWRITABLE', `cannot create the runtime directory ${dir} (${code}); run as the service user or set coordinator.runtime_dir`, { cause });
+  }
+}
+
+/** A connected transport gets the in-flight publishes' acknowledgements (bounded); a lost one is dropped at once. */
+async function closeTransport(link: BrokerLink | undefined): Promise<void> {
+  if (!link) return;
+  const t = link.transport;
+  if (!t.status().connected) return t.close({ force: true });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), TRANSPORT_CLOSE_MS)));
+  // Late: move on; closing the embedded broker next ends the connection, and the budget bounds the rest.
+  await Promise.race([t.close(), late]);
+  clearTimeout(timer);
+}
+
+export async function runService(load: LoadOptions): Promise<number> {
+  const service = new CoordinatorService(load);
+  try {
+    await service.start();
+  } catch (err) {
+    await service.shutdown(`start failed: ${(err as Error).message}`, exitCode('FAILURE'));
+    throw err;
+  }
+  return service.exited;
+}
