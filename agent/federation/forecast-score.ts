@@ -24,6 +24,7 @@ export class ForecastScore {
   readonly #H: number;
   readonly #pending: Pending[] = [];
   readonly #max: number;
+  #lastOrigin = -Infinity;
   // Sums per channel and step: model and persistence squared and absolute errors, counts.
   readonly #sq: Float64Array;
   readonly #ab: Float64Array;
@@ -52,7 +53,8 @@ export class ForecastScore {
   }
 
   record(origin: number, forecast: Float32Array, last: Float32Array): void {
-    if (this.#pending.length > 0 && origin <= this.#pending[this.#pending.length - 1]!.origin) return;
+    if (origin <= this.#lastOrigin) return;
+    this.#lastOrigin = origin;
     this.#pending.push({ origin, forecast: forecast.slice(), last: last.slice() });
     if (this.#pending.length > this.#max) this.#pending.shift();
   }
@@ -65,12 +67,16 @@ export class ForecastScore {
       const p = this.#pending[0]!;
       let first = 0;
       while (first < timestamps.length && timestamps[first]! <= p.origin) first++;
-      if (timestamps.length - first < H) {
-        // Not all arrived yet; a forecast older than the window it was looked up in is dropped.
-        if (first === 0 && timestamps.length > 0 && timestamps[0]! > p.origin) this.#pending.shift();
-        else return;
-        continue;
+      // The origin's own sample must be in the window, so the next H samples are the ones forecast;
+      // a forecast older than the window it is looked up in is dropped.
+      if (first === 0 || timestamps[first - 1] !== p.origin) {
+        if (timestamps.length > 0 && timestamps[0]! > p.origin) {
+          this.#pending.shift();
+          continue;
+        }
+        return;
       }
+      if (timestamps.length - first < H) return;
       this.#pending.shift();
       for (let h = 0; h < H; h++) {
         for (let c = 0; c < C; c++) {
