@@ -147,6 +147,9 @@ export class CoordinatorService {
     if (this.#stopping) return;
     for (const filter of [messenger.topics.updateFilter, messenger.topics.ackFilter, messenger.topics.presenceFilter]) await transport.subscribe(filter);
     if (this.#stopping) return;
+    // Every reconnection (after the subscriptions are back): a broker that restarted without
+    // persistence lost the retained announcement and global, and what agents sent meanwhile.
+    transport.on('connect', () => void runner.reconnected().catch((err) => this.#log.warn({ err }, 'republishing after a reconnection failed')));
 
     this.#ready = true;
     this.#notify.ready(this.#statusLine());

@@ -35,6 +35,8 @@ export interface InProcessFederationOptions {
   /** Key material for CKKS; omit for plaintext FedAvg. */
   keys?: { agent: AgentBundle; coordinator: CoordinatorBundle };
   transport?: 'memory' | 'mqtt';
+  /** The bus to run over with transport 'memory' (default: a fresh one), so a test can connect an observer to it first. */
+  bus?: MemoryBus;
   logger: Logger;
   /** Called with each round's summary as it ends. */
   onRound?: (s: RoundSummary) => void;
@@ -55,9 +57,10 @@ interface Endpoint {
   close(): Promise<void>;
 }
 
-async function transports(kind: 'memory' | 'mqtt', logger: Logger): Promise<{ connect(id: string, trusted: boolean): Promise<Endpoint>; close(): Promise<void> }> {
+async function transports(kind: 'memory' | 'mqtt', logger: Logger, given?: MemoryBus): Promise<{ connect(id: string, trusted: boolean): Promise<Endpoint>; close(): Promise<void> }> {
+  if (given && kind !== 'memory') throw new TypeError("runInProcessFederation: a bus is only used with transport 'memory'");
   if (kind === 'memory') {
-    const bus = new MemoryBus();
+    const bus = given ?? new MemoryBus();
     return {
       async connect(id) {
         const t = await bus.connect({ clientId: id, logger });
@@ -83,7 +86,7 @@ export async function runInProcessFederation(o: InProcessFederationOptions): Pro
   const { model, logger } = o;
   if (o.agents.length === 0) throw new RangeError('runInProcessFederation needs at least one agent');
   const engines = createEngines(model);
-  const net = await transports(o.transport ?? 'memory', logger);
+  const net = await transports(o.transport ?? 'memory', logger, o.bus);
   const endpoints: Endpoint[] = [];
   const cipher = o.keys ? await AgentCipher.create(o.keys.agent) : undefined;
   const baseCodec = cipher ? ckksCodec(cipher) : plaintextCodec();

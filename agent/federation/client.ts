@@ -28,6 +28,9 @@ export interface FederationClientOptions extends ClientHooks {
   clock?: () => number;
 }
 
+/** stop()'s bound on its goodbye: well inside the daemon's 1.5 s for stopping the job. */
+const GOODBYE_MS = 500;
+
 export class FederationClient {
   readonly core: ClientCore;
   readonly #o: FederationClientOptions;
@@ -100,9 +103,17 @@ export class FederationClient {
     };
   }
 
-  /** Says goodbye ('offline', not the will) and stops; the caller closes the transport. */
+  /**
+   * Says goodbye ('offline', not the will) and stops; the caller closes the transport. The
+   * goodbye waits at most GOODBYE_MS (a publish waits for the broker, which may be away) and is
+   * skipped while disconnected: the broker then already published the will.
+   */
   async stop(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#serial(() => this.core.sendPresence('offline', 'stopped').catch(() => undefined));
+    if (!this.#o.transport.status().connected) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, GOODBYE_MS)));
+    await Promise.race([this.#serial(() => this.core.sendPresence('offline', 'stopped').catch(() => undefined)), late]);
+    clearTimeout(timer);
   }
 }

@@ -103,6 +103,28 @@ export class UpdateAccumulator {
   }
 }
 
+/** One row of scratch sums per ring degree for checkFrame: its values are never read. */
+const scratchRows = new Map<number, Float64Array>();
+
+/**
+ * What UpdateAccumulator.add checks of one frame on its own (header, layout, every residue below
+ * q), without building a sum: the coordinator checks each update as it arrives, and a fresh
+ * accumulator per update cost a 32 KB sum buffer each (1,000 agents: 32 MB of garbage a round).
+ * Throws what add() on an empty accumulator would throw.
+ */
+export function checkFrame(d: DerivedParams, bytes: Uint8Array, expectParamCount?: number): FrameHeader {
+  const h = parseFrame(bytes, d, expectParamCount);
+  let row = scratchRows.get(d.n);
+  if (!row) scratchRows.set(d.n, (row = new Float64Array(d.n)));
+  for (let j = 0; j < h.ciphertextCount; j++) {
+    // The adder's own residue check, into a row that is cleared instead of kept.
+    row.fill(0);
+    const bad = addPacked47(bytes, c0Offset(d, j), d.n, d.q, row, 0);
+    if (bad >= 0) throw residueOutOfRange(j * d.n + bad);
+  }
+  return h;
+}
+
 /** Sums encrypted updates (or partial aggregates) into one aggregate. */
 export function aggregate(bundle: CoordinatorBundle, updates: readonly Uint8Array[], opts: { paramCount?: number } = {}): Uint8Array {
   if (!Array.isArray(updates) || updates.length === 0) throw new RangeError('aggregate: updates must be a non-empty array of Uint8Array');

@@ -40,6 +40,8 @@ const CLOSE_GRACE_MS = 5_000;
 /** A 3.1.1 DISCONNECT packet: the broker then discards the will [MQTT-3.14.4-3]. */
 const DISCONNECT_PACKET = Buffer.from([0xe0, 0x00]);
 const PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:']);
+/** Payloads from this size on are copied out of the socket read they arrived in (handleMessage). */
+const COPY_PAYLOADS_FROM = 4096;
 /** Passed to handleMessage's callback so mqtt.js leaves the PUBACK to this file. */
 const ACK_DEFERRED = Object.freeze(new Error('puback deferred until the handler settled'));
 
@@ -126,7 +128,8 @@ export class MqttTransport implements Transport {
   #closed = false;
   #closing: Promise<void> | null = null;
   readonly #filters = new Map<string, QoS>();
-  #inbound: Inbound[] = [];
+  /** Packets not yet handled from #inboundHead on; handled slots are emptied at once. */
+  #inbound: (Inbound | undefined)[] = [];
   #inboundHead = 0;
   #handler: MessageHandler | null = null;
   #pumping = false;
@@ -167,6 +170,11 @@ export class MqttTransport implements Transport {
     // (Not manualConnect: with it, end() re-arms reconnection when a late 'close' arrives.)
     this.#client = stream === undefined ? mqttConnect(target.endpoint, options) : new MqttClient(() => openStream(stream), options);
     this.#client.handleMessage = (packet, callback) => {
+      // mqtt.js parses a payload that lies inside one socket read as a view of that read's buffer
+      // (64 KB on a busy link): queued until its turn, it would keep the whole buffer alive, and
+      // long enough to reach V8's old space. A large payload gets a buffer of its own.
+      const p = packet.payload;
+      if (typeof p !== 'string' && p.byteLength >= COPY_PAYLOADS_FROM && p.buffer.byteLength > p.byteLength) packet.payload = Buffer.from(p);
       this.#inbound.push({ packet, connection: this.#connection });
       this.#kick();
       if (packet.qos === 1) callback(ACK_DEFERRED);
@@ -310,6 +318,10 @@ export class MqttTransport implements Transport {
 
   #onConnack(sessionPresent: boolean): void {
     const connection = ++this.#connection;
+    // Nagle's algorithm holds a small packet (a PUBACK, an ack) until the previous one is
+    // acknowledged, and the peer's delayed ACK can hold that for 40 ms: a request–response
+    // protocol of small messages wants every packet sent at once.
+    (this.#client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
     if (!this.#closed) this.#client.options.reconnectPeriod = this.#opts.reconnect.minMs;
     this.#connectedAt = new Date().toISOString();
     if (connection > 1) this.#reconnects++;
@@ -433,8 +445,14 @@ export class MqttTransport implements Transport {
   async #pump(): Promise<void> {
     try {
       while (!this.#closed && this.#handler !== null && this.#inboundHead < this.#inbound.length) {
-        const item = this.#inbound[this.#inboundHead++]!;
-        if (this.#inboundHead > 1024 && this.#inboundHead * 2 > this.#inbound.length) {
+        const item = this.#inbound[this.#inboundHead]!;
+        // Let go of the packet now: a handled slot left filled until the next compaction kept up
+        // to a thousand payloads alive (a round's 24 KB updates: tens of MB of RSS).
+        this.#inbound[this.#inboundHead++] = undefined;
+        if (this.#inboundHead === this.#inbound.length) {
+          this.#inbound = [];
+          this.#inboundHead = 0;
+        } else if (this.#inboundHead > 1024 && this.#inboundHead * 2 > this.#inbound.length) {
           this.#inbound = this.#inbound.slice(this.#inboundHead);
           this.#inboundHead = 0;
         }

@@ -11,6 +11,8 @@ export type RoundEvent =
   /** Boot, after the journal was replayed: resume the round in progress or plan the first. */
   | { type: 'start'; now: number }
   | { type: 'tick'; now: number }
+  /** The broker connection came back after a loss (it may have lost what it retained). */
+  | { type: 'reconnected'; now: number }
   | { type: 'update'; now: number; message: Update }
   | { type: 'ack'; now: number; message: Ack }
   | { type: 'presence'; now: number; message: Presence }

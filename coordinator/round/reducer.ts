@@ -3,6 +3,7 @@ import { onAck } from './handlers/on-ack.js';
 import { onAggregated, onAggregationFailed } from './handlers/on-aggregated.js';
 import { onPresence } from './handlers/on-presence.js';
 import { onPublished } from './handlers/on-published.js';
+import { onReconnected } from './handlers/on-reconnected.js';
 import { onStart } from './handlers/on-start.js';
 import { onTick } from './handlers/on-tick.js';
 import { onUpdate, type BodyCheck } from './handlers/on-update.js';
@@ -24,6 +25,9 @@ export function reduce(state: CoordinatorState, event: RoundEvent, settings: Rou
       break;
     case 'tick':
       onTick(step);
+      break;
+    case 'reconnected':
+      onReconnected(step);
       break;
     case 'update':
       onUpdate(step, event.message, checkBody);

@@ -99,6 +99,11 @@ export class RoundRunner extends EventEmitter {
     return Promise.resolve();
   }
 
+  /** The broker connection came back after a loss: what the broker retained is published again (handlers/on-reconnected.ts). */
+  reconnected(): Promise<void> {
+    return this.dispatch({ type: 'reconnected', now: this.#now() });
+  }
+
   /** Queues an event; resolves once it is journaled and its effects have run. */
   dispatch(event: RoundEvent): Promise<void> {
     const run = this.#chain.then(() => this.#process(event));

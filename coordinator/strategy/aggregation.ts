@@ -1,5 +1,5 @@
 import { deriveParams, type CoordinatorBundle } from '../../common/crypto/index.js';
-import { UpdateAccumulator } from '../../common/crypto/aggregate.js';
+import { checkFrame } from '../../common/crypto/aggregate.js';
 import { parseFrame, KIND_UPDATE } from '../../common/crypto/wire.js';
 import type { Codec } from '../../common/protocol/messages.js';
 import { EncryptedFedAvgRound } from './ckks-fedavg.js';
@@ -30,7 +30,7 @@ export function ckksStrategy(bundle: CoordinatorBundle): AggregationStrategy {
         if (h.kind !== KIND_UPDATE) return 'an aggregate frame where one agent\'s update belongs';
         if (h.totalSamples !== samples) return `the frame carries n_k = ${h.totalSamples}, the message claims ${samples}`;
         // Every residue below q: the adder would refuse it later, in the middle of the round's sum.
-        new UpdateAccumulator(bundle, { paramCount: params }).add(body);
+        checkFrame(d, body, params);
         return undefined;
       } catch (err) {
         return (err as Error).message;

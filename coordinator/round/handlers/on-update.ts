@@ -29,7 +29,8 @@ export function onUpdate(step: Step, m: Update, checkBody: BodyCheck): void {
   if (m.samples > c.weightCap || m.samples > m.windows) {
     return step.reject('weight', `update claims weight ${m.samples} (windows ${m.windows}); the round allows at most ${c.weightCap}, and no more than its windows`, who);
   }
-  const total = Object.values(c.updates).reduce((a, u) => a + u.samples, 0);
+  let total = 0;
+  for (const a in c.updates) total += c.updates[a]!.samples;
   if (total + m.samples > step.settings.maxRoundSamples) {
     return step.reject('sample-budget', `Σ n_k would reach ${total + m.samples}, over the federation's maxRoundSamples ${step.settings.maxRoundSamples}`, who);
   }
