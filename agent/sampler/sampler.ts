@@ -86,6 +86,7 @@ export class Sampler extends EventEmitter {
   private readonly storeLag = new JitterWindow();
   private readonly collectorState = new Map<string, CollectorState>();
   private samplesStored = 0;
+  private readonly ringSizeAtStart: number;
   private pushErrors = 0;
   private skippedSlots = 0;
   private intervalMs: number;
@@ -105,6 +106,7 @@ export class Sampler extends EventEmitter {
       throw new RangeError(`Sampler: ${opts.metrics.length} metrics but the ring has ${opts.ring.channels} channels`);
     }
     this.opts = opts;
+    this.ringSizeAtStart = opts.ring.size;
     this.intervalMs = opts.intervalMs;
     const init: WorkerInit = { metrics: opts.metrics, intervalMs: opts.intervalMs, procRoot: opts.procRoot, sysRoot: opts.sysRoot, logLevel: opts.logLevel };
     this.replay = opts.replay ? { file: opts.replay.file, rows: null, history: 0, streamed: 0, held: opts.replay.hold, done: false } : null;
@@ -179,6 +181,13 @@ export class Sampler extends EventEmitter {
   private storeHistory(rows: number, timestampsMs: Float64Array, values: Float64Array): void {
     if (!this.replay) return;
     this.replay.rows = rows;
+    // A restarted replay finds its history in the ring already: storing it again would append a
+    // second copy after the samples streamed before the restart.
+    if (this.ringSizeAtStart >= timestampsMs.length && timestampsMs.length > 0) {
+      this.opts.logger.info({ file: this.replay.file, inRing: this.ringSizeAtStart, history: timestampsMs.length }, 'replay history already in the ring; not stored again');
+      this.emit('stored', this.lastSampleMs ?? Date.now());
+      return;
+    }
     const c = this.opts.metrics.length;
     for (let i = 0; i < timestampsMs.length; i++) {
       if (this.store(timestampsMs[i]!, values.subarray(i * c, (i + 1) * c))) this.replay.history++;

@@ -127,6 +127,26 @@ test('a held replay stores the history only, and streams the rest once released 
   }
 });
 
+test('a held replay restarted on its ring does not store its history a second time', async () => {
+  const csv = join(dir, 'again.csv');
+  writeFileSync(csv, `timestamp,cpu_busy_pct,mem_used_pct\n${Array.from({ length: 10 }, (_, i) => `${i},${i},${i}`).join('\n')}\n`);
+  const logger = pino({ level: 'silent' });
+  const path = join(dir, 'again.ring');
+  for (const run of [1, 2]) {
+    const ring = MetricRing.open({ path, capacity: 64, channels: 2, schemaTag: METRICS.join(',') });
+    const sampler = new Sampler({ ring, metrics: METRICS, intervalMs: 50, procRoot: '/nonexistent', sysRoot: '/nonexistent', logLevel: 'silent', logger, replay: { file: csv, history: 0.5, hold: true } });
+    try {
+      await within(sampler.firstSample(), 5000, `first sample, run ${run}`);
+      await sleep(300);
+      assert.is(ring.size, 5, `run ${run}: the history once`);
+      assert.is(sampler.stats().replay!.history, run === 1 ? 5 : 0);
+    } finally {
+      await sampler.stop();
+      ring.close();
+    }
+  }
+});
+
 test('without replay, releaseReplay is a no-op and stats say replay: null', async () => {
   const ring = MetricRing.open({ path: join(dir, 'plain.ring'), capacity: 16, channels: 1, schemaTag: 'load1' });
   const sampler = new Sampler({ ring, metrics: ['load1'], intervalMs: 1000, procRoot: '/proc', sysRoot: '/sys', logLevel: 'silent', logger: pino({ level: 'silent' }) });
