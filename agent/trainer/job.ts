@@ -31,10 +31,6 @@ export interface TrainingJobDeps {
 export interface TrainingJob {
   stop(): Promise<void>;
   status(): Record<string, unknown>;
-  /** The flat weights and window count of the last local round, for the federation layer. */
-  localUpdate(): { weights: Float32Array; samples: number } | undefined;
-  /** Installs a global model (already divided by Σn) from federated round `round` and saves it. */
-  applyGlobal(weights: Float32Array, round: number): void;
   /** Runs one local round now (also what the timer does); resolves when it is saved. */
   trainNow(): Promise<void>;
 }
@@ -85,7 +81,6 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
   let version = 0;
   let round = 0;
   let savedAt = '';
-  let lastUpdate: { weights: Float32Array; samples: number } | undefined;
   let lastRound: Record<string, unknown> | undefined;
   let state: 'starting' | 'waiting-for-data' | 'idle' | 'training' | 'failed' | 'stopped' = 'starting';
   let lastError: string | undefined;
@@ -202,7 +197,6 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     if (!forecaster?.scaler) return;
     const persistence = validation.n > 0 ? persistenceLoss(validation, forecaster.scaler.std) : NaN;
     const calibration = forecaster.calibrateOutput(train, validation);
-    lastUpdate = { weights: forecaster.getWeights(), samples: train.n };
     save();
     lossGauge.set({ model: 'trained' }, r.validationLoss);
     lossGauge.set({ model: 'persistence' }, persistence);
@@ -249,18 +243,6 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     },
     status() {
       return { enabled: true, running: !stopped, state, backend, backends, model: spec, version, round, savedAt: savedAt || null, lastRound: lastRound ?? null, lastError: lastError ?? null };
-    },
-    localUpdate: () => lastUpdate,
-    applyGlobal(weights, r) {
-      if (!forecaster?.scaler) throw new IcosflError('MODEL_INCOMPATIBLE', 'no local model yet to receive a global model');
-      forecaster.setWeights(weights);
-      round = r;
-      // The calibration was fitted to the old weights: refit it on this machine's newest windows.
-      const split = latestSplit();
-      if ('train' in split) forecaster.calibrateOutput(split.train, split.validation);
-      else forecaster.calibration = undefined;
-      save();
-      refreshForecast();
     },
     trainNow: () => serial(trainRound),
   };

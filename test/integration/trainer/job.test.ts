@@ -83,8 +83,6 @@ test('trains from the ring, saves the model, answers predict and exports gauges'
   assert.match(text, /icosfl_model_version 1/);
   assert.match(text, /icosfl_trainer_rounds_total\{outcome="trained"\} 1/);
 
-  const update = job.localUpdate()!;
-  assert.ok(update.weights instanceof Float32Array && update.samples > 2000);
   await job.stop();
   assert.is(job.status().state, 'stopped');
 });
