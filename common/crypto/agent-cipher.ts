@@ -1,7 +1,7 @@
 import { IcosflError } from '../errors.js';
 import { keyId, type AgentBundle } from './bundle.js';
 import { packFromUint64, unpackToUint64 } from './packing.js';
-import { SEED_BYTES, deriveParams, type DerivedParams } from './params.js';
+import { SEED_BYTES, decryptionStep, deriveParams, type DerivedParams } from './params.js';
 import { createSession, type SealSession } from './seal-session.js';
 import { KIND_UPDATE, MAX_PARAM_COUNT, c0Offset, frameBytes, parseFrame, seedOffset, writeHeader } from './wire.js';
 
@@ -81,7 +81,9 @@ export class AgentCipher {
   }
 
   /**
-   * Decrypts an aggregate (or a single update) and divides by Σ n_k. Costs one SEAL seed expansion
+   * Decrypts an aggregate (or a single update), rounds each Σ n_k·w_k to decryptionStep (so no raw
+   * decryption, which would carry the key-revealing noise, ever leaves this class) and divides by
+   * Σ n_k. The only decryption path of the codec. Costs one SEAL seed expansion
    * per client per ciphertext; `maxClients` (the federation's size) bounds that work up front.
    */
   decryptAggregate(bytes: Uint8Array, opts: { paramCount?: number; maxClients?: number } = {}): DecryptedAggregate {
@@ -92,6 +94,7 @@ export class AgentCipher {
       throw new IcosflError('CRYPTO_VALUE_OUT_OF_RANGE', `the aggregate claims ${h.clients} clients, more than maxClients ${opts.maxClients}`, { details: { clients: h.clients } });
     }
     const weights = new Float32Array(h.paramCount);
+    const step = decryptionStep(d, h.clients);
     const seeds: Uint8Array[] = new Array<Uint8Array>(h.clients);
     for (let j = 0; j < h.ciphertextCount; j++) {
       for (let k = 0; k < h.clients; k++) {
@@ -101,7 +104,8 @@ export class AgentCipher {
       const values = session.decryptSum((template, at) => unpackToUint64(bytes, c0Offset(d, j), d.n, d.qBits - 32, d.q, template, at, j * d.n), seeds);
       const base = j * d.slots;
       const count = Math.min(d.slots, h.paramCount - base);
-      for (let i = 0; i < count; i++) weights[base + i] = values[i]! / h.totalSamples;
+      for (let i = 0; i < count; i++) weights[base + i] = (Math.round(values[i]! / step) * step) / h.totalSamples;
+      values.fill(0);
     }
     return { weights, totalSamples: h.totalSamples, clients: h.clients };
   }

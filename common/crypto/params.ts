@@ -37,6 +37,15 @@ import { IcosflError } from '../errors.js';
  * within 1e-4 once Σ n_k ≥ 55 with 100 agents (≥ 6 with one). The dynamic range q/noise ≈ 2^34 is
  * what W·S trades against that floor: halve maxRoundSamples and the floor halves.
  *
+ * Decryption hygiene. Whoever holds a CKKS ciphertext and its exact decryption can solve for the
+ * secret key (Li and Micciancio, Eurocrypt 2021): the decoded value carries the encryption noise.
+ * The coordinator keeps every aggregate, so no decoded value leaves this layer as decoded: each
+ * Σ n_k·w_k is rounded to a multiple of decryptionStep(d, K) = 2^(12 + ceil(log2 √K)) / Δ, at
+ * least 7× the largest noise measured above (4,096 vs 560 for one agent, 65,536 vs 5,700 for
+ * 100), so the output is a function of the message alone except near grid boundaries, and an
+ * attacker's equations carry an error the size of the step instead of the noise. The average's
+ * cost: ≤ step / (2·Σ n_k), 2e-5 for one agent with n = 100 at Δ = 2^20, 3e-7 for 100 agents.
+ *
  * How n_k enters: n_k·w_k (not a pre-divided w_k/K, which gets the average wrong when an agent
  * drops out: a missing agent simply adds nothing to the sum or to Σ n_k).
  */
@@ -115,6 +124,15 @@ export function deriveParams(params: FederationParams): DerivedParams {
     packedPolyBytes: (params.polyModulusDegree * params.coeffModulusBits) / 8,
     paramsHash: new Uint8Array(createHash('sha256').update(canonical).digest().subarray(0, 16)),
   };
+}
+
+/**
+ * The grid every decrypted Σ n_k·w_k is rounded to (see "Decryption hygiene" above): a power of two
+ * over Δ, at least 7× the CKKS noise of a sum of `clients` fresh encryptions.
+ */
+export function decryptionStep(d: DerivedParams, clients: number): number {
+  if (!Number.isInteger(clients) || clients < 1) throw new RangeError(`decryptionStep: clients must be a positive integer, got ${clients}`);
+  return 2 ** (12 + Math.ceil(Math.log2(Math.sqrt(clients)))) / d.scale;
 }
 
 /** Classical security level of (N, log2 q) by the HE standard table; 0 when below 128. */
