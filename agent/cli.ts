@@ -9,6 +9,7 @@ const COMMANDS: CommandTable = {
   'check-config': () => import('./commands/check-config.js'),
   backends: () => import('./commands/backends.js'),
   predict: () => import('./commands/predict.js'),
+  identity: () => import('./commands/identity.js'),
 };
 
 void runCli('icosfl-agent', COMMANDS);

@@ -1,3 +1,6 @@
+import { loadSigningKey } from '../common/crypto/signing-keys.js';
+import { COORDINATOR_SIGNER, publicKeyText, type Signer, type SignerKey } from '../common/protocol/signature.js';
+import { EnrolmentRegistry } from './enrolment.js';
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
@@ -64,6 +67,23 @@ export class CoordinatorService {
     this.#notify = new ServiceNotifier(this.logger('sd-notify'));
   }
 
+  /**
+   * Message signing: with a signing key, sign what the coordinator sends and take only what
+   * enrolled agents signed (the enrolment file is re-read when it changes).
+   */
+  #signing(): { signer?: Signer; keyOf?: (signer: string) => SignerKey } {
+    const c = this.config.coordinator;
+    const security = this.logger('security');
+    if (c.signing_key === '') {
+      security.warn({ event: 'signing-off' }, 'coordinator.signing_key is not set: messages are not signed, and anyone who may publish on the broker can speak as any agent (run `icosfl-coordinator keys init` and enrol the agents)');
+      return {};
+    }
+    const key = loadSigningKey(c.signing_key);
+    const registry = new EnrolmentRegistry(c.enrolled_agents, (err) => security.error({ event: 'enrolment-unreadable', err: err.message, file: c.enrolled_agents }, 'the enrolment file became unreadable; the last good list stays in force'));
+    security.info({ event: 'key-loaded', signingKey: c.signing_key, publicKey: publicKeyText(key), enrolled: registry.size, file: c.enrolled_agents }, 'message signing on: taking only messages signed by enrolled agents');
+    return { signer: { id: COORDINATOR_SIGNER, key }, keyOf: (id) => registry.keyOf(id) };
+  }
+
   /** The child logger of a component, one per name. */
   logger(component: string): Logger {
     let l = this.#loggers.get(component);
@@ -86,6 +106,7 @@ export class CoordinatorService {
 
     const bundle = await loadFederationKeys(c);
     const federation = resolveFederation(c, bundle);
+    const signing = this.#signing();
     this.#federation = federation;
     const settings = makeSettings({
       federation: federation.id,
@@ -126,7 +147,7 @@ export class CoordinatorService {
     }
     this.#broker = link;
     const { transport } = this.#broker;
-    const messenger = new Messenger({ transport, federation: federation.id, accept: new Set(['update', 'ack', 'presence']), logger: this.logger('messenger'), chunkBytes: c.broker.chunk_bytes });
+    const messenger = new Messenger({ transport, federation: federation.id, accept: new Set(['update', 'ack', 'presence']), logger: this.logger('messenger'), chunkBytes: c.broker.chunk_bytes, ...signing });
     this.#messenger = messenger;
     const runner = new RoundRunner({ settings, messenger, journal: this.#journal, strategy: bundle ? ckksStrategy(bundle) : plaintextStrategy(), logger: this.logger('rounds') });
     this.#runner = runner;

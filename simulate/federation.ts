@@ -1,3 +1,4 @@
+import { COORDINATOR_SIGNER, generateSigningKey, type SignerKey } from '../common/protocol/signature.js';
 import type { AgentBundle, CoordinatorBundle } from '../common/crypto/index.js';
 import { AgentCipher } from '../common/crypto/index.js';
 import type { Logger } from '../common/log.js';
@@ -99,6 +100,14 @@ export async function runInProcessFederation(o: InProcessFederationOptions): Pro
   let runner: RoundRunner | undefined;
   try {
     const federation = o.keys?.coordinator.params.federationId ?? 'simulate';
+    // Signed as a deployment is: fresh keys for the coordinator and every agent, all enrolled.
+    const coordinatorKey = generateSigningKey();
+    const agentKeys = new Map(o.agents.map((a) => [a.id, generateSigningKey()]));
+    const agentKeyOf = (id: string): SignerKey => {
+      const key = agentKeys.get(id);
+      return key ? { key } : { refused: 'unknown-signer', detail: `${id} is not one of the simulated agents` };
+    };
+    const coordinatorKeyOf = (id: string): SignerKey => (id === COORDINATOR_SIGNER ? { key: coordinatorKey } : { refused: 'unknown-signer', detail: `${id} is not the coordinator` });
     const settings = makeSettings({
       federation,
       codec: o.keys ? 'ckks' : 'plaintext',
@@ -119,7 +128,7 @@ export async function runInProcessFederation(o: InProcessFederationOptions): Pro
       failed = reject;
       const c = net.connect('coordinator', true).then(async (ep) => {
         endpoints.push(ep);
-        const messenger = new Messenger({ transport: ep.transport, federation, accept: new Set(['update', 'ack', 'presence']), logger });
+        const messenger = new Messenger({ transport: ep.transport, federation, accept: new Set(['update', 'ack', 'presence']), logger, signer: { id: COORDINATOR_SIGNER, key: coordinatorKey }, keyOf: agentKeyOf });
         messengers.push(messenger);
         runner = new RoundRunner({ settings, messenger, journal: new MemoryJournal(), strategy: o.keys ? ckksStrategy(o.keys.coordinator) : plaintextStrategy(), logger });
         runner.on('round', (s: RoundSummary) => {
@@ -139,7 +148,7 @@ export async function runInProcessFederation(o: InProcessFederationOptions): Pro
     for (const a of o.agents) {
       const ep = await net.connect(a.id, false);
       endpoints.push(ep);
-      const messenger = new Messenger({ transport: ep.transport, federation, accept: new Set(['announce', 'global']), logger });
+      const messenger = new Messenger({ transport: ep.transport, federation, accept: new Set(['announce', 'global']), logger, signer: { id: a.id, key: agentKeys.get(a.id)! }, keyOf: coordinatorKeyOf });
       messengers.push(messenger);
       const participant = new Participant({ agent: a.id, seedOffset: a.seedOffset, engines: () => engines, codec, data: a.data, logger });
       participants.set(a.id, participant);

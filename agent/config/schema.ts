@@ -62,6 +62,14 @@ export const DEFAULTS = {
     presence_interval_s: 30,
     reconnect_min_ms: 500,
     reconnect_max_ms: 30_000,
+    /**
+     * The coordinator's public signing key (coordinator-signing.pub from `keys init`), pinned. Set:
+     * announcements and globals must carry its signature, and this agent signs what it sends with
+     * its own key (signing_key), which the coordinator must have enrolled. Empty: no signatures.
+     */
+    coordinator_key: '',
+    /** This agent's Ed25519 signing key, created on first use (mode 0600). Empty: <state_dir>/agent-signing.key. */
+    signing_key: '',
   },
   prometheus: {
     /** Off by default: nothing listens unless asked. */
@@ -112,6 +120,8 @@ export const agentConfigSchema = z
         presence_interval_s: z.number().positive().max(3600).default(DEFAULTS.federation.presence_interval_s),
         reconnect_min_ms: z.number().int().min(10).max(600_000).default(DEFAULTS.federation.reconnect_min_ms),
         reconnect_max_ms: z.number().int().min(10).max(3_600_000).default(DEFAULTS.federation.reconnect_max_ms),
+        coordinator_key: z.string().default(DEFAULTS.federation.coordinator_key).describe("the coordinator's public signing key (coordinator-signing.pub), pinned: announcements and globals must carry its signature and this agent signs its messages; empty: no signatures"),
+        signing_key: z.string().default(DEFAULTS.federation.signing_key).describe("this agent's Ed25519 signing key, created on first use (mode 0600); empty: <state_dir>/agent-signing.key"),
       })
       .strict()
       .default({}),

@@ -5,10 +5,12 @@ import { IcosflError, isIcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { ID_PATTERN, type Presence } from '../../common/protocol/messages.js';
 import { DEFAULT_FEDERATION_MODEL, modelConfigHash, type FederationModel } from '../../common/protocol/federation-model.js';
-import { encodeMessage } from '../../common/protocol/frame.js';
+import { join } from 'node:path';
+import { loadOrCreateSigningKey, loadPublicKeyFile } from '../../common/crypto/signing-keys.js';
 import { splitMessage } from '../../common/protocol/chunks.js';
+import { COORDINATOR_SIGNER, publicKeyText, type Signer, type SignerKey } from '../../common/protocol/signature.js';
 import { federationTopics } from '../../common/protocol/topics.js';
-import { Messenger } from '../../common/transport/messenger.js';
+import { Messenger, encodeForWire } from '../../common/transport/messenger.js';
 import { connectMqtt } from '../../common/transport/mqtt.js';
 import type { Transport } from '../../common/transport/transport.js';
 import { selectBackend } from '../trainer/backends.js';
@@ -41,6 +43,9 @@ export interface FederationSettings {
   presence_interval_s: number;
   reconnect_min_ms: number;
   reconnect_max_ms: number;
+  /** Empty: no message signing (see agent/config/schema.ts). */
+  coordinator_key?: string;
+  signing_key?: string;
 }
 
 export interface FederationJobDeps {
@@ -69,6 +74,31 @@ export function agentIdOf(configured: string): string {
   return id;
 }
 
+/** federation.signing_key, else the agent's key in its state directory. */
+export function signingKeyPath(settings: { signing_key?: string }, stateDir: string): string {
+  return settings.signing_key || join(stateDir, 'agent-signing.key');
+}
+
+/**
+ * With federation.coordinator_key set: this agent signs with its own key (created on first use;
+ * `icosfl-agent identity` prints it for enrolment) and takes announcements and globals only when
+ * signed by the pinned coordinator key.
+ */
+function agentSigning(settings: FederationJobDeps['settings'], stateDir: string, agent: string, log: Logger): { signer?: Signer; keyOf?: (s: string) => SignerKey; publicKey?: string } {
+  const security = log.child({ component: 'security' });
+  if (!settings.coordinator_key) {
+    security.warn({ event: 'signing-off' }, 'federation.coordinator_key is not set: announcements and globals are taken unsigned, and this agent signs nothing');
+    return {};
+  }
+  const pinned = loadPublicKeyFile(settings.coordinator_key);
+  const path = signingKeyPath(settings, stateDir);
+  const { key, created } = loadOrCreateSigningKey(path);
+  const publicKey = publicKeyText(key);
+  security.info({ event: created ? 'key-created' : 'key-loaded', signingKey: path, publicKey, coordinatorKey: publicKeyText(pinned) }, created ? 'signing key created; enrol it at the coordinator: icosfl-coordinator agents enroll ' + agent + ' ' + publicKey : 'message signing on');
+  const keyOf = (s: string): SignerKey => (s === COORDINATOR_SIGNER ? { key: pinned } : { refused: 'unknown-signer', detail: `${s} is not the coordinator` });
+  return { signer: { id: agent, key }, keyOf, publicKey };
+}
+
 export async function startFederationJob(deps: FederationJobDeps): Promise<FederationJob> {
   const { settings, logger: log } = deps;
   const agent = agentIdOf(settings.agent_id);
@@ -88,6 +118,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
     log.warn({}, 'federation without encryption (codec plaintext): the coordinator sees this agent\'s weights');
   }
   const data = new RingFederationData(deps.ring, deps.channelNames);
+  const { publicKey, ...signing } = agentSigning(settings, deps.stateDir, agent, log);
 
   // Engines per model configuration; the newest two are kept (the one forecasting and a new session's).
   const engines = new Map<string, Engines>();
@@ -218,7 +249,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
           clientId: agent,
           logger: log,
           reconnect: { minMs: settings.reconnect_min_ms, maxMs: settings.reconnect_max_ms },
-          will: { topic: topics.presence(agent), payload: splitMessage(encodeMessage(will()))[0]!, qos: 1 },
+          will: { topic: topics.presence(agent), payload: splitMessage(encodeForWire(will(), signing.signer, Date.now()))[0]!, qos: 1 },
         });
         if (stopped) {
           await t.close();
@@ -229,7 +260,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
         t.on('connect', () => connectedGauge.set(1));
         t.on('disconnect', () => connectedGauge.set(0));
         connectedGauge.set(1);
-        messenger = new Messenger({ transport: t, federation, accept: new Set(['announce', 'global']), logger: log });
+        messenger = new Messenger({ transport: t, federation, accept: new Set(['announce', 'global']), logger: log, ...signing });
         client = new FederationClient({
           agent,
           federation,
@@ -275,6 +306,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
         broker: transport?.status().endpoint ?? settings.broker,
         connected: transport?.status().connected ?? false,
         connect_error: connectError,
+        signing: publicKey ? { on: true, public_key: publicKey } : { on: false },
         backend: backend ?? null,
         session: participant.session ?? null,
         client: client?.status() ?? null,

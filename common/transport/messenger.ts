@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { ChunkAssembler, DEFAULT_CHUNK_BYTES, splitMessage, type AssemblerOptions } from '../protocol/chunks.js';
-import { decodeMessage, encodeMessage, rejectReason, type RejectReason } from '../protocol/frame.js';
+import { decodeFrame, encodeMessage, rejectReason, type RejectReason } from '../protocol/frame.js';
+import { NonceCache, signBlock, verifyBlock, type Signer, type SignerKey } from '../protocol/signature.js';
 import type { Global, Message, MessageType } from '../protocol/messages.js';
 import { federationTopics, routeMismatch, streamOf, type FederationTopics } from '../protocol/topics.js';
 import type { InboundMessage, Transport } from './transport.js';
@@ -22,6 +23,18 @@ export interface MessengerOptions {
   chunkBytes?: number;
   assembler?: Omit<AssemblerOptions, 'accept'>;
   now?: () => number;
+  /** Signs everything this end sends (common/protocol/signature.ts). */
+  signer?: Signer;
+  /**
+   * Requires a valid signature on everything that arrives, by the key this returns for the
+   * sender; without it signature blocks are ignored (a federation run without signing keys).
+   */
+  keyOf?: (signer: string) => SignerKey;
+}
+
+/** Encodes a message, signed when a signer is given (also for the presence will, sent by the broker). */
+export function encodeForWire(message: Message, signer: Signer | undefined, now: number): Uint8Array {
+  return encodeMessage(message, signer ? (frame) => signBlock(message, frame, signer, now) : undefined);
 }
 
 export interface InboundContext {
@@ -54,6 +67,7 @@ export class Messenger {
   readonly #stats: MessengerStats = { received: {}, sent: {}, bytesIn: 0, bytesOut: 0, rejected: {}, duplicates: 0, expiredSets: 0, pendingBytes: 0 };
   #handler: InboundHandler | undefined;
   #expiry: NodeJS.Timeout | undefined;
+  readonly #nonces = new NonceCache();
 
   constructor(opts: MessengerOptions) {
     this.#opts = opts;
@@ -108,7 +122,10 @@ export class Messenger {
     if (r.kind === 'partial') return;
     let message: Message;
     try {
-      message = decodeMessage(r.message, this.#opts.accept);
+      const frame = decodeFrame(r.message, this.#opts.accept);
+      message = frame.message;
+      const keyOf = this.#opts.keyOf;
+      if (keyOf) verifyBlock(message, frame.signed, frame.signature, { keyOf, now: this.#now(), replay: this.#nonces });
     } catch (err) {
       const reason = rejectReason(err);
       if (!reason) throw err;
@@ -128,7 +145,7 @@ export class Messenger {
       : message.type === 'update' ? this.topics.update(message.agent)
       : message.type === 'ack' ? this.topics.ack(message.agent)
       : this.topics.presence(message.agent);
-    const chunks = splitMessage(encodeMessage(message), this.#chunkBytes);
+    const chunks = splitMessage(encodeForWire(message, this.#opts.signer, this.#now()), this.#chunkBytes);
     for (const c of chunks) await this.#publish(topic, c, message.type === 'announce');
     this.#stats.sent[message.type] = (this.#stats.sent[message.type] ?? 0) + 1;
     return chunks.reduce((a, c) => a + c.length, 0);
@@ -140,7 +157,7 @@ export class Messenger {
    * caller keeps it for the next call) and the bytes sent.
    */
   async sendGlobal(message: Global, previousChunks: number): Promise<{ chunks: number; bytes: number }> {
-    const chunks = splitMessage(encodeMessage(message), this.#chunkBytes);
+    const chunks = splitMessage(encodeForWire(message, this.#opts.signer, this.#now()), this.#chunkBytes);
     for (const [i, c] of chunks.entries()) await this.#publish(this.topics.global(i), c, true);
     for (let i = chunks.length; i < previousChunks; i++) await this.#publish(this.topics.global(i), new Uint8Array(0), true);
     this.#stats.sent.global = (this.#stats.sent.global ?? 0) + 1;

@@ -13,6 +13,7 @@ import {
   securityBits,
   writeFederation,
 } from '../../common/crypto/index.js';
+import { COORDINATOR_PUBLIC_KEY_FILE, COORDINATOR_SIGNING_KEY_FILE, writeSigningKeyPair } from '../../common/crypto/signing-keys.js';
 
 const USAGE = `keys init --out DIR [--federation-id ID] [--max-abs-weight W] [--max-round-samples S]
        keys check --role agent|coordinator FILE`;
@@ -48,7 +49,7 @@ const command: Command = {
       });
       if (positionals.length > 0) throw new TypeError(`keys init takes no positional arguments, got '${positionals[0]}'`);
       if (!values.out) throw new TypeError('keys init: --out DIR is required');
-      for (const f of [AGENT_BUNDLE_FILE, COORDINATOR_BUNDLE_FILE]) {
+      for (const f of [AGENT_BUNDLE_FILE, COORDINATOR_BUNDLE_FILE, COORDINATOR_SIGNING_KEY_FILE, COORDINATOR_PUBLIC_KEY_FILE]) {
         if (existsSync(join(values.out, f))) throw new IcosflError('CRYPTO_KEY_INVALID', `${join(values.out, f)} already exists; keys init never overwrites a federation's keys`);
       }
       const fed = await generateFederation({
@@ -57,9 +58,14 @@ const command: Command = {
         maxRoundSamples: positiveNumber('max-round-samples', values['max-round-samples'], true),
       });
       const { agentPath, coordinatorPath } = writeFederation(values.out, fed);
+      const signingKey = join(values.out, COORDINATOR_SIGNING_KEY_FILE);
+      const publicKey = join(values.out, COORDINATOR_PUBLIC_KEY_FILE);
+      writeSigningKeyPair(signingKey, publicKey);
       process.stdout.write(describe(fed.coordinator.params));
       process.stdout.write(`agent bundle (secret key, copy to every agent, mode 0600): ${agentPath}\n`);
       process.stdout.write(`coordinator bundle (parameters only): ${coordinatorPath}\n`);
+      process.stdout.write(`coordinator signing key (coordinator.signing_key, stays on the coordinator, mode 0600): ${signingKey}\n`);
+      process.stdout.write(`coordinator public key (federation.coordinator_key on every agent, which pins it): ${publicKey}\n`);
       return 0;
     }
     if (sub === 'check') {

@@ -86,6 +86,8 @@ export function loadCoordinatorConfig(opts: LoadOptions = {}): CoordinatorConfig
       runtime_dir: runtimeDir,
       log_level: resolveLogLevel(raw.coordinator.log_level, env),
       keys: c.keys === '' ? '' : pathOf('coordinator.keys', c.keys, o, source),
+      signing_key: c.signing_key === '' ? '' : pathOf('coordinator.signing_key', c.signing_key, o, source),
+      enrolled_agents: c.enrolled_agents ? pathOf('coordinator.enrolled_agents', c.enrolled_agents, o, source) : join(stateDir, 'enrolled-agents.json'),
     },
     federationModel: toFederationModel(raw.model, overrides.origins, source),
     source,

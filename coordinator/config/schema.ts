@@ -66,6 +66,14 @@ export const DEFAULTS = {
     keys: '/etc/icosfl/coordinator.json',
     /** 'plaintext' lets the coordinator see every agent's weights: for benchmarks only. */
     codec: 'ckks' as (typeof CODECS)[number],
+    /**
+     * coordinator-signing.key from `keys init` (Ed25519, 0600). Set: the coordinator signs its
+     * announcements and globals and takes only messages signed by enrolled agents. Empty: nothing
+     * is signed and anyone who may publish on the broker can speak as any agent (a warning says so).
+     */
+    signing_key: '',
+    /** The enrolled agents' public keys (`agents enroll`). Empty: <state_dir>/enrolled-agents.json. */
+    enrolled_agents: '',
   },
   broker: {
     /** 'embedded': an aedes broker in this process on embedded_host:embedded_port; else mqtt://host:port. */
@@ -133,6 +141,8 @@ export const coordinatorConfigSchema = z
         log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.coordinator.log_level),
         keys: z.string().default(DEFAULTS.coordinator.keys),
         codec: z.enum(CODECS).default(DEFAULTS.coordinator.codec),
+        signing_key: z.string().default(DEFAULTS.coordinator.signing_key).describe('coordinator-signing.key from `keys init` (Ed25519, mode 0600): sign announcements and globals and take only messages signed by enrolled agents; empty: no signatures (warned)'),
+        enrolled_agents: z.string().default(DEFAULTS.coordinator.enrolled_agents).describe("the enrolled agents' public keys (`icosfl-coordinator agents enroll`); empty: <state_dir>/enrolled-agents.json"),
       })
       .strict()
       .default({}),

@@ -8,6 +8,9 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../../common/cli.js';
 import { controlRequest } from '../../common/control/client.js';
 import { generateFederation, writeFederation } from '../../common/crypto/index.js';
+import { COORDINATOR_PUBLIC_KEY_FILE, COORDINATOR_SIGNING_KEY_FILE, loadOrCreateSigningKey, writeSigningKeyPair } from '../../common/crypto/signing-keys.js';
+import { publicKeyText } from '../../common/protocol/signature.js';
+import { enrollAgent } from '../../coordinator/enrolment.js';
 import { DEFAULT_FEDERATION_MODEL } from '../../common/protocol/federation-model.js';
 
 /**
@@ -99,13 +102,16 @@ const command: Command = {
       const federation = `local-${Date.now().toString(36)}`;
       const keys = join(dir, 'keys');
       if (!values.plaintext) writeFederation(keys, await generateFederation({ federationId: federation }));
+      // Signed messages, set up as an operator would: the coordinator's key pair, each agent's key enrolled.
+      writeSigningKeyPair(join(keys, COORDINATOR_SIGNING_KEY_FILE), join(keys, COORDINATOR_PUBLIC_KEY_FILE));
+      const enrolled = join(keys, 'enrolled-agents.json');
       const port = await freePort();
       const coordDir = join(dir, 'coordinator');
       mkdirSync(coordDir, { recursive: true });
       writeFileSync(
         join(coordDir, 'coordinator.toml'),
         toml({
-          coordinator: { state_dir: join(coordDir, 'state'), runtime_dir: join(coordDir, 'run'), keys: join(keys, 'coordinator.json'), codec: values.plaintext ? 'plaintext' : 'ckks' },
+          coordinator: { state_dir: join(coordDir, 'state'), runtime_dir: join(coordDir, 'run'), keys: join(keys, 'coordinator.json'), codec: values.plaintext ? 'plaintext' : 'ckks', signing_key: join(keys, COORDINATOR_SIGNING_KEY_FILE), enrolled_agents: enrolled },
           broker: { url: 'embedded', embedded_host: '127.0.0.1', embedded_port: port },
           federation: { ...(values.plaintext ? { id: federation } : {}), min_agents: agents, round_timeout_s: 120, ack_timeout_s: 60, round_interval_s: 0.2, sessions: 0, session_interval_s: 86400, presence_timeout_s: 60 },
           model: { metrics: METRICS, rounds },
@@ -118,6 +124,7 @@ const command: Command = {
       for (let i = 0; i < agents; i++) {
         const a = join(dir, `agent-${i}`);
         mkdirSync(a, { recursive: true });
+        enrollAgent(enrolled, `agent-${i}`, publicKeyText(loadOrCreateSigningKey(join(a, 'state', 'agent-signing.key')).key));
         writeFileSync(
           join(a, 'agent.toml'),
           toml({
@@ -126,7 +133,7 @@ const command: Command = {
               ? { interval_ms: intervalMs, ring_capacity: 65536 }
               : { interval_ms: intervalMs, metrics: METRICS, ring_capacity: 4096, replay_file: join(TRACES, traces[i]!), replay_history: 0.8, replay_hold: true },
             trainer: { forecast_interval_s: intervalMs / 1000 },
-            federation: { enabled: true, broker: `mqtt://127.0.0.1:${port}`, keys: join(keys, 'agent.json'), agent_id: `agent-${i}`, codec: values.plaintext ? 'plaintext' : 'ckks', ...(values.plaintext ? { federation_id: federation } : {}), presence_interval_s: 5, reconnect_min_ms: 200, reconnect_max_ms: 2000 },
+            federation: { enabled: true, broker: `mqtt://127.0.0.1:${port}`, keys: join(keys, 'agent.json'), agent_id: `agent-${i}`, coordinator_key: join(keys, COORDINATOR_PUBLIC_KEY_FILE), codec: values.plaintext ? 'plaintext' : 'ckks', ...(values.plaintext ? { federation_id: federation } : {}), presence_interval_s: 5, reconnect_min_ms: 200, reconnect_max_ms: 2000 },
           }),
         );
         procs.push(start(`agent-${i}`, [join(DIST, 'agent', 'cli.js'), 'run', '--config', join(a, 'agent.toml')], join(a, 'log.jsonl')));

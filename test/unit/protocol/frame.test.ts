@@ -131,7 +131,9 @@ test('truncated, bad magic, unknown version, unknown type, reserved bytes', () =
   expectReject(rawFrame({ code: 0, header: json(PRESENCE) }), 'unknown-type', /unknown message type 0/);
   expectReject(rawFrame({ code: 6, header: json(PRESENCE) }), 'unknown-type', /unknown message type 6/);
   expectReject(rawFrame({ code: 255, header: json(PRESENCE) }), 'unknown-type', /unknown message type 255/);
-  expectReject(rawFrame({ reserved: [1, 0], header: json(PRESENCE) }), 'reserved-nonzero', /reserved/);
+  // Byte 6 is the flags byte: bit 0 (signed) is defined, the others are reserved.
+  expectReject(rawFrame({ reserved: [2, 0], header: json(PRESENCE) }), 'reserved-nonzero', /reserved/);
+  expectReject(rawFrame({ reserved: [1, 0], header: json(PRESENCE) }), 'bad-length', /signature block/);
   expectReject(rawFrame({ reserved: [0, 0x80], header: json(PRESENCE) }), 'reserved-nonzero', /reserved/);
 });
 
