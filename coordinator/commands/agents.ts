@@ -1,5 +1,5 @@
-import type { Command } from '../../common/cli.js';
-import { parseSocketFlags, SOCKET_FLAGS_USAGE } from '../control-flags.js';
+import { defineCommand } from '../../common/cli.js';
+import { SOCKET_FLAGS, socketOf } from '../control-flags.js';
 import { relative, table } from '../control-format.js';
 import { coordinatorRequest } from '../control-socket.js';
 import type { AgentView } from '../service-status.js';
@@ -25,14 +25,13 @@ export function formatAgents(a: AgentsAnswer, now = Date.now()): string {
   return table(['AGENT', 'STATE', 'ONLINE', 'FIRST SEEN', 'LAST SEEN', 'LAST ROUND', 'INSTALLED', 'ROUNDS', 'LAST ERROR'], rows, new Set([5, 6, 7]));
 }
 
-const command: Command = {
+const command = defineCommand({
   summary: 'ask the running coordinator which agents it knows: state, online, first/last seen, last round, installed global, rounds, last error',
-  usage: `agents ${SOCKET_FLAGS_USAGE}`,
-  async run(argv) {
-    const { socket, json } = parseSocketFlags(argv);
-    const result = (await coordinatorRequest(socket, { cmd: 'agents' })) as AgentsAnswer;
-    process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : formatAgents(result));
+  flags: SOCKET_FLAGS,
+  async run({ values }) {
+    const result = (await coordinatorRequest(socketOf(values), { cmd: 'agents' })) as AgentsAnswer;
+    process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatAgents(result));
     return 0;
   },
-};
+});
 export default command;
