@@ -78,8 +78,9 @@ export function parseFlags<D extends FlagDefs>(defs: D, argv: readonly string[],
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (!code?.startsWith('ERR_PARSE_ARGS_')) throw err;
-    // The flag as the user wrote it is the first quoted word of node's message.
-    const flag = /'(-[^' ]+)/.exec((err as Error).message)?.[1] ?? '';
+    // Node quotes the flag first: '--out <value>', '-j, --json' or '-x' (as the user wrote it).
+    const words = (/'([^']*)'/.exec((err as Error).message)?.[1] ?? '').split(/[ ,]+/).filter((w) => w.startsWith('-'));
+    const flag = words.find((w) => w.startsWith('--')) ?? words[0] ?? '';
     const entry = Object.entries(defs).find(([name, d]) => flag === `--${name}` || (d.short !== undefined && flag === `-${d.short}`));
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || !entry) throw usageError(`unknown option '${flag}' for '${invocation}'`, invocation);
     const [name, def] = entry;
@@ -90,7 +91,7 @@ export function parseFlags<D extends FlagDefs>(defs: D, argv: readonly string[],
   for (const [name, d] of Object.entries(defs)) {
     if (d.required && values[name] === undefined) throw usageError(`${flagSyntax(name, d)} is required: ${d.description}`, invocation);
   }
-  return { values: values as FlagValues<D>, positionals };
+  return { values: { ...values } as FlagValues<D>, positionals };
 }
 
 /** One entry per flag: `--name VALUE   description [default: …] [env: …]`, the columns aligned. */

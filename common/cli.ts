@@ -74,7 +74,7 @@ export function commandHelp(invocation: string, c: Command | CommandGroup): stri
 }
 
 /** The built-in commands every CLI answers (listed in its help like the others). */
-function builtins(program: string, table: CommandTable, options: CliOptions): Record<string, Command> {
+export function builtins(program: string, table: CommandTable, options: CliOptions): Record<string, Command> {
   return {
     help: defineCommand({
       summary: "print the commands, or one command's options with their defaults and environment variables",

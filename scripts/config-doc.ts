@@ -1,7 +1,7 @@
 // Writes docs/CONFIG.md, the configuration reference of both programs, from their zod schemas
 // (common/config/reference.ts reads them; the descriptions are the schemas' `.describe()` texts).
-//   node dist/scripts/config-doc.js           rewrite docs/CONFIG.md
-//   node dist/scripts/config-doc.js --check   exit 1 if docs/CONFIG.md differs from the schemas
+//   node dist/scripts/config-doc.js [FILE]           rewrite docs/CONFIG.md (or FILE)
+//   node dist/scripts/config-doc.js --check [FILE]   exit 1 if it differs from the schemas
 // test/unit/config/reference.test.ts runs --check, so a schema change without the docs fails.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -48,20 +48,23 @@ export function configDoc(): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const check = args[0] === '--check';
+  const file = (check ? args[1] : args[0]) ?? CONFIG_DOC;
   const text = configDoc();
-  if (process.argv.includes('--check')) {
+  if (check) {
     let current = '';
     try {
-      current = readFileSync(CONFIG_DOC, 'utf8');
+      current = readFileSync(file, 'utf8');
     } catch {
       // a missing file is out of date too
     }
     if (current !== text) {
-      process.stderr.write(`${CONFIG_DOC} is out of date with the config schemas; regenerate it with: node dist/scripts/config-doc.js\n`);
+      process.stderr.write(`${file} is out of date with the config schemas; regenerate it with: npm run build && node dist/scripts/config-doc.js\n`);
       process.exitCode = 1;
-    } else process.stdout.write(`${CONFIG_DOC} is up to date\n`);
+    } else process.stdout.write(`${file} is up to date\n`);
   } else {
-    writeFileSync(CONFIG_DOC, text);
-    process.stdout.write(`wrote ${CONFIG_DOC}\n`);
+    writeFileSync(file, text);
+    process.stdout.write(`wrote ${file}\n`);
   }
 }
