@@ -33,6 +33,19 @@ function run(cli: string, args: string[]): Promise<{ code: number | null; stdout
   });
 }
 
+/** fn over items, at most `width` at a time (each is a node process start; the machine has few cores). */
+async function pooled<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  }));
+  return out;
+}
+
 /** Each leaf command as [words after the program, its definition]: `keys init` is ['keys', 'init']. */
 async function leaves(table: CommandTable, program: string): Promise<[string[], Command][]> {
   const all: Record<string, Command | CommandGroup> = { ...builtins(program, table, { addon: async () => ({ path: '', napiVersion: null, ringFormatVersion: null, error: 'unused' }) }) };
@@ -59,23 +72,25 @@ for (const [program, cli, table] of CLIS) {
   test(`${program}: every command's --help and 'help <command>' exit 0 and list every flag`, async () => {
     const list = await leaves(table, program);
     assert.ok(list.length >= 4, `${program} has commands`);
-    for (const [words, c] of list) {
+    const answers = await pooled(list, 3, async ([words]) => Promise.all([run(cli, [...words, '--help']), run(cli, ['help', ...words])]));
+    for (const [i, [words, c]] of list.entries()) {
       const what = `${program} ${words.join(' ')}`;
-      const r = await run(cli, [...words, '--help']);
+      const [r, viaHelp] = answers[i]!;
       assert.is(r.code, 0, `${what} --help: ${r.stderr}`);
       assert.ok(r.stdout.startsWith(`usage: ${what} [options]`), `${what}: usage line, got ${r.stdout.slice(0, 80)}`);
       assert.ok(r.stdout.includes(c.summary), `${what}: summary`);
       assertListsFlags(r.stdout, c, what);
-      const viaHelp = await run(cli, ['help', ...words]);
       assert.is(viaHelp.code, 0, viaHelp.stderr);
       assert.is(viaHelp.stdout, r.stdout, `'${program} help ${words.join(' ')}' prints the same`);
     }
   });
 
   test(`${program}: an unknown flag exits 64 naming the flag and pointing at --help`, async () => {
-    for (const [words] of await leaves(table, program)) {
+    const list = await leaves(table, program);
+    const answers = await pooled(list, 3, ([words]) => run(cli, [...words, '--no-such-flag']));
+    for (const [i, [words]] of list.entries()) {
       const what = `${program} ${words.join(' ')}`;
-      const r = await run(cli, [...words, '--no-such-flag']);
+      const r = answers[i]!;
       assert.is(r.code, EXIT_CODES.USAGE.code, `${what}: ${r.stderr}`);
       assert.match(r.stderr, `unknown option '--no-such-flag' for '${what}'; '${what} --help' lists its options`);
       assert.is(r.stdout, '', `${what} printed nothing on stdout`);
