@@ -74,7 +74,7 @@ export function commandHelp(invocation: string, c: Command | CommandGroup): stri
 }
 
 /** The built-in commands every CLI answers (listed in its help like the others). */
-export function builtins(program: string, table: CommandTable, options: CliOptions): Record<string, Command> {
+export function builtinCommands(program: string, table: CommandTable, options: CliOptions): Record<string, Command> {
   return {
     help: defineCommand({
       summary: "print the commands, or one command's options with their defaults and environment variables",
@@ -105,7 +105,7 @@ export function builtins(program: string, table: CommandTable, options: CliOptio
 }
 
 async function resolve(program: string, table: CommandTable, options: CliOptions, name: string): Promise<Command | CommandGroup> {
-  const builtin = builtins(program, table, options)[name];
+  const builtin = builtinCommands(program, table, options)[name];
   if (builtin) return builtin;
   const load = table[name];
   if (!load) throw new IcosflError('USAGE_INVALID', `unknown command '${name}'; try '${program} help'`);
@@ -114,7 +114,7 @@ async function resolve(program: string, table: CommandTable, options: CliOptions
 
 async function loadAll(program: string, table: CommandTable, options: CliOptions): Promise<Record<string, Command | CommandGroup>> {
   const loaded = await Promise.all(Object.entries(table).map(async ([n, load]) => [n, (await load()).default] as const));
-  return { ...Object.fromEntries(loaded), ...builtins(program, table, options) };
+  return { ...Object.fromEntries(loaded), ...builtinCommands(program, table, options) };
 }
 
 /** Runs one command line: the group's subcommand if any, help if asked, else the parsed flags. */
@@ -138,7 +138,7 @@ async function dispatch(program: string, c: Command | CommandGroup, invocation: 
 
 export async function runCli(program: string, table: CommandTable, options: CliOptions, argv = process.argv.slice(2)): Promise<void> {
   const [name, ...rest] = argv;
-  const builtin = builtins(program, table, options);
+  const builtin = builtinCommands(program, table, options);
   let code: number;
   try {
     if (!name || name === '--help' || name === '-h') {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { COMMANDS as AGENT } from '../../../agent/commands/index.js';
-import { builtins, type Command, type CommandGroup, type CommandTable } from '../../../common/cli.js';
+import { builtinCommands, type Command, type CommandGroup, type CommandTable } from '../../../common/cli.js';
 import { flagSyntax } from '../../../common/cli-flags.js';
 import { EXIT_CODES } from '../../../common/exit-codes.js';
 import { COMMANDS as COORDINATOR } from '../../../coordinator/commands/index.js';
@@ -48,7 +48,7 @@ async function pooled<T, R>(items: T[], width: number, fn: (item: T) => Promise<
 
 /** Each leaf command as [words after the program, its definition]: `keys init` is ['keys', 'init']. */
 async function leaves(table: CommandTable, program: string): Promise<[string[], Command][]> {
-  const all: Record<string, Command | CommandGroup> = { ...builtins(program, table, { addon: async () => ({ path: '', napiVersion: null, ringFormatVersion: null, error: 'unused' }) }) };
+  const all: Record<string, Command | CommandGroup> = { ...builtinCommands(program, table, { addon: async () => ({ path: '', napiVersion: null, ringFormatVersion: null, error: 'unused' }) }) };
   for (const [name, load] of Object.entries(table)) all[name] = (await load()).default;
   const out: [string[], Command][] = [];
   for (const [name, c] of Object.entries(all)) {
