@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   PROTOCOL_MALFORMED: { exit: 'DATA', help: 'a federation message is malformed, oversized, of an unknown version or of another federation' },
   FEDERATION_INCOMPATIBLE: { exit: 'DATA', help: "the federation's model does not fit this agent (a metric it does not sample, another key)" },
   COORDINATOR_BUSY: { exit: 'TEMP_FAIL', help: "another coordinator process holds this state directory" },
+  // command line (common/cli-flags.ts)
+  USAGE_INVALID: { exit: 'USAGE', help: 'a command line names an unknown command, subcommand or flag, or a flag lacks its value' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

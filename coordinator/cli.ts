@@ -1,14 +1,5 @@
 #!/usr/bin/env node
-import { runCli, type CommandTable } from '../common/cli.js';
+import { runCli } from '../common/cli.js';
+import { COMMANDS } from './commands/index.js';
 
-/** `icosfl-coordinator <command>`; one file per command under coordinator/commands/. */
-const COMMANDS: CommandTable = {
-  serve: () => import('./commands/serve.js'),
-  status: () => import('./commands/status.js'),
-  agents: () => import('./commands/agents.js'),
-  rounds: () => import('./commands/rounds.js'),
-  'check-config': () => import('./commands/check-config.js'),
-  keys: () => import('./commands/keys.js'),
-};
-
-void runCli('icosfl-coordinator', COMMANDS);
+void runCli('icosfl-coordinator', COMMANDS, { addon: async () => (await import('../native/load-addon.js')).addonInfo() });

@@ -1,5 +1,5 @@
-import type { ParseArgsConfig } from 'node:util';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags, type FlagValues } from './config/flags.js';
+import type { FlagDefs, FlagValues } from '../common/cli-flags.js';
+import { CONFIG_FLAGS, loadOptionsOf } from './config/flags.js';
 import { loadCoordinatorConfig } from './config/load.js';
 import { findControlSocket } from './control-socket.js';
 
@@ -8,10 +8,13 @@ import { findControlSocket } from './control-socket.js';
  * config flags (the config says where the socket is), --socket to name it directly, --json.
  * Not a command itself (not registered in cli.ts).
  */
-export const SOCKET_FLAGS_USAGE = `${CONFIG_FLAGS_USAGE} [--socket PATH] [--json]`;
+export const SOCKET_FLAGS = {
+  ...CONFIG_FLAGS,
+  socket: { type: 'string', value: 'PATH', description: "the service's control socket", defaultText: '<coordinator.runtime_dir>/coordinator.sock, else /run/icosfl-coordinator/coordinator.sock' },
+  json: { type: 'boolean', description: 'print the answer as JSON instead of a table' },
+} as const satisfies FlagDefs;
 
-export function parseSocketFlags(argv: string[], extra: NonNullable<ParseArgsConfig['options']> = {}): { socket: string; json: boolean; values: FlagValues } {
-  const { load, values } = parseConfigFlags(argv, { socket: { type: 'string' }, json: { type: 'boolean' }, ...extra });
-  const socket = typeof values.socket === 'string' ? values.socket : findControlSocket(loadCoordinatorConfig(load).coordinator.runtime_dir);
-  return { socket, json: values.json === true, values };
+/** The socket to ask: --socket, else the one the config names. */
+export function socketOf(values: FlagValues<typeof SOCKET_FLAGS>): string {
+  return typeof values.socket === 'string' ? values.socket : findControlSocket(loadCoordinatorConfig(loadOptionsOf(values)).coordinator.runtime_dir);
 }

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { AddonInfo } from '../common/version.js';
 
 /**
  * Loads the compiled addon once. `ICOSFL_NATIVE_ADDON` (an absolute path to a .node file) wins,
@@ -43,7 +44,10 @@ export interface NativeAddon {
   NativeRing: new (path: string, capacity: number, channels: number, schemaTag: string) => NativeRingHandle;
   NativeDenseTrainer: new (layout: Record<string, number>, adam: Record<string, number>) => NativeDenseTrainerHandle;
   sdNotify(state: string): boolean;
+  /** The ring file format this build reads and writes (ring.hpp FORMAT_VERSION). */
   formatVersion: number;
+  /** The Node-API version it was compiled against (NAPI_VERSION); absent in builds before 0.1.0's `version` command. */
+  napiVersion?: number;
   /** Does nothing: the cost of one Node-API call, for the ring benchmark. */
   callFloor(): void;
 }
@@ -66,4 +70,17 @@ export function loadAddon(): NativeAddon {
     throw new Error(`cannot load the native addon ${path}: build it with \`npm run build:native\` (cmake-js) or \`npx node-gyp rebuild\``, { cause: err });
   }
   return addon;
+}
+
+/** What `version` reports about the addon; a build that does not load is reported, not thrown. */
+export function addonInfo(): AddonInfo {
+  const path = addonPath();
+  try {
+    const a = loadAddon();
+    return { path, napiVersion: a.napiVersion ?? null, ringFormatVersion: a.formatVersion, error: null };
+  } catch (err) {
+    const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;
+    const why = cause?.code === 'MODULE_NOT_FOUND' ? 'no such file' : (cause?.message ?? String(err)).split('\n')[0]!;
+    return { path, napiVersion: null, ringFormatVersion: null, error: why };
+  }
 }

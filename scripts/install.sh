@@ -132,7 +132,8 @@ if [ "$MODE" = uninstall ]; then
   rm -f "$DESTDIR$BIN_DIR/icosfl-agent" "$DESTDIR$BIN_DIR/icosfl-coordinator" \
     "$DESTDIR$UNIT_DIR/icosfl-agent.service" "$DESTDIR$UNIT_DIR/icosfl-coordinator.service" \
     "$DESTDIR$SYSUSERS_DIR/icosfl.conf" "$DESTDIR$TMPFILES_DIR/icosfl-rapl.conf" \
-    "$DESTDIR$UDEV_DIR/60-icosfl-rapl.rules"
+    "$DESTDIR$UDEV_DIR/60-icosfl-rapl.rules" \
+    "$DESTDIR$CONFIG_DIR/agent.example.toml" "$DESTDIR$CONFIG_DIR/coordinator.example.toml"
   systemctl_or_skip daemon-reload
   if [ "$PURGE" = 1 ]; then
     rm -rf "$DESTDIR$CONFIG_DIR" "$DESTDIR/var/lib/icosfl" "$DESTDIR/var/lib/private/icosfl-coordinator" \
@@ -150,6 +151,9 @@ fi
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [ -f "$SRC/dist/agent/cli.js" ] || die "$SRC/dist/agent/cli.js is missing: build first (npm run build)"
 [ -f "$SRC/build/Release/icosfl_native.node" ] || die "$SRC/build/Release/icosfl_native.node is missing: build the addon first (npm run build:native)"
+# Every key at its default, with what it means: installed beside the configs as *.example.toml.
+EXAMPLES=(agent/config/agent.example.toml coordinator/config/coordinator.example.toml)
+for ex in "${EXAMPLES[@]}"; do [ -f "$SRC/$ex" ] || die "$SRC/$ex is missing"; done
 command -v node >/dev/null || [ "$LIVE" = 0 ] || die "node (>= 20) is not on PATH; the units run '#!/usr/bin/env node'"
 if command -v node >/dev/null; then
   major=$(node -p 'process.versions.node.split(".")[0]')
@@ -165,7 +169,7 @@ if [ "$GPU" = 1 ]; then modules_args+=(--with-optional); fi
 module_list=$(node "$SRC/scripts/runtime-modules.mjs" "${modules_args[@]}") || die "cannot list the runtime node_modules"
 mapfile -t modules <<<"$module_list"
 files=(package.json build/Release/icosfl_native.node systemd scripts/install.sh scripts/runtime-modules.mjs)
-for d in dist/agent dist/common dist/coordinator dist/native coordinator/config/coordinator.example.toml README.md LICENSE; do
+for d in dist/agent dist/common dist/coordinator dist/native "${EXAMPLES[@]}" docs/CONFIG.md README.md LICENSE NOTICE; do
   if [ -e "$SRC/$d" ]; then files+=("$d"); fi
 done
 # Source maps are a third of node-seal's size and of no use to a service.
@@ -213,8 +217,8 @@ mkdir -p "$DESTDIR$CONFIG_DIR"
 if [ ! -e "$DESTDIR$CONFIG_DIR/agent.toml" ]; then
   cat >"$DESTDIR$CONFIG_DIR/agent.toml" <<'EOF'
 # icosfl agent configuration. Every key is optional; the defaults are documented by
-# `icosfl-agent check-config --help`. Check edits with `icosfl-agent check-config`,
-# apply them with `systemctl reload icosfl-agent`.
+# `icosfl-agent check-config --help`, and /etc/icosfl/agent.example.toml lists every key.
+# Check edits with `icosfl-agent check-config`, apply them with `systemctl reload icosfl-agent`.
 EOF
   # May hold broker credentials later: readable by the service's group only.
   chmod 0640 "$DESTDIR$CONFIG_DIR/agent.toml"
@@ -223,13 +227,16 @@ EOF
 else
   note "kept the existing $CONFIG_DIR/agent.toml"
 fi
+# The examples are the package's documentation, not an admin's config: each install refreshes them
+# to this version's keys and defaults (agent.toml and coordinator.toml are never overwritten).
+for ex in "${EXAMPLES[@]}"; do install -m 0644 "$SRC/$ex" "$DESTDIR$CONFIG_DIR/$(basename "$ex")"; done
+note "installed ${EXAMPLES[*]##*/} into $CONFIG_DIR"
 
 # ------------------------------------------------------------------------------ coordinator
 # Its unit runs as a dynamic user with no fixed group: coordinator.toml and coordinator.json
 # (parameters only, no secret) are world-readable; agent.json (the secret key) stays root's.
 START_COORDINATOR=$COORDINATOR
 if [ "$COORDINATOR" = 1 ]; then
-  [ -f "$SRC/coordinator/config/coordinator.example.toml" ] || die "$SRC/coordinator/config/coordinator.example.toml is missing"
   chmod 0755 "$DESTDIR$CONFIG_DIR"
   if [ ! -e "$DESTDIR$COORD_CONFIG" ]; then
     install -m 0644 "$SRC/coordinator/config/coordinator.example.toml" "$DESTDIR$COORD_CONFIG"

@@ -1,14 +1,5 @@
 #!/usr/bin/env node
-import { runCli, type CommandTable } from '../common/cli.js';
+import { runCli } from '../common/cli.js';
+import { COMMANDS } from './commands/index.js';
 
-/**
- * `icosfl-simulate <command>`: the code that drives both sides of a federation, agents and
- * coordinator, in one place (the only folder that imports agent/ and coordinator/ together).
- */
-const COMMANDS: CommandTable = {
-  federation: () => import('./commands/federation.js'),
-  run: () => import('./commands/run.js'),
-  convert: () => import('./commands/convert.js'),
-};
-
-void runCli('icosfl-simulate', COMMANDS);
+void runCli('icosfl-simulate', COMMANDS, { addon: async () => (await import('../native/load-addon.js')).addonInfo() });

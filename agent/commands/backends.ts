@@ -1,13 +1,12 @@
-import type { Command } from '../../common/cli.js';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { defineCommand } from '../../common/cli.js';
+import { CONFIG_FLAGS, JSON_FLAG, loadOptionsOf } from '../config/flags.js';
 import { loadAgentConfig } from '../config/load.js';
 
-const command: Command = {
+const command = defineCommand({
   summary: 'list TensorFlow.js backends: loaded or why not, device, training samples/s on the configured model',
-  usage: `backends ${CONFIG_FLAGS_USAGE} [--json]`,
-  async run(argv) {
-    const { load, values } = parseConfigFlags(argv, { json: { type: 'boolean' } });
-    const config = loadAgentConfig(load);
+  flags: { ...CONFIG_FLAGS, ...JSON_FLAG },
+  async run({ values }) {
+    const config = loadAgentConfig(loadOptionsOf(values));
     const { selectBackend } = await import('../trainer/backends.js');
     const { specFromConfig } = await import('../trainer/model.js');
     const t = config.trainer;
@@ -31,5 +30,5 @@ const command: Command = {
     );
     return 0;
   },
-};
+});
 export default command;

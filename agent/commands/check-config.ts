@@ -1,18 +1,24 @@
 import { stringify } from 'smol-toml';
-import type { Command } from '../../common/cli.js';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { defineCommand } from '../../common/cli.js';
+import { referenceText } from '../../common/config/reference.js';
+import { CONFIG_FLAGS, loadOptionsOf } from '../config/flags.js';
 import { DEFAULT_CONFIG_PATH, loadAgentConfig } from '../config/load.js';
+import { agentConfigReference } from '../config/reference.js';
 
-const command: Command = {
+const command = defineCommand({
   summary: 'validate the config file, environment and flags; print the effective config (exit 78 naming the key if invalid)',
-  usage: `check-config ${CONFIG_FLAGS_USAGE} [--quiet]`,
-  async run(argv) {
-    const { load, values } = parseConfigFlags(argv, { quiet: { type: 'boolean' } });
+  flags: { ...CONFIG_FLAGS, quiet: { type: 'boolean', description: 'print only the first line (config OK and the file), not the effective config' } },
+  notes: () =>
+    `Configuration keys (also in docs/CONFIG.md; an example with every key: agent.example.toml beside the package's\n` +
+    `config code, installed as /etc/icosfl/agent.example.toml). Layers, strongest last: defaults < file < environment < flags.\n\n` +
+    referenceText(agentConfigReference()),
+  async run({ values }) {
+    const load = loadOptionsOf(values);
     const { source, ...config } = loadAgentConfig(load);
     const from = source ?? `defaults (no file at ${load.configPath ?? process.env.ICOSFL_CONFIG ?? DEFAULT_CONFIG_PATH})`;
     process.stdout.write(`config OK: ${from}\n`);
     if (!values.quiet) process.stdout.write(`\n# effective configuration (file < ICOSFL_* environment < flags)\n${stringify(config)}\n`);
     return 0;
   },
-};
+});
 export default command;

@@ -1,7 +1,7 @@
-import type { Command } from '../../common/cli.js';
+import { defineCommand } from '../../common/cli.js';
 import { loadOrCreateSigningKey } from '../../common/crypto/signing-keys.js';
 import { publicKeyText } from '../../common/protocol/signature.js';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { CONFIG_FLAGS, JSON_FLAG, loadOptionsOf } from '../config/flags.js';
 import { loadAgentConfig } from '../config/load.js';
 import { agentIdOf, signingKeyPath } from '../federation/job.js';
 
@@ -10,12 +10,11 @@ import { agentIdOf, signingKeyPath } from '../federation/job.js';
  * there is none yet, so an operator can enrol the agent before its first start:
  *   icosfl-coordinator agents enroll <id> <public key>
  */
-const command: Command = {
+const command = defineCommand({
   summary: "print this agent's id and signing public key (created on first use), for `icosfl-coordinator agents enroll`",
-  usage: `identity ${CONFIG_FLAGS_USAGE} [--json]`,
-  async run(argv) {
-    const { load, values } = parseConfigFlags(argv, { json: { type: 'boolean' } });
-    const config = loadAgentConfig(load);
+  flags: { ...CONFIG_FLAGS, ...JSON_FLAG },
+  async run({ values }) {
+    const config = loadAgentConfig(loadOptionsOf(values));
     const agent = agentIdOf(config.federation.agent_id);
     const path = signingKeyPath(config.federation, config.agent.state_dir);
     const { key, created } = loadOrCreateSigningKey(path);
@@ -24,5 +23,5 @@ const command: Command = {
     else process.stdout.write(`agent ${agent}\npublic key ${publicKey}\nsigning key ${path}${created ? ' (created now)' : ''}\nenrol it: icosfl-coordinator agents enroll ${agent} ${publicKey}\n`);
     return 0;
   },
-};
+});
 export default command;

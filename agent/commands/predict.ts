@@ -1,6 +1,6 @@
-import type { Command } from '../../common/cli.js';
+import { defineCommand } from '../../common/cli.js';
 import { IcosflError, isIcosflError } from '../../common/errors.js';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { CONFIG_FLAGS, JSON_FLAG, loadOptionsOf, SOCKET_FLAG } from '../config/flags.js';
 import { loadAgentConfig } from '../config/load.js';
 import { controlRequest, findControlSocket } from '../daemon/control-client.js';
 import type { Forecast } from '../trainer/job.js';
@@ -48,17 +48,21 @@ async function predictOffline(stateDir: string, metrics: string[], capacity: num
   }
 }
 
-const command: Command = {
+const command = defineCommand({
   summary: 'print the next values of every metric with the model version (asks the daemon; else reads model + ring)',
-  usage: `predict ${CONFIG_FLAGS_USAGE} [--horizon N] [--socket PATH] [--json]`,
-  async run(argv) {
-    const { load, values } = parseConfigFlags(argv, { horizon: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' } });
+  flags: {
+    ...CONFIG_FLAGS,
+    horizon: { type: 'string', value: 'N', description: 'steps ahead to print, at most the model\'s horizon', defaultText: "the model's horizon" },
+    ...SOCKET_FLAG,
+    ...JSON_FLAG,
+  },
+  async run({ values }) {
     let horizon: number | undefined;
     if (values.horizon !== undefined) {
       horizon = Number(values.horizon);
       if (!Number.isInteger(horizon) || horizon < 1) throw new RangeError(`--horizon must be a positive integer, got '${String(values.horizon)}'`);
     }
-    const config = loadAgentConfig(load);
+    const config = loadAgentConfig(loadOptionsOf(values));
     // The configured runtime directory's socket, else the systemd unit's (/run/icosfl/agent.sock).
     const socket = typeof values.socket === 'string' ? values.socket : findControlSocket(config.agent.runtime_dir);
     let result: Forecast;
@@ -73,5 +77,5 @@ const command: Command = {
     process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatForecast(result));
     return 0;
   },
-};
+});
 export default command;

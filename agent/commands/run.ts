@@ -1,13 +1,12 @@
-import type { Command } from '../../common/cli.js';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { defineCommand } from '../../common/cli.js';
+import { CONFIG_FLAGS, loadOptionsOf } from '../config/flags.js';
 import { runDaemon } from '../daemon/daemon.js';
 
-const command: Command = {
+const command = defineCommand({
   summary: 'run the agent daemon: sample into the ring, serve status (and metrics, training when configured) until SIGTERM',
-  usage: `run ${CONFIG_FLAGS_USAGE}`,
-  async run(argv) {
-    const { load } = parseConfigFlags(argv);
-    return runDaemon(load);
+  flags: CONFIG_FLAGS,
+  async run({ values }) {
+    return runDaemon(loadOptionsOf(values));
   },
-};
+});
 export default command;

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import type { Command } from '../../common/cli.js';
+import { defineCommand } from '../../common/cli.js';
 import { isIcosflError } from '../../common/errors.js';
 import { childLogger } from '../../common/log.js';
 import { METRICS } from '../collectors/index.js';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { CONFIG_FLAGS, loadOptionsOf } from '../config/flags.js';
 import { loadAgentConfig } from '../config/load.js';
 import { formatRingReport } from '../sampler/format-ring.js';
 import { openStateRing, RING_FILE } from '../sampler/open-ring.js';
@@ -17,14 +17,19 @@ import type { MetricRing } from '../../native/ring.js';
  * With [sampler] replay_file set it replays that file as the daemon would, except that
  * replay_hold is ignored (nothing here would release it): the stream starts at once.
  */
-const command: Command = {
+const command = defineCommand({
   summary: 'sample into the ring for N seconds, then print what it holds (per-metric stats and the newest rows)',
-  usage: `sample [--seconds N] [--rows N] ${CONFIG_FLAGS_USAGE}  (with sampler.replay_file set: replays that file, history at once, then one row per interval; replay_hold is ignored)`,
-  async run(argv) {
-    const { load, values } = parseConfigFlags(argv, { seconds: { type: 'string' }, rows: { type: 'string' } });
-    const seconds = Number(values.seconds ?? 10);
+  flags: {
+    seconds: { type: 'string', value: 'N', description: 'seconds to sample, 0 to 86400 (0: only print the ring)', default: '10' },
+    rows: { type: 'string', value: 'N', description: 'newest rows to print, 0 to 100', default: '5' },
+    ...CONFIG_FLAGS,
+  },
+  notes: () => 'With sampler.replay_file set it replays that file as the daemon would (history at once, then one row per interval), except that replay_hold is ignored.',
+  async run({ values }) {
+    const load = loadOptionsOf(values);
+    const seconds = Number(values.seconds);
     if (!Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) throw new RangeError(`--seconds must be a number from 0 to 86400, got '${String(values.seconds)}'`);
-    const rows = Number(values.rows ?? 5);
+    const rows = Number(values.rows);
     if (!Number.isInteger(rows) || rows < 0 || rows > 100) throw new RangeError(`--rows must be an integer from 0 to 100, got '${String(values.rows)}'`);
     const config = loadAgentConfig(load);
     const log = childLogger('sample');
@@ -77,5 +82,5 @@ const command: Command = {
     }
     return 0;
   },
-};
+});
 export default command;

@@ -1,5 +1,5 @@
-import type { Command } from '../../common/cli.js';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { defineCommand } from '../../common/cli.js';
+import { CONFIG_FLAGS, JSON_FLAG, loadOptionsOf, SOCKET_FLAG } from '../config/flags.js';
 import { loadAgentConfig } from '../config/load.js';
 import { controlRequest, findControlSocket } from '../daemon/control-client.js';
 
@@ -82,15 +82,14 @@ export function formatStatus(st: StatusAnswer): string {
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
 }
 
-const command: Command = {
+const command = defineCommand({
   summary: 'ask the running daemon over its control socket: ring fill, last sample, jitter, collectors, trainer, federation',
-  usage: `status ${CONFIG_FLAGS_USAGE} [--socket PATH] [--json]`,
-  async run(argv) {
-    const { load, values } = parseConfigFlags(argv, { socket: { type: 'string' }, json: { type: 'boolean' } });
-    const socket = typeof values.socket === 'string' ? values.socket : findControlSocket(loadAgentConfig(load).agent.runtime_dir);
+  flags: { ...CONFIG_FLAGS, ...SOCKET_FLAG, ...JSON_FLAG },
+  async run({ values }) {
+    const socket = typeof values.socket === 'string' ? values.socket : findControlSocket(loadAgentConfig(loadOptionsOf(values)).agent.runtime_dir);
     const result = (await controlRequest(socket, { cmd: 'status' })) as StatusAnswer;
     process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatStatus(result));
     return 0;
   },
-};
+});
 export default command;

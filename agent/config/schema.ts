@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_METRICS } from '../collectors/index.js';
+import { DEFAULT_METRICS, METRICS } from '../collectors/index.js';
 import { trainerConfigSchema } from '../trainer/config.js';
 
 /**
@@ -7,7 +7,8 @@ import { trainerConfigSchema } from '../trainer/config.js';
  * (`ICOSFL_<SECTION>_<KEY>`) and flags (see load.ts). Every key has a default, so an absent file is
  * a working setup; unknown keys are errors (a typo must not silently fall back to a default).
  *
- * DEFAULTS is the one visible object of defaults. Two depend on systemd: `state_dir` is
+ * DEFAULTS is the one visible object of defaults; what each key means is its `.describe()` text
+ * below (check-config --help and docs/CONFIG.md print them). Two defaults depend on systemd: `state_dir` is
  * `$STATE_DIRECTORY` when the unit sets `StateDirectory=`, `runtime_dir` is `$RUNTIME_DIRECTORY`
  * (else `<state_dir>/run`); both are resolved in load.ts so this object stays a constant.
  */
@@ -16,48 +17,27 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 
 export const DEFAULTS = {
   agent: {
-    /** Ring, models and keys. Empty = $STATE_DIRECTORY, else /var/lib/icosfl. */
     state_dir: '',
-    /** Control socket. Empty = $RUNTIME_DIRECTORY, else <state_dir>/run. */
     runtime_dir: '',
-    /** Empty = $LOG_LEVEL, else 'info'. */
     log_level: '' as (typeof LOG_LEVELS)[number] | '',
   },
   sampler: {
-    /** One sample every interval; 1 s resolves the spikes a 5-step forecast should see. */
+    // 1 s resolves the spikes a 5-step forecast should see.
     interval_ms: 1000,
-    /**
-     * Data minimisation: only these channels are collected and stored, in this order. Default:
-     * the sources every Linux host has (cpu, memory, load, network, disk, filesystem; see
-     * DEFAULT_METRICS in agent/collectors/index.ts).
-     */
     metrics: [...DEFAULT_METRICS] as string[],
-    /** Samples kept (rounded up to a power of two by the ring): 86 400 = one day at 1 s, ~4 MB. */
     ring_capacity: 86_400,
     proc_root: '/proc',
     sys_root: '/sys',
-    /**
-     * Empty: sample this machine. A path (relative: to the config file's directory): replay that
-     * CSV instead (agent/sampler/replay-source.ts has the format; data/gcd/ ships real traces).
-     */
     replay_file: '',
-    /** Fraction of the file's rows stored at start, so training can begin at once; 0 = none. */
     replay_history: 0.8,
-    /** true: the rest is streamed only once Sampler.releaseReplay() is called (by federation). */
     replay_hold: false,
   },
   federation: {
-    /** Take part in a federation (the coordinator's rounds) instead of training locally only. */
     enabled: false,
-    /** The broker the coordinator uses (its embedded one listens on 127.0.0.1:1883 by default). */
     broker: 'mqtt://127.0.0.1:1883',
-    /** Empty: the key bundle's federation id. */
     federation_id: '',
-    /** The federation's agent key bundle (secret key, mode 0600), from `icosfl-coordinator keys init`. */
     keys: '/etc/icosfl/agent.json',
-    /** Empty: this host's name. It names the agent's topics, so it must be unique in the federation. */
     agent_id: '',
-    /** 'plaintext' sends weights unencrypted: only for benchmarks that measure what encryption costs. */
     codec: 'ckks' as 'ckks' | 'plaintext',
     presence_interval_s: 30,
     reconnect_min_ms: 500,
@@ -72,9 +52,8 @@ export const DEFAULTS = {
     signing_key: '',
   },
   prometheus: {
-    /** Off by default: nothing listens unless asked. */
+    // Off by default: nothing listens unless asked.
     enabled: false,
-    /** Loopback only; a remote scraper goes through a reverse proxy or an SSH tunnel. */
     host: '127.0.0.1',
     port: 9464,
   },
@@ -86,54 +65,59 @@ export const agentConfigSchema = z
   .object({
     agent: z
       .object({
-        state_dir: z.string().default(DEFAULTS.agent.state_dir),
-        runtime_dir: z.string().default(DEFAULTS.agent.runtime_dir),
-        log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.agent.log_level),
+        state_dir: z.string().default(DEFAULTS.agent.state_dir).describe('Ring, models and keys. Empty: $STATE_DIRECTORY (systemd StateDirectory=), else /var/lib/icosfl.'),
+        runtime_dir: z.string().default(DEFAULTS.agent.runtime_dir).describe('The control socket agent.sock (used by `icosfl-agent status`). Empty: $RUNTIME_DIRECTORY, else <state_dir>/run.'),
+        log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.agent.log_level).describe('Log level. Empty: $LOG_LEVEL, else info.'),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe('Where the agent keeps its state and socket, and how much it logs.'),
     sampler: z
       .object({
-        interval_ms: z.number().int().min(50).max(3_600_000).default(DEFAULTS.sampler.interval_ms),
+        interval_ms: z.number().int().min(50).max(3_600_000).default(DEFAULTS.sampler.interval_ms).describe('One sample every interval, on a fixed drift-free cadence.'),
         metrics: z
           .array(z.string().min(1))
           .min(1)
           .refine((m) => new Set(m).size === m.length, 'must not name a metric twice')
-          .default(DEFAULTS.sampler.metrics),
-        ring_capacity: z.number().int().min(16).max(1 << 26).default(DEFAULTS.sampler.ring_capacity),
-        proc_root: z.string().min(1).default(DEFAULTS.sampler.proc_root),
-        sys_root: z.string().min(1).default(DEFAULTS.sampler.sys_root),
-        replay_file: z.string().default(DEFAULTS.sampler.replay_file),
-        replay_history: z.number().min(0).max(1).default(DEFAULTS.sampler.replay_history),
-        replay_hold: z.boolean().default(DEFAULTS.sampler.replay_hold),
+          .default(DEFAULTS.sampler.metrics)
+          .describe(`Data minimisation: only these metrics are collected and stored, in this order. Known: ${Object.keys(METRICS).join(', ')}. Changing the list starts a new ring; the old file is renamed aside.`),
+        ring_capacity: z.number().int().min(16).max(1 << 26).default(DEFAULTS.sampler.ring_capacity).describe('Samples kept, rounded up to a power of two by the ring (86400 = one day at 1 s, about 4 MB).'),
+        proc_root: z.string().min(1).default(DEFAULTS.sampler.proc_root).describe('Where /proc is read from (a fixture tree in tests).'),
+        sys_root: z.string().min(1).default(DEFAULTS.sampler.sys_root).describe('Where /sys is read from (a fixture tree in tests).'),
+        replay_file: z.string().default(DEFAULTS.sampler.replay_file).describe("Empty: sample this machine. A CSV path (relative: to the config file's directory): replay that trace instead, one column per metric (agent/sampler/replay-source.ts has the format; data/gcd/ ships real traces)."),
+        replay_history: z.number().min(0).max(1).default(DEFAULTS.sampler.replay_history).describe("Fraction of the replay file's rows stored at start, so training can begin at once; the rest streams one row per interval."),
+        replay_hold: z.boolean().default(DEFAULTS.sampler.replay_hold).describe('true: the streamed part of a replay waits until the federation job has installed its first federated model. Needs replay_history > 0.'),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe('What is sampled, how often, and how much is kept; or a trace replayed instead.'),
     federation: z
       .object({
-        enabled: z.boolean().default(DEFAULTS.federation.enabled),
-        broker: z.string().regex(/^(mqtts?|tcp|ssl|tls|wss?):\/\/[^\s]+$/, 'must be a broker URL such as mqtt://127.0.0.1:1883').default(DEFAULTS.federation.broker),
-        federation_id: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.federation_id),
-        keys: z.string().min(1).default(DEFAULTS.federation.keys),
-        agent_id: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.agent_id),
-        codec: z.enum(['ckks', 'plaintext']).default(DEFAULTS.federation.codec),
-        presence_interval_s: z.number().positive().max(3600).default(DEFAULTS.federation.presence_interval_s),
-        reconnect_min_ms: z.number().int().min(10).max(600_000).default(DEFAULTS.federation.reconnect_min_ms),
-        reconnect_max_ms: z.number().int().min(10).max(3_600_000).default(DEFAULTS.federation.reconnect_max_ms),
+        enabled: z.boolean().default(DEFAULTS.federation.enabled).describe("Take part in a federation (the coordinator's rounds) instead of training locally only."),
+        broker: z.string().regex(/^(mqtts?|tcp|ssl|tls|wss?):\/\/[^\s]+$/, 'must be a broker URL such as mqtt://127.0.0.1:1883').default(DEFAULTS.federation.broker).describe("The MQTT broker the coordinator uses (its embedded one listens on 127.0.0.1:1883 by default)."),
+        federation_id: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.federation_id).describe("The federation's id. Empty: the key bundle's."),
+        keys: z.string().min(1).default(DEFAULTS.federation.keys).describe("The federation's agent key bundle (secret key, mode 0600), from `icosfl-coordinator keys init`."),
+        agent_id: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.agent_id).describe("This agent's id; it names the agent's topics, so it must be unique in the federation. Empty: this host's name."),
+        codec: z.enum(['ckks', 'plaintext']).default(DEFAULTS.federation.codec).describe("'ckks' encrypts every update; 'plaintext' sends weights in the clear, only for benchmarks that measure what encryption costs."),
+        presence_interval_s: z.number().positive().max(3600).default(DEFAULTS.federation.presence_interval_s).describe('Seconds between the presence messages that tell the coordinator this agent is there.'),
+        reconnect_min_ms: z.number().int().min(10).max(600_000).default(DEFAULTS.federation.reconnect_min_ms).describe('First wait before reconnecting to the broker; it doubles up to reconnect_max_ms.'),
+        reconnect_max_ms: z.number().int().min(10).max(3_600_000).default(DEFAULTS.federation.reconnect_max_ms).describe('Longest wait between reconnection attempts.'),
         coordinator_key: z.string().default(DEFAULTS.federation.coordinator_key).describe("the coordinator's public signing key (coordinator-signing.pub), pinned: announcements and globals must carry its signature and this agent signs its messages; empty: no signatures"),
         signing_key: z.string().default(DEFAULTS.federation.signing_key).describe("this agent's Ed25519 signing key, created on first use (mode 0600); empty: <state_dir>/agent-signing.key"),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe("Taking part in the coordinator's encrypted rounds."),
     prometheus: z
       .object({
-        enabled: z.boolean().default(DEFAULTS.prometheus.enabled),
-        host: z.string().regex(LOOPBACK, 'must be a loopback address (127.x.x.x, ::1, localhost)').default(DEFAULTS.prometheus.host),
-        port: z.number().int().min(0).max(65535).default(DEFAULTS.prometheus.port),
+        enabled: z.boolean().default(DEFAULTS.prometheus.enabled).describe('Serve the Prometheus text exposition at http://<host>:<port>/metrics.'),
+        host: z.string().regex(LOOPBACK, 'must be a loopback address (127.x.x.x, ::1, localhost)').default(DEFAULTS.prometheus.host).describe('Address it listens on: loopback only; a remote scraper goes through a reverse proxy or an SSH tunnel.'),
+        port: z.number().int().min(0).max(65535).default(DEFAULTS.prometheus.port).describe('Port it listens on.'),
       })
       .strict()
-      .default({}),
-    trainer: trainerConfigSchema.default({}),
+      .default({})
+      .describe('The metrics endpoint; off unless enabled.'),
+    trainer: trainerConfigSchema.default({}).describe('Periodic local training in the daemon (with [federation] enabled, the federation job trains with what the coordinator announces instead).'),
   })
   .strict();
 

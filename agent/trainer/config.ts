@@ -27,43 +27,26 @@ export { MODEL_KINDS, type ModelKind };
 
 export const trainerConfigSchema = z
   .object({
-    /** Run periodic local training in the daemon. */
-    enabled: z.boolean().default(true),
-    /** 'auto' = the fastest backend that loads, measured by a short calibration; or force one. */
-    backend: z.enum(['auto', ...BACKEND_NAMES]).default('auto'),
-    model: z.enum(MODEL_KINDS).default(D.kind),
-    /**
-     * One model shared by every channel, each channel forecast from its own history (true), or
-     * one model over all channels jointly (false). Measured on GCD cpu+mem: independent channels
-     * beat joint ones for federated and centralised training (joint: memory was no better than
-     * persistence, cpu's movements leaked into memory forecasts).
-     */
-    channel_independent: z.boolean().default(D.channelIndependent),
-    /** Past samples the model sees. */
-    lookback: z.number().int().min(2).max(1024).default(D.lookback),
-    /** Future samples it predicts (steps ahead). */
-    horizon: z.number().int().min(1).max(256).default(D.horizon),
-    /** Hidden units of the MLP layer or LSTM cell (unused by 'linear'). */
-    hidden_units: z.number().int().min(1).max(4096).default(D.hiddenUnits),
-    /** Passes over the local windows per training round. */
-    epochs: z.number().int().min(1).max(1000).default(3),
+    enabled: z.boolean().default(true).describe('Run periodic local training in the daemon; it starts once the ring holds min_samples + lookback + horizon − 1 samples.'),
+    backend: z.enum(['auto', ...BACKEND_NAMES]).default('auto').describe("'auto': the fastest backend that loads, measured by a short calibration (`icosfl-agent backends`); or force one."),
+    model: z.enum(MODEL_KINDS).default(D.kind).describe("'mlp' on the flattened lookback with a residual target; 'linear' is the autoregressive baseline; 'lstm' is kept for comparison."),
+    // Measured on GCD cpu+mem: independent channels beat joint ones for federated and centralised
+    // training (joint: memory was no better than persistence, cpu's movements leaked into memory forecasts).
+    channel_independent: z.boolean().default(D.channelIndependent).describe('true: one model shared by every channel, each forecast from its own history; false: one model over all channels jointly.'),
+    lookback: z.number().int().min(2).max(1024).default(D.lookback).describe('Past samples the model sees.'),
+    horizon: z.number().int().min(1).max(256).default(D.horizon).describe('Future samples it predicts (steps ahead).'),
+    hidden_units: z.number().int().min(1).max(4096).default(D.hiddenUnits).describe("Hidden units of the MLP layer or LSTM cell (unused by 'linear')."),
+    epochs: z.number().int().min(1).max(1000).default(3).describe('Passes over the local windows per training round.'),
     // At most 65,535: WebGPU dispatches one workgroup per batch row, and that is its per-dimension limit.
-    batch_size: z.number().int().min(1).max(65535).default(256),
-    learning_rate: z.number().positive().max(1).default(D.learningRate),
-    /** Seconds between local training rounds. */
-    train_interval_s: z.number().positive().default(600),
-    /** Seconds between refreshes of the forecast gauges (a forward pass on the newest window). */
-    forecast_interval_s: z.number().positive().default(60),
-    /** Windows needed before the first round; below this the job waits. */
-    min_samples: z.number().int().min(1).default(200),
-    /** Only the newest windows are used per round, which bounds time and memory per round. */
-    max_windows: z.number().int().min(1).default(D.maxWindows),
-    /** Chronological validation tail (no shuffling across it, scaler fitted before it). */
-    validation_fraction: z.number().min(0.05).max(0.5).default(D.validationFraction),
-    /** Seed for weight init and batch shuffling: runs are reproducible on one backend. */
-    seed: z.number().int().min(0).default(D.seed),
-    /** Batches timed per backend when backend = 'auto'. */
-    calibration_batches: z.number().int().min(1).max(100).default(5),
+    batch_size: z.number().int().min(1).max(65535).default(256).describe('Windows per training step.'),
+    learning_rate: z.number().positive().max(1).default(D.learningRate).describe("Adam's learning rate."),
+    train_interval_s: z.number().positive().default(600).describe('Seconds between local training rounds.'),
+    forecast_interval_s: z.number().positive().default(60).describe('Seconds between refreshes of the forecast gauges (a forward pass on the newest window).'),
+    min_samples: z.number().int().min(1).default(200).describe('Windows needed before the first round; below this the job waits.'),
+    max_windows: z.number().int().min(1).default(D.maxWindows).describe('Only the newest windows train in a round, which bounds its time and memory.'),
+    validation_fraction: z.number().min(0.05).max(0.5).default(D.validationFraction).describe('Chronological validation tail (no shuffling across it, scaler fitted before it).'),
+    seed: z.number().int().min(0).default(D.seed).describe('Seed for weight init and batch shuffling: runs are reproducible on one backend.'),
+    calibration_batches: z.number().int().min(1).max(100).default(5).describe("Batches timed per backend when backend = 'auto'."),
   })
   .strict();
 

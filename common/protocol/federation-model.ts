@@ -24,36 +24,29 @@ const METRIC_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 export const federationModelSchema = z
   .object({
-    /** The channels, in order: agents take these columns from their ring (or CSV). */
     metrics: z
       .array(z.string().regex(METRIC_NAME, 'metric names are 1–64 of [a-z0-9_], starting with a letter'))
       .min(1)
       .max(64)
-      .refine((m) => new Set(m).size === m.length, 'must not name a metric twice'),
-    kind: z.enum(MODEL_KINDS),
-    lookback: z.number().int().min(2).max(1024),
-    horizon: z.number().int().min(1).max(256),
-    hiddenUnits: z.number().int().min(1).max(4096),
-    channelIndependent: z.boolean(),
-    batchSize: z.number().int().min(1).max(65535),
-    learningRate: z.number().positive().max(1),
-    /** Local epochs per FedAvg round. */
-    localEpochs: z.number().int().min(1).max(1000),
-    /** FedAvg rounds per session. */
-    rounds: z.number().int().min(1).max(10_000),
-    fineTuneEpochs: z.number().int().min(0).max(1000),
-    /** Random features of the federated ridge model; 0 leaves it (and the ridge round) out. */
-    ridgeFeatures: z.number().int().min(0).max(4096),
-    /** Mixture memory in windows (agent/trainer/mixture.ts RECENT_MEMORY); 0 fits the shares once on the validation tail. */
-    mixMemory: z.number().int().min(0).max(100_000),
-    validationFraction: z.number().min(0.05).max(0.5),
-    /** Output calibration per agent and model (Forecaster.calibrateOutput). */
-    calibrate: z.boolean(),
-    seed: z.number().int().min(0).max(2 ** 31 - 1),
-    /** Only an agent's newest windows train: bounds a round's time and memory. */
-    maxWindows: z.number().int().min(16).max(10_000_000),
-    /** Training windows an agent needs to take part (fewer: it says so in its presence). */
-    minWindows: z.number().int().min(1).max(10_000_000),
+      .refine((m) => new Set(m).size === m.length, 'must not name a metric twice')
+      .describe('The channels, in order: every agent takes these columns from its ring (or CSV), so it must sample them.'),
+    kind: z.enum(MODEL_KINDS).describe("'mlp' on the flattened lookback with a residual target; 'linear' (autoregressive); 'lstm'."),
+    lookback: z.number().int().min(2).max(1024).describe('Past samples the model sees.'),
+    horizon: z.number().int().min(1).max(256).describe('Future samples it predicts (steps ahead).'),
+    hiddenUnits: z.number().int().min(1).max(4096).describe("Hidden units of the MLP layer or LSTM cell (unused by 'linear')."),
+    channelIndependent: z.boolean().describe('true: one model shared by every channel, each forecast from its own history; false: one model over all channels jointly.'),
+    batchSize: z.number().int().min(1).max(65535).describe('Windows per training step.'),
+    learningRate: z.number().positive().max(1).describe("Adam's learning rate."),
+    localEpochs: z.number().int().min(1).max(1000).describe('Local epochs per FedAvg round.'),
+    rounds: z.number().int().min(1).max(10_000).describe('FedAvg rounds per session.'),
+    fineTuneEpochs: z.number().int().min(0).max(1000).describe('Epochs each agent fine-tunes the final global model on its own data (0: none).'),
+    ridgeFeatures: z.number().int().min(0).max(4096).describe('Random features of the federated ridge model; 0 leaves it (and the ridge round) out.'),
+    mixMemory: z.number().int().min(0).max(100_000).describe("Mixture memory in windows (agent/trainer/mixture.ts RECENT_MEMORY): a window's weight falls by e for every mix_memory newer ones; 0 fits the shares once on the validation tail."),
+    validationFraction: z.number().min(0.05).max(0.5).describe("Chronological validation tail of each agent's windows."),
+    calibrate: z.boolean().describe('Output calibration per agent and model (Forecaster.calibrateOutput).'),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).describe("Seed of the initial model's weights and of shuffling."),
+    maxWindows: z.number().int().min(16).max(10_000_000).describe("Only an agent's newest windows train: bounds a round's time and memory."),
+    minWindows: z.number().int().min(1).max(10_000_000).describe('Training windows an agent needs to take part (fewer: it says so in its presence).'),
   })
   .strict();
 

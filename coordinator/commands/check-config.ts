@@ -1,19 +1,25 @@
 import { stringify } from 'smol-toml';
-import type { Command } from '../../common/cli.js';
-import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
+import { defineCommand } from '../../common/cli.js';
+import { referenceText } from '../../common/config/reference.js';
+import { CONFIG_FLAGS, loadOptionsOf } from '../config/flags.js';
 import { loadFederationKeys, resolveFederation } from '../config/federation.js';
 import { configPathOf, loadCoordinatorConfig } from '../config/load.js';
+import { coordinatorConfigReference } from '../config/reference.js';
 
 /**
  * Validates what `serve` would start with: the config layers, the key bundle (its role and
  * federation id, without loading SEAL) and prints the effective configuration as TOML, with
  * federation.id resolved. Config errors exit 78 naming the key; key errors 77.
  */
-const command: Command = {
+const command = defineCommand({
   summary: 'validate the config file, environment and flags and the key bundle; print the effective config (exit 78 naming the key if invalid)',
-  usage: `check-config ${CONFIG_FLAGS_USAGE} [--quiet]`,
-  async run(argv) {
-    const { load, values } = parseConfigFlags(argv, { quiet: { type: 'boolean' } });
+  flags: { ...CONFIG_FLAGS, quiet: { type: 'boolean', description: 'print only the first two lines (config OK, the federation), not the effective config' } },
+  notes: () =>
+    `Configuration keys (also in docs/CONFIG.md; an example with every key: coordinator.example.toml beside the package's\n` +
+    `config code, installed as /etc/icosfl/coordinator.example.toml). Layers, strongest last: defaults < file < environment < flags.\n\n` +
+    referenceText(coordinatorConfigReference()),
+  async run({ values }) {
+    const load = loadOptionsOf(values);
     const config = loadCoordinatorConfig(load);
     const federation = resolveFederation(config, await loadFederationKeys(config));
     const { source, origins: _origins, federationModel: _model, ...shown } = config;
@@ -28,5 +34,5 @@ const command: Command = {
     }
     return 0;
   },
-};
+});
 export default command;

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { Command } from '../../common/cli.js';
+import { defineCommand, type CommandGroup } from '../../common/cli.js';
 import { IcosflError } from '../../common/errors.js';
 import {
   AGENT_BUNDLE_FILE,
@@ -13,10 +12,8 @@ import {
   securityBits,
   writeFederation,
 } from '../../common/crypto/index.js';
+import { DEFAULT_MAX_ABS_WEIGHT, DEFAULT_MAX_ROUND_SAMPLES } from '../../common/crypto/params.js';
 import { COORDINATOR_PUBLIC_KEY_FILE, COORDINATOR_SIGNING_KEY_FILE, writeSigningKeyPair } from '../../common/crypto/signing-keys.js';
-
-const USAGE = `keys init --out DIR [--federation-id ID] [--max-abs-weight W] [--max-round-samples S]
-       keys check --role agent|coordinator FILE`;
 
 function positiveNumber(flag: string, raw: string | undefined, integer: boolean): number | undefined {
   if (raw === undefined) return undefined;
@@ -35,49 +32,52 @@ function describe(params: ReturnType<typeof loadCoordinatorBundle>['params']): s
   );
 }
 
-const command: Command = {
-  summary: "create a federation's CKKS key bundles (init) or check a bundle for a role (check)",
-  usage: USAGE,
-  async run(argv) {
-    const [sub, ...rest] = argv;
-    if (sub === 'init') {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        strict: true,
-        allowPositionals: true,
-        options: { out: { type: 'string' }, 'federation-id': { type: 'string' }, 'max-abs-weight': { type: 'string' }, 'max-round-samples': { type: 'string' } },
-      });
-      if (positionals.length > 0) throw new TypeError(`keys init takes no positional arguments, got '${positionals[0]}'`);
-      if (!values.out) throw new TypeError('keys init: --out DIR is required');
-      for (const f of [AGENT_BUNDLE_FILE, COORDINATOR_BUNDLE_FILE, COORDINATOR_SIGNING_KEY_FILE, COORDINATOR_PUBLIC_KEY_FILE]) {
-        if (existsSync(join(values.out, f))) throw new IcosflError('CRYPTO_KEY_INVALID', `${join(values.out, f)} already exists; keys init never overwrites a federation's keys`);
-      }
-      const fed = await generateFederation({
-        federationId: values['federation-id'],
-        maxAbsWeight: positiveNumber('max-abs-weight', values['max-abs-weight'], false),
-        maxRoundSamples: positiveNumber('max-round-samples', values['max-round-samples'], true),
-      });
-      const { agentPath, coordinatorPath } = writeFederation(values.out, fed);
-      const signingKey = join(values.out, COORDINATOR_SIGNING_KEY_FILE);
-      const publicKey = join(values.out, COORDINATOR_PUBLIC_KEY_FILE);
-      writeSigningKeyPair(signingKey, publicKey);
-      process.stdout.write(describe(fed.coordinator.params));
-      process.stdout.write(`agent bundle (secret key, copy to every agent, mode 0600): ${agentPath}\n`);
-      process.stdout.write(`coordinator bundle (parameters only): ${coordinatorPath}\n`);
-      process.stdout.write(`coordinator signing key (coordinator.signing_key, stays on the coordinator, mode 0600): ${signingKey}\n`);
-      process.stdout.write(`coordinator public key (federation.coordinator_key on every agent, which pins it): ${publicKey}\n`);
-      return 0;
-    }
-    if (sub === 'check') {
-      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { role: { type: 'string' } } });
-      const file = positionals[0];
-      if (positionals.length !== 1 || !file) throw new TypeError('keys check needs exactly one FILE');
-      if (values.role === 'agent') process.stdout.write(describe(loadAgentBundle(file).params));
-      else if (values.role === 'coordinator') process.stdout.write(describe(loadCoordinatorBundle(file).params));
-      else throw new RangeError(`--role must be agent or coordinator, got '${values.role ?? ''}'`);
-      return 0;
-    }
-    throw new TypeError(`keys: unknown subcommand '${sub ?? ''}'; usage: ${USAGE}`);
+const init = defineCommand({
+  summary: "create a federation's keys in DIR: agent.json (CKKS secret key, 0600), coordinator.json (parameters only) and the coordinator's message-signing key pair",
+  flags: {
+    out: { type: 'string', value: 'DIR', description: 'directory to write the bundles and the signing key pair to (never overwritten)', required: true },
+    'federation-id': { type: 'string', value: 'ID', description: 'the federation id, 1–64 of [A-Za-z0-9._-]', defaultText: 'a random one' },
+    'max-abs-weight': { type: 'string', value: 'W', description: 'largest |weight| the encoding must carry', default: String(DEFAULT_MAX_ABS_WEIGHT) },
+    'max-round-samples': { type: 'string', value: 'S', description: 'largest Σ n_k (training samples of all agents) one round may sum', default: String(DEFAULT_MAX_ROUND_SAMPLES) },
   },
+  async run({ values }) {
+    for (const f of [AGENT_BUNDLE_FILE, COORDINATOR_BUNDLE_FILE, COORDINATOR_SIGNING_KEY_FILE, COORDINATOR_PUBLIC_KEY_FILE]) {
+      if (existsSync(join(values.out, f))) throw new IcosflError('CRYPTO_KEY_INVALID', `${join(values.out, f)} already exists; keys init never overwrites a federation's keys`);
+    }
+    const fed = await generateFederation({
+      federationId: values['federation-id'],
+      maxAbsWeight: positiveNumber('max-abs-weight', values['max-abs-weight'], false),
+      maxRoundSamples: positiveNumber('max-round-samples', values['max-round-samples'], true),
+    });
+    const { agentPath, coordinatorPath } = writeFederation(values.out, fed);
+    const signingKey = join(values.out, COORDINATOR_SIGNING_KEY_FILE);
+    const publicKey = join(values.out, COORDINATOR_PUBLIC_KEY_FILE);
+    writeSigningKeyPair(signingKey, publicKey);
+    process.stdout.write(describe(fed.coordinator.params));
+    process.stdout.write(`agent bundle (secret key, copy to every agent, mode 0600): ${agentPath}\n`);
+    process.stdout.write(`coordinator bundle (parameters only): ${coordinatorPath}\n`);
+    process.stdout.write(`coordinator signing key (coordinator.signing_key, stays on the coordinator, mode 0600): ${signingKey}\n`);
+    process.stdout.write(`coordinator public key (federation.coordinator_key on every agent, which pins it): ${publicKey}\n`);
+    return 0;
+  },
+});
+
+const check = defineCommand({
+  summary: 'check that FILE is a valid key bundle for a role and print its parameters (the coordinator refuses a secret key)',
+  operands: 'FILE',
+  flags: { role: { type: 'string', value: 'agent|coordinator', description: 'the role FILE is for', required: true } },
+  async run({ values, positionals }) {
+    const file = positionals[0];
+    if (positionals.length !== 1 || !file) throw new TypeError('keys check needs exactly one FILE');
+    if (values.role === 'agent') process.stdout.write(describe(loadAgentBundle(file).params));
+    else if (values.role === 'coordinator') process.stdout.write(describe(loadCoordinatorBundle(file).params));
+    else throw new RangeError(`--role must be agent or coordinator, got '${values.role}'`);
+    return 0;
+  },
+});
+
+const command: CommandGroup = {
+  summary: "create a federation's CKKS key bundles (init) or check a bundle for a role (check)",
+  subcommands: { init, check },
 };
 export default command;

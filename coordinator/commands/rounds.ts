@@ -1,5 +1,5 @@
-import type { Command } from '../../common/cli.js';
-import { parseSocketFlags, SOCKET_FLAGS_USAGE } from '../control-flags.js';
+import { defineCommand } from '../../common/cli.js';
+import { SOCKET_FLAGS, socketOf } from '../control-flags.js';
 import { bytes, score, table } from '../control-format.js';
 import { coordinatorRequest } from '../control-socket.js';
 import type { RoundSummary } from '../round/state.js';
@@ -36,15 +36,14 @@ function parseLimit(raw: unknown): number {
   return n;
 }
 
-const command: Command = {
+const command = defineCommand({
   summary: `ask the running coordinator for its finished rounds, newest last (default the last ${DEFAULT_LIMIT}): outcome, agents, bytes, seconds, score vs persistence`,
-  usage: `rounds ${SOCKET_FLAGS_USAGE} [--limit N]`,
-  async run(argv) {
-    const { socket, json, values } = parseSocketFlags(argv, { limit: { type: 'string' } });
+  flags: { ...SOCKET_FLAGS, limit: { type: 'string', value: 'N', description: 'the newest N finished rounds', default: String(DEFAULT_LIMIT) } },
+  async run({ values }) {
     const limit = parseLimit(values.limit);
-    const result = (await coordinatorRequest(socket, { cmd: 'rounds', limit })) as RoundsAnswer;
-    process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : formatRounds(result));
+    const result = (await coordinatorRequest(socketOf(values), { cmd: 'rounds', limit })) as RoundsAnswer;
+    process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatRounds(result));
     return 0;
   },
-};
+});
 export default command;

@@ -1,6 +1,6 @@
-import type { Command } from '../../common/cli.js';
+import { defineCommand } from '../../common/cli.js';
 import type { MessengerStats } from '../../common/transport/messenger.js';
-import { parseSocketFlags, SOCKET_FLAGS_USAGE } from '../control-flags.js';
+import { SOCKET_FLAGS, socketOf } from '../control-flags.js';
 import { bytes, duration, keyValues, relative, score } from '../control-format.js';
 import { coordinatorRequest } from '../control-socket.js';
 import type { RoundSummary } from '../round/state.js';
@@ -66,14 +66,13 @@ export function formatStatus(st: StatusAnswer, now = Date.now()): string {
   return keyValues(rows);
 }
 
-const command: Command = {
+const command = defineCommand({
   summary: 'ask the running coordinator: federation, broker, current round, agents online, last rounds, rejected messages',
-  usage: `status ${SOCKET_FLAGS_USAGE}`,
-  async run(argv) {
-    const { socket, json } = parseSocketFlags(argv);
-    const result = (await coordinatorRequest(socket, { cmd: 'status' })) as StatusAnswer;
-    process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : formatStatus(result));
+  flags: SOCKET_FLAGS,
+  async run({ values }) {
+    const result = (await coordinatorRequest(socketOf(values), { cmd: 'status' })) as StatusAnswer;
+    process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatStatus(result));
     return 0;
   },
-};
+});
 export default command;

@@ -1,23 +1,13 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { LoadOptions } from './load.js';
+import type { FlagDefs, FlagValues } from '../../common/cli-flags.js';
+import { CONFIG_PATH_VARIABLE, DEFAULT_CONFIG_PATH, ENV_PREFIX, type LoadOptions } from './load.js';
 
-/**
- * The config flags every coordinator command accepts, parsed with node:util parseArgs (an
- * unknown flag is a TypeError naming it, which the CLI maps to exit code 64):
- *   --config FILE  --set section.key=value (repeatable)
- */
-export const CONFIG_FLAGS_USAGE = '[--config FILE] [--set section.key=value ...]';
+/** The config flags every coordinator command accepts (spread into each command's `flags`; the runner parses them, common/cli-flags.ts). */
+export const CONFIG_FLAGS = {
+  config: { type: 'string', value: 'FILE', description: 'the config file (absent: every key at its default)', defaultText: `${DEFAULT_CONFIG_PATH} if it exists`, env: CONFIG_PATH_VARIABLE },
+  set: { type: 'string', multiple: true, value: 'SECTION.KEY=VALUE', description: "sets any config key, repeatable ('icosfl-coordinator check-config --help' lists them)", env: `${ENV_PREFIX}<SECTION>_<KEY>` },
+} as const satisfies FlagDefs;
 
-const CONFIG_OPTIONS = {
-  config: { type: 'string' },
-  set: { type: 'string', multiple: true },
-} as const satisfies ParseArgsConfig['options'];
-
-export type FlagValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
-
-export function parseConfigFlags(argv: string[], extra: NonNullable<ParseArgsConfig['options']> = {}): { load: LoadOptions; values: FlagValues } {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...CONFIG_OPTIONS, ...extra }, strict: true, allowPositionals: true });
-  if (positionals.length > 0) throw new TypeError(`unexpected argument '${positionals[0]}'`);
-  const v = values as FlagValues;
-  return { load: { configPath: v.config as string | undefined, sets: (v.set as string[] | undefined) ?? [] }, values: v };
+/** What loadCoordinatorConfig needs from the parsed config flags. */
+export function loadOptionsOf(values: FlagValues<typeof CONFIG_FLAGS>): LoadOptions {
+  return { configPath: values.config, sets: values.set ?? [] };
 }

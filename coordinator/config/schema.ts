@@ -8,7 +8,8 @@ import { ID_PATTERN } from '../../common/protocol/messages.js';
  * The coordinator's configuration: `/etc/icosfl/coordinator.toml`, overridable by environment
  * variables (`ICOSFL_COORD_<SECTION>_<KEY>`) and `--set section.key=value` (see load.ts). Every
  * key has a default, so an absent file is a working setup (given a key bundle); unknown keys are
- * errors. DEFAULTS is the one visible object of defaults; `[model]` takes its defaults from
+ * errors. DEFAULTS is the one visible object of defaults (what each key means is its `.describe()`
+ * text below, printed by check-config --help and docs/CONFIG.md); `[model]` takes its defaults from
  * DEFAULT_FEDERATION_MODEL (common/protocol/federation-model.ts), the model simulate measures.
  */
 
@@ -56,15 +57,10 @@ export const CODECS = ['ckks', 'plaintext'] as const;
 
 export const DEFAULTS = {
   coordinator: {
-    /** Snapshot, journal (a round's updates) and aggregates. Empty: $STATE_DIRECTORY, else /var/lib/icosfl-coordinator. */
     state_dir: '',
-    /** The control socket coordinator.sock. Empty: $RUNTIME_DIRECTORY, else <state_dir>/run. */
     runtime_dir: '',
-    /** Empty: $LOG_LEVEL, else 'info'. */
     log_level: '' as LogLevel | '',
-    /** coordinator.json from `keys init` (parameters only; a bundle with a secret key is refused). */
     keys: '/etc/icosfl/coordinator.json',
-    /** 'plaintext' lets the coordinator see every agent's weights: for benchmarks only. */
     codec: 'ckks' as (typeof CODECS)[number],
     /**
      * coordinator-signing.key from `keys init` (Ed25519, 0600). Set: the coordinator signs its
@@ -76,29 +72,23 @@ export const DEFAULTS = {
     enrolled_agents: '',
   },
   broker: {
-    /** 'embedded': an aedes broker in this process on embedded_host:embedded_port; else mqtt://host:port. */
     url: 'embedded',
     embedded_host: '127.0.0.1',
-    /** 0 takes a free port (logged, and shown by `status`). */
     embedded_port: 1883,
     client_id: 'icosfl-coordinator',
-    /** Payload bytes per MQTT message: a quarter of EMQX's 1 MB default packet limit. */
+    // A quarter of EMQX's 1 MB default packet limit.
     chunk_bytes: DEFAULT_CHUNK_BYTES,
   },
   federation: {
-    /** Empty: the key bundle's federationId. Set: it must equal that id. */
     id: '',
-    /** Updates a round needs; a round is announced once this many agents are online. */
     min_agents: 2,
     round_timeout_s: 120,
     ack_timeout_s: 60,
     round_interval_s: 2,
     session_interval_s: 3600,
-    /** 0 = run sessions forever; else exit 0 after this many. */
     sessions: 0,
-    /** An agent not heard from for this long counts as offline (agents say they are there every 30 s). */
+    // Agents say they are there every 30 s.
     presence_timeout_s: 90,
-    /** Collection time a round in progress gets after a restart, for agents to resend. */
     resume_grace_s: 30,
   },
   model: modelDefaults(),
@@ -136,16 +126,17 @@ export const coordinatorConfigSchema = z
   .object({
     coordinator: z
       .object({
-        state_dir: z.string().default(DEFAULTS.coordinator.state_dir),
-        runtime_dir: z.string().default(DEFAULTS.coordinator.runtime_dir),
-        log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.coordinator.log_level),
-        keys: z.string().default(DEFAULTS.coordinator.keys),
-        codec: z.enum(CODECS).default(DEFAULTS.coordinator.codec),
+        state_dir: z.string().default(DEFAULTS.coordinator.state_dir).describe('Snapshot, journal (a round\'s updates) and aggregates; one coordinator per directory. Empty: $STATE_DIRECTORY (systemd StateDirectory=), else /var/lib/icosfl-coordinator. Relative: to the config file\'s directory.'),
+        runtime_dir: z.string().default(DEFAULTS.coordinator.runtime_dir).describe('The control socket coordinator.sock (used by `status`, `agents`, `rounds`). Empty: $RUNTIME_DIRECTORY, else <state_dir>/run.'),
+        log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.coordinator.log_level).describe('Log level. Empty: $LOG_LEVEL, else info.'),
+        keys: z.string().default(DEFAULTS.coordinator.keys).describe("The federation's coordinator.json from `icosfl-coordinator keys init` (parameters only; a bundle with the secret key is refused, exit 77)."),
+        codec: z.enum(CODECS).default(DEFAULTS.coordinator.codec).describe("'ckks': agents send CKKS ciphertexts and the coordinator only adds them; 'plaintext' lets the coordinator see every agent's weights, for benchmarks only (needs federation.id)."),
         signing_key: z.string().default(DEFAULTS.coordinator.signing_key).describe('coordinator-signing.key from `keys init` (Ed25519, mode 0600): sign announcements and globals and take only messages signed by enrolled agents; empty: no signatures (warned)'),
         enrolled_agents: z.string().default(DEFAULTS.coordinator.enrolled_agents).describe("the enrolled agents' public keys (`icosfl-coordinator agents enroll`); empty: <state_dir>/enrolled-agents.json"),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe('Where the coordinator keeps its state and socket, its key bundle and codec.'),
     broker: z
       .object({
         url: z
@@ -154,29 +145,31 @@ export const coordinatorConfigSchema = z
             const problem = brokerUrlProblem(u);
             if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
           })
-          .default(DEFAULTS.broker.url),
-        embedded_host: z.string().regex(LOOPBACK, 'must be a loopback address (127.x.x.x, ::1, localhost): the embedded broker has no authentication').default(DEFAULTS.broker.embedded_host),
-        embedded_port: z.number().int().min(0).max(65_535).default(DEFAULTS.broker.embedded_port),
-        client_id: z.string().regex(ID_PATTERN, 'must be 1–64 of [A-Za-z0-9._-]').default(DEFAULTS.broker.client_id),
-        chunk_bytes: z.number().int().min(4096).max(DEFAULT_CHUNK_BYTES).default(DEFAULTS.broker.chunk_bytes),
+          .default(DEFAULTS.broker.url).describe("'embedded': an MQTT 3.1.1 broker (aedes) in this process on embedded_host:embedded_port; else a broker URL such as mqtt://broker.example:1883 (Mosquitto, EMQX)."),
+        embedded_host: z.string().regex(LOOPBACK, 'must be a loopback address (127.x.x.x, ::1, localhost): the embedded broker has no authentication').default(DEFAULTS.broker.embedded_host).describe('Where the embedded broker listens: loopback only (it has no authentication).'),
+        embedded_port: z.number().int().min(0).max(65_535).default(DEFAULTS.broker.embedded_port).describe('Port of the embedded broker; 0 takes a free port (logged, and shown by `status`).'),
+        client_id: z.string().regex(ID_PATTERN, 'must be 1–64 of [A-Za-z0-9._-]').default(DEFAULTS.broker.client_id).describe("The coordinator's MQTT client id, unique on the broker."),
+        chunk_bytes: z.number().int().min(4096).max(DEFAULT_CHUNK_BYTES).default(DEFAULTS.broker.chunk_bytes).describe("Payload bytes per MQTT message: messages are chunked below brokers' packet limits."),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe('The MQTT broker: embedded, or an external one.'),
     federation: z
       .object({
-        id: z.union([z.literal(''), z.string().regex(ID_PATTERN, 'must be empty (the key bundle\'s id) or 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.id),
-        min_agents: z.number().int().min(1).max(100_000).default(DEFAULTS.federation.min_agents),
-        round_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.round_timeout_s),
-        ack_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.ack_timeout_s),
-        round_interval_s: seconds(0, DAY_S).default(DEFAULTS.federation.round_interval_s),
-        session_interval_s: seconds(0, 30 * DAY_S).default(DEFAULTS.federation.session_interval_s),
-        sessions: z.number().int().min(0).max(1_000_000).default(DEFAULTS.federation.sessions),
-        presence_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.presence_timeout_s),
-        resume_grace_s: seconds(0, 3600).default(DEFAULTS.federation.resume_grace_s),
+        id: z.union([z.literal(''), z.string().regex(ID_PATTERN, 'must be empty (the key bundle\'s id) or 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.id).describe("The federation's id. Empty: the key bundle's federationId; set: it must equal that id (a guard against mixed-up configs)."),
+        min_agents: z.number().int().min(1).max(100_000).default(DEFAULTS.federation.min_agents).describe('Updates a round needs (quorum); a round is announced once this many agents are online.'),
+        round_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.round_timeout_s).describe('Seconds a round collects updates after its announcement.'),
+        ack_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.ack_timeout_s).describe('Seconds a round waits for acknowledgements of its global model.'),
+        round_interval_s: seconds(0, DAY_S).default(DEFAULTS.federation.round_interval_s).describe('Pause between the rounds of a session.'),
+        session_interval_s: seconds(0, 30 * DAY_S).default(DEFAULTS.federation.session_interval_s).describe('Pause between sessions.'),
+        sessions: z.number().int().min(0).max(1_000_000).default(DEFAULTS.federation.sessions).describe('Sessions to run, then exit 0; 0 = forever.'),
+        presence_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.presence_timeout_s).describe('An agent not heard from for this long counts as offline (agents report every 30 s).'),
+        resume_grace_s: seconds(0, 3600).default(DEFAULTS.federation.resume_grace_s).describe('Collection time a round in progress gets after a restart, so agents can resend.'),
       })
       .strict()
-      .default({}),
-    model: modelSectionSchema().default({}),
+      .default({})
+      .describe('Rounds and sessions: quorum, timeouts, pauses.'),
+    model: modelSectionSchema().default({}).describe('What the federation trains, announced with every round (common/protocol/federation-model.ts; why each default: docs/decisions.md). A changed [model] ends the session in progress.'),
   })
   .strict();
 

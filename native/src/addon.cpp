@@ -293,6 +293,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRing", NativeRing::Define(env));
   exports.Set("sdNotify", Napi::Function::New(env, JS_sdNotify, "sdNotify"));
   exports.Set("formatVersion", Napi::Number::New(env, Ring::FORMAT_VERSION));
+  // The Node-API version this addon was compiled against (`version` prints it beside the running node's).
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   exports.Set("NativeDenseTrainer", icosfl::defineDenseTrainer(env));
   return exports;
 }

@@ -4,8 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import type { Command } from '../../common/cli.js';
+import { defineCommand } from '../../common/cli.js';
 import { controlRequest } from '../../common/control/client.js';
 import { generateFederation, writeFederation } from '../../common/crypto/index.js';
 import { COORDINATOR_PUBLIC_KEY_FILE, COORDINATOR_SIGNING_KEY_FILE, loadOrCreateSigningKey, writeSigningKeyPair } from '../../common/crypto/signing-keys.js';
@@ -27,8 +26,6 @@ const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const DIST = join(ROOT, 'dist');
 const TRACES = join(ROOT, 'data', 'gcd');
 const METRICS = ['cpu_busy_pct', 'mem_used_pct'];
-
-const USAGE = `federation [--agents 4] [--rounds ${DEFAULT_FEDERATION_MODEL.rounds}] [--interval-ms 200] [--live] [--plaintext] [--keep DIR] [--timeout-s 600]`;
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -70,23 +67,18 @@ function start(name: string, args: string[], logFile: string): Proc {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const command: Command = {
+const command = defineCommand({
   summary: 'run a real federation on this machine: a coordinator and N agent processes over the embedded broker, encrypted rounds, live forecast accuracy',
-  usage: USAGE,
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        agents: { type: 'string' },
-        rounds: { type: 'string' },
-        'interval-ms': { type: 'string' },
-        live: { type: 'boolean' },
-        plaintext: { type: 'boolean' },
-        keep: { type: 'string' },
-        'timeout-s': { type: 'string' },
-      },
-    });
+  flags: {
+    agents: { type: 'string', value: 'N', description: 'agent processes, 2 to the number of traces in data/gcd (16 with --live)', default: '4' },
+    rounds: { type: 'string', value: 'N', description: 'FedAvg rounds of the session, 1 to 1000', default: String(DEFAULT_FEDERATION_MODEL.rounds) },
+    'interval-ms': { type: 'string', value: 'MS', description: "the agents' sampling interval, 50 to 60000", defaultText: '200 (1000 with --live)' },
+    live: { type: 'boolean', description: 'sample this machine instead of replaying the traces in data/gcd' },
+    plaintext: { type: 'boolean', description: 'send weights unencrypted (no keys): the reference for what encryption costs' },
+    keep: { type: 'string', value: 'DIR', description: 'keep configs, state and logs in DIR', defaultText: 'a temporary directory, removed at the end' },
+    'timeout-s': { type: 'string', value: 'S', description: 'give up after S seconds, 10 to 86400', default: '600' },
+  },
+  async run({ values }) {
     const traces = readdirSync(TRACES).filter((f) => f.endsWith('.csv')).sort();
     const agents = int(values.agents, 'agents', 4, 2, values.live ? 16 : traces.length);
     const rounds = int(values.rounds, 'rounds', DEFAULT_FEDERATION_MODEL.rounds, 1, 1000);
@@ -209,6 +201,6 @@ const command: Command = {
       if (!values.keep) rmSync(dir, { recursive: true, force: true });
     }
   },
-};
+});
 export default command;
 

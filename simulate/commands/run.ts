@@ -1,18 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { Command } from '../../common/cli.js';
+import { defineCommand } from '../../common/cli.js';
 import { IcosflError } from '../../common/errors.js';
 import type { MethodScores } from '../experiment.js';
 import { DEFAULT_FEDERATION_MODEL, parseFederationModel } from '../../common/protocol/federation-model.js';
+import { BACKEND_NAMES } from '../../agent/trainer/config.js';
 import pino from 'pino';
 
 const D = DEFAULT_FEDERATION_MODEL;
-const USAGE =
-  `run --data DIR --metrics cpu,mem [--rounds ${D.rounds}] [--clients 50] [--epochs ${D.localEpochs}] [--model mlp|linear|lstm] ` +
-  `[--lookback ${D.lookback}] [--horizon ${D.horizon}] [--hidden ${D.hiddenUnits}] [--joint] [--batch-size ${D.batchSize}] [--learning-rate ${D.learningRate}] [--seed ${D.seed}] ` +
-  `[--fine-tune ${D.fineTuneEpochs}] [--ridge-features ${D.ridgeFeatures}] [--mix-memory ${D.mixMemory}] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] ` +
-  '[--plaintext] [--transport memory|mqtt] [--json] [--plot out.svg]';
+const BACKENDS = ['auto', ...BACKEND_NAMES].join('|');
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -63,50 +59,43 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * coordinator's round runner and one agent participant per CSV file, over the in-memory transport
  * or, with --transport mqtt, over MQTT through the embedded broker.
  */
-const command: Command = {
+const command = defineCommand({
   summary: 'federated vs local vs centralised vs persistence forecasting on CSV traces (one file per machine)',
-  usage: USAGE,
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        data: { type: 'string' },
-        metrics: { type: 'string' },
-        rounds: { type: 'string' },
-        clients: { type: 'string' },
-        epochs: { type: 'string' },
-        model: { type: 'string' },
-        lookback: { type: 'string' },
-        horizon: { type: 'string' },
-        hidden: { type: 'string' },
-        'batch-size': { type: 'string' },
-        'learning-rate': { type: 'string' },
-        seed: { type: 'string' },
-        backend: { type: 'string' },
-        json: { type: 'boolean' },
-        joint: { type: 'boolean' },
-        plaintext: { type: 'boolean' },
-        'fine-tune': { type: 'string' },
-        'ridge-features': { type: 'string' },
-        'mix-memory': { type: 'string' },
-        'no-calibration': { type: 'boolean' },
-        transport: { type: 'string' },
-        plot: { type: 'string' },
-      },
-    });
-    if (!values.data) throw new TypeError('--data DIR is required (a directory with one CSV per machine)');
-    if (!values.metrics) throw new TypeError('--metrics is required: comma-separated column names, e.g. cpu,mem');
+  flags: {
+    data: { type: 'string', value: 'DIR', description: 'a directory with one CSV per machine (README: simulation data format)', required: true },
+    metrics: { type: 'string', value: 'A,B', description: 'comma-separated column names to forecast, e.g. cpu,mem', required: true },
+    rounds: { type: 'string', value: 'N', description: 'FedAvg rounds', default: String(D.rounds) },
+    clients: { type: 'string', value: 'N', description: 'use the first N CSV files', default: '50' },
+    epochs: { type: 'string', value: 'N', description: 'local epochs per FedAvg round', default: String(D.localEpochs) },
+    model: { type: 'string', value: 'mlp|linear|lstm', description: 'the model kind', default: D.kind },
+    lookback: { type: 'string', value: 'N', description: 'past samples the model sees', default: String(D.lookback) },
+    horizon: { type: 'string', value: 'N', description: 'steps ahead it forecasts', default: String(D.horizon) },
+    hidden: { type: 'string', value: 'N', description: 'hidden units', default: String(D.hiddenUnits) },
+    joint: { type: 'boolean', description: 'one model over all channels jointly instead of each channel from its own history' },
+    'batch-size': { type: 'string', value: 'N', description: 'windows per training step', default: String(D.batchSize) },
+    'learning-rate': { type: 'string', value: 'R', description: "Adam's learning rate, in (0, 1)", default: String(D.learningRate) },
+    seed: { type: 'string', value: 'N', description: 'seed of weight init and shuffling', default: String(D.seed) },
+    'fine-tune': { type: 'string', value: 'N', description: "epochs each client fine-tunes the global model on its own data (0: none)", default: String(D.fineTuneEpochs) },
+    'ridge-features': { type: 'string', value: 'N', description: 'random features of the federated ridge model (0: none)', default: String(D.ridgeFeatures) },
+    'mix-memory': { type: 'string', value: 'N', description: "windows over which a window's weight in the mixture fit falls by e (0: fit the shares once on the validation tail)", default: String(D.mixMemory) },
+    'no-calibration': { type: 'boolean', description: "do not calibrate the learned methods' outputs per client" },
+    backend: { type: 'string', value: BACKENDS, description: 'the TensorFlow.js backend; auto: the fastest that loads', default: 'auto' },
+    plaintext: { type: 'boolean', description: 'plaintext FedAvg instead of CKKS-encrypted (the reference)' },
+    transport: { type: 'string', value: 'memory|mqtt', description: 'the federation transport: in-memory, or MQTT through the embedded broker', default: 'memory' },
+    json: { type: 'boolean', description: 'print one JSON object instead of tables' },
+    plot: { type: 'string', value: 'FILE.svg', description: "write an SVG of one client's forecasts" },
+  },
+  async run({ values }) {
     const metrics = values.metrics.split(',').map((m) => m.trim()).filter(Boolean);
     const repeated = metrics.find((m, i) => metrics.indexOf(m) !== i);
     if (repeated !== undefined) throw new RangeError(`--metrics names '${repeated}' twice; each metric is one channel of the model`);
-    const kind = values.model ?? D.kind;
+    const kind = values.model;
     if (!['mlp', 'linear', 'lstm'].includes(kind)) throw new RangeError(`--model must be mlp, linear or lstm, got '${kind}'`);
     const badMetric = metrics.find((m) => !/^[a-z][a-z0-9_]{0,63}$/.test(m));
     if (badMetric !== undefined) throw new RangeError(`--metrics: '${badMetric}' is not a metric name (1–64 of a-z, 0-9 and _, starting with a letter)`);
-    const learningRate = values['learning-rate'] === undefined ? D.learningRate : Number(values['learning-rate']);
+    const learningRate = Number(values['learning-rate']);
     if (!(learningRate > 0 && learningRate < 1)) throw new RangeError(`--learning-rate must be in (0, 1), got '${values['learning-rate']}'`);
-    const transport = values.transport ?? 'memory';
+    const transport = values.transport;
     if (transport !== 'memory' && transport !== 'mqtt') throw new RangeError(`--transport must be memory or mqtt, got '${transport}'`);
     const model = parseFederationModel({
       metrics,
@@ -149,7 +138,7 @@ const command: Command = {
     const series = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
     // stdout carries the table or the JSON object; progress logs go to stderr (warn by default).
     const log = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { component: 'simulate' } }, pino.destination(2));
-    const trainerConfig = parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
+    const trainerConfig = parseTrainerConfig({ backend: values.backend, model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
     const { chosen } = await selectBackend(trainerConfig, specOf(model), { logger: log });
     // Encrypted FedAvg by default (the real codec and coordinator sum); --plaintext for the reference.
     const { ckksWitness, roundSampleBound } = await import('../encrypted.js');
@@ -228,5 +217,5 @@ const command: Command = {
     process.stdout.write(lines.join('\n') + '\n');
     return 0;
   },
-};
+});
 export default command;

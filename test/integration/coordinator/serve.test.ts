@@ -198,19 +198,5 @@ test('check-config prints the effective config with the federation id from the k
   assert.match(r.stdout, /\[model\]\n(.*\n)*?hidden_units = 32\n/);
 });
 
-test('--version on both CLIs: program, package version, protocol and node', async () => {
-  const { readFileSync } = await import('node:fs');
-  const { REPO_ROOT } = await import('../../helpers/paths.js');
-  const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  const c = await cli('--version');
-  assert.is(c.code, 0);
-  assert.is(c.stdout, `icosfl-coordinator ${version} (protocol v1, node ${process.versions.node})\n`);
-  const v = await cli('version');
-  assert.is(v.stdout, c.stdout);
-  const { spawnSync } = await import('node:child_process');
-  const agent = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'agent', 'cli.js'), '--version'], { encoding: 'utf8', timeout: 30_000 });
-  assert.is(agent.status, 0);
-  assert.is(agent.stdout, `icosfl-agent ${version} (protocol v1, node ${process.versions.node})\n`);
-});
 
 test.run();

@@ -18,6 +18,10 @@ function install(...args: string[]): { code: number | null; out: string } {
 }
 
 const stage = join(dir, 'stage');
+const EXAMPLES = [
+  ['agent.example.toml', 'agent/config/agent.example.toml'],
+  ['coordinator.example.toml', 'coordinator/config/coordinator.example.toml'],
+] as const;
 const pkg = join(stage, 'usr/local/lib/icosfl');
 
 test('--destdir stages the package, units, rules and a default config', () => {
@@ -37,6 +41,13 @@ test('--destdir stages the package, units, rules and a default config', () => {
   }
   assert.not.ok(existsSync(join(stage, 'usr/local/lib/systemd/system/icosfl-agent.service.d/50-gpu-nvidia.conf')), '--no-gpu installed the GPU drop-in');
   assert.is(statSync(join(stage, 'etc/icosfl/agent.toml')).mode & 0o777, 0o640);
+  // The examples (every key at its default) beside the config, and the licence and reference in the package.
+  for (const [example, source] of EXAMPLES) {
+    assert.is(readFileSync(join(stage, 'etc/icosfl', example), 'utf8'), readFileSync(join(REPO_ROOT, source), 'utf8'), example);
+    assert.is(statSync(join(stage, 'etc/icosfl', example)).mode & 0o777, 0o644);
+    assert.ok(existsSync(join(pkg, source)), `${source} is in the package (a reinstall from it needs it)`);
+  }
+  for (const f of ['LICENSE', 'NOTICE', 'docs/CONFIG.md']) assert.is(readFileSync(join(pkg, f), 'utf8'), readFileSync(join(REPO_ROOT, f), 'utf8'), f);
 });
 
 test('only runtime modules travel: no dev, build-only or optional packages, no source maps, no tests', () => {
@@ -60,13 +71,15 @@ test('the staged package runs from its own node_modules', () => {
   assert.match(r.stdout, /config OK/);
 });
 
-test('a reinstall keeps an edited agent.toml', () => {
+test('a reinstall keeps an edited agent.toml and refreshes the examples', () => {
   const config = join(stage, 'etc/icosfl/agent.toml');
   writeFileSync(config, '# edited by the admin\n[sampler]\ninterval_ms = 2000\n');
+  writeFileSync(join(stage, 'etc/icosfl/agent.example.toml'), '# an older version\n');
   const r = install('--destdir', stage, '--no-gpu');
   assert.is(r.code, 0, r.out);
   assert.match(r.out, /kept the existing/);
   assert.is(readFileSync(config, 'utf8'), '# edited by the admin\n[sampler]\ninterval_ms = 2000\n');
+  assert.is(readFileSync(join(stage, 'etc/icosfl/agent.example.toml'), 'utf8'), readFileSync(join(REPO_ROOT, 'agent/config/agent.example.toml'), 'utf8'));
 });
 
 test('--gpu adds the NVIDIA drop-in; another --prefix rewrites the unit paths and puts units under /etc', () => {
@@ -90,6 +103,7 @@ test('--uninstall removes package and units but keeps config and state; --purge 
   assert.not.ok(existsSync(join(stage, 'usr/local/lib/systemd/system/icosfl-agent.service')));
   assert.not.ok(existsSync(join(stage, 'usr/local/lib/udev/rules.d/60-icosfl-rapl.rules')));
   assert.ok(existsSync(join(stage, 'etc/icosfl/agent.toml')));
+  for (const [example] of EXAMPLES) assert.not.ok(existsSync(join(stage, 'etc/icosfl', example)), `${example} goes with the package`);
   const p = install('--destdir', stage, '--uninstall', '--purge');
   assert.is(p.code, 0, p.out);
   assert.not.ok(existsSync(join(stage, 'etc/icosfl')));
