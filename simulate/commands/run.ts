@@ -2,22 +2,26 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../common/cli.js';
+import { parseDecimal } from '../../common/decimal.js';
 import { IcosflError } from '../../common/errors.js';
 import type { MethodScores } from '../experiment.js';
 import { DEFAULT_FEDERATION_MODEL, parseFederationModel } from '../../common/protocol/federation-model.js';
 import pino from 'pino';
+import { checkOutputFile } from '../output-paths.js';
+import { parseResampleFlag } from '../resample.js';
 
 const D = DEFAULT_FEDERATION_MODEL;
 const USAGE =
   `run --data DIR --metrics cpu,mem [--rounds ${D.rounds}] [--clients 50] [--epochs ${D.localEpochs}] [--model mlp|linear|lstm] ` +
   `[--lookback ${D.lookback}] [--horizon ${D.horizon}] [--hidden ${D.hiddenUnits}] [--joint] [--batch-size ${D.batchSize}] [--learning-rate ${D.learningRate}] [--seed ${D.seed}] ` +
   `[--fine-tune ${D.fineTuneEpochs}] [--ridge-features ${D.ridgeFeatures}] [--mix-memory ${D.mixMemory}] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] ` +
-  '[--plaintext] [--transport memory|mqtt] [--json] [--plot out.svg]';
+  '[--plaintext] [--transport memory|mqtt] [--resample SECONDS] [--json] [--plot out.svg]';
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
   if (raw === undefined) return fallback;
-  const v = Number(raw);
+  const parsed = parseDecimal(String(raw), 'float64'); // Number() would take '0x10' and ''
+  const v = parsed.ok ? parsed.value : NaN;
   if (!Number.isInteger(v) || v < min) throw new RangeError(`--${name} must be an integer ≥ ${min}, got '${String(raw)}'`);
   return v;
 }
@@ -93,8 +97,12 @@ const command: Command = {
         'no-calibration': { type: 'boolean' },
         transport: { type: 'string' },
         plot: { type: 'string' },
+        resample: { type: 'string' },
       },
     });
+    // An output path that cannot be written fails now, before any data is read or model trained.
+    if (values.plot !== undefined) checkOutputFile('--plot', values.plot);
+    const resampleSeconds = parseResampleFlag(values.resample);
     if (!values.data) throw new TypeError('--data DIR is required (a directory with one CSV per machine)');
     if (!values.metrics) throw new TypeError('--metrics is required: comma-separated column names, e.g. cpu,mem');
     const metrics = values.metrics.split(',').map((m) => m.trim()).filter(Boolean);
@@ -104,7 +112,8 @@ const command: Command = {
     if (!['mlp', 'linear', 'lstm'].includes(kind)) throw new RangeError(`--model must be mlp, linear or lstm, got '${kind}'`);
     const badMetric = metrics.find((m) => !/^[a-z][a-z0-9_]{0,63}$/.test(m));
     if (badMetric !== undefined) throw new RangeError(`--metrics: '${badMetric}' is not a metric name (1–64 of a-z, 0-9 and _, starting with a letter)`);
-    const learningRate = values['learning-rate'] === undefined ? D.learningRate : Number(values['learning-rate']);
+    const rate = values['learning-rate'] === undefined ? undefined : parseDecimal(values['learning-rate'], 'float64');
+    const learningRate = rate === undefined ? D.learningRate : rate.ok ? rate.value : NaN;
     if (!(learningRate > 0 && learningRate < 1)) throw new RangeError(`--learning-rate must be in (0, 1), got '${values['learning-rate']}'`);
     const transport = values.transport ?? 'memory';
     if (transport !== 'memory' && transport !== 'mqtt') throw new RangeError(`--transport must be memory or mqtt, got '${transport}'`);
@@ -129,6 +138,7 @@ const command: Command = {
 
     // tfjs and the trainer load only when this command runs (see common/cli.ts).
     const { clientFiles, readClientCsv } = await import('../csv.js');
+    const { resampleSeries } = await import('../resample.js');
     const { runSimulation, METHODS } = await import('../experiment.js');
     const { forecastSvg } = await import('../plot.js');
     const { goalVerdict, formatVerdict } = await import('../verdict.js');
@@ -136,17 +146,13 @@ const command: Command = {
     const { parseTrainerConfig } = await import('../../agent/trainer/config.js');
     const { specOf } = await import('../../agent/federation/engines.js');
 
-    // An output path that cannot be written fails now, not after the run (which would be lost).
-    if (values.plot) {
-      try {
-        writeFileSync(values.plot, '', { flag: 'w' });
-      } catch (cause) {
-        throw new IcosflError('OUTPUT_UNWRITABLE', `--plot ${values.plot}: cannot write there (${(cause as NodeJS.ErrnoException).code ?? cause})`, { cause });
-      }
-    }
     const dataDir = values.data;
     const files = clientFiles(dataDir);
-    const series = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
+    const read = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
+    const emptyCells = read.reduce((a, s) => a + (s.emptyCells ?? 0), 0);
+    const resampled = resampleSeconds === undefined ? undefined : read.map((s) => resampleSeries(s, resampleSeconds));
+    const series = resampled ? resampled.map((r) => r.series) : read;
+    const grid = resampled && { seconds: resampleSeconds!, bins: resampled.reduce((a, r) => a + r.stats.bins, 0), emptyBins: resampled.reduce((a, r) => a + r.stats.emptyBins, 0), merged: resampled.reduce((a, r) => a + r.stats.merged, 0) };
     // stdout carries the table or the JSON object; progress logs go to stderr (warn by default).
     const log = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { component: 'simulate' } }, pino.destination(2));
     const trainerConfig = parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
@@ -164,6 +170,7 @@ const command: Command = {
       transport,
       ...(keys ? { keys } : {}),
       ...(witness ? { wrapCodec: witness.wrap } : {}),
+      ...(resampleSeconds === undefined ? {} : { resampleSeconds }),
       onRound: (h) => process.stderr.isTTY && process.stderr.write(`\rround ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.participants} agents   `),
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
@@ -171,7 +178,15 @@ const command: Command = {
     const opts = { ...model, model: model.kind, fineTuneEpochs: model.fineTuneEpochs };
     const aggregation = encrypted ? `CKKS-encrypted FedAvg (max |encrypted − plaintext| ${encrypted.maxAbsError().toExponential(2)})` : 'plaintext FedAvg';
 
-    if (values.plot) writeFileSync(values.plot, forecastSvg(r, opts.horizon));
+    // Checked before the run; should it fail now all the same, the results are printed first.
+    let plotError: IcosflError | undefined;
+    if (values.plot !== undefined) {
+      try {
+        writeFileSync(values.plot, forecastSvg(r, opts.horizon));
+      } catch (cause) {
+        plotError = new IcosflError('OUTPUT_UNWRITABLE', `--plot ${values.plot}: cannot write it after the run (${(cause as NodeJS.ErrnoException).code ?? String(cause)}); the results are above`, { cause });
+      }
+    }
     const verdict = goalVerdict(r.scores, metrics);
     // JSON keys persistence/local/federated/centralized as specified, plus the federated
     // pipeline's pieces: fedavg (global model), fine_tuned and ridge (before the mixtures).
@@ -189,6 +204,8 @@ const command: Command = {
         skipped_clients: r.skippedClients,
         csv_files: files.length,
         timestamp_gaps: r.timestampGaps,
+        empty_cells: emptyCells,
+        resample: grid ? { seconds: grid.seconds, bins: grid.bins, empty_bins: grid.emptyBins, merged_rows: grid.merged } : null,
         backend: chosen,
         aggregation: encrypted ? 'ckks' : 'plaintext',
         ...(encrypted ? { ckks_max_abs_error: encrypted.maxAbsError() } : {}),
@@ -201,14 +218,17 @@ const command: Command = {
         seconds: r.seconds,
       };
       process.stdout.write(JSON.stringify(out) + '\n');
+      if (plotError) throw plotError;
       return 0;
     }
     const cell = (v: number) => v.toPrecision(4).padStart(10);
     const lines: string[] = [];
     const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
     const gaps = r.timestampGaps.gaps > 0 ? `; ${count(r.timestampGaps.gaps, 'gap')} in the timestamps, ${count(r.timestampGaps.missing, 'sample')} marked missing` : '';
+    const empties = emptyCells > 0 ? `; ${count(emptyCells, 'empty cell')} read as missing samples` : '';
+    const gridded = grid ? `; resampled to ${grid.seconds} s bins, ${grid.emptyBins} of ${grid.bins} empty (missing), ${count(grid.merged, 'row')} merged into a bin with a later one` : '';
     const limited = files.length > series.length ? `; the first ${series.length} of ${files.length} CSV files, --clients N for more` : '';
-    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short${gaps}${limited}), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${count(opts.rounds, 'round')} × ${count(opts.localEpochs, 'local epoch')}, ${r.weights} weights, ${aggregation}`);
+    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too few windows${gaps}${empties}${gridded}${limited}), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${count(opts.rounds, 'round')} × ${count(opts.localEpochs, 'local epoch')}, ${r.weights} weights, ${aggregation}`);
     lines.push('errors on each client\'s last 20 %, mean over clients, all steps ahead, original units');
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));
     for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(scores[m].rmse[k]!), cell(scores[m].mae[k]!)])].join(' '));
@@ -224,8 +244,9 @@ const command: Command = {
       for (const k of metrics) lines.push(`${key(m).padEnd(12)} ${k.padEnd(8)} ${scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
     }
     lines.push('', 'federated against the goal', ...formatVerdict(verdict));
-    if (values.plot) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);
+    if (values.plot !== undefined && !plotError) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);
     process.stdout.write(lines.join('\n') + '\n');
+    if (plotError) throw plotError;
     return 0;
   },
 };
