@@ -21,6 +21,7 @@ export function checkOutputFile(flag: string, path: string): void {
   try {
     existing = statSync(full);
   } catch (e) {
+    if (errno(e) === 'ENOTDIR') throw unwritable(flag, path, 'a folder on its path is a file', e);
     if (errno(e) !== 'ENOENT') throw unwritable(flag, path, `cannot check it (${errno(e)})`, e);
   }
   if (existing?.isDirectory()) throw unwritable(flag, path, 'is a directory; give a file name');
