@@ -31,7 +31,7 @@ export function parseDecimal(text: string, range: 'float32' | 'float64' = 'float
 /** Why a non-empty cell is not plain decimal notation, for the error message. */
 function notDecimalReason(cell: string): string {
   if (/^[+-]?0[xXbBoO]/.test(cell)) return 'is not decimal notation (hexadecimal, binary or octal prefix); write the value in decimal';
-  if (/^[+-]?(nan|inf|infinity)$/i.test(cell)) return 'is not a finite number; leave the cell empty for a missing sample';
+  if (/^[+-]?(nan|inf|infinity)$/i.test(cell)) return 'is not a finite number';
   if (/^[+-]?\d{1,3}([,_' \u00a0]\d{3})+(\.\d*)?$/.test(cell)) return 'has a thousands separator; write the digits without one (1234.5)';
   if (/^[+-]?\d+,\d+$/.test(cell)) return 'has a decimal comma; write a decimal point (1.5)';
   return 'is not a number in decimal notation';

@@ -30,7 +30,7 @@ test("what Number() would reinterpret is refused, each with its reason", () => {
   // Number('0x10') = 16, Number('') = 0, Number(' ') = 0, Number('1e400') = Infinity.
   for (const t of ['0x10', '-0X1f', '0b101', '0o17']) assert.match(reason(t), /hexadecimal, binary or octal prefix/);
   for (const t of ['', '   ']) assert.is(reason(t), 'is empty');
-  for (const t of ['NaN', 'nan', 'inf', '+Infinity', '-INF']) assert.match(reason(t), /not a finite number; leave the cell empty/);
+  for (const t of ['NaN', 'nan', 'inf', '+Infinity', '-INF']) assert.is(reason(t), 'is not a finite number');
   for (const t of ['1e400', '3.5e38', '-3.5e38']) assert.match(reason(t), /beyond the float32 range \(±3\.40e\+38\)/);
   assert.match(reason('1e400', 'float64'), /beyond the float64 range/);
   assert.match(reason('1e-46'), /too close to 0 for float32 and would be stored as 0/);

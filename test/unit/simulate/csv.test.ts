@@ -111,7 +111,7 @@ test('cells: every number is plain decimal that float32 holds, or the error name
     ['3.5e38', /beyond the float32 range/],
     ['-1e39', /beyond the float32 range/],
     ['1e-50', /too close to 0 for float32/],
-    ['NaN', /not a finite number; leave the cell empty for a missing sample/],
+    ['NaN', /not a finite number \(an empty cell is a missing sample\)/],
     ['inf', /not a finite number/],
     ['-Infinity', /not a finite number/],
     ['1_000', /thousands separator/],
@@ -128,6 +128,7 @@ test('cells: every number is plain decimal that float32 holds, or the error name
   expectDataError(() => parseClientCsv('timestamp,cpu\n0x10,1\n', 'ts.csv', ['cpu']), /^ts\.csv:2: timestamp '0x10' is not decimal notation/);
   expectDataError(() => parseClientCsv('timestamp,cpu\n,1\n', 'ts.csv', ['cpu']), /^ts\.csv:2: timestamp '' is empty/);
   expectDataError(() => parseClientCsv('timestamp,cpu\n1e400,1\n', 'ts.csv', ['cpu']), /^ts\.csv:2: timestamp '1e400' is beyond the float64 range/);
+  expectDataError(() => parseClientCsv('timestamp,cpu\nNaN,1\n', 'ts.csv', ['cpu']), /^ts\.csv:2: timestamp 'NaN' is not a finite number; expected unix seconds$/);
   // What is accepted, read as written: signs, leading and trailing points, exponents, spaces, float32's largest.
   const ok = parseClientCsv('\uFEFFtimestamp,cpu\n0,+3\n1,.5\n2,5.\n3,-0\n4, 1.5e2 \n5,3.4028234663852886e38\n6,0e9\n', 'ok.csv', ['cpu']);
   assert.equal(Array.from(ok.values), [3, 0.5, 5, -0, 150, Math.fround(3.4028234663852886e38), 0]);
