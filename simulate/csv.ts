@@ -1,14 +1,17 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { parseDecimal } from '../common/decimal.js';
 import { IcosflError } from '../common/errors.js';
 
 /**
  * The simulation's input format: a directory with one CSV file per machine (= one federated
  * client). Each file has a header row with a `timestamp` column (unix seconds) and one numeric
  * column per metric; the metrics a run asks for must all be present, other columns are ignored.
- * Rows are in time order. An empty cell is a missing sample (NaN): windows that touch it are
- * skipped, exactly like gaps in the agent's ring; so are the samples that skipped timestamps
- * leave out (markGaps, applied by the simulation).
+ * Rows are in strictly increasing time order (a repeated timestamp is an error: which row would
+ * be the sample?). Cells are plain decimals (common/decimal.ts: no hex, NaN, inf, separators,
+ * nothing float32 cannot hold). An empty metric cell is a missing sample (NaN), counted in
+ * `emptyCells`: windows that touch it are skipped, exactly like gaps in the agent's ring; so are
+ * the samples that skipped timestamps leave out (markGaps, applied by the simulation).
  *
  *   timestamp,cpu,mem
  *   1304233200,12.5,30.1
@@ -19,6 +22,8 @@ export interface ClientSeries {
   /** [samples × metrics] row-major, in the order of the requested metrics. */
   values: Float32Array;
   metrics: string[];
+  /** Metric cells that were empty in the file (read as missing samples). */
+  emptyCells?: number;
 }
 
 function fail(file: string, line: number, what: string): never {
@@ -30,7 +35,7 @@ export function parseClientCsv(text: string, file: string, metrics: readonly str
   const lines = text.split(/\r?\n/);
   while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
   if (lines.length === 0) fail(file, 1, 'empty file; expected a header row with a timestamp column');
-  const header = lines[0]!.split(',').map((h) => h.trim());
+  const header = lines[0]!.replace(/^\uFEFF/, '').split(',').map((h) => h.trim());
   // A column named twice would leave it to chance which one is read.
   const column = (name: string) => {
     const i = header.indexOf(name);
@@ -43,24 +48,35 @@ export function parseClientCsv(text: string, file: string, metrics: readonly str
   const rows = lines.length - 1;
   const timestamps = new Float64Array(rows);
   const values = new Float32Array(rows * metrics.length);
-  let previous = -Infinity;
+  let emptyCells = 0;
   for (let r = 0; r < rows; r++) {
     const lineNo = r + 2;
     const cells = lines[r + 1]!.split(',');
-    if (cells.length !== header.length) fail(file, lineNo, `${cells.length} fields, the header has ${header.length}`);
-    const ts = Number(cells[tsCol]);
-    if (cells[tsCol]!.trim() === '' || !Number.isFinite(ts)) fail(file, lineNo, `timestamp '${cells[tsCol]}' is not a number of unix seconds`);
-    if (ts < previous) fail(file, lineNo, `timestamp ${ts} is earlier than the previous row's ${previous}`);
-    previous = ts;
+    if (cells.length !== header.length) {
+      const hint = cells.length > header.length ? ' (a thousands separator, decimal comma or quoted comma in a cell?)' : '';
+      fail(file, lineNo, `${cells.length} fields, the header has ${header.length}${hint}`);
+    }
+    const stamp = parseDecimal(cells[tsCol]!, 'float64');
+    if (!stamp.ok) fail(file, lineNo, `timestamp '${cells[tsCol]!.trim()}' ${stamp.reason}; expected unix seconds`);
+    const ts = stamp.value;
+    if (r > 0 && ts <= timestamps[r - 1]!) {
+      const what = ts === timestamps[r - 1] ? `repeats line ${lineNo - 1}'s timestamp` : `is earlier than line ${lineNo - 1}'s ${timestamps[r - 1]}`;
+      fail(file, lineNo, `timestamp ${ts} ${what}; rows must be in strictly increasing time order, one sample each`);
+    }
     timestamps[r] = ts;
     for (const [m, c] of cols.entries()) {
-      const cell = cells[c]!.trim();
-      const v = cell === '' ? NaN : Number(cell);
-      if (cell !== '' && !Number.isFinite(v)) fail(file, lineNo, `${metrics[m]} value '${cell}' is not a number`);
+      const cell = cells[c]!;
+      let v = NaN;
+      if (cell.trim() === '') emptyCells++;
+      else {
+        const parsed = parseDecimal(cell, 'float32');
+        if (!parsed.ok) fail(file, lineNo, `${metrics[m]} value '${cell.trim()}' ${parsed.reason} (an empty cell is a missing sample)`);
+        v = parsed.value;
+      }
       values[r * metrics.length + m] = v;
     }
   }
-  return { name: basename(file).replace(/\.csv$/i, ''), timestamps, values, metrics: [...metrics] };
+  return { name: basename(file).replace(/\.csv$/i, ''), timestamps, values, metrics: [...metrics], emptyCells };
 }
 
 /** The names of every `*.csv` in `dir`, sorted; an unreadable directory or none is an error. */
@@ -95,20 +111,31 @@ export function readClientDir(dir: string, metrics: readonly string[], limit = I
  * off-grid intervals stay as they are. Found on NAB's EC2 traces: ec2_cpu_utilization_ac20cd
  * skips 2 and 3 samples, 825cc2 one sample twice.
  */
-export function markGaps(series: ClientSeries, maxMissing: number): { series: ClientSeries; gaps: number; missing: number } {
+export interface MarkedGaps {
+  series: ClientSeries;
+  /** Intervals longer than 1.5 steps, and the missing samples inserted for them. */
+  gaps: number;
+  missing: number;
+  /** The sampling step (median interval) and the longest interval, in seconds (0 without rows). */
+  step: number;
+  largest: number;
+}
+
+export function markGaps(series: ClientSeries, maxMissing: number): MarkedGaps {
   if (!(Number.isInteger(maxMissing) && maxMissing >= 1)) throw new RangeError(`markGaps: maxMissing must be an integer ≥ 1, got ${maxMissing}`);
   const { timestamps: ts, values, metrics } = series;
   const C = metrics.length;
   const intervals = Array.from(ts.subarray(1), (t, i) => t - ts[i]!).sort((a, b) => a - b);
   const step = intervals.length > 0 ? intervals[Math.floor(intervals.length / 2)]! : 0;
-  if (!(step > 0)) return { series, gaps: 0, missing: 0 };
+  const largest = intervals.length > 0 ? intervals[intervals.length - 1]! : 0;
+  if (!(step > 0)) return { series, gaps: 0, missing: 0, step: 0, largest };
   const inserted = new Array<number>(ts.length).fill(0); // missing samples to insert before row r
   for (let r = 1; r < ts.length; r++) {
     const interval = ts[r]! - ts[r - 1]!;
     if (interval > 1.5 * step) inserted[r] = Math.min(Math.round(interval / step) - 1, maxMissing);
   }
   const gaps = inserted.filter((n) => n > 0).length;
-  if (gaps === 0) return { series, gaps: 0, missing: 0 };
+  if (gaps === 0) return { series, gaps: 0, missing: 0, step, largest };
   const missing = inserted.reduce((a, n) => a + n, 0);
   const timestamps = new Float64Array(ts.length + missing);
   const filled = new Float32Array((ts.length + missing) * C).fill(NaN);
@@ -119,5 +146,5 @@ export function markGaps(series: ClientSeries, maxMissing: number): { series: Cl
     filled.set(values.subarray(r * C, (r + 1) * C), out * C);
     out++;
   }
-  return { series: { ...series, timestamps, values: filled }, gaps, missing };
+  return { series: { ...series, timestamps, values: filled }, gaps, missing, step, largest };
 }

@@ -11,8 +11,9 @@ import type { FederationModel } from '../common/protocol/federation-model.js';
 import type { RoundSummary } from '../coordinator/round/state.js';
 import { pooledRelativeLoss } from '../coordinator/strategy/model-selection.js';
 import type { AgentCodec } from '../agent/federation/codec.js';
-import { markGaps, type ClientSeries } from './csv.js';
+import { markGaps, type ClientSeries, type MarkedGaps } from './csv.js';
 import { runInProcessFederation } from './federation.js';
+import { noWindowsError } from './no-windows.js';
 
 /**
  * Persistence, local-only, federated and centralised forecasting on the same machines, windows
@@ -32,6 +33,8 @@ export interface SimulationOptions {
   wrapCodec?: (c: AgentCodec) => AgentCodec;
   onRound?: (s: RoundSummary) => void;
   logger: Logger;
+  /** The --resample grid the series were put on, if any (named when gaps leave no windows). */
+  resampleSeconds?: number;
 }
 
 export const METHODS = ['persistence', 'local', 'federated', 'centralized'] as const;
@@ -165,15 +168,19 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
   const clients: Client[] = [];
   const skippedClients: string[] = [];
   const timestampGaps = { gaps: 0, missing: 0 };
+  const skipped: { raw: ClientSeries; marked: MarkedGaps }[] = [];
   for (const raw of series) {
-    const { series: s, gaps, missing } = markGaps(raw, m.lookback + m.horizon);
-    timestampGaps.gaps += gaps;
-    timestampGaps.missing += missing;
-    const c = prepareClient(s, m, opts.testFraction);
+    const marked = markGaps(raw, m.lookback + m.horizon);
+    timestampGaps.gaps += marked.gaps;
+    timestampGaps.missing += marked.missing;
+    const c = prepareClient(marked.series, m, opts.testFraction);
     if (c) clients.push(c);
-    else skippedClients.push(s.name);
+    else {
+      skippedClients.push(raw.name);
+      skipped.push({ raw, marked });
+    }
   }
-  if (clients.length === 0) throw new RangeError(`no client has enough samples for lookback ${m.lookback} + horizon ${m.horizon}`);
+  if (clients.length === 0) throw noWindowsError(skipped, (s) => prepareClient(s, m, opts.testFraction) !== undefined, m, opts.resampleSeconds);
 
   const persistence = clients.map((c) => forecastErrors(persistenceForecast(c.test), c.test));
 

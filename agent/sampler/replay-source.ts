@@ -1,12 +1,15 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { parseDecimal } from '../../common/decimal.js';
 import { IcosflError } from '../../common/errors.js';
 
 /**
  * The replay mode's source (`[sampler] replay_file`): a CSV trace read instead of the collectors.
  *   header row     column names; the agent's metric names select columns, in sampler.metrics
  *                  order; any other column (`timestamp`, which the replay ignores) is not read
- *   data rows      as many cells as the header; a selected cell is a decimal number, or empty
- *                  (a missing sample: NaN in the ring); no quoting, blank lines at the end ignored
+ *   data rows      as many cells as the header; a selected cell is a decimal number that float32
+ *                  holds (common/decimal.ts, the parser simulate uses: no hex, NaN, inf or digit
+ *                  separators), or empty (a missing sample: NaN in the ring); no quoting, blank
+ *                  lines at the end ignored
  * Reading the file is separate from parsing it: parseReplayCsv is pure and tested on literal
  * strings. Every error names file:line. The worker (worker.ts) owns a ReplayCursor over the rows.
  */
@@ -20,7 +23,6 @@ export interface ReplayTable {
   values: Float64Array;
 }
 
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 /** A header longer than this is not a header (a binary file, or one without line breaks). */
 const MAX_HEADER_BYTES = 64 * 1024;
 
@@ -62,9 +64,13 @@ export function parseReplayCsv(text: string, file: string, metrics: readonly str
     if (cells.length !== header.length) throw dataError(`expected ${header.length} cells (one per header column), got ${cells.length}`, file, line);
     for (let c = 0; c < index.length; c++) {
       const cell = cells[index[c]!]!.trim();
-      if (cell === '') values[r * metrics.length + c] = NaN;
-      else if (NUMBER.test(cell)) values[r * metrics.length + c] = Number(cell);
-      else throw dataError(`column '${metrics[c]}': '${cell}' is not a number (an empty cell is a missing sample)`, file, line, { column: metrics[c] });
+      if (cell === '') {
+        values[r * metrics.length + c] = NaN;
+        continue;
+      }
+      const parsed = parseDecimal(cell, 'float32');
+      if (!parsed.ok) throw dataError(`column '${metrics[c]}': '${cell}' ${parsed.reason} (an empty cell is a missing sample)`, file, line, { column: metrics[c] });
+      values[r * metrics.length + c] = parsed.value;
     }
   }
   return { file, rows, channels: metrics.length, values };

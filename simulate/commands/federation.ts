@@ -11,6 +11,7 @@ import { COORDINATOR_PUBLIC_KEY_FILE, COORDINATOR_SIGNING_KEY_FILE, loadOrCreate
 import { publicKeyText } from '../../common/protocol/signature.js';
 import { enrollAgent } from '../../coordinator/enrolment.js';
 import { DEFAULT_FEDERATION_MODEL } from '../../common/protocol/federation-model.js';
+import { prepareOutputDir } from '../output-paths.js';
 
 /**
  * The main job (`npm start`): a real federation on this machine with nothing to set up. A
@@ -84,8 +85,8 @@ const command = defineCommand({
     const rounds = int(values.rounds, 'rounds', DEFAULT_FEDERATION_MODEL.rounds, 1, 1000);
     const intervalMs = int(values['interval-ms'], 'interval-ms', values.live ? 1000 : 200, 50, 60_000);
     const timeoutS = int(values['timeout-s'], 'timeout-s', 600, 10, 86_400);
+    if (values.keep !== undefined) prepareOutputDir('--keep', values.keep);
     const dir = values.keep ? resolve(values.keep) : mkdtempSync(join(tmpdir(), 'icosfl-federation-'));
-    mkdirSync(dir, { recursive: true });
     const out = (line: string) => process.stdout.write(line + '\n');
     const procs: Proc[] = [];
     const deadline = Date.now() + timeoutS * 1000;

@@ -1,11 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from '../../common/cli.js';
+import { parseDecimal } from '../../common/decimal.js';
 import { IcosflError } from '../../common/errors.js';
 import type { MethodScores } from '../experiment.js';
 import { DEFAULT_FEDERATION_MODEL, parseFederationModel } from '../../common/protocol/federation-model.js';
 import { BACKEND_NAMES } from '../../agent/trainer/config.js';
 import pino from 'pino';
+import { checkOutputFile } from '../output-paths.js';
+import { parseResampleFlag } from '../resample.js';
 
 const D = DEFAULT_FEDERATION_MODEL;
 const BACKENDS = ['auto', ...BACKEND_NAMES].join('|');
@@ -13,7 +16,8 @@ const BACKENDS = ['auto', ...BACKEND_NAMES].join('|');
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
   if (raw === undefined) return fallback;
-  const v = Number(raw);
+  const parsed = parseDecimal(String(raw), 'float64'); // Number() would take '0x10' and ''
+  const v = parsed.ok ? parsed.value : NaN;
   if (!Number.isInteger(v) || v < min) throw new RangeError(`--${name} must be an integer ≥ ${min}, got '${String(raw)}'`);
   return v;
 }
@@ -83,9 +87,13 @@ const command = defineCommand({
     plaintext: { type: 'boolean', description: 'plaintext FedAvg instead of CKKS-encrypted (the reference)' },
     transport: { type: 'string', value: 'memory|mqtt', description: 'the federation transport: in-memory, or MQTT through the embedded broker', default: 'memory' },
     json: { type: 'boolean', description: 'print one JSON object instead of tables' },
-    plot: { type: 'string', value: 'FILE.svg', description: "write an SVG of one client's forecasts" },
+    plot: { type: 'string', value: 'FILE.svg', description: "write an SVG of one client's forecasts (checked before any work starts)" },
+    resample: { type: 'string', value: 'SECONDS', description: "bin irregular samples onto a SECONDS grid from each file's first timestamp (last sample in a bin wins; empty bins missing)", defaultText: 'off' },
   },
   async run({ values }) {
+    // An output path that cannot be written fails now, before any data is read or model trained.
+    if (values.plot !== undefined) checkOutputFile('--plot', values.plot);
+    const resampleSeconds = parseResampleFlag(values.resample);
     const metrics = values.metrics.split(',').map((m) => m.trim()).filter(Boolean);
     const repeated = metrics.find((m, i) => metrics.indexOf(m) !== i);
     if (repeated !== undefined) throw new RangeError(`--metrics names '${repeated}' twice; each metric is one channel of the model`);
@@ -93,7 +101,8 @@ const command = defineCommand({
     if (!['mlp', 'linear', 'lstm'].includes(kind)) throw new RangeError(`--model must be mlp, linear or lstm, got '${kind}'`);
     const badMetric = metrics.find((m) => !/^[a-z][a-z0-9_]{0,63}$/.test(m));
     if (badMetric !== undefined) throw new RangeError(`--metrics: '${badMetric}' is not a metric name (1–64 of a-z, 0-9 and _, starting with a letter)`);
-    const learningRate = Number(values['learning-rate']);
+    const rate = values['learning-rate'] === undefined ? undefined : parseDecimal(values['learning-rate'], 'float64');
+    const learningRate = rate === undefined ? D.learningRate : rate.ok ? rate.value : NaN;
     if (!(learningRate > 0 && learningRate < 1)) throw new RangeError(`--learning-rate must be in (0, 1), got '${values['learning-rate']}'`);
     const transport = values.transport;
     if (transport !== 'memory' && transport !== 'mqtt') throw new RangeError(`--transport must be memory or mqtt, got '${transport}'`);
@@ -118,6 +127,7 @@ const command = defineCommand({
 
     // tfjs and the trainer load only when this command runs (see common/cli.ts).
     const { clientFiles, readClientCsv } = await import('../csv.js');
+    const { resampleSeries } = await import('../resample.js');
     const { runSimulation, METHODS } = await import('../experiment.js');
     const { forecastSvg } = await import('../plot.js');
     const { goalVerdict, formatVerdict } = await import('../verdict.js');
@@ -125,17 +135,13 @@ const command = defineCommand({
     const { parseTrainerConfig } = await import('../../agent/trainer/config.js');
     const { specOf } = await import('../../agent/federation/engines.js');
 
-    // An output path that cannot be written fails now, not after the run (which would be lost).
-    if (values.plot) {
-      try {
-        writeFileSync(values.plot, '', { flag: 'w' });
-      } catch (cause) {
-        throw new IcosflError('OUTPUT_UNWRITABLE', `--plot ${values.plot}: cannot write there (${(cause as NodeJS.ErrnoException).code ?? cause})`, { cause });
-      }
-    }
     const dataDir = values.data;
     const files = clientFiles(dataDir);
-    const series = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
+    const read = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
+    const emptyCells = read.reduce((a, s) => a + (s.emptyCells ?? 0), 0);
+    const resampled = resampleSeconds === undefined ? undefined : read.map((s) => resampleSeries(s, resampleSeconds));
+    const series = resampled ? resampled.map((r) => r.series) : read;
+    const grid = resampled && { seconds: resampleSeconds!, bins: resampled.reduce((a, r) => a + r.stats.bins, 0), emptyBins: resampled.reduce((a, r) => a + r.stats.emptyBins, 0), merged: resampled.reduce((a, r) => a + r.stats.merged, 0) };
     // stdout carries the table or the JSON object; progress logs go to stderr (warn by default).
     const log = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { component: 'simulate' } }, pino.destination(2));
     const trainerConfig = parseTrainerConfig({ backend: values.backend, model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
@@ -153,6 +159,7 @@ const command = defineCommand({
       transport,
       ...(keys ? { keys } : {}),
       ...(witness ? { wrapCodec: witness.wrap } : {}),
+      ...(resampleSeconds === undefined ? {} : { resampleSeconds }),
       onRound: (h) => process.stderr.isTTY && process.stderr.write(`\rround ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.participants} agents   `),
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
@@ -160,7 +167,15 @@ const command = defineCommand({
     const opts = { ...model, model: model.kind, fineTuneEpochs: model.fineTuneEpochs };
     const aggregation = encrypted ? `CKKS-encrypted FedAvg (max |encrypted − plaintext| ${encrypted.maxAbsError().toExponential(2)})` : 'plaintext FedAvg';
 
-    if (values.plot) writeFileSync(values.plot, forecastSvg(r, opts.horizon));
+    // Checked before the run; should it fail now all the same, the results are printed first.
+    let plotError: IcosflError | undefined;
+    if (values.plot !== undefined) {
+      try {
+        writeFileSync(values.plot, forecastSvg(r, opts.horizon));
+      } catch (cause) {
+        plotError = new IcosflError('OUTPUT_UNWRITABLE', `--plot ${values.plot}: cannot write it after the run (${(cause as NodeJS.ErrnoException).code ?? String(cause)}); the results are above`, { cause });
+      }
+    }
     const verdict = goalVerdict(r.scores, metrics);
     // JSON keys persistence/local/federated/centralized as specified, plus the federated
     // pipeline's pieces: fedavg (global model), fine_tuned and ridge (before the mixtures).
@@ -178,6 +193,8 @@ const command = defineCommand({
         skipped_clients: r.skippedClients,
         csv_files: files.length,
         timestamp_gaps: r.timestampGaps,
+        empty_cells: emptyCells,
+        resample: grid ? { seconds: grid.seconds, bins: grid.bins, empty_bins: grid.emptyBins, merged_rows: grid.merged } : null,
         backend: chosen,
         aggregation: encrypted ? 'ckks' : 'plaintext',
         ...(encrypted ? { ckks_max_abs_error: encrypted.maxAbsError() } : {}),
@@ -190,14 +207,17 @@ const command = defineCommand({
         seconds: r.seconds,
       };
       process.stdout.write(JSON.stringify(out) + '\n');
+      if (plotError) throw plotError;
       return 0;
     }
     const cell = (v: number) => v.toPrecision(4).padStart(10);
     const lines: string[] = [];
     const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
     const gaps = r.timestampGaps.gaps > 0 ? `; ${count(r.timestampGaps.gaps, 'gap')} in the timestamps, ${count(r.timestampGaps.missing, 'sample')} marked missing` : '';
+    const empties = emptyCells > 0 ? `; ${count(emptyCells, 'empty cell')} read as missing samples` : '';
+    const gridded = grid ? `; resampled to ${grid.seconds} s bins, ${grid.emptyBins} of ${grid.bins} empty (missing), ${count(grid.merged, 'row')} merged into a bin with a later one` : '';
     const limited = files.length > series.length ? `; the first ${series.length} of ${files.length} CSV files, --clients N for more` : '';
-    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too short${gaps}${limited}), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${count(opts.rounds, 'round')} × ${count(opts.localEpochs, 'local epoch')}, ${r.weights} weights, ${aggregation}`);
+    lines.push(`${r.clients.length} clients (${r.skippedClients.length} skipped: too few windows${gaps}${empties}${gridded}${limited}), backend ${chosen}, model ${opts.model} L=${opts.lookback} H=${opts.horizon}, ${count(opts.rounds, 'round')} × ${count(opts.localEpochs, 'local epoch')}, ${r.weights} weights, ${aggregation}`);
     lines.push('errors on each client\'s last 20 %, mean over clients, all steps ahead, original units');
     lines.push(['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), `${m} MAE`.padStart(10)])].join(' '));
     for (const m of ROWS) lines.push([key(m).padEnd(12), ...metrics.flatMap((k) => [cell(scores[m].rmse[k]!), cell(scores[m].mae[k]!)])].join(' '));
@@ -213,8 +233,9 @@ const command = defineCommand({
       for (const k of metrics) lines.push(`${key(m).padEnd(12)} ${k.padEnd(8)} ${scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
     }
     lines.push('', 'federated against the goal', ...formatVerdict(verdict));
-    if (values.plot) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);
+    if (values.plot !== undefined && !plotError) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);
     process.stdout.write(lines.join('\n') + '\n');
+    if (plotError) throw plotError;
     return 0;
   },
 });

@@ -96,7 +96,7 @@ test('--ridge-features 0 leaves the ridge model out of the mixture and the repor
 test('--clients N takes the first N CSV files and says how many there were', () => {
   const r = run(['run', '--data', data, '--metrics', 'cpu', '--clients', '3', '--rounds', '1', '--plaintext', '--backend', 'native']);
   assert.is(r.status, 0, r.stderr);
-  assert.match(r.stdout.split('\n')[0]!, /^3 clients \(0 skipped: too short; the first 3 of 16 CSV files, --clients N for more\)/);
+  assert.match(r.stdout.split('\n')[0]!, /^3 clients \(0 skipped: too few windows; the first 3 of 16 CSV files, --clients N for more\)/);
   const all = run(['run', '--data', data, '--metrics', 'cpu', '--rounds', '1', '--plaintext', '--backend', 'native', '--json']);
   assert.is(all.status, 0, all.stderr);
   const out = JSON.parse(all.stdout) as { clients: number; csv_files: number };

@@ -68,6 +68,19 @@ test('a non-numeric cell: DATA_INVALID naming file:line and the column', () => {
     const err = dataError(() => parseReplayCsv(`cpu_busy_pct\n${cell}\n`, 'cell.csv', ['cpu_busy_pct']));
     assert.match(err.message, /^cell\.csv:2: /, cell);
   }
+  // The parser simulate uses (common/decimal.ts): the ring stores float32, so nothing it would turn to ±Inf or 0.
+  const rules: [string, RegExp][] = [
+    ['0x10', /'0x10' is not decimal notation \(hexadecimal/],
+    ['1e400', /'1e400' is beyond the float32 range/],
+    ['3.5e38', /'3\.5e38' is beyond the float32 range/],
+    ['1e-50', /'1e-50' is too close to 0 for float32/],
+    ['inf', /'inf' is not a finite number/],
+    ['1_000', /'1_000' has a thousands separator/],
+  ];
+  for (const [cell, why] of rules) {
+    const err = dataError(() => parseReplayCsv(`timestamp,cpu_busy_pct\n0,1\n300,${cell}\n`, 'rule.csv', ['cpu_busy_pct']));
+    assert.match(err.message, new RegExp(`^rule\\.csv:3: column 'cpu_busy_pct': ${why.source}.* \\(an empty cell is a missing sample\\)$`), cell);
+  }
 });
 
 test('a row with the wrong number of cells: DATA_INVALID naming file:line', () => {
