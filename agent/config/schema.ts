@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LOG_FORMATS, type LogFormat } from '../../common/config/log-level.js';
 import { DEFAULT_METRICS } from '../collectors/index.js';
 import { trainerConfigSchema } from '../trainer/config.js';
 
@@ -22,6 +23,8 @@ export const DEFAULTS = {
     runtime_dir: '',
     /** Empty = $LOG_LEVEL, else 'info'. */
     log_level: '' as (typeof LOG_LEVELS)[number] | '',
+    /** auto (readable on a terminal, JSON under journald or into a pipe), json or pretty. Empty = $LOG_FORMAT, else auto. */
+    log_format: '' as LogFormat | '',
   },
   sampler: {
     /** One sample every interval; 1 s resolves the spikes a 5-step forecast should see. */
@@ -81,6 +84,7 @@ export const agentConfigSchema = z
         state_dir: z.string().default(DEFAULTS.agent.state_dir),
         runtime_dir: z.string().default(DEFAULTS.agent.runtime_dir),
         log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.agent.log_level),
+        log_format: z.union([z.enum(LOG_FORMATS), z.literal('')]).default(DEFAULTS.agent.log_format),
       })
       .strict()
       .default({}),
@@ -158,7 +162,7 @@ export type RawAgentConfig = z.infer<typeof agentConfigSchema>;
 
 /** What the daemon runs with: directories and log level resolved, plus where it came from. */
 export interface AgentConfig extends RawAgentConfig {
-  agent: { state_dir: string; runtime_dir: string; log_level: (typeof LOG_LEVELS)[number] };
+  agent: { state_dir: string; runtime_dir: string; log_level: (typeof LOG_LEVELS)[number]; log_format: LogFormat };
   /** The file read, or null when none existed and defaults apply. */
   source: string | null;
 }

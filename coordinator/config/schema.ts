@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LOG_LEVELS, type LogLevel } from '../../common/config/log-level.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../../common/config/log-level.js';
 import { DEFAULT_CHUNK_BYTES } from '../../common/protocol/chunks.js';
 import { DEFAULT_FEDERATION_MODEL, federationModelSchema, type FederationModel } from '../../common/protocol/federation-model.js';
 import { ID_PATTERN } from '../../common/protocol/messages.js';
@@ -66,6 +66,8 @@ export const DEFAULTS = {
     keys: '/etc/icosfl/coordinator.json',
     /** 'plaintext' lets the coordinator see every agent's weights: for benchmarks only. */
     codec: 'ckks' as (typeof CODECS)[number],
+    /** auto (readable on a terminal, JSON under journald or into a pipe), json or pretty. Empty: $LOG_FORMAT, else auto. */
+    log_format: '' as LogFormat | '',
   },
   broker: {
     /** 'embedded': an aedes broker in this process on embedded_host:embedded_port; else mqtt://host:port. */
@@ -133,6 +135,7 @@ export const coordinatorConfigSchema = z
         log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.coordinator.log_level),
         keys: z.string().default(DEFAULTS.coordinator.keys),
         codec: z.enum(CODECS).default(DEFAULTS.coordinator.codec),
+        log_format: z.union([z.enum(LOG_FORMATS), z.literal('')]).default(DEFAULTS.coordinator.log_format),
       })
       .strict()
       .default({}),
@@ -175,7 +178,7 @@ export type RawCoordinatorConfig = Omit<z.infer<typeof coordinatorConfigSchema>,
 
 /** What `serve` runs with: directories, log level and key path resolved, the model as the protocol's FederationModel. */
 export interface CoordinatorConfig extends Omit<RawCoordinatorConfig, 'coordinator'> {
-  coordinator: Omit<RawCoordinatorConfig['coordinator'], 'log_level'> & { log_level: LogLevel };
+  coordinator: Omit<RawCoordinatorConfig['coordinator'], 'log_level' | 'log_format'> & { log_level: LogLevel; log_format: LogFormat };
   /** `[model]` in the protocol's (camelCase) form, as announced to the agents. */
   federationModel: FederationModel;
   /** The file read, or null when none existed and defaults apply. */

@@ -2,10 +2,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../common/cli.js';
+import { resolveLogFormat } from '../../common/config/log-level.js';
 import { IcosflError } from '../../common/errors.js';
+import { createLogger, resolveLogOutput } from '../../common/log.js';
 import type { MethodScores } from '../experiment.js';
 import { DEFAULT_FEDERATION_MODEL, parseFederationModel } from '../../common/protocol/federation-model.js';
-import pino from 'pino';
 
 const D = DEFAULT_FEDERATION_MODEL;
 const USAGE =
@@ -148,7 +149,7 @@ const command: Command = {
     const files = clientFiles(dataDir);
     const series = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
     // stdout carries the table or the JSON object; progress logs go to stderr (warn by default).
-    const log = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { component: 'simulate' } }, pino.destination(2));
+    const log = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', output: resolveLogOutput(resolveLogFormat(''), 2) }).child({ component: 'simulate' });
     const trainerConfig = parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
     const { chosen } = await selectBackend(trainerConfig, specOf(model), { logger: log });
     // Encrypted FedAvg by default (the real codec and coordinator sum); --plaintext for the reference.
