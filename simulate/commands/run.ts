@@ -132,6 +132,7 @@ const command: Command = {
     const { clientFiles, readClientCsv } = await import('../csv.js');
     const { runSimulation, METHODS } = await import('../experiment.js');
     const { forecastSvg } = await import('../plot.js');
+    const { Progress } = await import('../progress.js');
     const { goalVerdict, formatVerdict } = await import('../verdict.js');
     const { selectBackend } = await import('../../agent/trainer/backends.js');
     const { parseTrainerConfig } = await import('../../agent/trainer/config.js');
@@ -158,6 +159,10 @@ const command: Command = {
     const rows = series.reduce((a, s) => a + s.timestamps.length, 0);
     const keys = values.plaintext ? undefined : await generateFederation({ federationId: 'simulate', maxRoundSamples: roundSampleBound(rows) });
     const witness = keys ? ckksWitness() : undefined;
+    // The session's rounds: the ridge round (when the ridge model takes part), the FedAvg rounds, the final one.
+    const ridgeRound = model.ridgeFeatures > 0 && model.kind !== 'lstm' ? 1 : 0;
+    const progress = new Progress({ total: ridgeRound + model.rounds + 1, noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
+    let roundsDone = 0;
     const r = await runSimulation(series, {
       model,
       testFraction: 0.2,
@@ -165,9 +170,9 @@ const command: Command = {
       transport,
       ...(keys ? { keys } : {}),
       ...(witness ? { wrapCodec: witness.wrap } : {}),
-      onRound: (h) => process.stderr.isTTY && process.stderr.write(`\rround ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.participants} agents   `),
+      onRound: (h) => progress.update(++roundsDone, `round ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.phase === 'final' ? h.acks : h.participants} agents`),
     });
-    if (process.stderr.isTTY) process.stderr.write('\n');
+    progress.end();
     const encrypted = witness;
     const opts = { ...model, model: model.kind, fineTuneEpochs: model.fineTuneEpochs };
     const aggregation = encrypted ? `CKKS-encrypted FedAvg (max |encrypted − plaintext| ${encrypted.maxAbsError().toExponential(2)})` : 'plaintext FedAvg';
