@@ -23,9 +23,9 @@ export function clampForecast(values: Float32Array, metrics: readonly string[]):
     if (!domain) continue;
     for (let i = c; i < values.length; i += C) {
       const v = values[i]!;
-      const bounded = v < domain.min ? domain.min : v > domain.max ? domain.max : v;
-      if (bounded === v) continue;
-      values[i] = bounded;
+      // Written so that NaN (not known) is left alone.
+      if (!(v < domain.min || v > domain.max)) continue;
+      values[i] = v < domain.min ? domain.min : domain.max;
       (moved[metrics[c]!] ??= []).push((i - c) / C);
     }
   }
