@@ -133,7 +133,8 @@ test('predict offline: no daemon, reads the saved model and the ring, prints the
   for (const c of load) assert.match(c, /^\d+(\.\d\d)?$/);
   assert.match(r.stdout, /^clamped into the metric's domain: (none|\d+ of 4 values \(.+\))$/m);
 
-  const j = await runCli(['predict', ...configFlags(stateDir), '--json']);
+  // At debug level too, stdout is the JSON object alone (the logs go to stderr).
+  const j = await runCli(['predict', ...configFlags(stateDir), '--json'], { LOG_LEVEL: 'debug' });
   assert.is(j.code, 0, j.stderr);
   const f = JSON.parse(j.stdout) as Forecast;
   assert.is(f.version, 1);
