@@ -173,7 +173,9 @@ let probeResult: Promise<{ name: string; software: boolean }> | undefined;
  */
 function probeDawnAdapter(flags: string[], log: Logger): Promise<{ name: string; software: boolean }> {
   probeResult ??= new Promise<{ name: string; software: boolean }>((resolve, reject) => {
-    const child = spawn(process.execPath, [PROBE_SCRIPT, JSON.stringify(flags)], { stdio: ['ignore', 'pipe', 'pipe'], timeout: PROBE_TIMEOUT_MS });
+    // LP_NUM_THREADS=0: Mesa's software adapter would start a thread per CPU only to be asked its name (systemd's TasksMax counts them).
+    const env = { ...process.env, LP_NUM_THREADS: process.env.LP_NUM_THREADS ?? '0' };
+    const child = spawn(process.execPath, [PROBE_SCRIPT, JSON.stringify(flags)], { stdio: ['ignore', 'pipe', 'pipe'], timeout: PROBE_TIMEOUT_MS, env });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
