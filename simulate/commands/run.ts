@@ -163,6 +163,7 @@ const command: Command = {
     const ridgeRound = model.ridgeFeatures > 0 && model.kind !== 'lstm' ? 1 : 0;
     const progress = new Progress({ total: ridgeRound + model.rounds + 1, noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
     let roundsDone = 0;
+    progress.update(0, 'starting the session');
     const r = await runSimulation(series, {
       model,
       testFraction: 0.2,
