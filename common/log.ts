@@ -49,9 +49,17 @@ const outputs = new WeakMap<Logger, LogOutput>();
  * A root logger. Writes are synchronous: the last lines before a watchdog kill or a signal exit
  * are the ones that matter (pino's default buffers them when the stream is a pipe).
  */
-export function createLogger(opts: { level: string; output: LogOutput; base?: Record<string, unknown> }): Logger {
+export function createLogger(opts: {
+  level: string;
+  output: LogOutput;
+  base?: Record<string, unknown>;
+  /** Each record is written through this: a progress line on the same terminal steps aside and comes back (simulate/progress.ts). */
+  aroundRecord?: (write: () => void) => void;
+}): Logger {
   const dest = pino.destination({ dest: opts.output.fd, sync: true });
-  const stream = opts.output.format === 'pretty' ? prettyStream(dest, opts.output.colour) : dest;
+  const formatted = opts.output.format === 'pretty' ? prettyStream(dest, opts.output.colour) : dest;
+  const around = opts.aroundRecord;
+  const stream: DestinationStream = around ? { write: (line: string) => around(() => formatted.write(line)) } : formatted;
   const logger = pino({ level: opts.level, base: opts.base ?? { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream);
   outputs.set(logger, opts.output);
   return logger;

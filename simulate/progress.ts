@@ -30,6 +30,7 @@ export class Progress {
   private lastWrite: number;
   private lastTenth = 0;
   private shown = false;
+  private lastLine = '';
 
   constructor(private readonly opts: ProgressOptions) {
     if (!Number.isInteger(opts.total) || opts.total < 1) throw new RangeError(`Progress: total must be a positive integer, got ${opts.total}`);
@@ -50,7 +51,8 @@ export class Progress {
   update(done: number, detail = ''): void {
     const n = Math.min(done, this.opts.total);
     if (this.opts.tty) {
-      this.opts.write(`\r${this.line(n, detail)}\x1b[K`);
+      this.lastLine = this.line(n, detail);
+      this.opts.write(`\r${this.lastLine}\x1b[K`);
       this.shown = true;
       return;
     }
@@ -61,6 +63,17 @@ export class Progress {
       this.lastWrite = t;
       this.opts.write(`${this.line(n, detail)}\n`);
     }
+  }
+
+  /**
+   * Writes something else on the terminal (a log record) with `write`: the line is cleared
+   * first and drawn again below it, so the record starts its own line and the progress stays last.
+   */
+  around(write: () => void): void {
+    if (!(this.opts.tty && this.shown)) return write();
+    this.opts.write('\r\x1b[K');
+    write();
+    this.opts.write(`${this.lastLine}\x1b[K`);
   }
 
   /** Ends the rewritten line on a terminal, so what follows starts on its own line. */

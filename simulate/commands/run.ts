@@ -150,7 +150,9 @@ const command: Command = {
     const files = clientFiles(dataDir);
     const series = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
     // stdout carries the table or the JSON object; progress logs go to stderr (warn by default).
-    const log = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', output: resolveLogOutput(resolveLogFormat(''), 2) }).child({ component: 'simulate' });
+    // The progress line (below) shares stderr with the log: it steps aside for each record.
+    let progress: InstanceType<typeof Progress> | undefined;
+    const log = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', output: resolveLogOutput(resolveLogFormat(''), 2), aroundRecord: (write) => (progress ? progress.around(write) : write()) }).child({ component: 'simulate' });
     const trainerConfig = parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
     const { chosen } = await selectBackend(trainerConfig, specOf(model), { logger: log });
     // Encrypted FedAvg by default (the real codec and coordinator sum); --plaintext for the reference.
@@ -161,7 +163,7 @@ const command: Command = {
     const witness = keys ? ckksWitness() : undefined;
     // The session's rounds: the ridge round (when the ridge model takes part), the FedAvg rounds, the final one.
     const ridgeRound = model.ridgeFeatures > 0 && model.kind !== 'lstm' ? 1 : 0;
-    const progress = new Progress({ total: ridgeRound + model.rounds + 1, noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
+    progress = new Progress({ total: ridgeRound + model.rounds + 1, noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
     let roundsDone = 0;
     progress.update(0, 'starting the session');
     const r = await runSimulation(series, {

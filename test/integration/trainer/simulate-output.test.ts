@@ -44,4 +44,16 @@ test('at a terminal with stdout to a file: the progress line rewritten in place 
   assert.not.match(table, /rounds \d\/6/);
 });
 
+test('at a terminal with LOG_LEVEL=info: each log record starts its own line, never after the progress line', async () => {
+  const file = join(dir, 'table-info.txt');
+  const r = await runInPty(`${shellQuote(process.execPath)} ${shellQuote(CLI)} ${ARGS.map(shellQuote).join(' ')} > ${shellQuote(file)}`, { LOG_LEVEL: 'info', NO_COLOR: '1' });
+  assert.is(r.code, 0, r.terminal);
+  // What the terminal shows: each \r returns to the line start, \x1b[K erases the rest.
+  const shown = r.terminal.split('\n').map((l) => l.split('\r').pop()!.replace(/\x1b\[K/g, ''));
+  const records = shown.filter((l) => /^\d\d:\d\d:\d\d\.\d{3} (INFO|WARN) /.test(l));
+  assert.ok(records.some((l) => / simulate +federated session done /.test(l)), r.terminal);
+  assert.not.match(r.terminal, /rounds \d\/6 [^\n\r]*\d\d:\d\d:\d\d\.\d{3} (INFO|WARN)/, 'no record written after the progress line');
+  assert.ok(shown.some((l) => /^rounds 6\/6 \(100 %\)/.test(l)), r.terminal);
+});
+
 test.run();

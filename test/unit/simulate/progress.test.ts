@@ -54,6 +54,18 @@ test('on a terminal: one line rewritten in place on every update, ended once', (
   assert.is(writes[3], '\n');
 });
 
+test('on a terminal, a log record steps around the line: cleared, the record, the line again', () => {
+  const { p, writes, tick } = driven(4, true);
+  tick(1000);
+  p.update(1);
+  p.around(() => void writes.push('12:00:00.000 INFO  simulate    round closed\n'));
+  assert.equal(writes.slice(1), ['\r\x1b[K', '12:00:00.000 INFO  simulate    round closed\n', `${p.line(1)}\x1b[K`]);
+  const off = driven(4, false);
+  off.p.update(1);
+  off.p.around(() => void off.writes.push('record\n'));
+  assert.equal(off.writes.slice(1), ['record\n'], 'off a terminal the record is written as it is, nothing is rewritten');
+});
+
 test('durations read as people say them; a bad total is refused', () => {
   assert.equal([0, 1499, 59_000, 61_000, 3_600_000, 7_380_000].map(formatDuration), ['0s', '1s', '59s', '1m01s', '1h00m', '2h03m']);
   assert.throws(() => new Progress({ total: 0, noun: 'rounds', tty: false, write: () => undefined }), /total must be a positive integer, got 0/);
