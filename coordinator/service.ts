@@ -3,11 +3,10 @@ import { COORDINATOR_SIGNER, publicKeyText, type Signer, type SignerKey } from '
 import { EnrolmentRegistry } from './enrolment.js';
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import pino from 'pino';
 import { ControlServer } from '../common/control/server.js';
 import { IcosflError } from '../common/errors.js';
 import { exitCode } from '../common/exit-codes.js';
-import { setRootLogger, type Logger } from '../common/log.js';
+import { createLogger, resolveLogOutput, setRootLogger, warnOnBadLogFormat, type Logger } from '../common/log.js';
 import { Messenger } from '../common/transport/messenger.js';
 import { loadFederationKeys, resolveFederation, type FederationIdentity } from './config/federation.js';
 import { loadCoordinatorConfig, type LoadOptions } from './config/load.js';
@@ -60,9 +59,10 @@ export class CoordinatorService {
 
   constructor(load: LoadOptions) {
     this.config = loadCoordinatorConfig(load);
-    // Synchronous writes: the last lines before a signal exit or a watchdog kill are the ones that matter.
-    this.#root = pino({ level: this.config.coordinator.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true }));
+    // On stdout, which journald stores; JSON there, readable lines on a terminal (common/log.ts).
+    this.#root = createLogger({ level: this.config.coordinator.log_level, output: resolveLogOutput(this.config.coordinator.log_format, 1) });
     setRootLogger(this.#root);
+    warnOnBadLogFormat(this.#root);
     this.#log = this.logger('coordinator');
     this.#notify = new ServiceNotifier(this.logger('sd-notify'));
   }

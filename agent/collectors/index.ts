@@ -11,10 +11,10 @@ import { memorySource } from './memory.js';
 import { networkSource } from './network.js';
 import { raplSource } from './rapl.js';
 import { trackHealth } from './track-health.js';
-import type { CollectorSource, SourceOptions, TrackedCollector } from './types.js';
+import type { CollectorSource, MetricDomain, SourceOptions, TrackedCollector } from './types.js';
 
 export { collectAll } from './track-health.js';
-export type { Collector, CollectorHealth, TrackedCollector, SourceOptions } from './types.js';
+export type { Collector, CollectorHealth, MetricDomain, TrackedCollector, SourceOptions } from './types.js';
 
 /** Every metric source, in the order their channels appear in the catalogue. */
 export const SOURCES: readonly CollectorSource[] = [
@@ -29,10 +29,20 @@ export const SOURCES: readonly CollectorSource[] = [
   gpuSource,
 ];
 
-/** The catalogue: metric name → the collector that produces it, its unit and a help line. */
-export const METRICS: Readonly<Record<string, { collector: string; unit: string; help: string }>> = Object.freeze(
+/** What each unit can measure: none is negative, a percentage tops out at 100. A metric may narrow it (MetricInfo.domain). */
+export const UNIT_DOMAINS: Readonly<Record<string, MetricDomain>> = Object.freeze({
+  percent: { min: 0, max: 100 },
+  bytes: { min: 0, max: Infinity },
+  'bytes/s': { min: 0, max: Infinity },
+  watts: { min: 0, max: Infinity },
+  tasks: { min: 0, max: Infinity },
+});
+const UNBOUNDED: MetricDomain = { min: -Infinity, max: Infinity };
+
+/** The catalogue: metric name → the collector that produces it, its unit, its domain and a help line. */
+export const METRICS: Readonly<Record<string, { collector: string; unit: string; help: string; domain: MetricDomain }>> = Object.freeze(
   Object.fromEntries(
-    SOURCES.flatMap((s) => Object.entries(s.metrics).map(([name, info]) => [name, { collector: s.name, ...info }])),
+    SOURCES.flatMap((s) => Object.entries(s.metrics).map(([name, info]) => [name, { collector: s.name, ...info, domain: info.domain ?? UNIT_DOMAINS[info.unit] ?? UNBOUNDED }])),
   ),
 );
 

@@ -55,6 +55,14 @@ export interface SourceContext {
 export interface MetricInfo {
   unit: string;
   help: string;
+  /** The values the metric can take; absent: its unit's (index.ts UNIT_DOMAINS). */
+  domain?: MetricDomain;
+}
+
+/** Inclusive bounds of a metric's values; forecasts shown to users are clamped into them. */
+export interface MetricDomain {
+  min: number;
+  max: number;
 }
 
 /** One metric source, registered by name in index.ts with its default on/off state. */

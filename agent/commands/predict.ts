@@ -4,14 +4,27 @@ import { CONFIG_FLAGS, JSON_FLAG, loadOptionsOf, SOCKET_FLAG } from '../config/f
 import { loadAgentConfig } from '../config/load.js';
 import { controlRequest, findControlSocket } from '../daemon/control-client.js';
 import type { Forecast } from '../trainer/job.js';
+import { METRICS } from '../collectors/index.js';
+import { formatValue } from '../sampler/format-ring.js';
 
+/**
+ * The forecast as a table in each metric's unit, formatted as `sample` formats the ring
+ * (format-ring.ts formatValue), then how many values were clamped into their metric's domain.
+ */
 export function formatForecast(f: Forecast): string {
   const names = Object.keys(f.forecast);
-  const width = Math.max(6, ...names.map((n) => n.length));
-  const head = [''.padEnd(width), ...Array.from({ length: f.horizon }, (_, h) => `+${h + 1}`.padStart(11))].join(' ');
-  const rows = names.map((n) => [n.padEnd(width), ...f.forecast[n]!.map((v) => v.toPrecision(5).padStart(11))].join(' '));
+  const header = ['metric', ...Array.from({ length: f.horizon }, (_, h) => `+${h + 1}`)];
+  const rows = names.map((n) => [n, ...f.forecast[n]!.map((v) => formatValue(v, METRICS[n]?.unit ?? ''))]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
   const origin = `model version ${f.version} (federated round ${f.round}, saved ${f.savedAt || '-'})${f.backend ? `, backend ${f.backend}` : ''}`;
-  return `${origin}\nforecast, steps ahead in sampling intervals:\n${head}\n${rows.join('\n')}\n`;
+  // An older daemon's answer has no count.
+  const clamped = Object.entries(f.clamped ?? {});
+  const total = clamped.reduce((a, [, n]) => a + n, 0);
+  const note = total === 0
+    ? "clamped into the metric's domain: none"
+    : `clamped into the metric's domain: ${total} of ${names.length * f.horizon} values (${clamped.map(([m, n]) => `${m} ${n}`).join(', ')})`;
+  return `${origin}\nforecast, steps ahead in sampling intervals:\n${line(header)}\n${rows.map(line).join('\n')}\n${note}\n`;
 }
 
 /**
@@ -21,6 +34,7 @@ export function formatForecast(f: Forecast): string {
 async function predictOffline(stateDir: string, metrics: string[], capacity: number, horizon: number | undefined): Promise<Forecast> {
   const { loadModel } = await import('../trainer/persist.js');
   const { Forecaster } = await import('../trainer/forecaster.js');
+  const { clampForecast, clampedWithin } = await import('../trainer/forecast-domain.js');
   const { MetricRing } = await import('../../native/ring.js');
   const { join } = await import('node:path');
   const { RING_FILE } = await import('../sampler/open-ring.js');
@@ -37,11 +51,12 @@ async function predictOffline(stateDir: string, metrics: string[], capacity: num
       throw new IcosflError('RING_NOT_ENOUGH_DATA', `the ring does not hold ${saved.spec.lookback} complete samples yet`);
     }
     const pred = f.predict(values, 1);
+    const clamped = clampedWithin(clampForecast(pred, saved.channelNames), h);
     const forecast: Record<string, number[]> = {};
     saved.channelNames.forEach((name, c) => {
       forecast[name] = Array.from({ length: h }, (_, k) => pred[k * saved.spec.channels + c]!);
     });
-    return { version: saved.version, round: saved.round, savedAt: saved.savedAt, backend: undefined, horizon: h, forecast };
+    return { version: saved.version, round: saved.round, savedAt: saved.savedAt, backend: undefined, horizon: h, forecast, clamped };
   } finally {
     f.dispose();
     ring.close();

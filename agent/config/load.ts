@@ -3,6 +3,7 @@ import { dirname, resolve, join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { IcosflError } from '../../common/errors.js';
+import { resolveLogFormat } from '../../common/config/log-level.js';
 import { METRICS } from '../collectors/index.js';
 import { missingColumns, readReplayHeader } from '../sampler/replay-source.js';
 import { envOverrides, flagOverrides, type ConfigLayer, type Overrides } from './overrides.js';
@@ -187,7 +188,7 @@ export function loadAgentConfig(opts: LoadOptions = {}): AgentConfig {
   const envLevel = env.LOG_LEVEL && (LOG_LEVELS as readonly string[]).includes(env.LOG_LEVEL) ? (env.LOG_LEVEL as AgentConfig['agent']['log_level']) : 'info';
   return {
     ...raw,
-    agent: { state_dir: stateDir, runtime_dir: runtimeDir, log_level: raw.agent.log_level || envLevel },
+    agent: { state_dir: stateDir, runtime_dir: runtimeDir, log_level: raw.agent.log_level || envLevel, log_format: resolveLogFormat(raw.agent.log_format, env) },
     sampler: { ...raw.sampler, proc_root: resolve(raw.sampler.proc_root), sys_root: resolve(raw.sampler.sys_root), replay_file: replayFile },
     source,
   };

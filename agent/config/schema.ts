@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LOG_FORMATS, type LogFormat } from '../../common/config/log-level.js';
 import { DEFAULT_METRICS, METRICS } from '../collectors/index.js';
 import { trainerConfigSchema } from '../trainer/config.js';
 
@@ -20,6 +21,8 @@ export const DEFAULTS = {
     state_dir: '',
     runtime_dir: '',
     log_level: '' as (typeof LOG_LEVELS)[number] | '',
+    /** auto (readable on a terminal, JSON under journald or into a pipe), json or pretty. Empty = $LOG_FORMAT, else auto. */
+    log_format: '' as LogFormat | '',
   },
   sampler: {
     // 1 s resolves the spikes a 5-step forecast should see.
@@ -68,6 +71,7 @@ export const agentConfigSchema = z
         state_dir: z.string().default(DEFAULTS.agent.state_dir).describe('Ring, models and keys. Empty: $STATE_DIRECTORY (systemd StateDirectory=), else /var/lib/icosfl.'),
         runtime_dir: z.string().default(DEFAULTS.agent.runtime_dir).describe('The control socket agent.sock (used by `icosfl-agent status`). Empty: $RUNTIME_DIRECTORY, else <state_dir>/run.'),
         log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.agent.log_level).describe('Log level. Empty: $LOG_LEVEL, else info.'),
+        log_format: z.union([z.enum(LOG_FORMATS), z.literal('')]).default(DEFAULTS.agent.log_format).describe('auto: readable lines on a terminal (colour unless $NO_COLOR), JSON under journald or into a pipe or file; json; pretty. Empty: $LOG_FORMAT, else auto.'),
       })
       .strict()
       .default({})
@@ -152,7 +156,7 @@ export type RawAgentConfig = z.infer<typeof agentConfigSchema>;
 
 /** What the daemon runs with: directories and log level resolved, plus where it came from. */
 export interface AgentConfig extends RawAgentConfig {
-  agent: { state_dir: string; runtime_dir: string; log_level: (typeof LOG_LEVELS)[number] };
+  agent: { state_dir: string; runtime_dir: string; log_level: (typeof LOG_LEVELS)[number]; log_format: LogFormat };
   /** The file read, or null when none existed and defaults apply. */
   source: string | null;
 }

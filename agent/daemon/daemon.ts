@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pino from 'pino';
 import type { Registry } from 'prom-client';
 import { IcosflError } from '../../common/errors.js';
 import { exitCode } from '../../common/exit-codes.js';
-import { setRootLogger, type Logger } from '../../common/log.js';
+import { createLogger, resolveLogOutput, setRootLogger, warnOnBadLogFormat, type Logger } from '../../common/log.js';
 import type { MetricRing } from '../../native/ring.js';
 import { METRICS } from '../collectors/index.js';
 import { loadAgentConfig, type LoadOptions } from '../config/load.js';
@@ -72,13 +71,10 @@ export class Daemon {
 
   constructor(private readonly loadOptions: LoadOptions) {
     this.config = loadAgentConfig(loadOptions);
-    // Synchronous writes: the daemon logs rarely, and the last lines before a watchdog kill or a
-    // signal exit are the ones that matter (pino's default buffers them when stdout is a pipe).
-    this.rootLog = pino(
-      { level: this.config.agent.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-      pino.destination({ dest: 1, sync: true }),
-    );
+    // On stdout, which journald stores; JSON there, readable lines on a terminal (common/log.ts).
+    this.rootLog = createLogger({ level: this.config.agent.log_level, output: resolveLogOutput(this.config.agent.log_format, 1) });
     setRootLogger(this.rootLog);
+    warnOnBadLogFormat(this.rootLog);
     this.log = this.logger('daemon');
     const notifyLog = this.logger('sd-notify');
     onNotifyError((err, state) => notifyLog.warn({ err, state: state.split('\n')[0] }, 'sd_notify failed'));

@@ -15,6 +15,7 @@ import { connectMqtt } from '../../common/transport/mqtt.js';
 import type { Transport } from '../../common/transport/transport.js';
 import { selectBackend } from '../trainer/backends.js';
 import type { TrainerConfig } from '../trainer/config.js';
+import { clampCounter, clampedWithin, clampForecast, countClamped, type ClampedSteps } from '../trainer/forecast-domain.js';
 import { buildWindows } from '../trainer/windows.js';
 import { FederationClient } from './client.js';
 import { ckksCodec, plaintextCodec, type AgentCodec } from './codec.js';
@@ -151,6 +152,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
 
   const forecastGauge = new Gauge({ name: 'icosfl_forecast', help: "Forecast of a metric steps_ahead samples from now, in the metric's unit (federated model)", labelNames: ['metric', 'steps_ahead'], registers: [deps.registry] });
   const roundGauge = new Gauge({ name: 'icosfl_federation_round', help: 'Round of the newest global model installed (0 = none yet)', registers: [deps.registry] });
+  const clampedCounter = clampCounter(deps.registry);
   const connectedGauge = new Gauge({ name: 'icosfl_federation_connected', help: '1 while connected to the broker', registers: [deps.registry] });
   let score: ForecastScore | undefined = model ? new ForecastScore(model.model.metrics, model.model.horizon) : undefined;
 
@@ -173,7 +175,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
   };
 
   /** The federated forecast of the next horizon samples, from the newest windows. */
-  const forecastNext = async (): Promise<{ origin: number; values: Float32Array; last: Float32Array; fm: FederatedModel } | { reason: string }> => {
+  const forecastNext = async (): Promise<{ origin: number; values: Float32Array; clamped: ClampedSteps; last: Float32Array; fm: FederatedModel } | { reason: string }> => {
     const fm = model;
     if (!fm) return { reason: `no federated model yet: the first session${participant.session ? ` (${participant.session})` : ''} has not finished` };
     const m = fm.model;
@@ -195,7 +197,9 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
     const ws = { x, y, n: history.n + 1, lookback: m.lookback, horizon: m.horizon, channels: C, skipped: 0 };
     const e = enginesFor(m);
     const values = await e.exclusive(() => mixedForecast(e, fm, ws, [history.n], history.n));
-    return { origin: got.timestamps[T - 1]!, values, last: got.values.slice((T - 1) * C, T * C), fm };
+    // What users see (gauges, predict) and what is scored: inside each metric's domain.
+    const clamped = clampForecast(values, m.metrics);
+    return { origin: got.timestamps[T - 1]!, values, clamped, last: got.values.slice((T - 1) * C, T * C), fm };
   };
 
   let forecasting = false;
@@ -206,6 +210,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
       .then((f) => {
         if ('reason' in f) return;
         const { metrics, horizon } = f.fm.model;
+        countClamped(clampedCounter, clampedWithin(f.clamped, horizon));
         metrics.forEach((metric, c) => {
           for (let h = 0; h < horizon; h++) forecastGauge.set({ metric, steps_ahead: String(h + 1) }, f.values[h * metrics.length + c]!);
         });
@@ -229,8 +234,12 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
     const f = await forecastNext();
     if ('reason' in f) throw new IcosflError('RING_NOT_ENOUGH_DATA', f.reason);
     const forecast: Record<string, number[]> = {};
-    f.fm.model.metrics.forEach((name, c) => (forecast[name] = Array.from({ length: h }, (_, s) => f.values[s * f.fm.model.metrics.length + c]!)));
-    return { version: f.fm.session, round: f.fm.round, savedAt: f.fm.createdAt, backend, horizon: h, source: 'federated', forecast };
+    const metrics = f.fm.model.metrics;
+    metrics.forEach((name, c) => (forecast[name] = Array.from({ length: h }, (_, s) => f.values[s * metrics.length + c]!)));
+    // The clamps within the h steps answered, counted as the gauges' are.
+    const clamped = clampedWithin(f.clamped, h);
+    countClamped(clampedCounter, clamped);
+    return { version: f.fm.session, round: f.fm.round, savedAt: f.fm.createdAt, backend, horizon: h, source: 'federated', forecast, clamped };
   });
 
   // The broker may be down or not yet up: keep trying in the background, sampling goes on.

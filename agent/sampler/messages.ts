@@ -1,3 +1,5 @@
+import type { LogOutput } from '../../common/log.js';
+
 /** The messages between the sampler's main-thread side (sampler.ts) and its worker (worker.ts). */
 
 export interface WorkerInit {
@@ -6,6 +8,8 @@ export interface WorkerInit {
   procRoot: string;
   sysRoot: string;
   logLevel: string;
+  /** Where the worker logs: as the main thread's root logger does (common/log.ts rootLogOutput). */
+  logOutput: LogOutput;
   /**
    * Set when systemd's watchdog is on: the worker sends WATCHDOG=1 every `pingMs` while both
    * threads are healthy (watchdog-gate.ts); `shared` is MainWatchdogSide's buffer.

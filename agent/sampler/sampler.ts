@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ERROR_CODES, IcosflError, type ErrorCode } from '../../common/errors.js';
-import type { Logger } from '../../common/log.js';
+import { rootLogOutput, type Logger } from '../../common/log.js';
 import type { MetricRing } from '../../native/ring.js';
 import { JitterWindow, type JitterSummary } from './jitter.js';
 import type { CollectorReport, FromWorker, ReplayInit, ToWorker, WorkerInit } from './messages.js';
@@ -108,7 +108,7 @@ export class Sampler extends EventEmitter {
     this.opts = opts;
     this.ringSizeAtStart = opts.ring.size;
     this.intervalMs = opts.intervalMs;
-    const init: WorkerInit = { metrics: opts.metrics, intervalMs: opts.intervalMs, procRoot: opts.procRoot, sysRoot: opts.sysRoot, logLevel: opts.logLevel };
+    const init: WorkerInit = { metrics: opts.metrics, intervalMs: opts.intervalMs, procRoot: opts.procRoot, sysRoot: opts.sysRoot, logLevel: opts.logLevel, logOutput: rootLogOutput() };
     this.replay = opts.replay ? { file: opts.replay.file, rows: null, history: 0, streamed: 0, held: opts.replay.hold, done: false } : null;
     if (opts.replay) init.replay = { ...opts.replay };
     if (opts.watchdogPingMs != null && opts.watchdogPingMs > 0) {

@@ -1,8 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import pino from 'pino';
 import { isIcosflError } from '../../common/errors.js';
-import { childLogger, setRootLogger } from '../../common/log.js';
+import { childLogger, createLogger, setRootLogger } from '../../common/log.js';
 import { createCollectors } from '../collectors/index.js';
 import type { Collector } from '../collectors/types.js';
 import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
@@ -23,9 +22,8 @@ import { sdNotify } from '../../native/sd-notify.js';
  */
 const init = workerData as WorkerInit;
 const port = parentPort!;
-setRootLogger(
-  pino({ level: init.logLevel, base: { pid: process.pid, thread: 'sampler' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true })),
-);
+// The parent's output (stdout for the daemon, stderr for `sample`), format and colour.
+setRootLogger(createLogger({ level: init.logLevel, output: init.logOutput, base: { pid: process.pid, thread: 'sampler' } }));
 const log = childLogger('sampler');
 
 const replay = init.replay ? openReplay() : undefined;

@@ -1,14 +1,17 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { IcosflError } from '../../common/errors.js';
-import type { Logger } from '../../common/log.js';
+import { childLogger, type Logger } from '../../common/log.js';
 import { loadAddon } from '../../native/load-addon.js';
 import { BACKEND_NAMES, type BackendName, type TrainerConfig } from './config.js';
 import { Forecaster } from './forecaster.js';
 import { setFusedEngine, type FusedEngine } from './fused-step.js';
 import type { ModelSpec } from './model.js';
 import { seededRandom } from './rng.js';
+import type { ProbeAnswer } from './gpu/adapter-probe.js';
 import { tf } from './tf.js';
 
 /**
@@ -80,15 +83,17 @@ function tfjsNode(name: 'tfjs-node-gpu' | 'tfjs-node'): Candidate {
  * Software adapters (Mesa's llvmpipe) are refused unless `allowSoftwareAdapter`: they are a CPU
  * pretending to be a GPU, useful to test the kernels, never a reason to leave WASM.
  */
-function webgpu(opts: { flags: string[]; allowSoftwareAdapter: boolean; wasmDir: string }): Candidate {
+function webgpu(opts: { flags: string[]; allowSoftwareAdapter: boolean; wasmDir: string; logger: Logger | undefined }): Candidate {
   let engine: FusedEngine | undefined;
   return {
     name: 'webgpu',
     async load() {
-      const { adapter, name, software } = await dawnAdapter(opts.flags);
-      if (software && !opts.allowSoftwareAdapter) {
-        throw new Error(`only a software WebGPU adapter (${name}); it is a CPU, so it is not used unless ICOSFL_WEBGPU_SOFTWARE=1`);
+      // Asked in a child process first (probeDawnAdapter says why); Dawn is loaded here only for an adapter that will be used.
+      const probed = await probeDawnAdapter(opts.flags, opts.logger ?? childLogger('backends'));
+      if (probed.software && !opts.allowSoftwareAdapter) {
+        throw new Error(`only a software WebGPU adapter (${probed.name}); it is a CPU, so it is not used unless ICOSFL_WEBGPU_SOFTWARE=1`);
       }
+      const { adapter, name } = await dawnAdapter(opts.flags);
       engine = { kind: 'webgpu', device: await dawnDevice(adapter) };
       return `${name}; ${await forwardPasses(opts.wasmDir)}`;
     },
@@ -153,6 +158,49 @@ async function activateWithEngine(engine: FusedEngine): Promise<void> {
   setFusedEngine(engine);
 }
 
+const PROBE_SCRIPT = fileURLToPath(new URL('./gpu/adapter-probe.js', import.meta.url));
+/** Starting Node and Dawn takes well under a second; a driver that hangs must not hold up every command. */
+const PROBE_TIMEOUT_MS = 20_000;
+const NO_ADAPTER = 'Dawn found no WebGPU adapter (needs a Vulkan loader + GPU driver: libvulkan1 and GLVND, VK_DRIVER_FILES; see scripts/gpu-check.sh)';
+let probeResult: Promise<{ name: string; software: boolean }> | undefined;
+
+/**
+ * Which adapter Dawn offers, asked in a child process (gpu/adapter-probe.ts). Dawn prints its
+ * adapter warnings from native code straight to file descriptor 2, on every process that creates
+ * an instance; most nodes have no GPU but Mesa's software adapter, which is refused anyway, so
+ * those processes never load Dawn and its lines go to the debug log instead of every command's
+ * terminal. The child also keeps a crashing driver out of this process.
+ */
+function probeDawnAdapter(flags: string[], log: Logger): Promise<{ name: string; software: boolean }> {
+  probeResult ??= new Promise<{ name: string; software: boolean }>((resolve, reject) => {
+    // LP_NUM_THREADS=0: Mesa's software adapter would start a thread per CPU only to be asked its name (systemd's TasksMax counts them).
+    const env = { ...process.env, LP_NUM_THREADS: process.env.LP_NUM_THREADS ?? '0' };
+    const child = spawn(process.execPath, [PROBE_SCRIPT, JSON.stringify(flags)], { stdio: ['ignore', 'pipe', 'pipe'], timeout: PROBE_TIMEOUT_MS, env });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.once('error', (e) => reject(new Error(`the WebGPU adapter probe could not start: ${e.message}`)));
+    child.once('close', (code, signal) => {
+      for (const line of err.split('\n').filter((l) => l.trim() !== '')) log.debug({ line }, 'Dawn wrote on stderr while probing its adapter');
+      let answer: ProbeAnswer | undefined;
+      try {
+        answer = JSON.parse(out) as ProbeAnswer;
+      } catch {
+        const how = signal ? `was ended by ${signal}${signal === 'SIGTERM' ? ` (no answer within ${PROBE_TIMEOUT_MS / 1000} s)` : ''}` : `exited with code ${code}`;
+        return reject(new Error(`the WebGPU adapter probe ${how} without an answer${err.trim() ? `: ${err.trim().split('\n').pop()}` : ''}`));
+      }
+      if (answer.missingPackage) return reject(new Error('webgpu is not installed (optional; npm install webgpu where its native download is possible)'));
+      if (answer.error) return reject(new Error(answer.error));
+      if (!answer.adapter) return reject(new Error(NO_ADAPTER));
+      resolve(answer.adapter);
+    });
+  });
+  // A failed attempt is not cached: the reason is re-reported each time (as dawnAdapter's).
+  probeResult.catch(() => (probeResult = undefined));
+  return probeResult;
+}
+
 /**
  * One Dawn instance, adapter and device per process, created on first use and never released.
  * Dawn's instance must outlive its devices, and an instance that is garbage-collected while its
@@ -168,9 +216,7 @@ function dawnAdapter(flags: string[]): NonNullable<typeof dawn> {
     Object.assign(globalThis, module.globals);
     const gpu = module.create(flags);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) {
-      throw new Error('Dawn found no WebGPU adapter (needs a Vulkan loader + GPU driver: libvulkan1 and GLVND, VK_DRIVER_FILES; see scripts/gpu-check.sh)');
-    }
+    if (!adapter) throw new Error(NO_ADAPTER);
     const info = (adapter as unknown as { info?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).info;
     const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'WebGPU adapter';
     // `gpu` travels with the adapter so that this module keeps the instance alive.
@@ -226,12 +272,12 @@ function cpu(): Candidate {
   };
 }
 
-export function defaultCandidates(opts: { wasmDir?: string; webgpuFlags?: string[]; allowSoftwareAdapter?: boolean } = {}): Candidate[] {
+export function defaultCandidates(opts: { wasmDir?: string; webgpuFlags?: string[]; allowSoftwareAdapter?: boolean; logger?: Logger } = {}): Candidate[] {
   const wasmDir = opts.wasmDir ?? defaultWasmDir();
   const allowSoftwareAdapter = opts.allowSoftwareAdapter ?? process.env.ICOSFL_WEBGPU_SOFTWARE === '1';
   return [
     tfjsNode('tfjs-node-gpu'),
-    webgpu({ flags: opts.webgpuFlags ?? [], allowSoftwareAdapter, wasmDir }),
+    webgpu({ flags: opts.webgpuFlags ?? [], allowSoftwareAdapter, wasmDir, logger: opts.logger }),
     tfjsNode('tfjs-node'),
     native({ wasmDir }),
     wasm(wasmDir),
@@ -318,7 +364,7 @@ export async function selectBackend(
   spec: ModelSpec,
   opts: { candidates?: Candidate[]; logger?: Logger; calibrateAll?: boolean } = {},
 ): Promise<BackendChoice> {
-  const all = opts.candidates ?? defaultCandidates();
+  const all = opts.candidates ?? defaultCandidates({ logger: opts.logger });
   const wanted = config.backend === 'auto' ? all : all.filter((c) => c.name === config.backend);
   if (wanted.length === 0) throw new RangeError(`backend must be 'auto' or one of ${BACKEND_NAMES.join(', ')}, got '${config.backend}'`);
   const statuses = await loadBackends(wanted, opts.logger);

@@ -7,6 +7,7 @@ import { selectBackend, yieldToEventLoop, type BackendStatus } from './backends.
 import type { TrainerConfig } from './config.js';
 import { persistenceForecast } from './evaluate.js';
 import { Forecaster, trainWithValidation } from './forecaster.js';
+import { clampCounter, clampedWithin, clampForecast, countClamped } from './forecast-domain.js';
 import { sameSpec, specFromConfig, type ModelSpec } from './model.js';
 import { loadModel, MODEL_FILE, saveModel } from './persist.js';
 import { fitScaler } from './scaler.js';
@@ -41,8 +42,10 @@ export interface Forecast {
   savedAt: string;
   backend: string | undefined;
   horizon: number;
-  /** Per channel, steps ahead 1..horizon, in the channel's own units. */
+  /** Per channel, steps ahead 1..horizon, in the channel's own units, inside its domain (forecast-domain.ts). */
   forecast: Record<string, number[]>;
+  /** Per channel, how many of those values were clamped into its domain (channels with none are absent). */
+  clamped: Record<string, number>;
 }
 
 /**
@@ -73,6 +76,7 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     labelNames: ['model'],
     registers: [registry],
   });
+  const clampedCounter = clampCounter(registry);
   const roundsCounter = new Counter({ name: 'icosfl_trainer_rounds_total', help: 'Local training rounds, by outcome', labelNames: ['outcome'], registers: [registry] });
 
   let forecaster: Forecaster | undefined;
@@ -126,6 +130,7 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     if (!forecaster?.scaler) return;
     try {
       const f = predictNext(config.horizon);
+      countClamped(clampedCounter, f.clamped);
       for (const [metric, values] of Object.entries(f.forecast)) {
         values.forEach((v, h) => forecastGauge.set({ metric, steps_ahead: String(h + 1) }, v));
       }
@@ -141,11 +146,12 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
       throw new IcosflError('RING_NOT_ENOUGH_DATA', `the newest ${spec.lookback} samples are not all present yet`);
     }
     const pred = forecaster.predict(values, 1);
+    const clamped = clampedWithin(clampForecast(pred, channelNames), horizon);
     const forecast: Record<string, number[]> = {};
     channelNames.forEach((name, c) => {
       forecast[name] = Array.from({ length: horizon }, (_, h) => pred[h * spec.channels + c]!);
     });
-    return { version, round, savedAt, backend, horizon, forecast };
+    return { version, round, savedAt, backend, horizon, forecast, clamped };
   };
 
   /**
@@ -228,7 +234,9 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     const h = req.horizon === undefined ? config.horizon : Number(req.horizon);
     if (!Number.isInteger(h) || h < 1 || h > config.horizon) throw new RangeError(`horizon must be an integer from 1 to ${config.horizon}, got ${String(req.horizon)}`);
     await ready;
-    return predictNext(h);
+    const f = predictNext(h);
+    countClamped(clampedCounter, f.clamped);
+    return f;
   });
 
   return {

@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { ZodError } from 'zod';
-import { resolveLogLevel } from '../../common/config/log-level.js';
+import { resolveLogFormat, resolveLogLevel } from '../../common/config/log-level.js';
 import { mergeLayers } from '../../common/config/merge.js';
 import { emptyOverrides, envOverrides, setOverrides } from '../../common/config/overrides.js';
 import { configError, problemsOf } from '../../common/config/problems.js';
@@ -85,6 +85,7 @@ export function loadCoordinatorConfig(opts: LoadOptions = {}): CoordinatorConfig
       state_dir: stateDir,
       runtime_dir: runtimeDir,
       log_level: resolveLogLevel(raw.coordinator.log_level, env),
+      log_format: resolveLogFormat(raw.coordinator.log_format, env),
       keys: c.keys === '' ? '' : pathOf('coordinator.keys', c.keys, o, source),
       signing_key: c.signing_key === '' ? '' : pathOf('coordinator.signing_key', c.signing_key, o, source),
       enrolled_agents: c.enrolled_agents ? pathOf('coordinator.enrolled_agents', c.enrolled_agents, o, source) : join(stateDir, 'enrolled-agents.json'),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LOG_LEVELS, type LogLevel } from '../../common/config/log-level.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../../common/config/log-level.js';
 import { DEFAULT_CHUNK_BYTES } from '../../common/protocol/chunks.js';
 import { DEFAULT_FEDERATION_MODEL, federationModelSchema, type FederationModel } from '../../common/protocol/federation-model.js';
 import { ID_PATTERN } from '../../common/protocol/messages.js';
@@ -70,6 +70,8 @@ export const DEFAULTS = {
     signing_key: '',
     /** The enrolled agents' public keys (`agents enroll`). Empty: <state_dir>/enrolled-agents.json. */
     enrolled_agents: '',
+    /** auto (readable on a terminal, JSON under journald or into a pipe), json or pretty. Empty: $LOG_FORMAT, else auto. */
+    log_format: '' as LogFormat | '',
   },
   broker: {
     url: 'embedded',
@@ -133,6 +135,7 @@ export const coordinatorConfigSchema = z
         codec: z.enum(CODECS).default(DEFAULTS.coordinator.codec).describe("'ckks': agents send CKKS ciphertexts and the coordinator only adds them; 'plaintext' lets the coordinator see every agent's weights, for benchmarks only (needs federation.id)."),
         signing_key: z.string().default(DEFAULTS.coordinator.signing_key).describe('coordinator-signing.key from `keys init` (Ed25519, mode 0600): sign announcements and globals and take only messages signed by enrolled agents; empty: no signatures (warned)'),
         enrolled_agents: z.string().default(DEFAULTS.coordinator.enrolled_agents).describe("the enrolled agents' public keys (`icosfl-coordinator agents enroll`); empty: <state_dir>/enrolled-agents.json"),
+        log_format: z.union([z.enum(LOG_FORMATS), z.literal('')]).default(DEFAULTS.coordinator.log_format).describe('auto: readable lines on a terminal (colour unless $NO_COLOR), JSON under journald or into a pipe or file; json; pretty. Empty: $LOG_FORMAT, else auto.'),
       })
       .strict()
       .default({})
@@ -178,7 +181,7 @@ export type RawCoordinatorConfig = Omit<z.infer<typeof coordinatorConfigSchema>,
 
 /** What `serve` runs with: directories, log level and key path resolved, the model as the protocol's FederationModel. */
 export interface CoordinatorConfig extends Omit<RawCoordinatorConfig, 'coordinator'> {
-  coordinator: Omit<RawCoordinatorConfig['coordinator'], 'log_level'> & { log_level: LogLevel };
+  coordinator: Omit<RawCoordinatorConfig['coordinator'], 'log_level' | 'log_format'> & { log_level: LogLevel; log_format: LogFormat };
   /** `[model]` in the protocol's (camelCase) form, as announced to the agents. */
   federationModel: FederationModel;
   /** The file read, or null when none existed and defaults apply. */

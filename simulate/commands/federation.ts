@@ -57,9 +57,10 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
+/** Each process's log goes to its log.jsonl, as JSON lines whatever $LOG_FORMAT says. */
 function start(name: string, args: string[], logFile: string): Proc {
   const log = createWriteStream(logFile);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', LOG_FORMAT: 'json' } });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

@@ -1,12 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from '../../common/cli.js';
+import { resolveLogFormat } from '../../common/config/log-level.js';
 import { parseDecimal } from '../../common/decimal.js';
 import { IcosflError } from '../../common/errors.js';
+import { createLogger, resolveLogOutput } from '../../common/log.js';
 import type { MethodScores } from '../experiment.js';
 import { DEFAULT_FEDERATION_MODEL, parseFederationModel } from '../../common/protocol/federation-model.js';
 import { BACKEND_NAMES } from '../../agent/trainer/config.js';
-import pino from 'pino';
 import { checkOutputFile } from '../output-paths.js';
 import { parseResampleFlag } from '../resample.js';
 
@@ -130,6 +131,7 @@ const command = defineCommand({
     const { resampleSeries } = await import('../resample.js');
     const { runSimulation, METHODS } = await import('../experiment.js');
     const { forecastSvg } = await import('../plot.js');
+    const { Progress } = await import('../progress.js');
     const { goalVerdict, formatVerdict } = await import('../verdict.js');
     const { selectBackend } = await import('../../agent/trainer/backends.js');
     const { parseTrainerConfig } = await import('../../agent/trainer/config.js');
@@ -143,8 +145,10 @@ const command = defineCommand({
     const series = resampled ? resampled.map((r) => r.series) : read;
     const grid = resampled && { seconds: resampleSeconds!, bins: resampled.reduce((a, r) => a + r.stats.bins, 0), emptyBins: resampled.reduce((a, r) => a + r.stats.emptyBins, 0), merged: resampled.reduce((a, r) => a + r.stats.merged, 0) };
     // stdout carries the table or the JSON object; progress logs go to stderr (warn by default).
-    const log = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { component: 'simulate' } }, pino.destination(2));
-    const trainerConfig = parseTrainerConfig({ backend: values.backend, model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
+    // The progress line (below) shares stderr with the log: it steps aside for each record.
+    let progress: InstanceType<typeof Progress> | undefined;
+    const log = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', output: resolveLogOutput(resolveLogFormat(''), 2), aroundRecord: (write) => (progress ? progress.around(write) : write()) }).child({ component: 'simulate' });
+    const trainerConfig = parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
     const { chosen } = await selectBackend(trainerConfig, specOf(model), { logger: log });
     // Encrypted FedAvg by default (the real codec and coordinator sum); --plaintext for the reference.
     const { ckksWitness, roundSampleBound } = await import('../encrypted.js');
@@ -152,6 +156,11 @@ const command = defineCommand({
     const rows = series.reduce((a, s) => a + s.timestamps.length, 0);
     const keys = values.plaintext ? undefined : await generateFederation({ federationId: 'simulate', maxRoundSamples: roundSampleBound(rows) });
     const witness = keys ? ckksWitness() : undefined;
+    // The session's rounds: the ridge round (when the ridge model takes part), the FedAvg rounds, the final one.
+    const ridgeRound = model.ridgeFeatures > 0 && model.kind !== 'lstm' ? 1 : 0;
+    progress = new Progress({ total: ridgeRound + model.rounds + 1, noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
+    let roundsDone = 0;
+    progress.update(0, 'starting the session');
     const r = await runSimulation(series, {
       model,
       testFraction: 0.2,
@@ -160,9 +169,9 @@ const command = defineCommand({
       ...(keys ? { keys } : {}),
       ...(witness ? { wrapCodec: witness.wrap } : {}),
       ...(resampleSeconds === undefined ? {} : { resampleSeconds }),
-      onRound: (h) => process.stderr.isTTY && process.stderr.write(`\rround ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.participants} agents   `),
+      onRound: (h) => progress.update(++roundsDone, `round ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.phase === 'final' ? h.acks : h.participants} agents`),
     });
-    if (process.stderr.isTTY) process.stderr.write('\n');
+    progress.end();
     const encrypted = witness;
     const opts = { ...model, model: model.kind, fineTuneEpochs: model.fineTuneEpochs };
     const aggregation = encrypted ? `CKKS-encrypted FedAvg (max |encrypted − plaintext| ${encrypted.maxAbsError().toExponential(2)})` : 'plaintext FedAvg';

@@ -52,7 +52,7 @@ const toml = (sections: Record<string, Record<string, unknown>>): string =>
 
 /** The environment without this host's icosfl and systemd variables (a test must not pick them up). */
 function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ICOSFL_') && !['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'STATE_DIRECTORY', 'RUNTIME_DIRECTORY', 'LOG_LEVEL'].includes(k)));
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ICOSFL_') && !['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'STATE_DIRECTORY', 'RUNTIME_DIRECTORY', 'LOG_LEVEL', 'LOG_FORMAT', 'JOURNAL_STREAM'].includes(k)));
 }
 
 /** What the agent daemon logs when its federation job cannot start (it keeps sampling, so it does not exit). */

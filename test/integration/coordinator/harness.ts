@@ -15,7 +15,7 @@ export type LogLine = Record<string, unknown> & { msg?: string; component?: stri
 
 /** The environment without this host's icosfl and systemd variables. */
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ICOSFL_') && !['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'STATE_DIRECTORY', 'RUNTIME_DIRECTORY'].includes(k)));
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ICOSFL_') && !['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'STATE_DIRECTORY', 'RUNTIME_DIRECTORY', 'LOG_FORMAT', 'JOURNAL_STREAM'].includes(k)));
   return { ...base, ...env };
 }
 

@@ -131,7 +131,8 @@ export class DaemonProcess {
 
   /** `node [nodeArgs] dist/agent/cli.js <args>`, with LOG_LEVEL=info unless env says otherwise. */
   static spawn(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): DaemonProcess {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ICOSFL_') && !['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'].includes(k)));
+    // LOG_FORMAT and JOURNAL_STREAM left out: the logs are read as JSON lines from a pipe.
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ICOSFL_') && !['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LOG_FORMAT', 'JOURNAL_STREAM'].includes(k)));
     return new DaemonProcess(spawn(process.execPath, [...nodeArgs, CLI, ...args], { env: { ...base, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 

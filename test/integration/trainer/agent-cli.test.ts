@@ -110,29 +110,42 @@ test('backends: native, wasm and cpu load with a calibrated speed; GPU and tfjs-
   }
 });
 
-test('predict offline: no daemon, reads the saved model and the ring, prints the next values per metric', async () => {
+test('predict offline: no daemon, reads the saved model and the ring, prints the next values per metric in its unit', async () => {
   const r = await runCli(['predict', ...configFlags(stateDir), '--horizon', '2']);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /^model version 1 \(federated round \d+, saved \S+\)$/m);
-  assert.match(r.stdout, /^\s+\+1\s+\+2$/m);
+  assert.match(r.stdout, /^metric\s+\+1\s+\+2$/m);
   assert.not.match(r.stdout, /\+3/);
-  for (const name of METRICS) {
+  // As `sample` prints them: percentages with their sign, load averages as plain numbers.
+  const cells = (name: string) => {
     const row = r.stdout.split('\n').find((l) => l.startsWith(`${name} `));
     assert.ok(row, `a row for ${name}: ${r.stdout}`);
-    const values = row!.trim().split(/\s+/).slice(1).map(Number);
-    assert.is(values.length, 2, row);
-    assert.ok(values.every(Number.isFinite), row);
+    return row!.slice(name.length).trim().split(/\s{2,}/);
+  };
+  const cpu = cells('cpu_busy_pct');
+  assert.is(cpu.length, 2, cpu.join('|'));
+  for (const c of cpu) {
+    assert.match(c, /^\d+\.\d %$/, 'one decimal and the percent sign, never negative');
+    assert.ok(Number.parseFloat(c) <= 100, c);
   }
+  const load = cells('load1');
+  assert.is(load.length, 2, load.join('|'));
+  for (const c of load) assert.match(c, /^\d+(\.\d\d)?$/);
+  assert.match(r.stdout, /^clamped into the metric's domain: (none|\d+ of 4 values \(.+\))$/m);
 
-  const j = await runCli(['predict', ...configFlags(stateDir), '--json']);
+  // At debug level too, stdout is the JSON object alone (the logs go to stderr).
+  const j = await runCli(['predict', ...configFlags(stateDir), '--json'], { LOG_LEVEL: 'debug' });
   assert.is(j.code, 0, j.stderr);
   const f = JSON.parse(j.stdout) as Forecast;
   assert.is(f.version, 1);
   assert.is(f.horizon, 3, 'without --horizon: the model horizon');
   assert.equal(Object.keys(f.forecast), METRICS);
   for (const v of Object.values(f.forecast)) assert.ok(v.length === 3 && v.every(Number.isFinite), JSON.stringify(f));
-  // The CPU traces are percentages: a trained forecast stays in their range.
-  for (const v of f.forecast.cpu_busy_pct!) assert.ok(v > -50 && v < 150, JSON.stringify(f));
+  // The CPU traces are percentages: the forecast stays in their domain, load averages are never negative.
+  for (const v of f.forecast.cpu_busy_pct!) assert.ok(v >= 0 && v <= 100, JSON.stringify(f));
+  for (const v of f.forecast.load1!) assert.ok(v >= 0, JSON.stringify(f));
+  assert.type(f.clamped, 'object');
+  for (const [m, n] of Object.entries(f.clamped)) assert.ok(METRICS.includes(m) && Number.isInteger(n) && n >= 1 && n <= 3, JSON.stringify(f.clamped));
 });
 
 test('predict without a daemon or a saved model: a clear error, exit 69 (unavailable)', async () => {
