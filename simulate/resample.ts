@@ -5,7 +5,7 @@ import type { ClientSeries } from './csv.js';
  * `--resample SECONDS` (convert and run): an irregularly sampled trace put on a regular grid,
  * because a window is L + H consecutive samples and markGaps breaks windows at every interval
  * longer than 1.5 median steps, which on a 10–400 s trace leaves none. The policy
- * (docs/decisions.md D5):
+ * (docs/decisions.md D6):
  * - bins of SECONDS aligned to the first timestamp: bin k is [t0 + k·S, t0 + (k+1)·S) and is
  *   written at t0 + k·S;
  * - in each bin and channel the last sample wins (the latest reading, as a gauge is sampled);
