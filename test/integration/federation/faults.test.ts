@@ -87,10 +87,10 @@ const finalDone = (r: Rig, timeoutMs = 60_000) => r.cluster.waitForRound((x) => 
 const agentKill = suite('an agent SIGKILLed mid-round (embedded broker, 4 agents, quorum 3)');
 {
   let r: Rig | undefined;
-  // Held at FedAvg step 2 of 4; round_interval_s 2: the restarted agent (1–3 s to start) is
-  // back for step 3 or, on a slow machine, step 4.
+  // Held at FedAvg step 2 of 8; round_interval_s 2: the restarted agent (1–3 s to start, 10 s
+  // seen on a loaded 2-core machine while it calibrates its backends) is back for a later step.
   agentKill.before(async () => {
-    r = await rig({ agents: 4, mosquitto: false, rounds: 4, federation: { min_agents: 3, round_interval_s: 2, round_timeout_s: 60 } });
+    r = await rig({ agents: 4, mosquitto: false, rounds: 8, federation: { min_agents: 3, round_interval_s: 2, round_timeout_s: 60 } });
   });
   agentKill.after(() => closeRig(r));
 
