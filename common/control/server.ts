@@ -71,11 +71,7 @@ export class ControlServer implements ControlRegistry {
     socket.on('data', (chunk: string) => {
       buffer += chunk;
       if (buffer.length > MAX_LINE_BYTES) {
-        // Refused once, then nothing more is read or kept: a client that goes on sending after
-        // our half-close would otherwise grow the buffer without bound (found by fuzzing).
-        buffer = '';
-        socket.removeAllListeners('data');
-        socket.end(JSON.stringify({ ok: false, error: { code: 'REQUEST_TOO_LARGE', message: `a request line must be under ${MAX_LINE_BYTES} bytes` } }) + '\n', () => socket.destroy());
+        socket.end(JSON.stringify({ ok: false, error: { code: 'REQUEST_TOO_LARGE', message: `a request line must be under ${MAX_LINE_BYTES} bytes` } }) + '\n');
         return;
       }
       let nl: number;
