@@ -43,6 +43,7 @@ export type RejectReason =
   | 'inconsistent-chunk'
   | 'hash-mismatch'
   | 'too-many-pending'
+  | 'rate-limited'
   | 'incomplete'
   | 'type-not-accepted'
   | 'wrong-federation'
