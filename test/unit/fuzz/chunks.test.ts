@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { CHUNK_HEADER_BYTES, CHUNK_MAGIC, ChunkAssembler, MAX_CHUNKS, MIN_CHUNK_BYTES, parseChunk, sha256, splitMessage } from '../../../common/protocol/chunks.js';
 import { encodeMessage, rejectReason } from '../../../common/protocol/frame.js';
 import type { MessageType } from '../../../common/protocol/messages.js';
-import { FUZZ_RUNS, FUZZ_SEED, Tally, applyMutations, arrayBufferBytes, fuzzOptions, mutationArb, refusal } from '../../helpers/fuzz.js';
+import { FUZZ_RUNS, FUZZ_SEED, Tally, applyMutations, arrayBufferBytes, fuzzOptions, mutationArb, refusal, runsShare } from '../../helpers/fuzz.js';
 import { ACK, GLOBAL, PRESENCE, UPDATE } from '../protocol/fixtures.js';
 
 // common/protocol/chunks.ts on hostile chunks: parseChunk on random and mutated bytes, and
@@ -26,9 +26,11 @@ const HASHES = MESSAGES.map((m) => Buffer.from(sha256(m)).toString('hex'));
 // Two to seven chunks a message: enough for interleavings, few enough for 100,000 sessions in seconds.
 const CHUNKS = MESSAGES.map((m) => splitMessage(m, CHUNK_HEADER_BYTES + Math.max(MIN_CHUNK_BYTES - CHUNK_HEADER_BYTES, Math.ceil(m.length / 3))));
 const CHUNK_FIELDS = [8, 12, 16, 20, 24];
-console.log(`  chunk fuzz: seed ${FUZZ_SEED}, ${FUZZ_RUNS} inputs per property`);
+// The header parser alone gets a share; whole sessions through the assembler get FUZZ_RUNS.
+const PARSE_RUNS = runsShare(0.3);
+console.log(`  chunk fuzz: seed ${FUZZ_SEED}, ${PARSE_RUNS} chunks into parseChunk, ${FUZZ_RUNS} sessions into ChunkAssembler`);
 
-test(`parseChunk on random and mutated bytes (${FUZZ_RUNS}): refused with a reason or self-consistent`, () => {
+test(`parseChunk on random and mutated bytes (${PARSE_RUNS}): refused with a reason or self-consistent`, () => {
   const tally = new Tally();
   const random = fc.uint8Array({ maxLength: 300, size: 'max' }).map((b) => {
     if (b.length >= 6 && b[0]! < 128) new DataView(b.buffer, b.byteOffset).setUint32(0, CHUNK_MAGIC, true), (b[4] = 1), (b[5] = 1 + (b[5]! % 5));
@@ -46,7 +48,7 @@ test(`parseChunk on random and mutated bytes (${FUZZ_RUNS}): refused with a reas
       assert.is(h.data.length, Math.min(h.length, (h.index + 1) * S) - h.index * S);
       tally.add('parsed');
     }),
-    fuzzOptions(),
+    fuzzOptions(PARSE_RUNS),
   );
   console.log('  parseChunk:', tally.toJSON());
   assert.ok(tally.get('parsed') > 0 && tally.get('bad-chunk') > 0);
@@ -101,8 +103,10 @@ const sessionArb = fc
 
 test(`ChunkAssembler sessions (${FUZZ_RUNS}): bounded memory, only real messages complete, incomplete sets time out`, () => {
   const tally = new Tally();
+  let fed = 0;
   fc.assert(
     fc.property(sessionArb, ({ events, expireEvery }) => {
+      fed += events.length;
       const asm = new ChunkAssembler({ accept: ALL, maxMessageBytes: { update: 4096, global: 4096 }, maxPendingBytes: MAX_PENDING, timeoutMs: TIMEOUT_MS, recentPerStream: 4 });
       let now = 1_000_000;
       const clean = events.every((e) => !e.hostile && e.advanceMs < TIMEOUT_MS / 100);
@@ -131,7 +135,7 @@ test(`ChunkAssembler sessions (${FUZZ_RUNS}): bounded memory, only real messages
     }),
     fuzzOptions(),
   );
-  console.log('  assembler:', tally.toJSON());
+  console.log(`  assembler (${fed} chunks):`, tally.toJSON());
   for (const k of ['complete', 'partial', 'duplicate', 'bad-chunk', 'oversized', 'hash-mismatch']) assert.ok(tally.get(k) > 0, `some chunks ended ${k}`);
 });
 
