@@ -42,7 +42,7 @@ export async function controlRequest(socketPath: string, req: { cmd: string } & 
 /**
  * One reply line → its result, or the daemon's error rebuilt. Whatever else answers on the
  * socket (not JSON, not an object, no boolean `ok`) is DAEMON_NOT_RUNNING: it is no daemon of
- * ours; before, such a line escaped as a SyntaxError or TypeError (found by fuzzing).
+ * ours; before, such a line escaped as a SyntaxError or TypeError (issue 21, test/unit/fuzz/control).
  */
 export function parseControlReply(line: string, cmd: string, socketPath = 'the control socket', serviceName = 'icosfl-agent'): unknown {
   let answer: { ok?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown } | null };
