@@ -147,7 +147,15 @@ export class CoordinatorService {
     }
     this.#broker = link;
     const { transport } = this.#broker;
-    const messenger = new Messenger({ transport, federation: federation.id, accept: new Set(['update', 'ack', 'presence']), logger: this.logger('messenger'), chunkBytes: c.broker.chunk_bytes, ...signing });
+    const messenger = new Messenger({
+      transport,
+      federation: federation.id,
+      accept: new Set(['update', 'ack', 'presence']),
+      logger: this.logger('messenger'),
+      chunkBytes: c.broker.chunk_bytes,
+      ...signing,
+      agentBudget: { maxBytes: c.federation.agent_bytes_per_round, maxMessages: c.federation.agent_messages_per_round },
+    });
     this.#messenger = messenger;
     const runner = new RoundRunner({ settings, messenger, journal: this.#journal, strategy: bundle ? ckksStrategy(bundle) : plaintextStrategy(), logger: this.logger('rounds') });
     this.#runner = runner;

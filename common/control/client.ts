@@ -36,13 +36,31 @@ export async function controlRequest(socketPath: string, req: { cmd: string } & 
       if (!buffer.includes('\n')) fail('connection closed without an answer');
     });
   });
-  const answer = JSON.parse(line) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
+  return parseControlReply(line, req.cmd, socketPath, service.name);
+}
+
+/**
+ * One reply line → its result, or the daemon's error rebuilt. Whatever else answers on the
+ * socket (not JSON, not an object, no boolean `ok`) is DAEMON_NOT_RUNNING: it is no daemon of
+ * ours; before, such a line escaped as a SyntaxError or TypeError (issue 21, test/unit/fuzz/control).
+ */
+export function parseControlReply(line: string, cmd: string, socketPath = 'the control socket', serviceName = 'icosfl-agent'): unknown {
+  let answer: { ok?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown } | null };
+  try {
+    answer = JSON.parse(line) as typeof answer;
+  } catch (cause) {
+    throw new IcosflError('DAEMON_NOT_RUNNING', `what answered on ${socketPath} is not ${serviceName} (a reply that is not JSON)`, { cause });
+  }
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer) || typeof answer.ok !== 'boolean') {
+    throw new IcosflError('DAEMON_NOT_RUNNING', `what answered on ${socketPath} is not ${serviceName} (a reply without a boolean "ok")`);
+  }
   if (!answer.ok) {
     // Rebuild the daemon's error as the class it had there, so exit codes match the offline path.
-    const code = answer.error?.code;
-    const message = `daemon refused '${req.cmd}': ${answer.error?.message ?? 'unknown error'}`;
+    const error = answer.error !== null && typeof answer.error === 'object' ? answer.error : {};
+    const code = typeof error.code === 'string' ? error.code : undefined;
+    const message = `daemon refused '${cmd}': ${typeof error.message === 'string' ? error.message : 'unknown error'}`;
     if (code === 'INVALID_ARGUMENT') throw new RangeError(message);
-    if (code !== undefined && code in ERROR_CODES) throw new IcosflError(code as ErrorCode, message);
+    if (code !== undefined && Object.hasOwn(ERROR_CODES, code)) throw new IcosflError(code as ErrorCode, message);
     const err = new Error(message) as Error & { code?: string };
     err.code = code;
     throw err;

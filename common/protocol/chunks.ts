@@ -123,6 +123,20 @@ export interface AssemblerOptions {
   timeoutMs?: number;
   /** Completed message hashes remembered per stream to spot redeliveries (default 64). */
   recentPerStream?: number;
+  /** What one sender may start until resetBudgets() (the coordinator: per agent and round); none by default. */
+  senderBudget?: SenderBudget;
+}
+
+/**
+ * One sender's allowance (issue 21), charged when a chunk would start a new set, before its
+ * buffer is allocated: `maxBytes` of declared message lengths over every type, and `maxSets`
+ * sets of the `countedTypes` (presence, sent every 30 s whether or not a round runs, is
+ * charged bytes only). Chunks of a set already started and redeliveries cost nothing.
+ */
+export interface SenderBudget {
+  maxBytes: number;
+  maxSets: number;
+  countedTypes: ReadonlySet<MessageType>;
 }
 
 export type AssembleResult =
@@ -154,6 +168,8 @@ export class ChunkAssembler {
   readonly #recentPerStream: number;
   readonly #pending = new Map<string, PendingSet>();
   readonly #recent = new Map<string, string[]>();
+  readonly #budget: SenderBudget | undefined;
+  readonly #spent = new Map<string, { bytes: number; sets: number }>();
   #pendingBytes = 0;
 
   constructor(opts: AssemblerOptions) {
@@ -162,6 +178,7 @@ export class ChunkAssembler {
     this.#maxPending = opts.maxPendingBytes ?? 512 * 1024 * 1024;
     this.#timeoutMs = opts.timeoutMs ?? 120_000;
     this.#recentPerStream = opts.recentPerStream ?? 64;
+    this.#budget = opts.senderBudget;
   }
 
   /** Bytes held by incomplete sets. */
@@ -173,7 +190,8 @@ export class ChunkAssembler {
     return this.#pending.size;
   }
 
-  accept(stream: string, bytes: Uint8Array, now: number): AssembleResult {
+  /** `sender` is whom senderBudget charges (default: the stream). */
+  accept(stream: string, bytes: Uint8Array, now: number, sender = stream): AssembleResult {
     let c: ChunkHeader;
     try {
       c = parseChunk(bytes);
@@ -193,6 +211,8 @@ export class ChunkAssembler {
       return { kind: 'rejected', reason: 'inconsistent-chunk', detail: `chunk ${c.index} disagrees with its set (${c.count} chunks, ${c.length} bytes)` };
     }
     if (!set) {
+      const overBudget = this.#charge(sender, c.type, c.length);
+      if (overBudget) return { kind: 'rejected', reason: 'rate-limited', detail: overBudget };
       if (c.count === 1) return this.#complete(stream, c.type, c.hash, c.data);
       if (this.#pendingBytes + c.length > this.#maxPending) {
         return { kind: 'rejected', reason: 'too-many-pending', detail: `${this.#pendingBytes} bytes already wait for their other chunks; a ${c.length}-byte set would pass ${this.#maxPending}` };
@@ -209,6 +229,25 @@ export class ChunkAssembler {
     this.#pending.delete(key);
     this.#pendingBytes -= set.length;
     return this.#complete(stream, set.type, c.hash, set.buffer);
+  }
+
+  /** Charges a new set to its sender; the reason it is over budget (nothing charged then), or undefined. */
+  #charge(sender: string, type: MessageType, length: number): string | undefined {
+    const budget = this.#budget;
+    if (!budget) return undefined;
+    const spent = this.#spent.get(sender) ?? { bytes: 0, sets: 0 };
+    const counted = budget.countedTypes.has(type) ? 1 : 0;
+    if (spent.bytes + length > budget.maxBytes) return `${sender} already sent ${spent.bytes} bytes this round; a ${length}-byte ${type} would pass ${budget.maxBytes}`;
+    if (spent.sets + counted > budget.maxSets) return `${sender} already sent ${spent.sets} messages this round, the most it may`;
+    spent.bytes += length;
+    spent.sets += counted;
+    this.#spent.set(sender, spent);
+    return undefined;
+  }
+
+  /** Starts every sender's allowance afresh (the coordinator: when it announces a new round). */
+  resetBudgets(): void {
+    this.#spent.clear();
   }
 
   #complete(stream: string, type: MessageType, hash: string, message: Uint8Array): AssembleResult {

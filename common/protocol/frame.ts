@@ -55,6 +55,7 @@ export type RejectReason =
   | 'inconsistent-chunk'
   | 'hash-mismatch'
   | 'too-many-pending'
+  | 'rate-limited'
   | 'incomplete'
   | 'type-not-accepted'
   | 'wrong-federation'

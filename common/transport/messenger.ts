@@ -3,7 +3,7 @@ import { ChunkAssembler, DEFAULT_CHUNK_BYTES, splitMessage, type AssemblerOption
 import { decodeFrame, encodeMessage, rejectReason, type RejectReason } from '../protocol/frame.js';
 import { NonceCache, signBlock, verifyBlock, type Signer, type SignerKey } from '../protocol/signature.js';
 import type { Global, Message, MessageType } from '../protocol/messages.js';
-import { federationTopics, routeMismatch, streamOf, type FederationTopics } from '../protocol/topics.js';
+import { federationTopics, parseTopic, routeMismatch, streamOf, type FederationTopics } from '../protocol/topics.js';
 import type { InboundMessage, Transport } from './transport.js';
 
 /**
@@ -21,7 +21,13 @@ export interface MessengerOptions {
   accept: ReadonlySet<MessageType>;
   logger: Logger;
   chunkBytes?: number;
-  assembler?: Omit<AssemblerOptions, 'accept'>;
+  assembler?: Omit<AssemblerOptions, 'accept' | 'senderBudget'>;
+  /**
+   * Per-agent limits per round (issue 21), enforced before reassembly allocates: declared bytes
+   * of everything an agent sends, and update and ack messages. A round starts when this end
+   * sends an announcement of a new round id. None by default (agents take only the coordinator's).
+   */
+  agentBudget?: { maxBytes: number; maxMessages: number };
   now?: () => number;
   /** Signs everything this end sends (common/protocol/signature.ts). */
   signer?: Signer;
@@ -68,13 +74,19 @@ export class Messenger {
   #handler: InboundHandler | undefined;
   #expiry: NodeJS.Timeout | undefined;
   readonly #nonces = new NonceCache();
+  #announcedRound: number | undefined;
 
   constructor(opts: MessengerOptions) {
     this.#opts = opts;
     this.topics = federationTopics(opts.federation);
     this.#now = opts.now ?? Date.now;
     this.#chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    this.#assembler = new ChunkAssembler({ ...opts.assembler, accept: opts.accept });
+    const budget = opts.agentBudget;
+    this.#assembler = new ChunkAssembler({
+      ...opts.assembler,
+      accept: opts.accept,
+      ...(budget ? { senderBudget: { maxBytes: budget.maxBytes, maxSets: budget.maxMessages, countedTypes: new Set<MessageType>(['update', 'ack']) } } : {}),
+    });
     opts.transport.onMessage((m) => this.#inbound(m));
     // Incomplete chunk sets are freed on a timer so a sender that vanished mid-message costs nothing.
     const every = Math.max(1000, Math.floor((opts.assembler?.timeoutMs ?? 120_000) / 4));
@@ -108,12 +120,19 @@ export class Messenger {
     this.#opts.logger.warn({ topic, reason, detail }, 'message rejected');
   }
 
+  /** Every agent's per-round allowance starts afresh (also done when this end announces a new round). */
+  resetAgentBudgets(): void {
+    this.#assembler.resetBudgets();
+  }
+
   async #inbound(m: InboundMessage): Promise<void> {
     this.#stats.bytesIn += m.payload.length;
     // An empty retained payload is a deletion (stale global chunks), not a message.
     if (m.payload.length === 0) return;
     const stream = streamOf(m.topic);
-    const r = this.#assembler.accept(stream, m.payload, this.#now());
+    // An agent's update, ack and presence topics share its allowance; other topics are their own sender.
+    const sender = parseTopic(m.topic)?.agent ?? stream;
+    const r = this.#assembler.accept(stream, m.payload, this.#now(), sender);
     if (r.kind === 'rejected') return this.#reject(r.reason, r.detail, m.topic);
     if (r.kind === 'duplicate') {
       this.#stats.duplicates++;
@@ -146,6 +165,12 @@ export class Messenger {
       : message.type === 'ack' ? this.topics.ack(message.agent)
       : this.topics.presence(message.agent);
     const chunks = splitMessage(encodeForWire(message, this.#opts.signer, this.#now()), this.#chunkBytes);
+    // A new round opens every agent's allowance before the announcement can reach anyone
+    // (a republished announcement of the same round leaves it as it is).
+    if (message.type === 'announce' && message.round !== this.#announcedRound) {
+      this.#announcedRound = message.round;
+      this.#assembler.resetBudgets();
+    }
     for (const c of chunks) await this.#publish(topic, c, message.type === 'announce');
     this.#stats.sent[message.type] = (this.#stats.sent[message.type] ?? 0) + 1;
     return chunks.reduce((a, c) => a + c.length, 0);

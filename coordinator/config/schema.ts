@@ -92,6 +92,10 @@ export const DEFAULTS = {
     // Agents say they are there every 30 s.
     presence_timeout_s: 90,
     resume_grace_s: 30,
+    /** Per agent and round: an 11-metric ridge update is 2.7 MB, the update limit 64 MiB; three of those. */
+    agent_bytes_per_round: 192 * 1024 * 1024,
+    /** Per agent and round: one update and one ack, with room for resends after reconnects. */
+    agent_messages_per_round: 16,
   },
   model: modelDefaults(),
 };
@@ -168,6 +172,20 @@ export const coordinatorConfigSchema = z
         sessions: z.number().int().min(0).max(1_000_000).default(DEFAULTS.federation.sessions).describe('Sessions to run, then exit 0; 0 = forever.'),
         presence_timeout_s: seconds(0, DAY_S, false).default(DEFAULTS.federation.presence_timeout_s).describe('An agent not heard from for this long counts as offline (agents report every 30 s).'),
         resume_grace_s: seconds(0, 3600).default(DEFAULTS.federation.resume_grace_s).describe('Collection time a round in progress gets after a restart, so agents can resend.'),
+        agent_bytes_per_round: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .max(2 ** 40)
+          .default(DEFAULTS.federation.agent_bytes_per_round)
+          .describe('bytes one agent may send per round (declared message sizes, counted before reassembly allocates); the excess is refused as rate-limited'),
+        agent_messages_per_round: z
+          .number()
+          .int()
+          .min(2)
+          .max(1_000_000)
+          .default(DEFAULTS.federation.agent_messages_per_round)
+          .describe('update and ack messages one agent may send per round; the excess is refused as rate-limited before reassembly'),
       })
       .strict()
       .default({})

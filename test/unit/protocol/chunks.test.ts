@@ -362,4 +362,21 @@ test('a 10 MiB message through 256 KiB chunks', () => {
   assert.is(a.pendingBytes, 0);
 });
 
+test('senderBudget: a set is charged once, on its first chunk, before its buffer; redeliveries are free; resetBudgets() starts afresh', () => {
+  const message = globalOf(3000);
+  const chunks = splitMessage(message, MIN_CHUNK_BYTES + 1000);
+  assert.ok(chunks.length > 1);
+  const a = new ChunkAssembler({ accept: ALL, senderBudget: { maxBytes: message.length * 2, maxSets: 1, countedTypes: new Set(['global']) } });
+  for (const c of chunks) a.accept(STREAM, c, 0, 'agent-1');
+  for (const c of chunks) assert.is(a.accept(STREAM, c, 0, 'agent-1').kind, 'duplicate'); // redelivered: not charged
+  const other = globalOf(3000, 2);
+  const refused = a.accept(STREAM, splitMessage(other, MIN_CHUNK_BYTES + 1000)[0]!, 0, 'agent-1');
+  assert.is(refused.kind === 'rejected' && refused.reason, 'rate-limited');
+  assert.is(a.pendingBytes, 0);
+  // Another sender has its own allowance; a reset gives agent-1 its own back.
+  assert.is(a.accept(STREAM, splitMessage(other, MIN_CHUNK_BYTES + 1000)[0]!, 0, 'agent-2').kind, 'partial');
+  a.resetBudgets();
+  assert.is(a.accept('another-stream', splitMessage(other, MIN_CHUNK_BYTES + 1000)[0]!, 0, 'agent-1').kind, 'partial');
+});
+
 test.run();
