@@ -1,3 +1,6 @@
+import { COORDINATOR_PUBLIC_KEY_FILE, COORDINATOR_SIGNING_KEY_FILE, loadOrCreateSigningKey, writeSigningKeyPair } from '../../common/crypto/signing-keys.js';
+import { publicKeyText } from '../../common/protocol/signature.js';
+import { enrollAgent } from '../../coordinator/enrolment.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,6 +43,8 @@ export interface ClusterOptions {
   /** Agents' presence beat (default 1 s). */
   presenceIntervalS?: number;
   coordinatorLogLevel?: 'debug' | 'info';
+  /** Signed messages as a deployment has them (coordinator key pair, every agent enrolled); default true. */
+  signed?: boolean;
 }
 
 /** The coordinator's `[federation]` defaults here: short timeouts; after the first session the next is a day away, so the service stays up to be asked. */
@@ -203,6 +208,10 @@ export class FederationCluster {
       const federation = `test-${Date.now().toString(36)}`;
       const keys = join(dir, 'keys');
       const { agentPath, coordinatorPath } = writeFederation(keys, await generateFederation({ federationId: federation }));
+      const signed = o.signed ?? true;
+      const enrolled = join(keys, 'enrolled-agents.json');
+      if (signed) writeSigningKeyPair(join(keys, COORDINATOR_SIGNING_KEY_FILE), join(keys, COORDINATOR_PUBLIC_KEY_FILE));
+      const signing = signed ? { signing_key: join(keys, COORDINATOR_SIGNING_KEY_FILE), enrolled_agents: enrolled } : {};
       const embeddedPort = o.broker === 'embedded' ? await freePort() : 0;
       const brokerUrl = o.broker === 'embedded' ? `mqtt://127.0.0.1:${embeddedPort}` : o.broker;
       const intervalMs = o.intervalMs ?? 100;
@@ -212,7 +221,7 @@ export class FederationCluster {
       writeFileSync(
         coordinatorConfig,
         toml({
-          coordinator: { state_dir: join(coordDir, 'state'), runtime_dir: join(coordDir, 'run'), keys: coordinatorPath, codec: 'ckks', log_level: o.coordinatorLogLevel ?? 'debug' },
+          coordinator: { state_dir: join(coordDir, 'state'), runtime_dir: join(coordDir, 'run'), keys: coordinatorPath, codec: 'ckks', log_level: o.coordinatorLogLevel ?? 'debug', ...signing },
           broker: o.broker === 'embedded' ? { url: 'embedded', embedded_host: '127.0.0.1', embedded_port: embeddedPort } : { url: o.broker },
           federation: { min_agents: o.agents, ...FEDERATION_DEFAULTS, ...o.federation },
           model: { metrics: METRICS, rounds: o.rounds, ...o.model },
@@ -223,13 +232,14 @@ export class FederationCluster {
         const a = join(dir, `agent-${i}`);
         mkdirSync(a, { recursive: true });
         const config = join(a, 'agent.toml');
+        if (signed) enrollAgent(enrolled, `agent-${i}`, publicKeyText(loadOrCreateSigningKey(join(a, 'state', 'agent-signing.key')).key));
         writeFileSync(
           config,
           toml({
             agent: { state_dir: join(a, 'state'), runtime_dir: join(a, 'run'), log_level: 'info' },
             sampler: { interval_ms: intervalMs, metrics: METRICS, ring_capacity: 4096, replay_file: join(TRACES, traces[i]!), replay_history: o.replayHistory?.[i] ?? 0.8, replay_hold: true },
             trainer: { forecast_interval_s: intervalMs / 1000 },
-            federation: { enabled: true, broker: brokerUrl, keys: agentPath, agent_id: `agent-${i}`, codec: 'ckks', presence_interval_s: o.presenceIntervalS ?? 1, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
+            federation: { enabled: true, broker: brokerUrl, keys: agentPath, agent_id: `agent-${i}`, ...(signed ? { coordinator_key: join(keys, COORDINATOR_PUBLIC_KEY_FILE) } : {}), codec: 'ckks', presence_interval_s: o.presenceIntervalS ?? 1, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
           }),
         );
         agents.push({ id: `agent-${i}`, dir: a, config, socket: join(a, 'run', 'agent.sock') });
