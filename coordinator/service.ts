@@ -5,6 +5,8 @@ import { ControlServer } from '../common/control/server.js';
 import { IcosflError } from '../common/errors.js';
 import { exitCode } from '../common/exit-codes.js';
 import { setRootLogger, type Logger } from '../common/log.js';
+import { stdoutLogDestination } from '../common/log-destination.js';
+import { storageHealth } from '../common/storage-health.js';
 import { Messenger } from '../common/transport/messenger.js';
 import { loadFederationKeys, resolveFederation, type FederationIdentity } from './config/federation.js';
 import { loadCoordinatorConfig, type LoadOptions } from './config/load.js';
@@ -58,7 +60,7 @@ export class CoordinatorService {
   constructor(load: LoadOptions) {
     this.config = loadCoordinatorConfig(load);
     // Synchronous writes: the last lines before a signal exit or a watchdog kill are the ones that matter.
-    this.#root = pino({ level: this.config.coordinator.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true }));
+    this.#root = pino({ level: this.config.coordinator.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stdoutLogDestination().stream);
     setRootLogger(this.#root);
     this.#log = this.logger('coordinator');
     this.#notify = new ServiceNotifier(this.logger('sd-notify'));
@@ -201,7 +203,8 @@ export class CoordinatorService {
       broker: b ? { url: b.url, embedded: b.embedded !== null, port: b.embedded?.port ?? null, transport: b.transport.status(), embeddedStats: b.embedded?.stats() ?? null } : null,
       messenger: this.#messenger?.stats() ?? null,
     };
-    return statusAnswer(state, this.#settings!, facts, Date.now());
+    // storage: failed journal, snapshot, aggregate or log writes (common/storage-health.ts).
+    return { ...statusAnswer(state, this.#settings!, facts, Date.now()), storage: storageHealth.report() };
   }
 
   shutdown(why: string, code: number): Promise<number> {

@@ -5,6 +5,8 @@ import type { Registry } from 'prom-client';
 import { IcosflError } from '../../common/errors.js';
 import { exitCode } from '../../common/exit-codes.js';
 import { setRootLogger, type Logger } from '../../common/log.js';
+import { stdoutLogDestination, type LogDestinationStats } from '../../common/log-destination.js';
+import { storageHealth } from '../../common/storage-health.js';
 import type { MetricRing } from '../../native/ring.js';
 import { METRICS } from '../collectors/index.js';
 import { loadAgentConfig, type LoadOptions } from '../config/load.js';
@@ -52,6 +54,7 @@ interface JobSlot {
 export class Daemon {
   private config: AgentConfig;
   private readonly rootLog: Logger;
+  private readonly logStats: LogDestinationStats;
   private readonly loggers = new Map<string, Logger>();
   private readonly log: Logger;
   private ring: MetricRing | undefined;
@@ -74,10 +77,10 @@ export class Daemon {
     this.config = loadAgentConfig(loadOptions);
     // Synchronous writes: the daemon logs rarely, and the last lines before a watchdog kill or a
     // signal exit are the ones that matter (pino's default buffers them when stdout is a pipe).
-    this.rootLog = pino(
-      { level: this.config.agent.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-      pino.destination({ dest: 1, sync: true }),
-    );
+    // A full disk under a stdout file is recorded, not fatal (common/log-destination.ts).
+    const destination = stdoutLogDestination();
+    this.logStats = destination.stats;
+    this.rootLog = pino({ level: this.config.agent.log_level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination.stream);
     setRootLogger(this.rootLog);
     this.log = this.logger('daemon');
     const notifyLog = this.logger('sd-notify');
@@ -98,6 +101,7 @@ export class Daemon {
     process.on('SIGINT', () => void this.shutdown('SIGINT', exitCode('OK')));
     process.on('SIGHUP', () => this.reload());
 
+    this.watchStorage();
     makeDir(c.agent.runtime_dir, 'runtime');
     this.ring = openStateRing(c.agent.state_dir, c.sampler.metrics, c.sampler.ring_capacity, this.logger('ring'));
     this.control = new ControlServer(controlSocketPath(c.agent.runtime_dir), this.logger('control'));
@@ -123,7 +127,7 @@ export class Daemon {
     await sampler.firstSample();
     if (this.shuttingDown) return;
 
-    this.registry = createMetricsRegistry(sampler, this.ring);
+    this.registry = createMetricsRegistry(sampler, this.ring, storageHealth, this.logStats);
     await this.applyPrometheus(c);
     this.ready = true;
     notify.ready(this.statusLine());
@@ -131,6 +135,20 @@ export class Daemon {
     this.log.info({ ring: join(c.agent.state_dir, RING_FILE), socket: this.control.path, metrics: c.sampler.metrics }, 'ready');
     this.startTimers();
     await this.applyTrainer(c);
+  }
+
+  /**
+   * One log line when a path starts failing and one when it writes again (not one per retry);
+   * a failing log itself is not logged about, its lines wait in the destination's buffer.
+   */
+  private watchStorage(): void {
+    const log = this.logger('storage');
+    const off = storageHealth.onChange((f, kind, path) => {
+      if (kind === 'log') return;
+      if (f && f.count === 1) log.error({ kind, path, errno: f.errno, reason: f.message }, 'state file write failed; the previous file is kept and the write is retried');
+      else if (!f) log.info({ kind, path }, 'state file writes again');
+    });
+    void this.exited.then(off);
   }
 
   private startTimers(): void {
@@ -187,6 +205,8 @@ export class Daemon {
         const st = s?.collectors.find((x) => x.name === name);
         return { name, on: on.has(name), ok: st?.ok ?? null, last_duration_ms: st?.lastDurationMs ?? null, failures: st?.failures ?? 0, last_error: st?.lastError ?? null };
       }),
+      // Failed writes of state files and the log, by path, until the next write of that path succeeds.
+      storage: { ...storageHealth.report(), log_lines_dropped: this.logStats.dropped },
       prometheus: this.metricsServer ? { url: this.metricsServer.url } : null,
       federation: this.trainer?.kind === 'federation'
         ? this.trainer.job.status()

@@ -60,7 +60,7 @@ export function saveFederatedModel(stateDir: string, fm: FederatedModel): string
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   const path = join(stateDir, FEDERATED_MODEL_FILE);
-  writeFileAtomic(path, [MAGIC, len, header, ...parts]);
+  writeFileAtomic(path, [MAGIC, len, header, ...parts], { kind: 'federated-model' });
   return path;
 }
 
@@ -120,9 +120,9 @@ export function loadFederatedModel(stateDir: string): FederatedModel | undefined
   };
 }
 
-/** Moves a damaged model file aside (kept for inspection); returns where it went. */
+/** Moves a damaged model file aside (kept for inspection, one, replacing an earlier one); returns where it went. */
 export function moveAside(stateDir: string): string {
-  const aside = join(stateDir, `${FEDERATED_MODEL_FILE}.corrupt-${Date.now()}`);
+  const aside = join(stateDir, `${FEDERATED_MODEL_FILE}.corrupt`);
   renameSync(join(stateDir, FEDERATED_MODEL_FILE), aside);
   return aside;
 }

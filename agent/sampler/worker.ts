@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { isIcosflError } from '../../common/errors.js';
 import { childLogger, setRootLogger } from '../../common/log.js';
+import { stdoutLogDestination } from '../../common/log-destination.js';
 import { createCollectors } from '../collectors/index.js';
 import type { Collector } from '../collectors/types.js';
 import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
@@ -23,9 +24,9 @@ import { sdNotify } from '../../native/sd-notify.js';
  */
 const init = workerData as WorkerInit;
 const port = parentPort!;
-setRootLogger(
-  pino({ level: init.logLevel, base: { pid: process.pid, thread: 'sampler' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true })),
-);
+// A log write that fails (full disk under a stdout file) must not end the sampling thread; the
+// main thread's destination reports the condition (this thread's storageHealth is its own).
+setRootLogger(pino({ level: init.logLevel, base: { pid: process.pid, thread: 'sampler' }, timestamp: pino.stdTimeFunctions.isoTime }, stdoutLogDestination().stream));
 const log = childLogger('sampler');
 
 const replay = init.replay ? openReplay() : undefined;

@@ -67,7 +67,7 @@ test('a damaged, truncated or foreign model file is STATE_CORRUPT and can be mov
   }
   const aside = moveAside(dir);
   assert.ok(existsSync(aside) && !existsSync(path));
-  assert.ok(readdirSync(dir).some((f) => f.startsWith(`${FEDERATED_MODEL_FILE}.corrupt-`)));
+  assert.equal(readdirSync(dir).filter((f) => f.startsWith(`${FEDERATED_MODEL_FILE}.corrupt`)), [`${FEDERATED_MODEL_FILE}.corrupt`]);
 });
 
 test('forecast score: each forecast is scored once its samples arrived, against persistence', () => {
