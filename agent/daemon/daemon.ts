@@ -15,7 +15,7 @@ import type { TrainingJob } from '../trainer/job.js';
 import { makeDir, openStateRing, RING_FILE } from '../sampler/open-ring.js';
 import { Sampler } from '../sampler/sampler.js';
 import { mainStallMsForPing } from '../sampler/watchdog-gate.js';
-import { diffConfig } from './config-diff.js';
+import { diffConfig, restartEffects } from './config-diff.js';
 import { controlSocketPath } from './control-client.js';
 import { ControlServer, type ControlHandler } from '../../common/control/server.js';
 import { createMetricsRegistry } from './metrics-registry.js';
@@ -379,7 +379,8 @@ export class Daemon {
       return;
     }
     const diff = diffConfig(this.config, next);
-    if (diff.restart.length > 0) this.log.warn({ keys: diff.restart }, 'config keys changed that apply only after a restart');
+    const effects = diff.restart.length > 0 ? restartEffects(this.config, next, this.ring && !this.ring.isClosed ? this.ring.size : 0) : [];
+    if (diff.restart.length > 0) this.log.warn({ keys: diff.restart, effects }, 'config keys changed that apply only after a restart');
     const prev = this.config;
     // Restart-only keys keep their running values until the restart.
     this.config = { ...next, agent: { ...next.agent, state_dir: prev.agent.state_dir, runtime_dir: prev.agent.runtime_dir }, sampler: { ...prev.sampler, interval_ms: next.sampler.interval_ms } };
@@ -392,7 +393,7 @@ export class Daemon {
     };
     void live().then(
       () => {
-        this.lastReload = { at: new Date().toISOString(), ok: true, message: `applied: ${diff.live.join(', ') || 'nothing changed'}${diff.restart.length ? `; after restart: ${diff.restart.join(', ')}` : ''}` };
+        this.lastReload = { at: new Date().toISOString(), ok: true, message: `applied: ${diff.live.join(', ') || 'nothing changed'}${diff.restart.length ? `; after restart: ${diff.restart.join(', ')}${effects.length ? ` (${effects.join('; ')})` : ''}` : ''}` };
         this.log.info({ applied: diff.live, needRestart: diff.restart }, 'config reloaded');
         notify.ready(this.statusLine());
       },
