@@ -11,7 +11,13 @@ import type { RoundEvent } from '../../../coordinator/round/events.js';
 import { FileJournal } from '../../../coordinator/round/journal.js';
 import { loadModel, MODEL_FILE, saveModel, type SavedModel } from '../../../agent/trainer/persist.js';
 import { mountSmallFs } from '../../helpers/small-fs.js';
-import { bodyOf } from '../../unit/round/driver.js';
+import { bodyOf, Driver, MODEL, testSettings } from '../../unit/round/driver.js';
+import type { Message, Presence } from '../../../common/protocol/messages.js';
+import { parseFederationModel } from '../../../common/protocol/federation-model.js';
+import type { InboundHandler, Messenger } from '../../../common/transport/messenger.js';
+import { RoundRunner } from '../../../coordinator/round/runner.js';
+import { expectedParams } from '../../../coordinator/round/state.js';
+import { plaintextStrategy } from '../../../coordinator/strategy/aggregation.js';
 
 // State files on a real full filesystem (a 2 MiB tmpfs): a write that meets ENOSPC leaves the
 // previous file intact and no temp file, throws STATE_WRITE_FAILED naming the path and errno,
@@ -170,6 +176,64 @@ test('a snapshot on a full disk keeps the journal it would have replaced', () =>
   fs.release();
   const reopened = new FileJournal(dir, silent);
   assert.equal(reopened.load().events.map((e) => e.type), ['start']);
+  reopened.close();
+});
+
+/** The runner's messenger, reduced to what it sends and a way to deliver (the journal and the disk under it are real). */
+function recordingMessenger(): { messenger: Messenger; deliver: (m: Message) => Promise<void>; sent: Message[] } {
+  let handler: InboundHandler | undefined;
+  const sent: Message[] = [];
+  const messenger = {
+    onMessage: (h: InboundHandler) => void (handler = h),
+    send: async (m: Message) => {
+      sent.push(m);
+      return 0;
+    },
+    sendGlobal: async (m: Message) => {
+      sent.push(m);
+      return { chunks: 1, bytes: 100 };
+    },
+  } as unknown as Messenger;
+  return { messenger, sent, deliver: async (m) => void (await handler!(m, { topic: '', retained: false, hash: '', bytes: 0 })) };
+}
+
+test('the coordinator does not accept an update whose journal write failed; the same update is taken once space is back', async () => {
+  const dir = freshDir();
+  // 256 ridge features: a first-phase (ridge) update body of ≈ 138 KB, far past the slack of the
+  // journal file's last page.
+  const settings = testSettings({ model: parseFederationModel({ ...MODEL, ridgeFeatures: 256 }) });
+  const journal = new FileJournal(dir, silent);
+  let now = 1000;
+  const { messenger, deliver } = recordingMessenger();
+  const runner = new RoundRunner({ settings, messenger, journal, strategy: plaintextStrategy(), logger: silent, clock: () => now, tickMs: 3_600_000 });
+  await runner.start();
+  try {
+    for (const agent of ['a', 'b']) {
+      now += 10;
+      await deliver({ type: 'presence', federation: 't', agent, state: 'online', at: now } satisfies Presence);
+    }
+    assert.is(runner.state.current?.round, 1);
+    const phase = runner.state.current!.phase;
+    const update = new Driver(settings, { state: runner.state, now: 1030 }).updateMessage('a', { samples: 4, body: bodyOf(expectedParams(settings, phase)) });
+    fs.fill();
+    now = 1030;
+    try {
+      await runner.dispatch({ type: 'update', now, message: update });
+      assert.unreachable(`dispatched on a full disk; rejected: ${JSON.stringify(runner.state.rejected)}`);
+    } catch (err) {
+      assert.ok(isIcosflError(err, 'STATE_WRITE_FAILED'), String(err));
+    }
+    assert.not.ok('a' in runner.state.current!.updates, 'not accepted');
+    fs.release();
+    await runner.dispatch({ type: 'update', now: 1040, message: update });
+    assert.ok('a' in runner.state.current!.updates, 'the resend is taken, not dropped as a duplicate');
+  } finally {
+    await runner.stop();
+  }
+  journal.close();
+  const reopened = new FileJournal(dir, silent);
+  const updates = reopened.load().events.filter((e) => e.type === 'update');
+  assert.is(updates.length, 1, 'journaled once');
   reopened.close();
 });
 
