@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, ren
 import { join } from 'node:path';
 import { IcosflError, isIcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { storageHealth } from '../../common/storage-health.js';
 import { inspectRingFile, MetricRing, roundedCapacity, type RingHeaderInfo } from '../../native/ring.js';
 
 /** Creates a directory the agent needs, with an error that says which one and what to do. */
@@ -107,6 +108,7 @@ function syncDir(dir: string): void {
 function withSpaceHint(err: unknown, what: string): unknown {
   if (!isIcosflError(err, 'RING_NO_SPACE')) return err;
   const d = err.details ?? {};
+  storageHealth.failed('ring', String(d.path ?? what), err);
   return new IcosflError('RING_NO_SPACE', `${err.message}; ${what}: free at least ${String(d.neededBytes)} bytes there, or lower sampler.ring_capacity`, { cause: err, details: d });
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { isIcosflError } from '../../../common/errors.js';
+import { storageHealth } from '../../../common/storage-health.js';
 import { MIGRATING_SUFFIX, openStateRing, RING_FILE, UNMIGRATED_SUFFIX } from '../../../agent/sampler/open-ring.js';
 import { inspectRingFile, MetricRing, ringFileBytes } from '../../../native/ring.js';
 import { mountSmallFs } from '../../helpers/small-fs.js';
@@ -190,6 +191,7 @@ test('a migration that does not fit beside the old ring is refused with the spac
       assert.match(err.message, String(ringFileBytes(8192, 2)));
       assert.match(err.message, /lower sampler\.ring_capacity/);
     }
+    assert.ok(storageHealth.report().failing.some((f) => f.kind === 'ring' && f.errno === 'ENOSPC'), 'recorded for status and metrics');
     assert.ok(readFileSync(path).equals(before));
     assert.equal(readdirSync(dir), [RING_FILE], 'the temp file is removed');
     fs.release();
