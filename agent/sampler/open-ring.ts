@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { IcosflError, isIcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { storageHealth } from '../../common/storage-health.js';
@@ -116,7 +116,7 @@ function withSpaceHint(err: unknown, what: string): unknown {
 function keepUnmigrated(path: string, why: string, logger: Logger): void {
   const backup = `${path}${UNMIGRATED_SUFFIX}`;
   renameSync(path, backup);
-  syncDir(join(path, '..'));
+  syncDir(dirname(path));
   logger.warn({ path, keptAs: backup, reason: why }, 'ring could not be migrated to the configured layout; kept it as the one backup and started an empty ring');
 }
 
@@ -157,7 +157,7 @@ function migrate(path: string, header: RingHeaderInfo, metrics: string[], capaci
     fresh.pushBatch(timestamps, out);
     fresh.close();
     renameSync(tmp, path);
-    syncDir(join(path, '..'));
+    syncDir(dirname(path));
     const lost = plan.kept < plan.held || plan.dropped.length > 0;
     logger[lost ? 'warn' : 'info'](
       { path, from: layoutOf(header), to: `capacity ${plan.toCapacity}, ${C} channels (${metrics.join(',')})`, held: plan.held, kept: plan.kept, dropped: plan.dropped, added: plan.added },
