@@ -13,11 +13,13 @@ export const ERROR_CODES = {
   RING_LOCKED: { exit: 'TEMP_FAIL', help: 'another process holds the ring file' },
   RING_IO: { exit: 'IO', help: 'reading, writing or mapping the ring file failed' },
   RING_NOT_ENOUGH_DATA: { exit: 'TEMP_FAIL', help: 'the ring holds too few samples for the request' },
+  RING_NO_SPACE: { exit: 'IO', help: "the ring file's space cannot be reserved: its filesystem is full (or over quota) for that capacity" },
   // config
   CONFIG_INVALID: { exit: 'CONFIG', help: 'a configuration file, variable or flag is malformed or out of range' },
   CONFIG_NOT_FOUND: { exit: 'CONFIG', help: 'a configuration file named explicitly does not exist' },
   // state files
   STATE_CORRUPT: { exit: 'DATA', help: 'a state file (model, keys, round) failed validation' },
+  STATE_WRITE_FAILED: { exit: 'IO', help: 'a state file (model, journal, snapshot, keys) could not be written (disk full, quota, I/O error); the previous file is intact' },
   // collectors
   COLLECTOR_FAILED: { exit: 'FAILURE', help: 'a metric source could not be read or parsed' },
   // trainer

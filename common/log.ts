@@ -55,8 +55,10 @@ export function createLogger(opts: {
   base?: Record<string, unknown>;
   /** Each record is written through this: a progress line on the same terminal steps aside and comes back (simulate/progress.ts). */
   aroundRecord?: (write: () => void) => void;
+  /** The sink for output.fd instead of a plain pino destination (the daemons': common/log-destination.ts survives a full disk). */
+  destination?: DestinationStream;
 }): Logger {
-  const dest = pino.destination({ dest: opts.output.fd, sync: true });
+  const dest = opts.destination ?? pino.destination({ dest: opts.output.fd, sync: true });
   const formatted = opts.output.format === 'pretty' ? prettyStream(dest, opts.output.colour) : dest;
   const around = opts.aroundRecord;
   const stream: DestinationStream = around ? { write: (line: string) => around(() => formatted.write(line)) } : formatted;

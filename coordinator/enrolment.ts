@@ -51,7 +51,7 @@ export function readEnrolment(path: string): Map<string, EnrolledAgent> {
 function write(path: string, agents: Map<string, EnrolledAgent>): void {
   const obj = { format: FORMAT, agents: Object.fromEntries([...agents].map(([id, { key, enrolledAt, revokedAt }]) => [id, { key, enrolledAt, revokedAt }])) };
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writeFileAtomic(path, [Buffer.from(JSON.stringify(obj, null, 2) + '\n')], 0o644);
+  writeFileAtomic(path, [Buffer.from(JSON.stringify(obj, null, 2) + '\n')], { kind: 'keys', mode: 0o644 });
 }
 
 export function enrollAgent(path: string, id: string, keyText: string, opts: { force?: boolean; now?: Date } = {}): EnrolledAgent {

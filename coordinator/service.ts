@@ -7,6 +7,8 @@ import { ControlServer } from '../common/control/server.js';
 import { IcosflError } from '../common/errors.js';
 import { exitCode } from '../common/exit-codes.js';
 import { createLogger, resolveLogOutput, setRootLogger, warnOnBadLogFormat, type Logger } from '../common/log.js';
+import { stdoutLogDestination } from '../common/log-destination.js';
+import { storageHealth } from '../common/storage-health.js';
 import { Messenger } from '../common/transport/messenger.js';
 import { loadFederationKeys, resolveFederation, type FederationIdentity } from './config/federation.js';
 import { loadCoordinatorConfig, type LoadOptions } from './config/load.js';
@@ -59,8 +61,9 @@ export class CoordinatorService {
 
   constructor(load: LoadOptions) {
     this.config = loadCoordinatorConfig(load);
-    // On stdout, which journald stores; JSON there, readable lines on a terminal (common/log.ts).
-    this.#root = createLogger({ level: this.config.coordinator.log_level, output: resolveLogOutput(this.config.coordinator.log_format, 1) });
+    // On stdout, which journald stores; JSON there, readable lines on a terminal (common/log.ts);
+    // a full disk under a stdout file is recorded, not fatal (common/log-destination.ts).
+    this.#root = createLogger({ level: this.config.coordinator.log_level, output: resolveLogOutput(this.config.coordinator.log_format, 1), destination: stdoutLogDestination().stream });
     setRootLogger(this.#root);
     warnOnBadLogFormat(this.#root);
     this.#log = this.logger('coordinator');
@@ -230,7 +233,8 @@ export class CoordinatorService {
       broker: b ? { url: b.url, embedded: b.embedded !== null, port: b.embedded?.port ?? null, transport: b.transport.status(), embeddedStats: b.embedded?.stats() ?? null } : null,
       messenger: this.#messenger?.stats() ?? null,
     };
-    return statusAnswer(state, this.#settings!, facts, Date.now());
+    // storage: failed journal, snapshot, aggregate or log writes (common/storage-health.ts).
+    return { ...statusAnswer(state, this.#settings!, facts, Date.now()), storage: storageHealth.report() };
   }
 
   shutdown(why: string, code: number): Promise<number> {

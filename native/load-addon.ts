@@ -12,7 +12,7 @@ export interface NativeRingHandle {
   /** The staging sample (C++ memory): the timestamp, and one value per channel. */
   readonly stagingTimestamp: Float64Array;
   readonly staging: Float32Array;
-  openInfo(): { created: boolean; movedAsideTo: string; corruptReason: string };
+  openInfo(): { created: boolean; movedAsideTo: string; corruptReason: string; reservedBytes: number };
   /** A plain function (no `this`): pushes the sample written into the staging arrays. */
   pushStaged(): void;
   pushBatch(timestampsMs: Float64Array, values: Float32Array): void;
@@ -22,6 +22,21 @@ export interface NativeRingHandle {
   stats(): { count: Float64Array; mean: Float64Array; std: Float64Array; min: Float64Array; max: Float64Array };
   windows(lookback: number, horizon: number, stride: number): { x: Float32Array; y: Float32Array; n: number; skipped: number };
   close(): void;
+}
+
+/** A ring file's header, read without locking or mapping it (native/src/ring.cpp Ring::inspect). */
+export interface RingHeaderInfo {
+  /** Magic, checksum and field ranges good; `reason` says why not. */
+  valid: boolean;
+  reason: string;
+  version: number;
+  capacity: number;
+  channels: number;
+  dtype: number;
+  schemaTag: string;
+  writeSequence: number;
+  fileBytes: number;
+  allocatedBytes: number;
 }
 
 /** The fused CPU training step (native/src/dense-step-addon.cpp); see native/dense-trainer.ts. */
@@ -44,6 +59,7 @@ export interface NativeAddon {
   NativeRing: new (path: string, capacity: number, channels: number, schemaTag: string) => NativeRingHandle;
   NativeDenseTrainer: new (layout: Record<string, number>, adam: Record<string, number>) => NativeDenseTrainerHandle;
   sdNotify(state: string): boolean;
+  inspectRing(path: string): RingHeaderInfo;
   /** The ring file format this build reads and writes (ring.hpp FORMAT_VERSION). */
   formatVersion: number;
   /** The Node-API version it was compiled against (NAPI_VERSION); absent in builds before 0.1.0's `version` command. */

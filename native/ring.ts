@@ -1,6 +1,8 @@
 import { IcosflError, type ErrorCode } from '../common/errors.js';
 import { childLogger, type Logger } from '../common/log.js';
-import { loadAddon, type NativeRingHandle } from './load-addon.js';
+import { loadAddon, type NativeRingHandle, type RingHeaderInfo } from './load-addon.js';
+
+export type { RingHeaderInfo };
 
 /**
  * The metric ring (docs/ARCHITECTURE.md, "native/ring.ts"): a fixed-capacity, multi-channel
@@ -13,10 +15,16 @@ import { loadAddon, type NativeRingHandle } from './load-addon.js';
  * - Missing values: NaN, ±Inf and numbers beyond float32 range are stored as NaN ("missing").
  *   `stats()` leaves them out of every figure (count is per channel); `windows()` skips any
  *   window that holds one and reports how many in `skipped`. They never reach training.
+ * - Space: every block of the file is allocated when it is created, and when an existing file
+ *   with holes is opened (posix_fallocate), so a push never meets a full disk (a store into an
+ *   unallocated page of a shared mapping on a full filesystem is SIGBUS, which kills the
+ *   process). A capacity whose file does not fit is refused: RING_NO_SPACE, naming the path,
+ *   the bytes needed and the bytes free (error.details); an existing file is left as it was.
  * - Corrupt file (bad magic, header checksum, size that does not fit the header, a record whose
  *   sequence tag disagrees with the header's write sequence, a non-finite timestamp): moved aside
- *   to `<path>.corrupt-<UTC time>`, logged at warn, and a fresh ring is started. The one slot a
- *   killed push was overwriting is not corruption: that (oldest) sample is dropped.
+ *   to `<path>.corrupt` (replacing an earlier one: one backup, not a pile), logged at warn, and a
+ *   fresh ring is started. The one slot a killed push was overwriting is not corruption: that
+ *   (oldest) sample is dropped.
  * - Layout mismatch (capacity, channels, dtype, schemaTag or format version): RING_LAYOUT_MISMATCH,
  *   the file is left alone. Another handle or process holding the file: RING_LOCKED (flock).
  * - Ownership: every array returned is the caller's (latest/range/stats are copies; the windows'
@@ -66,10 +74,35 @@ function isPositiveInt(v: unknown, max: number): v is number {
 }
 
 /** Native errors carry a RING_* code; anything else (TypeError from the addon, etc.) passes through. */
-function fromNative(err: unknown): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code.startsWith('RING_')) return new IcosflError(code as ErrorCode, (err as Error).message, { cause: err });
-  return err;
+function fromNative(err: unknown, path: string): unknown {
+  const e = err as { code?: unknown; errno?: unknown; neededBytes?: unknown; freeBytes?: unknown } | null;
+  const code = e?.code;
+  if (typeof code !== 'string' || !code.startsWith('RING_')) return err;
+  const details: Record<string, unknown> = { path };
+  if (typeof e!.errno === 'string') details.errno = e!.errno;
+  if (typeof e!.neededBytes === 'number') details.neededBytes = e!.neededBytes;
+  if (typeof e!.freeBytes === 'number') details.freeBytes = e!.freeBytes;
+  return new IcosflError(code as ErrorCode, (err as Error).message, { cause: err, details });
+}
+
+/** Bytes of a ring file: a 4096-byte header, then per sample an f64 time, a u64 tag and f32 values. */
+export function ringFileBytes(capacity: number, channels: number): number {
+  return 4096 + capacity * (16 + 4 * channels);
+}
+
+/** The capacity MetricRing.open uses for a requested one (the next power of two). */
+export function roundedCapacity(capacity: number): number {
+  return 2 ** Math.ceil(Math.log2(capacity));
+}
+
+/** What a ring file's header says, without locking it. RING_IO if it cannot be read. */
+export function inspectRingFile(path: string): RingHeaderInfo {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('inspectRingFile: path must be a non-empty string');
+  try {
+    return loadAddon().inspectRing(path);
+  } catch (err) {
+    throw fromNative(err, path);
+  }
 }
 
 export class MetricRing {
@@ -104,18 +137,19 @@ export class MetricRing {
     if (typeof schemaTag !== 'string') throw new TypeError('MetricRing.open: schemaTag must be a string');
     if (Buffer.byteLength(schemaTag, 'utf8') > MAX_SCHEMA_TAG_BYTES) throw new RangeError(`MetricRing.open: schemaTag must be at most ${MAX_SCHEMA_TAG_BYTES} UTF-8 bytes`);
     // Power-of-two capacity: the slot of sample s is s & (capacity − 1), no division per push.
-    const rounded = 2 ** Math.ceil(Math.log2(capacity));
+    const rounded = roundedCapacity(capacity);
     const { NativeRing } = loadAddon();
     let handle: NativeRingHandle;
     try {
       handle = new NativeRing(path, rounded, channels, schemaTag);
     } catch (err) {
-      throw fromNative(err);
+      throw fromNative(err, path);
     }
     const info = handle.openInfo();
     const log = logger ?? childLogger('ring');
     if (info.movedAsideTo) log.warn({ path, movedAsideTo: info.movedAsideTo, reason: info.corruptReason }, 'corrupt ring file moved aside; started a fresh ring');
-    else if (info.created) log.debug({ path, capacity: rounded, channels }, 'ring file created');
+    else if (info.created) log.debug({ path, capacity: rounded, channels, reservedBytes: info.reservedBytes }, 'ring file created');
+    else if (info.reservedBytes > 0) log.info({ path, reservedBytes: info.reservedBytes }, 'ring file had unallocated blocks; reserved them');
     return new MetricRing(handle, path, rounded, channels, schemaTag);
   }
 
@@ -209,7 +243,7 @@ export class MetricRing {
     try {
       w = this.handle.windows(lookback, horizon, stride);
     } catch (err) {
-      throw fromNative(err);
+      throw fromNative(err, this.path);
     }
     return { x: w.x, y: w.y, n: w.n, lookback, horizon, channels: this.channels, skipped: w.skipped };
   }

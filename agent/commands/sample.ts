@@ -13,7 +13,10 @@ import type { MetricRing } from '../../native/ring.js';
 /**
  * `icosfl-agent sample --seconds N`: the daemon's sampling in the foreground for N seconds (or
  * until Ctrl-C), into the same ring file, then a table of what the ring holds. Needs the ring
- * unlocked, i.e. no daemon running on the same state directory (RING_LOCKED, exit 75, if so).
+ * unlocked, i.e. no daemon running on the same state directory (RING_LOCKED, exit 75, if so),
+ * and of the configured layout: a ring of another capacity or metric list is never migrated or
+ * replaced from here (RING_LAYOUT_MISMATCH, exit 65, the file untouched), so a stray
+ * `sample --state-dir` on the daemon's directory cannot cost it its history.
  * With [sampler] replay_file set it replays that file as the daemon would, except that
  * replay_hold is ignored (nothing here would release it): the stream starts at once.
  */
@@ -36,7 +39,7 @@ const command = defineCommand({
     const { metrics, interval_ms: intervalMs } = config.sampler;
     let ring: MetricRing;
     try {
-      ring = openStateRing(config.agent.state_dir, metrics, config.sampler.ring_capacity, log);
+      ring = openStateRing(config.agent.state_dir, metrics, config.sampler.ring_capacity, log, { onLayoutChange: 'refuse' });
     } catch (err) {
       if (isIcosflError(err, 'RING_LOCKED')) {
         err.message += `; a running daemon owns this state directory: use 'icosfl-agent status', or --state-dir DIR for a separate ring`;

@@ -23,6 +23,7 @@ interface StatusAnswer {
   prometheus: { url: string } | null;
   trainer: Record<string, unknown>;
   federation?: Record<string, unknown>;
+  storage?: { degraded: boolean; failing: { kind: string; path: string; errno: string; count: number; at: string }[]; log_lines_dropped: number };
 }
 
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v.toFixed(1)} ms`);
@@ -73,6 +74,11 @@ export function formatStatus(st: StatusAnswer): string {
   for (const c of st.collectors) {
     const state = !c.on ? 'off' : c.ok === null ? 'on, no sample yet' : c.ok ? `on, ok (${ms(c.last_duration_ms)})` : `on, FAILING (${c.failures} failures; ${c.last_error ?? ''})`;
     rows.push([`  ${c.name}`, state]);
+  }
+  if (st.storage) {
+    const f = st.storage.failing;
+    const dropped = st.storage.log_lines_dropped > 0 ? `; ${st.storage.log_lines_dropped} log lines dropped` : '';
+    rows.push(['storage', f.length === 0 ? `ok${dropped}` : `DEGRADED: ${f.map((x) => `${x.kind} ${x.path} ${x.errno} (${x.count} failed writes, last ${x.at})`).join('; ')}${dropped}`]);
   }
   rows.push(['prometheus', st.prometheus ? st.prometheus.url : 'off']);
   rows.push(['trainer', formatTrainer(st.trainer)]);

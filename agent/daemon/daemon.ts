@@ -4,6 +4,8 @@ import type { Registry } from 'prom-client';
 import { IcosflError } from '../../common/errors.js';
 import { exitCode } from '../../common/exit-codes.js';
 import { createLogger, resolveLogOutput, setRootLogger, warnOnBadLogFormat, type Logger } from '../../common/log.js';
+import { stdoutLogDestination, type LogDestinationStats } from '../../common/log-destination.js';
+import { storageHealth } from '../../common/storage-health.js';
 import type { MetricRing } from '../../native/ring.js';
 import { METRICS } from '../collectors/index.js';
 import { loadAgentConfig, type LoadOptions } from '../config/load.js';
@@ -12,7 +14,7 @@ import type { TrainingJob } from '../trainer/job.js';
 import { makeDir, openStateRing, RING_FILE } from '../sampler/open-ring.js';
 import { Sampler } from '../sampler/sampler.js';
 import { mainStallMsForPing } from '../sampler/watchdog-gate.js';
-import { diffConfig } from './config-diff.js';
+import { diffConfig, restartEffects } from './config-diff.js';
 import { controlSocketPath } from './control-client.js';
 import { ControlServer, type ControlHandler } from '../../common/control/server.js';
 import { createMetricsRegistry } from './metrics-registry.js';
@@ -51,6 +53,7 @@ interface JobSlot {
 export class Daemon {
   private config: AgentConfig;
   private readonly rootLog: Logger;
+  private readonly logStats: LogDestinationStats;
   private readonly loggers = new Map<string, Logger>();
   private readonly log: Logger;
   private ring: MetricRing | undefined;
@@ -72,7 +75,10 @@ export class Daemon {
   constructor(private readonly loadOptions: LoadOptions) {
     this.config = loadAgentConfig(loadOptions);
     // On stdout, which journald stores; JSON there, readable lines on a terminal (common/log.ts).
-    this.rootLog = createLogger({ level: this.config.agent.log_level, output: resolveLogOutput(this.config.agent.log_format, 1) });
+    // A full disk under a stdout file is recorded, not fatal (common/log-destination.ts).
+    const destination = stdoutLogDestination();
+    this.logStats = destination.stats;
+    this.rootLog = createLogger({ level: this.config.agent.log_level, output: resolveLogOutput(this.config.agent.log_format, 1), destination: destination.stream });
     setRootLogger(this.rootLog);
     warnOnBadLogFormat(this.rootLog);
     this.log = this.logger('daemon');
@@ -94,6 +100,7 @@ export class Daemon {
     process.on('SIGINT', () => void this.shutdown('SIGINT', exitCode('OK')));
     process.on('SIGHUP', () => this.reload());
 
+    this.watchStorage();
     makeDir(c.agent.runtime_dir, 'runtime');
     this.ring = openStateRing(c.agent.state_dir, c.sampler.metrics, c.sampler.ring_capacity, this.logger('ring'));
     this.control = new ControlServer(controlSocketPath(c.agent.runtime_dir), this.logger('control'));
@@ -119,7 +126,7 @@ export class Daemon {
     await sampler.firstSample();
     if (this.shuttingDown) return;
 
-    this.registry = createMetricsRegistry(sampler, this.ring);
+    this.registry = createMetricsRegistry(sampler, this.ring, storageHealth, this.logStats);
     await this.applyPrometheus(c);
     this.ready = true;
     notify.ready(this.statusLine());
@@ -127,6 +134,20 @@ export class Daemon {
     this.log.info({ ring: join(c.agent.state_dir, RING_FILE), socket: this.control.path, metrics: c.sampler.metrics }, 'ready');
     this.startTimers();
     await this.applyTrainer(c);
+  }
+
+  /**
+   * One log line when a path starts failing and one when it writes again (not one per retry);
+   * a failing log itself is not logged about, its lines wait in the destination's buffer.
+   */
+  private watchStorage(): void {
+    const log = this.logger('storage');
+    const off = storageHealth.onChange((f, kind, path) => {
+      if (kind === 'log') return;
+      if (f && f.count === 1) log.error({ kind, path, errno: f.errno, reason: f.message }, 'state file write failed; the previous file is kept and the write is retried');
+      else if (!f) log.info({ kind, path }, 'state file writes again');
+    });
+    void this.exited.then(off);
   }
 
   private startTimers(): void {
@@ -183,6 +204,8 @@ export class Daemon {
         const st = s?.collectors.find((x) => x.name === name);
         return { name, on: on.has(name), ok: st?.ok ?? null, last_duration_ms: st?.lastDurationMs ?? null, failures: st?.failures ?? 0, last_error: st?.lastError ?? null };
       }),
+      // Failed writes of state files and the log, by path, until the next write of that path succeeds.
+      storage: { ...storageHealth.report(), log_lines_dropped: this.logStats.dropped },
       prometheus: this.metricsServer ? { url: this.metricsServer.url } : null,
       federation: this.trainer?.kind === 'federation'
         ? this.trainer.job.status()
@@ -355,7 +378,8 @@ export class Daemon {
       return;
     }
     const diff = diffConfig(this.config, next);
-    if (diff.restart.length > 0) this.log.warn({ keys: diff.restart }, 'config keys changed that apply only after a restart');
+    const effects = diff.restart.length > 0 ? restartEffects(this.config, next, this.ring && !this.ring.isClosed ? this.ring.size : 0) : [];
+    if (diff.restart.length > 0) this.log.warn({ keys: diff.restart, effects }, 'config keys changed that apply only after a restart');
     const prev = this.config;
     // Restart-only keys keep their running values until the restart.
     this.config = { ...next, agent: { ...next.agent, state_dir: prev.agent.state_dir, runtime_dir: prev.agent.runtime_dir }, sampler: { ...prev.sampler, interval_ms: next.sampler.interval_ms } };
@@ -368,7 +392,7 @@ export class Daemon {
     };
     void live().then(
       () => {
-        this.lastReload = { at: new Date().toISOString(), ok: true, message: `applied: ${diff.live.join(', ') || 'nothing changed'}${diff.restart.length ? `; after restart: ${diff.restart.join(', ')}` : ''}` };
+        this.lastReload = { at: new Date().toISOString(), ok: true, message: `applied: ${diff.live.join(', ') || 'nothing changed'}${diff.restart.length ? `; after restart: ${diff.restart.join(', ')}${effects.length ? ` (${effects.join('; ')})` : ''}` : ''}` };
         this.log.info({ applied: diff.live, needRestart: diff.restart }, 'config reloaded');
         notify.ready(this.statusLine());
       },

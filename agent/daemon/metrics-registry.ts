@@ -1,4 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { LogDestinationStats } from '../../common/log-destination.js';
+import { STORAGE_KINDS, type StorageHealth } from '../../common/storage-health.js';
 import type { MetricRing } from '../../native/ring.js';
 import type { Sampler } from '../sampler/sampler.js';
 
@@ -8,9 +10,39 @@ import type { Sampler } from '../sampler/sampler.js';
  * per sample, so an endpoint nobody scrapes costs nothing.
  * Collector health follows node_exporter: `icosfl_collector_success` (1/0) and
  * `icosfl_collector_duration_seconds` per collector, for the latest sample.
+ * Storage: `icosfl_storage_write_failures_total{kind}` and `icosfl_storage_degraded` (1 while a
+ * state file or the log cannot be written) from common/storage-health.ts.
  */
-export function createMetricsRegistry(sampler: Sampler, ring: MetricRing): Registry {
+export function createMetricsRegistry(sampler: Sampler, ring: MetricRing, storage: StorageHealth, logStats: LogDestinationStats): Registry {
   const registry = new Registry();
+  new Counter({
+    name: 'icosfl_storage_write_failures_total',
+    help: 'Failed writes (disk full, quota, I/O error) of state files, the ring and the log, by file kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const totals = storage.report().write_failures;
+      for (const kind of STORAGE_KINDS) this.inc({ kind }, totals[kind]);
+    },
+  });
+  new Gauge({
+    name: 'icosfl_storage_degraded',
+    help: "1 while some state file's or the log's latest write failed (see status: storage), else 0",
+    registers: [registry],
+    collect() {
+      this.set(storage.degraded ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'icosfl_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout could not be written and the pending buffer was full',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(logStats.dropped);
+    },
+  });
   new Gauge({
     name: 'icosfl_collector_success',
     help: 'Whether the collector succeeded in the latest sample (1) or failed (0)',

@@ -37,7 +37,30 @@ const headerSchema = z
 
 const bytesOf = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+/** The one backup of a saved federated model of another model configuration, replaced by the next. */
+export const OTHER_LAYOUT_SUFFIX = '.other-layout';
+
+/** The configHash in a saved file's header, or undefined if there is none or it cannot be read. */
+function savedConfigHash(path: string): string | undefined {
+  try {
+    const buf = readFileSync(path);
+    if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) return undefined;
+    const h = JSON.parse(buf.subarray(12, 12 + buf.readUInt32LE(8)).toString('utf8')) as { configHash?: unknown };
+    return typeof h.configHash === 'string' ? h.configHash : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Saves atomically (STATE_WRITE_FAILED on a full disk, the previous file intact). A saved model of
+ * another model configuration (a new federation model: other metrics, layout) is not overwritten
+ * but kept as `federated.icosfl.other-layout`, one backup replacing the previous.
+ */
 export function saveFederatedModel(stateDir: string, fm: FederatedModel): string {
+  const existing = join(stateDir, FEDERATED_MODEL_FILE);
+  const previous = savedConfigHash(existing);
+  if (previous !== undefined && previous !== fm.configHash) renameSync(existing, `${existing}${OTHER_LAYOUT_SUFFIX}`);
   const parts: Uint8Array[] = [bytesOf(fm.fedavg.weights), bytesOf(fm.fineTuned.weights), bytesOf(fm.local.weights), ...(fm.ridge?.betas.map(bytesOf) ?? [])];
   const hash = createHash('sha256');
   for (const p of parts) hash.update(p);
@@ -60,7 +83,7 @@ export function saveFederatedModel(stateDir: string, fm: FederatedModel): string
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   const path = join(stateDir, FEDERATED_MODEL_FILE);
-  writeFileAtomic(path, [MAGIC, len, header, ...parts]);
+  writeFileAtomic(path, [MAGIC, len, header, ...parts], { kind: 'federated-model' });
   return path;
 }
 
@@ -120,9 +143,9 @@ export function loadFederatedModel(stateDir: string): FederatedModel | undefined
   };
 }
 
-/** Moves a damaged model file aside (kept for inspection); returns where it went. */
+/** Moves a damaged model file aside (kept for inspection, one, replacing an earlier one); returns where it went. */
 export function moveAside(stateDir: string): string {
-  const aside = join(stateDir, `${FEDERATED_MODEL_FILE}.corrupt-${Date.now()}`);
+  const aside = join(stateDir, `${FEDERATED_MODEL_FILE}.corrupt`);
   renameSync(join(stateDir, FEDERATED_MODEL_FILE), aside);
   return aside;
 }

@@ -2,6 +2,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { isIcosflError } from '../../common/errors.js';
 import { childLogger, createLogger, setRootLogger } from '../../common/log.js';
+import { stdoutLogDestination } from '../../common/log-destination.js';
+import { storageHealth } from '../../common/storage-health.js';
 import { createCollectors } from '../collectors/index.js';
 import type { Collector } from '../collectors/types.js';
 import type { CollectorReport, FromWorker, ToWorker, WorkerInit } from './messages.js';
@@ -22,8 +24,9 @@ import { sdNotify } from '../../native/sd-notify.js';
  */
 const init = workerData as WorkerInit;
 const port = parentPort!;
-// The parent's output (stdout for the daemon, stderr for `sample`), format and colour.
-setRootLogger(createLogger({ level: init.logLevel, output: init.logOutput, base: { pid: process.pid, thread: 'sampler' } }));
+// The parent's output (stdout for the daemon, stderr for `sample`), format and colour. A log
+// write that fails (full disk under a stdout file) must not end the sampling thread.
+setRootLogger(createLogger({ level: init.logLevel, output: init.logOutput, base: { pid: process.pid, thread: 'sampler' }, destination: stdoutLogDestination(storageHealth, init.logOutput.fd).stream }));
 const log = childLogger('sampler');
 
 const replay = init.replay ? openReplay() : undefined;

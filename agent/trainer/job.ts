@@ -9,7 +9,7 @@ import { persistenceForecast } from './evaluate.js';
 import { Forecaster, trainWithValidation } from './forecaster.js';
 import { clampCounter, clampedWithin, clampForecast, countClamped } from './forecast-domain.js';
 import { sameSpec, specFromConfig, type ModelSpec } from './model.js';
-import { loadModel, MODEL_FILE, saveModel } from './persist.js';
+import { loadModel, MODEL_FILE, OTHER_LAYOUT_SUFFIX, saveModel } from './persist.js';
 import { fitScaler } from './scaler.js';
 import { chronologicalSplit, sliceWindows, type WindowSet } from './windows.js';
 
@@ -93,9 +93,11 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
 
   const save = () => {
     const f = forecaster!;
+    const at = new Date().toISOString();
+    // STATE_WRITE_FAILED (a full disk) fails this round and keeps the previous file and version.
+    saveModel(stateDir, { spec, scaler: f.scaler!, channelNames, version: version + 1, round, savedAt: at, weights: f.getWeights(), ...(f.calibration ? { calibration: f.calibration } : {}) });
     version++;
-    savedAt = new Date().toISOString();
-    saveModel(stateDir, { spec, scaler: f.scaler!, channelNames, version, round, savedAt, weights: f.getWeights(), ...(f.calibration ? { calibration: f.calibration } : {}) });
+    savedAt = at;
     versionGauge.set(version);
   };
 
@@ -114,12 +116,15 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
         versionGauge.set(version);
         log.info({ version, round }, 'saved model loaded');
       } else if (saved) {
-        log.warn({ saved: saved.spec, configured: spec }, 'saved model has another layout; starting a fresh one');
+        // Kept, not overwritten by the next save: one backup, replacing an earlier one.
+        const keptAs = join(stateDir, `${MODEL_FILE}${OTHER_LAYOUT_SUFFIX}`);
+        renameSync(join(stateDir, MODEL_FILE), keptAs);
+        log.warn({ saved: { ...saved.spec, channelNames: saved.channelNames }, configured: { ...spec, channelNames }, keptAs }, 'saved model has another layout; kept it as a backup and starting a fresh one');
       }
     } catch (err) {
       if (!isIcosflError(err, 'STATE_CORRUPT')) throw err;
-      // Keep the damaged file for inspection; a fresh model replaces it at the next save.
-      const aside = join(stateDir, `${MODEL_FILE}.corrupt-${Date.now()}`);
+      // Keep the damaged file for inspection (one, replacing an earlier one); a fresh model follows.
+      const aside = join(stateDir, `${MODEL_FILE}.corrupt`);
       renameSync(join(stateDir, MODEL_FILE), aside);
       log.error({ err, movedTo: aside }, 'saved model is corrupt; starting a fresh one');
     }

@@ -16,6 +16,8 @@ import type { Scaler } from './scaler.js';
  * STATE_CORRUPT (the daemon then starts from a fresh model instead of crashing).
  */
 export const MODEL_FILE = 'model.icosfl';
+/** The one backup of a saved model whose layout the config no longer matches (trainer/job.ts). */
+export const OTHER_LAYOUT_SUFFIX = '.other-layout';
 const MAGIC = Buffer.from('ICFLMDL1', 'ascii');
 
 export interface SavedModel {
@@ -83,7 +85,7 @@ export function saveModel(stateDir: string, m: SavedModel): string {
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   const path = join(stateDir, MODEL_FILE);
-  writeFileAtomic(path, [MAGIC, len, header, weightBytes]);
+  writeFileAtomic(path, [MAGIC, len, header, weightBytes], { kind: 'model' });
   return path;
 }
 

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import { IcosflError } from '../errors.js';
 import {
   COEFF_MODULUS_BITS,
@@ -86,10 +87,15 @@ export function writeFederation(dir: string, fed: { agent: AgentBundle; coordina
   const agentPath = join(dir, AGENT_BUNDLE_FILE);
   const coordinatorPath = join(dir, COORDINATOR_BUNDLE_FILE);
   const agentJson = { kind: AGENT_KIND, params: fed.agent.params, secretKey: Buffer.from(fed.agent.secretKey).toString('base64') };
-  // flag 'wx': never overwrite an existing federation's key by accident.
-  writeFileSync(agentPath, JSON.stringify(agentJson) + '\n', { mode: 0o600, flag: 'wx' });
-  chmodSync(agentPath, 0o600); // the umask cannot widen it, but be explicit
-  writeFileSync(coordinatorPath, JSON.stringify({ kind: COORDINATOR_KIND, params: fed.coordinator.params }, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
+  // Exclusive: never overwrite an existing federation's key by accident. Atomic: a full disk
+  // leaves no half-written key (STATE_WRITE_FAILED), and the pair is written or neither is.
+  writeFileAtomic(agentPath, [Buffer.from(JSON.stringify(agentJson) + '\n')], { kind: 'keys', mode: 0o600, exclusive: true });
+  try {
+    writeFileAtomic(coordinatorPath, [Buffer.from(JSON.stringify({ kind: COORDINATOR_KIND, params: fed.coordinator.params }, null, 2) + '\n')], { kind: 'keys', mode: 0o644, exclusive: true });
+  } catch (err) {
+    rmSync(agentPath, { force: true });
+    throw err;
+  }
   return { agentPath, coordinatorPath };
 }
 

@@ -36,7 +36,7 @@ export function loadOrCreateSigningKey(path: string): { key: KeyObject; created:
   if (existsSync(path)) return { key: loadSigningKey(path), created: false };
   const key = generateSigningKey();
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writeFileAtomic(path, [Buffer.from(signingKeyPem(key))], 0o600);
+  writeFileAtomic(path, [Buffer.from(signingKeyPem(key))], { kind: 'keys', mode: 0o600, exclusive: true });
   return { key, created: true };
 }
 
@@ -55,7 +55,7 @@ export function writeSigningKeyPair(keyPath: string, pubPath: string): KeyObject
   for (const p of [keyPath, pubPath]) if (existsSync(p)) throw new IcosflError('CRYPTO_KEY_INVALID', `${p} already exists; signing keys are never overwritten`);
   const key = generateSigningKey();
   mkdirSync(dirname(keyPath), { recursive: true, mode: 0o700 });
-  writeFileAtomic(keyPath, [Buffer.from(signingKeyPem(key))], 0o600);
-  writeFileAtomic(pubPath, [Buffer.from(publicKeyText(key) + '\n')], 0o644);
+  writeFileAtomic(keyPath, [Buffer.from(signingKeyPem(key))], { kind: 'keys', mode: 0o600, exclusive: true });
+  writeFileAtomic(pubPath, [Buffer.from(publicKeyText(key) + '\n')], { kind: 'keys', mode: 0o644, exclusive: true });
   return key;
 }

@@ -2,7 +2,8 @@ import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSy
 import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { IcosflError } from '../../common/errors.js';
-import { writeFileAtomic } from '../../common/atomic-file.js';
+import { writeFailed, writeFileAtomic } from '../../common/atomic-file.js';
+import { storageHealth } from '../../common/storage-health.js';
 import type { Logger } from '../../common/log.js';
 import type { Update } from '../../common/protocol/messages.js';
 import type { RoundEvent } from './events.js';
@@ -273,21 +274,33 @@ export class FileJournal implements RoundJournal {
     header.writeUInt32LE(crc32(body, crc32(json)), 12);
     const length = RECORD_HEADER + json.length + body.length;
     // One writev of the three parts, no joined copy (an update's body is its ciphertext); a short
-    // write (a full disk, a signal) is finished part by part from where it stopped.
-    let written = writevSync(this.#fd, [header, json, body], this.#size);
-    if (written < length) {
-      const record = Buffer.concat([header, json, body]);
-      while (written < length) written += writeSync(this.#fd, record, written, length - written, this.#size + written);
+    // write (a signal) is finished part by part from where it stopped.
+    try {
+      let written = writevSync(this.#fd, [header, json, body], this.#size);
+      if (written < length) {
+        const record = Buffer.concat([header, json, body]);
+        while (written < length) written += writeSync(this.#fd, record, written, length - written, this.#size + written);
+      }
+      // Durable before the event's effects run and before the message is acknowledged.
+      fdatasyncSync(this.#fd);
+    } catch (err) {
+      // Not journaled, so not accepted: the runner neither applies the event nor runs its
+      // effects. The torn tail is cut off so the next append (and a replay) starts clean.
+      try {
+        ftruncateSync(this.#fd, this.#size);
+      } catch {
+        // load() drops a torn tail record anyway.
+      }
+      throw writeFailed('journal', this.#journalPath(this.#epoch), err, `the ${event.type} event was not recorded and not applied`);
     }
-    // Durable before the event's effects run and before the message is acknowledged.
-    fdatasyncSync(this.#fd);
+    storageHealth.succeeded('journal', this.#journalPath(this.#epoch));
     if (event.type === 'update') this.#index(event.message.round, event.message.agent, this.#size + RECORD_HEADER + json.length, body.length);
     this.#size += length;
   }
 
   checkpoint(state: CoordinatorState): void {
     const epoch = this.#epoch + 1;
-    writeFileAtomic(join(this.#dir, 'state.json'), [Buffer.from(JSON.stringify({ epoch, state }) + '\n')]);
+    writeFileAtomic(join(this.#dir, 'state.json'), [Buffer.from(JSON.stringify({ epoch, state }) + '\n')], { kind: 'snapshot' });
     const old = this.#journalPath(this.#epoch);
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#epoch = epoch;
@@ -322,7 +335,7 @@ export class FileJournal implements RoundJournal {
   }
 
   putAggregate(round: number, bytes: Uint8Array): void {
-    writeFileAtomic(this.#aggregatePath(round), [bytes]);
+    writeFileAtomic(this.#aggregatePath(round), [bytes], { kind: 'aggregate' });
   }
 
   getAggregate(round: number): Uint8Array | undefined {

@@ -32,6 +32,14 @@ Napi::Error toJsError(Napi::Env env, const RingError& e) {
   if (e.kind == icosfl::RingErrorKind::Argument) return Napi::RangeError::New(env, e.what());
   Napi::Error err = Napi::Error::New(env, e.what());
   err.Set("code", Napi::String::New(env, e.code()));
+  if (e.errnum != 0) {
+    const char* name = strerrorname_np(e.errnum);
+    err.Set("errno", Napi::String::New(env, name ? name : "EIO"));
+  }
+  if (e.kind == icosfl::RingErrorKind::NoSpace) {
+    err.Set("neededBytes", Napi::Number::New(env, double(e.neededBytes)));
+    err.Set("freeBytes", Napi::Number::New(env, double(e.freeBytes)));
+  }
   return err;
 }
 
@@ -164,6 +172,7 @@ class NativeRing : public Napi::ObjectWrap<NativeRing> {
     o.Set("created", openInfo_.created);
     o.Set("movedAsideTo", openInfo_.movedAsideTo);
     o.Set("corruptReason", openInfo_.corruptReason);
+    o.Set("reservedBytes", Napi::Number::New(env, double(openInfo_.reservedBytes)));
     return o;
   }
 
@@ -260,6 +269,25 @@ class NativeRing : public Napi::ObjectWrap<NativeRing> {
   SharedState state_;
 };
 
+// inspectRing(path) → what the header says, without locking or mapping the file.
+Napi::Value JS_inspectRing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_STRING(0, "path");
+  const icosfl::RingHeaderInfo h = guarded(env, [&] { return Ring::inspect(info[0].As<Napi::String>().Utf8Value()); });
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("valid", h.valid);
+  o.Set("reason", h.reason);
+  o.Set("version", h.version);
+  o.Set("capacity", h.capacity);
+  o.Set("channels", h.channels);
+  o.Set("dtype", h.dtype);
+  o.Set("schemaTag", h.schemaTag);
+  o.Set("writeSequence", Napi::Number::New(env, double(h.writeSequence)));
+  o.Set("fileBytes", Napi::Number::New(env, double(h.fileBytes)));
+  o.Set("allocatedBytes", Napi::Number::New(env, double(h.allocatedBytes)));
+  return o;
+}
+
 // sdNotify(state) → true when sent, false when $NOTIFY_SOCKET is unset.
 Napi::Value JS_sdNotify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -292,6 +320,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("callFloor", Napi::Value(env, floor));
   exports.Set("NativeRing", NativeRing::Define(env));
   exports.Set("sdNotify", Napi::Function::New(env, JS_sdNotify, "sdNotify"));
+  exports.Set("inspectRing", Napi::Function::New(env, JS_inspectRing, "inspectRing"));
   exports.Set("formatVersion", Napi::Number::New(env, Ring::FORMAT_VERSION));
   // The Node-API version this addon was compiled against (`version` prints it beside the running node's).
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -78,20 +79,41 @@ inline bool rowFinite(const float* row, uint32_t channels) {
   return bad == 0;
 }
 
-std::string utcStamp() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d%02d%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-                t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
-  return buf;
-}
-
 struct Corrupt {
   std::string reason;
 };
+
+// Bytes free for an unprivileged user on fd's filesystem (root may also use the reserve, so this
+// errs on the side of refusing); UINT64_MAX when the filesystem does not say.
+uint64_t freeBytesOf(int fd) {
+  struct statvfs v {};
+  if (fstatvfs(fd, &v) != 0) return std::numeric_limits<uint64_t>::max();
+  return uint64_t(v.f_bavail) * uint64_t(v.f_frsize);
+}
+
+RingError noSpace(const std::string& path, size_t bytes, uint64_t missing, uint64_t free, int e) {
+  RingError err(RingErrorKind::NoSpace,
+                "cannot reserve the " + std::to_string(bytes) + " bytes of ring file " + path + ": " + std::strerror(e) + " (" +
+                    std::to_string(missing) + " bytes still to allocate, " + std::to_string(free) + " bytes free on its filesystem)",
+                e);
+  err.neededBytes = missing;
+  err.freeBytes = free;
+  return err;
+}
+
+// Allocates every block of [0, bytes) (and sizes the file to it), so that no later store into the
+// mapping can meet a full disk. Refuses up front when the free space cannot hold what is missing,
+// rather than leaving a half-allocated file behind.
+void reserve(int fd, const std::string& path, size_t bytes, uint64_t missing) {
+  const uint64_t free = freeBytesOf(fd);
+  if (free < missing) throw noSpace(path, bytes, missing, free, ENOSPC);
+  const int e = posix_fallocate(fd, 0, off_t(bytes));
+  if (e == 0) return;
+  if (e == ENOSPC || e == EDQUOT) throw noSpace(path, bytes, missing, freeBytesOf(fd), e);
+  throw RingError(RingErrorKind::Io, "cannot reserve the " + std::to_string(bytes) + " bytes of ring file " + path + ": " + std::strerror(e), e);
+}
+
+uint64_t allocatedBytes(const struct stat& st) { return uint64_t(st.st_blocks) * 512; }
 
 }  // namespace
 
@@ -132,6 +154,7 @@ const char* RingError::code() const {
     case RingErrorKind::Locked: return "RING_LOCKED";
     case RingErrorKind::Io: return "RING_IO";
     case RingErrorKind::Argument: return "RANGE";
+    case RingErrorKind::NoSpace: return "RING_NO_SPACE";
   }
   return "RING_IO";
 }
@@ -173,10 +196,16 @@ Ring* Ring::open(const std::string& path, const RingLayout& layout, OpenInfo& in
     ring->mask_ = cap - 1;
     try {
       if (st.st_size == 0) {
-        // Fresh file: size it, then write the header with the magic last so that a crash in
-        // between leaves a file that fails the magic check (moved aside next time), never a
-        // half-initialised ring that passes.
-        if (ftruncate(fd, off_t(bytes)) != 0) throw RingError(RingErrorKind::Io, errnoText("cannot size ring file", path));
+        // Fresh file: reserve (and size) it, then write the header with the magic last so that a
+        // crash in between leaves a file that fails the magic check (moved aside next time),
+        // never a half-initialised ring that passes. A file that cannot be reserved is removed.
+        try {
+          reserve(fd, path, bytes, bytes);
+        } catch (const RingError&) {
+          if (ftruncate(fd, 0) == 0) unlink(path.c_str());
+          throw;
+        }
+        info.reservedBytes = bytes;
         ring->mapFile(fd, bytes);
         Header h{};
         h.version = FORMAT_VERSION;
@@ -220,6 +249,13 @@ Ring* Ring::open(const std::string& path, const RingLayout& layout, OpenInfo& in
                             ", dtype " + std::to_string(DTYPE_F64_TIME_F32_VALUES) + ", schemaTag \"" + layout.schemaTag + "\"");
       if (size_t(st.st_size) != bytes)
         throw Corrupt{"file is " + std::to_string(st.st_size) + " bytes, layout needs " + std::to_string(bytes)};
+      // A file written before reservation existed (or copied sparse) still has holes: fill them
+      // before mapping, or refuse to open it (left as it is) when the disk cannot hold them.
+      if (allocatedBytes(st) < bytes) {
+        const uint64_t missing = bytes - allocatedBytes(st);
+        reserve(fd, path, bytes, missing);
+        info.reservedBytes = missing;
+      }
       ring->mapFile(fd, bytes);
 
       // Records: every sample in the window must carry its own sequence number. The one slot
@@ -244,7 +280,8 @@ Ring* Ring::open(const std::string& path, const RingLayout& layout, OpenInfo& in
       // Move the bad file aside while still holding its lock, so no one else reads it meanwhile.
       ring->unmapKeepFd();
       ring.reset();
-      std::string aside = path + ".corrupt-" + utcStamp();
+      // One backup, replacing the previous one: a disk that keeps corrupting files must not fill up with them.
+      std::string aside = path + ".corrupt";
       if (rename(path.c_str(), aside.c_str()) != 0) {
         ::close(fd);
         throw RingError(RingErrorKind::Io, errnoText("cannot move corrupt ring file aside:", path) + " (" + c.reason + ")");
@@ -260,6 +297,49 @@ Ring* Ring::open(const std::string& path, const RingLayout& layout, OpenInfo& in
     }
   }
   throw RingError(RingErrorKind::Io, "ring file " + path + " kept changing while it was opened");
+}
+
+RingHeaderInfo Ring::inspect(const std::string& path) {
+  RingHeaderInfo out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw RingError(RingErrorKind::Io, errnoText("cannot open ring file", path), errno);
+  struct stat st {};
+  Header h{};
+  uint64_t seq = 0;
+  const bool statted = fstat(fd, &st) == 0;
+  const int statErr = errno;
+  const ssize_t got = statted && st.st_size >= off_t(HEADER_BYTES) ? pread(fd, &h, sizeof h, 0) : 0;
+  const ssize_t gotSeq = got == ssize_t(sizeof h) ? pread(fd, &seq, sizeof seq, WRITE_SEQ_OFFSET) : 0;
+  const int readErr = errno;
+  ::close(fd);
+  if (!statted) {
+    errno = statErr;
+    throw RingError(RingErrorKind::Io, errnoText("cannot stat ring file", path), statErr);
+  }
+  out.fileBytes = uint64_t(st.st_size);
+  out.allocatedBytes = allocatedBytes(st);
+  if (st.st_size < off_t(HEADER_BYTES)) {
+    out.reason = "file is shorter than its header (" + std::to_string(st.st_size) + " bytes)";
+    return out;
+  }
+  if (got != ssize_t(sizeof h) || gotSeq != ssize_t(sizeof seq)) {
+    errno = readErr;
+    throw RingError(RingErrorKind::Io, errnoText("cannot read ring header", path), readErr);
+  }
+  if (std::memcmp(h.magic, MAGIC, sizeof MAGIC) != 0) out.reason = "bad magic";
+  else if (h.checksum != headerChecksum(h)) out.reason = "header checksum mismatch";
+  else if (h.headerBytes != HEADER_BYTES || h.capacity == 0 || (h.capacity & (h.capacity - 1)) != 0 || h.channels == 0 ||
+           h.schemaTagLen > MAX_SCHEMA_TAG)
+    out.reason = "header fields out of range";
+  if (!out.reason.empty()) return out;
+  out.valid = true;
+  out.version = h.version;
+  out.capacity = h.capacity;
+  out.channels = h.channels;
+  out.dtype = h.dtype;
+  out.schemaTag.assign(h.schemaTag, h.schemaTagLen);
+  out.writeSequence = seq;
+  return out;
 }
 
 void Ring::mapFile(int fd, size_t bytes) {

@@ -23,13 +23,16 @@
 namespace icosfl {
 
 // Error kinds map 1:1 to IcosflError codes on the JS side (common/errors.ts).
-enum class RingErrorKind { LayoutMismatch, Locked, Io, Argument };
+enum class RingErrorKind { LayoutMismatch, Locked, Io, Argument, NoSpace };
 
 class RingError : public std::runtime_error {
  public:
-  RingError(RingErrorKind kind, const std::string& message) : std::runtime_error(message), kind(kind) {}
+  RingError(RingErrorKind kind, const std::string& message, int errnum = 0) : std::runtime_error(message), kind(kind), errnum(errnum) {}
   const RingErrorKind kind;
-  const char* code() const;  // "RING_LAYOUT_MISMATCH", "RING_LOCKED", "RING_IO", "RANGE"
+  const int errnum;          // the errno behind an Io or NoSpace error, 0 if none
+  uint64_t neededBytes = 0;  // NoSpace: bytes the ring file still had to reserve
+  uint64_t freeBytes = 0;    // NoSpace: bytes free for this user on the file's filesystem
+  const char* code() const;  // "RING_LAYOUT_MISMATCH", "RING_LOCKED", "RING_IO", "RANGE", "RING_NO_SPACE"
 };
 
 struct RingLayout {
@@ -42,6 +45,17 @@ struct OpenInfo {
   bool created = false;         // a new file was initialised
   std::string movedAsideTo;     // non-empty when a corrupt file was moved aside
   std::string corruptReason;    // why it was judged corrupt
+  uint64_t reservedBytes = 0;   // blocks allocated at open (new file, or a sparse existing one)
+};
+
+// What a ring file's header says, read without locking or mapping (Ring::inspect).
+struct RingHeaderInfo {
+  bool valid = false;       // magic, checksum and field ranges all good
+  std::string reason;       // why not, when !valid
+  uint32_t version = 0, capacity = 0, channels = 0, dtype = 0;
+  std::string schemaTag;
+  uint64_t writeSequence = 0;
+  uint64_t fileBytes = 0, allocatedBytes = 0;
 };
 
 struct ChannelStats {
@@ -62,10 +76,15 @@ class Ring {
   static constexpr uint32_t MAX_CHANNELS = 4096;
   static constexpr size_t MAX_SCHEMA_TAG = 255;
 
-  // Opens or creates `path`, locks it (flock, exclusive, non-blocking) and maps it. A corrupt
-  // file is renamed to `<path>.corrupt-<UTC time>` and a fresh ring is created (see OpenInfo).
-  // Throws RingError: LayoutMismatch, Locked, Io, Argument.
+  // Opens or creates `path`, locks it (flock, exclusive, non-blocking), reserves every block of
+  // it (posix_fallocate: a store into a hole of a MAP_SHARED mapping on a full filesystem is a
+  // SIGBUS, not an error) and maps it. A corrupt file is renamed to `<path>.corrupt`, replacing
+  // an earlier one, and a fresh ring is created (see OpenInfo).
+  // Throws RingError: LayoutMismatch, Locked, Io, Argument, NoSpace (the file is left as it was;
+  // a file this call created is removed).
   static Ring* open(const std::string& path, const RingLayout& layout, OpenInfo& info);
+  // Reads the header of `path` (no lock, no mapping). Throws RingError Io if it cannot be read.
+  static RingHeaderInfo inspect(const std::string& path);
   ~Ring();
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;

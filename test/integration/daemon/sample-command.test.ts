@@ -1,3 +1,4 @@
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -39,6 +40,23 @@ test('sample --seconds 1: the table lists every metric with stats and the newest
   const again = await runCli(['sample', '--seconds', '0', ...ARGS]);
   assert.is(again.code, 0, again.stderr);
   assert.match(again.stdout, `${held} samples held`);
+});
+
+test("sample on a directory holding a ring of another layout (the daemon's) refuses and leaves it byte for byte", async () => {
+  const other = join(dir, 'daemon-state');
+  mkdirSync(other);
+  const path = join(other, RING_FILE);
+  const ring = MetricRing.open({ path, capacity: 64, channels: 1, schemaTag: 'load1' });
+  for (let i = 0; i < 40; i++) ring.push(1000 + i, [i]);
+  ring.close();
+  const before = readFileSync(path);
+  const r = await runCli(['sample', '--seconds', '1', ...ARGS.slice(2), '--state-dir', other]);
+  assert.is(r.code, 65, r.stderr);
+  assert.match(r.stderr, 'RING_LAYOUT_MISMATCH');
+  assert.match(r.stderr, path);
+  assert.match(r.stderr, /never migrates or replaces a ring/);
+  assert.ok(readFileSync(path).equals(before), 'the ring is untouched');
+  assert.equal(readdirSync(other), [RING_FILE], 'nothing set aside, nothing added');
 });
 
 test('bad arguments are usage errors naming the flag', async () => {

@@ -34,6 +34,7 @@ test('status and /metrics against the running daemon', async () => {
   assert.match(human.stdout, /jitter\s+p50 [\d.]+ ms, p99 [\d.]+ ms/);
   assert.match(human.stdout, /cpu\s+on, ok/);
   assert.match(human.stdout, /trainer\s+off/);
+  assert.match(human.stdout, /storage\s+ok/);
 
   const json = await runCli(['status', '--config', config, '--json']);
   assert.is(json.code, 0, json.stderr);
@@ -54,6 +55,8 @@ test('status and /metrics against the running daemon', async () => {
   const anyOff = st.collectors.some((c) => !c.on);
   assert.ok(anyOff, 'collectors outside the configured metrics are listed as off');
   assert.equal(st.trainer, { enabled: false, running: false });
+  const storage = (JSON.parse(json.stdout) as { storage: { degraded: boolean; failing: unknown[] } }).storage;
+  assert.equal([storage.degraded, storage.failing], [false, []]);
 
   const res = await fetch(st.prometheus.url);
   assert.is(res.status, 200);
@@ -63,6 +66,8 @@ test('status and /metrics against the running daemon', async () => {
   assert.match(text, /icosfl_collector_duration_seconds\{collector="memory"\} [\d.e-]+/);
   assert.match(text, /icosfl_ring_samples \d+/);
   assert.match(text, /icosfl_ring_fill_ratio [\d.e-]+/);
+  assert.match(text, 'icosfl_storage_degraded 0');
+  assert.match(text, 'icosfl_storage_write_failures_total{kind="model"} 0');
   const stored = Number(/icosfl_samples_stored_total (\d+)/.exec(text)?.[1]);
   assert.ok(stored >= st.sampling.samples_stored, `samples_stored_total ${stored}`);
   assert.match(text, /icosfl_sampler_jitter_seconds\{quantile="0.99"\} [\d.e-]+/);

@@ -1,11 +1,11 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseTrainerConfig } from '../../../agent/trainer/config.js';
 import { startTrainingJob, type Forecast, type TrainingJob } from '../../../agent/trainer/job.js';
-import { loadModel, MODEL_FILE } from '../../../agent/trainer/persist.js';
+import { loadModel, MODEL_FILE, OTHER_LAYOUT_SUFFIX, saveModel, type SavedModel } from '../../../agent/trainer/persist.js';
 import { tf } from '../../../agent/trainer/tf.js';
 import { childLogger } from '../../../common/log.js';
 import { MetricRing } from '../../../native/ring.js';
@@ -99,7 +99,7 @@ test('a corrupt model file is moved aside and a fresh model trained; no crash', 
   writeFileSync(join(stateDir, MODEL_FILE), 'garbage');
   const { job } = start({ epochs: 1 });
   await until(job, (s) => s.version === 1 && s.state === 'idle', 'a round after the corrupt file');
-  assert.ok(readdirSync(stateDir).some((n) => n.startsWith(`${MODEL_FILE}.corrupt-`)));
+  assert.ok(readdirSync(stateDir).includes(`${MODEL_FILE}.corrupt`), 'kept under the one backup name');
   await job.stop();
 });
 
@@ -130,6 +130,28 @@ test('too few windows on either side of the validation split: the job waits inst
 test('tensors are released when jobs stop', () => {
   // Only the tensors of tfjs-layers' global state may remain; every model and optimizer is gone.
   assert.ok(tf.memory().numTensors < 5, `numTensors ${tf.memory().numTensors}`);
+});
+
+test('a saved model of another layout is kept as the one backup, not overwritten by the fresh one', async () => {
+  const other = (hiddenUnits: number): SavedModel => ({
+    spec: { kind: 'mlp', lookback: 12, horizon: 3, channels: 2, hiddenUnits },
+    scaler: { mean: [0, 0], std: [1, 1] },
+    channelNames: ['cpu_a', 'cpu_b'],
+    version: 7,
+    round: 0,
+    savedAt: new Date(0).toISOString(),
+    weights: new Float32Array(10).fill(hiddenUnits),
+  });
+  const backup = join(stateDir, `${MODEL_FILE}${OTHER_LAYOUT_SUFFIX}`);
+  for (const hidden of [5, 6]) {
+    saveModel(stateDir, other(hidden));
+    const { job } = start({ epochs: 1 });
+    await until(job, (s) => s.version === 1 && s.state === 'idle', `a fresh round beside the hidden-${hidden} model`);
+    await job.stop();
+    assert.match(readFileSync(backup, 'utf8'), `"hiddenUnits":${hidden}`, 'the other layout is kept');
+    assert.is(loadModel(stateDir)?.spec.hiddenUnits, 16, 'the fresh model is saved under the usual name');
+  }
+  assert.equal(readdirSync(stateDir).filter((f) => f.startsWith(`${MODEL_FILE}.other`)), [`${MODEL_FILE}${OTHER_LAYOUT_SUFFIX}`], 'one backup, the newest');
 });
 
 test.run();

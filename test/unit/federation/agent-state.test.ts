@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { isIcosflError } from '../../../common/errors.js';
 import { parseFederationModel, modelConfigHash } from '../../../common/protocol/federation-model.js';
 import { ForecastScore } from '../../../agent/federation/forecast-score.js';
-import { FEDERATED_MODEL_FILE, loadFederatedModel, moveAside, saveFederatedModel } from '../../../agent/federation/model-file.js';
+import { FEDERATED_MODEL_FILE, loadFederatedModel, moveAside, OTHER_LAYOUT_SUFFIX, saveFederatedModel } from '../../../agent/federation/model-file.js';
 import type { FederatedModel } from '../../../agent/federation/federated-model.js';
 import { RingFederationData } from '../../../agent/federation/ring-data.js';
 import { agentIdOf, agentSeedOffset } from '../../../agent/federation/job.js';
@@ -44,6 +44,25 @@ test('the federated model file round-trips every piece, calibration and ridge he
   assert.is(loadFederatedModel(join(tmp.dir, 'absent')), undefined);
 });
 
+test('a saved model of another model configuration is kept as the one backup, not overwritten', () => {
+  const dir = join(tmp.dir, 'other-layout');
+  mkdirSync(dir, { recursive: true });
+  const withMetrics = (metrics: string[]): FederatedModel => {
+    const m = parseFederationModel({ metrics, lookback: 4, horizon: 2, hiddenUnits: 3 });
+    return { ...sample(), model: m, configHash: modelConfigHash(m), scaler: { mean: metrics.map(() => 1), std: metrics.map(() => 1) } };
+  };
+  saveFederatedModel(dir, sample());
+  saveFederatedModel(dir, sample()); // same configuration: replaced in place, no backup
+  assert.equal(readdirSync(dir), [FEDERATED_MODEL_FILE]);
+  saveFederatedModel(dir, withMetrics(['cpu_busy_pct']));
+  const backup = join(dir, `${FEDERATED_MODEL_FILE}${OTHER_LAYOUT_SUFFIX}`);
+  assert.match(readFileSync(backup, 'latin1'), modelConfigHash(model), 'the previous configuration is kept');
+  assert.equal(loadFederatedModel(dir)!.model.metrics, ['cpu_busy_pct']);
+  saveFederatedModel(dir, withMetrics(['load1']));
+  assert.match(readFileSync(backup, 'latin1'), modelConfigHash(withMetrics(['cpu_busy_pct']).model), 'the newest other one replaces it');
+  assert.equal(readdirSync(dir).sort(), [FEDERATED_MODEL_FILE, `${FEDERATED_MODEL_FILE}${OTHER_LAYOUT_SUFFIX}`]);
+});
+
 test('a damaged, truncated or foreign model file is STATE_CORRUPT and can be moved aside', () => {
   const dir = join(tmp.dir, 'bad');
   mkdirSync(dir, { recursive: true });
@@ -67,7 +86,7 @@ test('a damaged, truncated or foreign model file is STATE_CORRUPT and can be mov
   }
   const aside = moveAside(dir);
   assert.ok(existsSync(aside) && !existsSync(path));
-  assert.ok(readdirSync(dir).some((f) => f.startsWith(`${FEDERATED_MODEL_FILE}.corrupt-`)));
+  assert.equal(readdirSync(dir).filter((f) => f.startsWith(`${FEDERATED_MODEL_FILE}.corrupt`)), [`${FEDERATED_MODEL_FILE}.corrupt`]);
 });
 
 test('forecast score: each forecast is scored once its samples arrived, against persistence', () => {
