@@ -79,3 +79,14 @@ export function privatise(values: Float32Array, opts: { clipNorm: number; noiseM
   const released = base ? Float32Array.from(clipped, (d, i) => base[i]! + d) : Float32Array.from(clipped);
   return { released, norm };
 }
+
+/** Each value limited to ±limit in place; how many were. Applied after the noise, it is post-processing and costs no privacy. */
+export function clampAbs(v: Float32Array, limit: number): number {
+  if (!(limit > 0)) throw new RangeError(`clamp limit must be > 0, got ${limit}`);
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    if (v[i]! > limit) (v[i] = limit), n++;
+    else if (v[i]! < -limit) (v[i] = -limit), n++;
+  }
+  return n;
+}

@@ -6,13 +6,24 @@ import { IcosflError } from '../../common/errors.js';
 import type { MethodScores } from '../experiment.js';
 import { DEFAULT_FEDERATION_MODEL, parseFederationModel } from '../../common/protocol/federation-model.js';
 import pino from 'pino';
+import { DEFAULTS } from '../../agent/config/schema.js';
 
 const D = DEFAULT_FEDERATION_MODEL;
+const PRIVACY = DEFAULTS.privacy;
 const USAGE =
   `run --data DIR --metrics cpu,mem [--rounds ${D.rounds}] [--clients 50] [--epochs ${D.localEpochs}] [--model mlp|linear|lstm] ` +
   `[--lookback ${D.lookback}] [--horizon ${D.horizon}] [--hidden ${D.hiddenUnits}] [--joint] [--batch-size ${D.batchSize}] [--learning-rate ${D.learningRate}] [--seed ${D.seed}] ` +
   `[--fine-tune ${D.fineTuneEpochs}] [--ridge-features ${D.ridgeFeatures}] [--mix-memory ${D.mixMemory}] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] ` +
-  '[--plaintext] [--transport memory|mqtt] [--json] [--plot out.svg]';
+  '[--plaintext] [--transport memory|mqtt] [--json] [--plot out.svg] ' +
+  `[--dp [--noise-multiplier ${PRIVACY.noise_multiplier}] [--clip-norm ${PRIVACY.clip_norm}] [--ridge-clip-norm ${PRIVACY.ridge_clip_norm}] [--delta ${PRIVACY.delta}]]`;
+
+function positive(values: Record<string, unknown>, name: string, fallback: number, max = Infinity): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!(v > 0 && v < max)) throw new RangeError(`--${name} must be a number > 0${max < Infinity ? ` and < ${max}` : ''}, got '${String(raw)}'`);
+  return v;
+}
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -62,6 +73,10 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * The federated method runs as a real federation session (simulate/federation.ts): the
  * coordinator's round runner and one agent participant per CSV file, over the in-memory transport
  * or, with --transport mqtt, over MQTT through the embedded broker.
+ * --dp runs the federation a second time with differential privacy on every agent's updates
+ * (the agent's [privacy] defaults, agent/federation/privacy.ts; the budget is not enforced, as every
+ * agent must answer every round here) and reports ε and what it costs: each federated row's RMSE
+ * and MAE against the run without DP (JSON "dp").
  */
 const command: Command = {
   summary: 'federated vs local vs centralised vs persistence forecasting on CSV traces (one file per machine)',
@@ -93,8 +108,26 @@ const command: Command = {
         'no-calibration': { type: 'boolean' },
         transport: { type: 'string' },
         plot: { type: 'string' },
+        dp: { type: 'boolean' },
+        'noise-multiplier': { type: 'string' },
+        'clip-norm': { type: 'string' },
+        'ridge-clip-norm': { type: 'string' },
+        delta: { type: 'string' },
       },
     });
+    const dpFlags = ['noise-multiplier', 'clip-norm', 'ridge-clip-norm', 'delta'].filter((k) => values[k as keyof typeof values] !== undefined);
+    if (!values.dp && dpFlags.length > 0) throw new TypeError(`--${dpFlags[0]} needs --dp`);
+    const privacy = values.dp
+      ? {
+          ...PRIVACY,
+          enabled: true,
+          noise_multiplier: positive(values, 'noise-multiplier', PRIVACY.noise_multiplier),
+          clip_norm: positive(values, 'clip-norm', PRIVACY.clip_norm),
+          ridge_clip_norm: positive(values, 'ridge-clip-norm', PRIVACY.ridge_clip_norm),
+          delta: positive(values, 'delta', PRIVACY.delta, 1),
+          epsilon_budget: Infinity,
+        }
+      : undefined;
     if (!values.data) throw new TypeError('--data DIR is required (a directory with one CSV per machine)');
     if (!values.metrics) throw new TypeError('--metrics is required: comma-separated column names, e.g. cpu,mem');
     const metrics = values.metrics.split(',').map((m) => m.trim()).filter(Boolean);
@@ -157,22 +190,48 @@ const command: Command = {
     const rows = series.reduce((a, s) => a + s.timestamps.length, 0);
     const keys = values.plaintext ? undefined : await generateFederation({ federationId: 'simulate', maxRoundSamples: roundSampleBound(rows) });
     const witness = keys ? ckksWitness() : undefined;
-    const r = await runSimulation(series, {
-      model,
-      testFraction: 0.2,
-      logger: log,
-      transport,
-      ...(keys ? { keys } : {}),
-      ...(witness ? { wrapCodec: witness.wrap } : {}),
-      onRound: (h) => process.stderr.isTTY && process.stderr.write(`\rround ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.participants} agents   `),
-    });
+    const simulate = (dp?: typeof privacy) =>
+      runSimulation(series, {
+        model,
+        testFraction: 0.2,
+        logger: log,
+        transport,
+        ...(keys ? { keys } : {}),
+        ...(witness ? { wrapCodec: witness.wrap } : {}),
+        ...(dp ? { privacy: dp } : {}),
+        onRound: (h) => process.stderr.isTTY && process.stderr.write(`\r${dp ? 'with DP: ' : ''}round ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.participants} agents   `),
+      });
+    const r = await simulate();
     if (process.stderr.isTTY) process.stderr.write('\n');
+    const rDp = privacy ? await simulate(privacy) : undefined;
+    if (rDp && process.stderr.isTTY) process.stderr.write('\n');
     const encrypted = witness;
     const opts = { ...model, model: model.kind, fineTuneEpochs: model.fineTuneEpochs };
     const aggregation = encrypted ? `CKKS-encrypted FedAvg (max |encrypted − plaintext| ${encrypted.maxAbsError().toExponential(2)})` : 'plaintext FedAvg';
 
     if (values.plot) writeFileSync(values.plot, forecastSvg(r, opts.horizon));
     const verdict = goalVerdict(r.scores, metrics);
+    const { privacyCost, meanCost } = await import('../privacy-cost.js');
+    // The rows DP changes: the federated pipeline's (local, persistence and centralised never see a noised update).
+    const DP_ROWS = ['federated', 'fedavg', 'fineTuned', ...(r.scores.ridge ? (['ridge'] as const) : [])] as const;
+    const dpReport = (d: NonNullable<typeof rDp>) => {
+      const dpScores = d.scores as Record<(typeof DP_ROWS)[number], MethodScores>;
+      const plain = r.scores as Record<(typeof DP_ROWS)[number], MethodScores>;
+      const name = (m: (typeof DP_ROWS)[number]) => (m === 'fineTuned' ? 'fine_tuned' : m);
+      return {
+        epsilon: d.privacy!.epsilon,
+        delta: d.privacy!.delta,
+        rounds: d.privacy!.rounds,
+        noise_multiplier: d.privacy!.noiseMultiplier,
+        clip_norm: d.privacy!.clipNorm,
+        ridge_clip_norm: d.privacy!.ridgeClipNorm,
+        fedavg_best_round: d.fedavgBestRound,
+        rmse: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dpScores[m].rmse])),
+        mae: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dpScores[m].mae])),
+        relative_change: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), privacyCost(plain[m], dpScores[m], metrics)])),
+        mean_relative_change: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), meanCost(privacyCost(plain[m], dpScores[m], metrics))])),
+      };
+    };
     // JSON keys persistence/local/federated/centralized as specified, plus the federated
     // pipeline's pieces: fedavg (global model), fine_tuned and ridge (before the mixtures).
     const ROWS = [...METHODS, 'fedavg', 'fineTuned', ...(r.scores.ridge ? (['ridge'] as const) : [])];
@@ -199,6 +258,7 @@ const command: Command = {
         fedavg_best_round: r.fedavgBestRound,
         ridge_penalties: r.ridgePenalties,
         seconds: r.seconds,
+        ...(rDp ? { dp: dpReport(rDp) } : {}),
       };
       process.stdout.write(JSON.stringify(out) + '\n');
       return 0;
@@ -224,6 +284,18 @@ const command: Command = {
       for (const k of metrics) lines.push(`${key(m).padEnd(12)} ${k.padEnd(8)} ${scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
     }
     lines.push('', 'federated against the goal', ...formatVerdict(verdict));
+    if (rDp) {
+      const d = dpReport(rDp);
+      const pct = (v: number) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)} %`.padStart(10);
+      lines.push(
+        '',
+        `with differential privacy: ε ${d.epsilon.toFixed(3)} at δ ${d.delta} after ${d.rounds} rounds per agent (noise multiplier ${d.noise_multiplier}, clip ${d.clip_norm}, ridge clip ${d.ridge_clip_norm}; FedAvg round kept ${d.fedavg_best_round})`,
+        'errors with DP and their change against the run without DP (+ = worse)',
+        ['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), 'change'.padStart(10), `${m} MAE`.padStart(10), 'change'.padStart(10)])].join(' '),
+      );
+      for (const [m, c] of Object.entries(d.relative_change)) lines.push([m.padEnd(12), ...metrics.flatMap((k) => [cell(d.rmse[m]![k]!), pct(c.rmse[k]!), cell(d.mae[m]![k]!), pct(c.mae[k]!)])].join(' '));
+      lines.push(`mean change of the federated row's RMSE and MAE: ${pct(d.mean_relative_change.federated!).trim()}`);
+    }
     if (values.plot) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);
     process.stdout.write(lines.join('\n') + '\n');
     return 0;

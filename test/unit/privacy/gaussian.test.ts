@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { addGaussianNoise, clipL2, cryptoUniform, l2Norm, privatise, standardNormals } from '../../../common/privacy/gaussian.js';
+import { addGaussianNoise, clampAbs, clipL2, cryptoUniform, l2Norm, privatise, standardNormals } from '../../../common/privacy/gaussian.js';
 
 // With n draws the sample mean has standard error s/√n and the sample std about s/√(2n); the
 // bounds below are 5 standard errors, so a correct generator fails about once in 10⁶ runs and a
@@ -53,6 +53,14 @@ test('clipping scales a long vector to the bound and leaves a short one alone', 
   assert.throws(() => clipL2([1], 0), /clip bound must be a positive number/);
   assert.throws(() => clipL2([NaN], 1), /non-finite/);
   assert.throws(() => addGaussianNoise(new Float64Array(1), -1), /noise standard deviation/);
+});
+
+test('clampAbs limits each value to ±limit and counts them', () => {
+  const v = Float32Array.from([-20, -3, 0, 15.5, 40]);
+  assert.is(clampAbs(v, 16), 2);
+  assert.equal(Array.from(v), [-16, -3, 0, 15.5, 16]);
+  assert.is(clampAbs(v, Infinity), 0);
+  assert.throws(() => clampAbs(v, 0), /clamp limit must be > 0/);
 });
 
 test('privatise: base + clip(Δ, C) + N(0, (σC)²); the noise has the scale the accountant assumes', () => {
