@@ -226,6 +226,8 @@ const command: Command = {
         clip_norm: d.privacy!.clipNorm,
         ridge_clip_norm: d.privacy!.ridgeClipNorm,
         fedavg_best_round: d.fedavgBestRound,
+        /** false: no pooled ridge penalty solved the noised statistics, so the DP run has no ridge piece. */
+        ridge_model: d.scores.ridge !== undefined,
         rmse: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dpScores[m].rmse])),
         mae: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dpScores[m].mae])),
         relative_change: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), privacyCost(plain[m], dpScores[m], metrics)])),
@@ -289,7 +291,8 @@ const command: Command = {
       const pct = (v: number) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)} %`.padStart(10);
       lines.push(
         '',
-        `with differential privacy: ε ${d.epsilon.toFixed(3)} at δ ${d.delta} after ${d.rounds} rounds per agent (noise multiplier ${d.noise_multiplier}, clip ${d.clip_norm}, ridge clip ${d.ridge_clip_norm}; FedAvg round kept ${d.fedavg_best_round})`,
+        `with differential privacy: ε ${d.epsilon.toFixed(3)} at δ ${d.delta} after ${d.rounds} rounds per agent (noise multiplier ${d.noise_multiplier}, clip ${d.clip_norm}, ridge clip ${d.ridge_clip_norm}; FedAvg round kept ${d.fedavg_best_round}` +
+          `${r.scores.ridge && !d.ridge_model ? '; no ridge model: no pooled penalty solved the noised statistics' : ''})`,
         'errors with DP and their change against the run without DP (+ = worse)',
         ['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), 'change'.padStart(10), `${m} MAE`.padStart(10), 'change'.padStart(10)])].join(' '),
       );
