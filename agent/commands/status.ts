@@ -62,7 +62,7 @@ function formatFederation(f: Record<string, unknown> | undefined): string {
 }
 
 /** The federation's privacy part: ε spent of the budget, per round, and why the agent withholds. */
-function formatPrivacy(p: Record<string, unknown> | undefined): string {
+export function formatPrivacy(p: Record<string, unknown> | undefined): string {
   if (!p || p.enabled !== true) return 'differential privacy off';
   const num = (v: unknown) => (typeof v === 'number' ? v.toFixed(3) : '?');
   const head = `DP ε ${num(p.epsilon)} of ${String(p.epsilon_budget)} (δ ${String(p.delta)}, ε ${num(p.epsilon_per_round)} per round, ${String(p.rounds_charged)} rounds charged, ${String(p.rounds_contributed)} contributed since start)`;
