@@ -150,6 +150,8 @@ export function epsilonFromRdpClassic(rdp: readonly number[], delta: number, ord
 function minimise(rdp: readonly number[], delta: number, orders: readonly number[], eps: (r: number, a: number) => number): PrivacySpent {
   if (!(delta > 0 && delta < 1)) throw new RangeError(`delta must be in (0, 1), got ${delta}`);
   if (rdp.length !== orders.length) throw new RangeError(`${rdp.length} RDP values for ${orders.length} orders`);
+  // Nothing released (RDP 0 at every order) is ε 0; the conversion's slack alone would say ~0.1.
+  if (rdp.every((r) => r === 0)) return { epsilon: 0, delta, order: orders[0] ?? NaN };
   let best: PrivacySpent = { epsilon: Infinity, delta, order: orders[0] ?? NaN };
   for (let k = 0; k < orders.length; k++) {
     const e = Math.max(0, eps(rdp[k]!, orders[k]!));

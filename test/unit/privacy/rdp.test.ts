@@ -69,6 +69,7 @@ test('the accountant composes groups by addition and prices one more step', () =
   assert.ok(next > acc.spent(1e-5).epsilon, 'one more step costs');
   assert.is(acc.steps, 110, 'pricing a step does not compose it');
   close(epsilonOfOneStep(1, 6, 1e-5), epsilonFromRdp(rdpOfSteps(1, 6, 1), 1e-5).epsilon, 1e-15, 'one step');
+  assert.is(new PrivacyAccountant().spent(1e-5).epsilon, 0, 'nothing composed: ε 0');
   assert.throws(() => acc.compose(1.5, 1), /sampling rate must be in \[0, 1\]/);
   assert.throws(() => acc.compose(1, 0), /noise multiplier must be a positive number/);
   assert.throws(() => epsilonFromRdp(acc.rdp(), 0), /delta must be in \(0, 1\)/);
