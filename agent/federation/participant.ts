@@ -292,12 +292,19 @@ export class Participant {
   #personalRidge(s: Session, lambdas: number[]): FederatedModel['ridge'] {
     const f = this.#engines().ridge;
     const r = s.ridge;
-    if (!f || !r?.pooled || r.pooledRows === undefined || lambdas.length === 0) return undefined;
+    if (!f || !r) return undefined;
     const heads = headCount(f);
-    if (lambdas.length !== heads) return undefined;
     const { features, outputs } = ridgeShape(s.model);
-    const pooled = unpackStatistics(r.pooled, features, outputs, r.pooledRows, heads);
-    const priors = pooled.map((stats, h) => solveHead(stats, lambdas[h]!));
+    let priors: (Float64Array | undefined)[];
+    if (this.#o.privacy && lambdas.length === 0) {
+      // Under DP the noised pooled statistics may leave no penalty that solves (docs/decisions.md D5):
+      // the agent's own ridge fit (prior 0) then stands in, local data only, no privacy cost.
+      priors = Array.from({ length: heads }, () => new Float64Array(features * outputs));
+    } else {
+      if (!r.pooled || r.pooledRows === undefined || lambdas.length === 0 || lambdas.length !== heads) return undefined;
+      const pooled = unpackStatistics(r.pooled, features, outputs, r.pooledRows, heads);
+      priors = pooled.map((stats, h) => solveHead(stats, lambdas[h]!));
+    }
     if (priors.some((p) => !p)) return undefined;
     f.scaler = s.scaler;
     f.calibration = undefined;

@@ -226,7 +226,7 @@ const command: Command = {
         clip_norm: d.privacy!.clipNorm,
         ridge_clip_norm: d.privacy!.ridgeClipNorm,
         fedavg_best_round: d.fedavgBestRound,
-        /** false: no pooled ridge penalty solved the noised statistics, so the DP run has no ridge piece. */
+        /** false: the DP run has no ridge piece (with DP each agent's own ridge fit stands in when no pooled penalty solves the noised statistics). */
         ridge_model: d.scores.ridge !== undefined,
         rmse: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dpScores[m].rmse])),
         mae: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dpScores[m].mae])),
@@ -292,7 +292,7 @@ const command: Command = {
       lines.push(
         '',
         `with differential privacy: ε ${d.epsilon.toFixed(3)} at δ ${d.delta} after ${d.rounds} rounds per agent (noise multiplier ${d.noise_multiplier}, clip ${d.clip_norm}, ridge clip ${d.ridge_clip_norm}; FedAvg round kept ${d.fedavg_best_round}` +
-          `${r.scores.ridge && !d.ridge_model ? '; no ridge model: no pooled penalty solved the noised statistics' : ''})`,
+          `${r.scores.ridge && !d.ridge_model ? '; no ridge model' : ''}${rDp.ridgePenalties && Object.keys(rDp.ridgePenalties).length === 0 && d.ridge_model ? "; no pooled ridge penalty solved the noised statistics, each agent's own ridge fit stands in" : ''})`,
         'errors with DP and their change against the run without DP (+ = worse)',
         ['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), 'change'.padStart(10), `${m} MAE`.padStart(10), 'change'.padStart(10)])].join(' '),
       );

@@ -65,6 +65,8 @@ test('a CKKS federation with DP: weight 1, noise σ·C around the base, the glob
     fed.engines.dispose();
     assert.is(fed.history.length, 4, 'ridge, 2 FedAvg, final');
     assert.is(fed.models.size, 3, 'every agent installed a model');
+    // Whether or not a pooled penalty solved the noised statistics, each agent has a ridge piece (its own fit stands in).
+    for (const [id, fm] of fed.models) assert.ok(fm.ridge && fm.ridge.betas.length === 2, `${id} has a ridge model`);
     const P = modelParamCount(MODEL);
     const initial = createEngines(MODEL);
     const noise: number[] = [];
