@@ -5,7 +5,7 @@
  * here stops or retries anything. One per process (`storageHealth`), because the writers are
  * spread over modules that otherwise share nothing.
  */
-export const STORAGE_KINDS = ['ring', 'model', 'federated-model', 'keys', 'journal', 'snapshot', 'aggregate', 'log'] as const;
+export const STORAGE_KINDS = ['ring', 'model', 'federated-model', 'keys', 'journal', 'snapshot', 'aggregate', 'log', 'privacy'] as const;
 export type StorageKind = (typeof STORAGE_KINDS)[number];
 
 export interface StorageFailure {

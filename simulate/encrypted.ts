@@ -15,6 +15,7 @@ export function ckksWitness(): { wrap: (c: AgentCodec) => AgentCodec; maxAbsErro
     wrap: (inner) => ({
       codec: inner.codec,
       keyId: inner.keyId,
+      maxAbsValue: inner.maxAbsValue,
       encode(values, samples) {
         const list = pending.get(values.length) ?? [];
         list.push({ weights: values.slice(), samples });

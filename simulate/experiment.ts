@@ -11,6 +11,7 @@ import type { FederationModel } from '../common/protocol/federation-model.js';
 import type { RoundSummary } from '../coordinator/round/state.js';
 import { pooledRelativeLoss } from '../coordinator/strategy/model-selection.js';
 import type { AgentCodec } from '../agent/federation/codec.js';
+import type { PrivacySettings } from '../agent/federation/privacy.js';
 import { markGaps, type ClientSeries, type MarkedGaps } from './csv.js';
 import { runInProcessFederation } from './federation.js';
 import { noWindowsError } from './no-windows.js';
@@ -32,6 +33,8 @@ export interface SimulationOptions {
   transport?: 'memory' | 'mqtt';
   wrapCodec?: (c: AgentCodec) => AgentCodec;
   onRound?: (s: RoundSummary) => void;
+  /** Differential privacy on every agent's updates (agent/federation/privacy.ts). */
+  privacy?: PrivacySettings;
   logger: Logger;
   /** The --resample grid the series were put on, if any (named when gaps leave no windows). */
   resampleSeconds?: number;
@@ -73,6 +76,8 @@ export interface SimulationResult {
   ridgePenalties: Record<string, number>;
   rounds: RoundSummary[];
   seconds: Record<'federated' | 'centralized', number>;
+  /** With DP: the largest ε any agent spent (all spend alike here: every agent is in every round), at δ, over the rounds charged. */
+  privacy?: { epsilon: number; delta: number; rounds: number; noiseMultiplier: number; clipNorm: number; ridgeClipNorm: number };
 }
 
 interface Client {
@@ -197,7 +202,12 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
     ...(opts.transport ? { transport: opts.transport } : {}),
     ...(opts.wrapCodec ? { wrapCodec: opts.wrapCodec } : {}),
     ...(opts.onRound ? { onRound: opts.onRound } : {}),
+    ...(opts.privacy ? { privacy: opts.privacy } : {}),
   });
+  const spent = [...fed.privacy.values()].map((p) => p.status());
+  const privacy = opts.privacy && spent.length > 0
+    ? { epsilon: Math.max(...spent.map((p) => p.epsilon)), delta: opts.privacy.delta, rounds: Math.max(...spent.map((p) => p.rounds_charged)), noiseMultiplier: opts.privacy.noise_multiplier, clipNorm: opts.privacy.clip_norm, ridgeClipNorm: opts.privacy.ridge_clip_norm }
+    : undefined;
   const engines = fed.engines;
   try {
     const names = ['local', 'federated', 'fedavg', 'fineTuned', 'ridge'] as const;
@@ -266,6 +276,7 @@ export async function runSimulation(series: ClientSeries[], opts: SimulationOpti
       ridgePenalties: hasRidge && lambdas.length > 0 ? Object.fromEntries(metrics.map((name, c) => [name, lambdas[lambdas.length === C ? c : 0]!])) : {},
       rounds: fed.history,
       seconds: { federated: federatedSeconds, centralized: centralizedSeconds },
+      ...(privacy ? { privacy } : {}),
     };
   } finally {
     engines.dispose();

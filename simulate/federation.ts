@@ -11,6 +11,7 @@ import { ckksCodec, plaintextCodec, sharedDecodings, type AgentCodec } from '../
 import { createEngines, type Engines } from '../agent/federation/engines.js';
 import type { FederatedModel } from '../agent/federation/federated-model.js';
 import { Participant, type ParticipantData } from '../agent/federation/participant.js';
+import { memoryAccountantStore, UpdatePrivacy, type PrivacySettings } from '../agent/federation/privacy.js';
 import { MemoryJournal } from '../coordinator/round/journal.js';
 import { RoundRunner } from '../coordinator/round/runner.js';
 import { makeSettings, type RoundSummary } from '../coordinator/round/state.js';
@@ -43,11 +44,15 @@ export interface InProcessFederationOptions {
   onRound?: (s: RoundSummary) => void;
   /** Wraps the shared codec (simulate's witness of the CKKS error). */
   wrapCodec?: (c: AgentCodec) => AgentCodec;
+  /** Differential privacy for every agent (each its own accountant, in memory); sampling_rate must be 1, as every agent answers every round here. */
+  privacy?: PrivacySettings;
 }
 
 export interface InProcessFederationResult {
   models: Map<string, FederatedModel>;
   participants: Map<string, Participant>;
+  /** Each agent's privacy layer when the federation ran with DP. */
+  privacy: Map<string, UpdatePrivacy>;
   engines: Engines;
   history: RoundSummary[];
   seconds: number;
@@ -86,6 +91,7 @@ export async function runInProcessFederation(o: InProcessFederationOptions): Pro
   const started = performance.now();
   const { model, logger } = o;
   if (o.agents.length === 0) throw new RangeError('runInProcessFederation needs at least one agent');
+  if (o.privacy && o.privacy.sampling_rate !== 1) throw new RangeError('runInProcessFederation: every agent answers every round, so privacy.sampling_rate must be 1');
   const engines = createEngines(model);
   const net = await transports(o.transport ?? 'memory', logger, o.bus);
   const endpoints: Endpoint[] = [];
@@ -95,6 +101,7 @@ export async function runInProcessFederation(o: InProcessFederationOptions): Pro
   const history: RoundSummary[] = [];
   const models = new Map<string, FederatedModel>();
   const participants = new Map<string, Participant>();
+  const privacy = new Map<string, UpdatePrivacy>();
   const clients: FederationClient[] = [];
   const messengers: Messenger[] = [];
   let runner: RoundRunner | undefined;
@@ -150,7 +157,9 @@ export async function runInProcessFederation(o: InProcessFederationOptions): Pro
       endpoints.push(ep);
       const messenger = new Messenger({ transport: ep.transport, federation, accept: new Set(['announce', 'global']), logger, signer: { id: a.id, key: agentKeys.get(a.id)! }, keyOf: coordinatorKeyOf });
       messengers.push(messenger);
-      const participant = new Participant({ agent: a.id, seedOffset: a.seedOffset, engines: () => engines, codec, data: a.data, logger });
+      const dp = o.privacy ? new UpdatePrivacy({ settings: o.privacy, store: memoryAccountantStore(), logger }) : undefined;
+      if (dp) privacy.set(a.id, dp);
+      const participant = new Participant({ agent: a.id, seedOffset: a.seedOffset, engines: () => engines, codec, data: a.data, logger, ...(dp ? { privacy: dp } : {}) });
       participants.set(a.id, participant);
       const client = new FederationClient({ agent: a.id, federation, transport: ep.transport, messenger, participant, logger, presenceEveryMs: 0, onModel: (fm) => models.set(a.id, fm), onError: (err) => failed(err) });
       clients.push(client);
@@ -158,7 +167,7 @@ export async function runInProcessFederation(o: InProcessFederationOptions): Pro
     }
     await done;
     // The final round ends when every agent acknowledged it, so every model is in by now.
-    return { models, participants, engines, history, seconds: (performance.now() - started) / 1000 };
+    return { models, participants, privacy, engines, history, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     engines.dispose();
     throw err;

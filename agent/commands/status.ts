@@ -58,7 +58,18 @@ function formatFederation(f: Record<string, unknown> | undefined): string {
     model ? `model of session ${model.session} (round ${model.round}, best FedAvg round ${model.best_round})` : 'no federated model yet',
   ];
   if (client.last_error) parts.push(`last error: ${String(client.last_error)}`);
+  parts.push(formatPrivacy(f.privacy as Record<string, unknown> | undefined));
   return parts.join(', ');
+}
+
+/** The federation's privacy part: ε spent of the budget, per round, and why the agent withholds. */
+export function formatPrivacy(p: Record<string, unknown> | undefined): string {
+  if (!p || p.enabled !== true) return 'differential privacy off';
+  const num = (v: unknown) => (typeof v === 'number' ? v.toFixed(3) : '?');
+  const head = `DP ε ${num(p.epsilon)} of ${String(p.epsilon_budget)} (δ ${String(p.delta)}, ε ${num(p.epsilon_per_round)} per round, ${String(p.rounds_charged)} rounds charged, ${String(p.rounds_contributed)} contributed since start)`;
+  if (p.state === 'budget-spent') return `${head}: BUDGET SPENT, no more updates (forecasting with the current model)`;
+  if (p.state === 'state-unusable') return `${head}: NOT CONTRIBUTING: ${String(p.reason)}`;
+  return head;
 }
 
 export function formatStatus(st: StatusAnswer): string {

@@ -60,6 +60,34 @@ export const DEFAULTS = {
     host: '127.0.0.1',
     port: 9464,
   },
+  /**
+   * Differential privacy of what the agent sends (agent/federation/privacy.ts; README
+   * "Differential privacy"; docs/decisions.md D9 for the defaults' cost in accuracy). Agent-level:
+   * each update is clipped and noised on its own. At the defaults one round alone is ε 0.65,
+   * 100 rounds ε 8.6 (δ 1e-5, RDP composition), and the budget of 10 lasts 128 rounds (three
+   * sessions of the default 41 rounds).
+   */
+  privacy: {
+    /** Off by default: DP costs accuracy (D5), and a federation decides it for all its agents alike. */
+    enabled: false,
+    /** σ: the noise's standard deviation is σ × the clip bound, per coordinate. */
+    noise_multiplier: 6,
+    /**
+     * L2 bound of a FedAvg update's change from the round's base model. 0.5 keeps σ × bound = 3
+     * well inside the CKKS range (|w| ≤ 16) and is near the changes' norm at the default model (D5).
+     */
+    clip_norm: 0.5,
+    /** L2 bound of the ridge statistics (the mean ΦᵀΦ and ΦᵀY vector, packed as sent). */
+    ridge_clip_norm: 0.5,
+    delta: 1e-5,
+    /** The agent stops sending updates when the next round would take ε above this. */
+    epsilon_budget: 10,
+    /**
+     * Probability the agent takes part in a round, drawn by the agent itself each round; the
+     * accountant credits the subsampling. 1 = every round (the coordinator samples no agents).
+     */
+    sampling_rate: 1,
+  },
 };
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
@@ -122,6 +150,19 @@ export const agentConfigSchema = z
       .default({})
       .describe('The metrics endpoint; off unless enabled.'),
     trainer: trainerConfigSchema.default({}).describe('Periodic local training in the daemon (with [federation] enabled, the federation job trains with what the coordinator announces instead).'),
+    privacy: z
+      .object({
+        enabled: z.boolean().default(DEFAULTS.privacy.enabled).describe('clip and noise every update this agent sends, and stop once the ε budget is spent'),
+        noise_multiplier: z.number().positive().max(1000).default(DEFAULTS.privacy.noise_multiplier).describe('σ: Gaussian noise of standard deviation σ × the clip bound per coordinate'),
+        clip_norm: z.number().positive().finite().default(DEFAULTS.privacy.clip_norm).describe("L2 bound of a FedAvg update's change from the round's base model"),
+        ridge_clip_norm: z.number().positive().finite().default(DEFAULTS.privacy.ridge_clip_norm).describe('L2 bound of the packed ridge statistics (mean ΦᵀΦ and ΦᵀY)'),
+        delta: z.number().positive().max(0.01).default(DEFAULTS.privacy.delta).describe('δ of the reported (ε, δ); well below 1 / the number of agents'),
+        epsilon_budget: z.number().positive().max(1000).default(DEFAULTS.privacy.epsilon_budget).describe('the agent withholds its updates once the next round would take ε above this'),
+        sampling_rate: z.number().positive().max(1).default(DEFAULTS.privacy.sampling_rate).describe('probability the agent takes part in a round (drawn by the agent; 1 = every round)'),
+      })
+      .strict()
+      .default({})
+      .describe('Differential privacy of every update this agent sends to a federation (README: Differential privacy).'),
   })
   .strict();
 

@@ -339,6 +339,7 @@ export class Daemon {
           channelNames: c.sampler.metrics,
           stateDir: c.agent.state_dir,
           settings: c.federation,
+          privacy: c.privacy,
           trainer: c.trainer,
           logger: log,
           registry: this.registry,
@@ -388,7 +389,7 @@ export class Daemon {
     if (next.sampler.interval_ms !== prev.sampler.interval_ms) this.sampler?.setIntervalMs(next.sampler.interval_ms);
     const live = async () => {
       if (diff.live.some((k) => k.startsWith('prometheus.'))) await this.applyPrometheus(this.config);
-      if (diff.live.some((k) => k.startsWith('trainer.') || k.startsWith('federation.'))) await this.applyTrainer(this.config);
+      if (diff.live.some((k) => k.startsWith('trainer.') || k.startsWith('federation.') || k.startsWith('privacy.'))) await this.applyTrainer(this.config);
     };
     void live().then(
       () => {

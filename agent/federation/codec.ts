@@ -11,6 +11,8 @@ export interface AgentCodec {
   readonly codec: Codec;
   /** The key this agent holds (CKKS keyId); '' for plaintext. */
   readonly keyId: string;
+  /** Largest |value| encode takes (CKKS: the key's maxAbsWeight); a DP release is clamped to it. */
+  readonly maxAbsValue: number;
   encode(values: Float32Array, samples: number): Uint8Array;
   /** The weighted average the global carries. */
   decode(body: Uint8Array, params: number, header: Pick<GlobalHeader, 'clients' | 'totalSamples'>): Float32Array;
@@ -21,6 +23,7 @@ export function ckksCodec(cipher: AgentCipher): AgentCodec {
   return {
     codec: 'ckks',
     keyId: cipher.params.params.keyId,
+    maxAbsValue: cipher.params.params.maxAbsWeight,
     encode: (values, samples) => cipher.encryptUpdate(values, samples),
     decode: (body, params) => cipher.decryptAggregate(body, { paramCount: params }).weights,
     dispose: () => cipher.dispose(),
@@ -31,6 +34,7 @@ export function plaintextCodec(): AgentCodec {
   return {
     codec: 'plaintext',
     keyId: '',
+    maxAbsValue: Infinity,
     encode: (values) => new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)),
     decode(body, params) {
       if (body.length !== params * 4) throw new RangeError(`plaintext global of ${body.length} bytes; the layout has ${params} float32 parameters`);
@@ -51,6 +55,7 @@ export function sharedDecodings(inner: AgentCodec, keep = 4): AgentCodec {
   return {
     codec: inner.codec,
     keyId: inner.keyId,
+    maxAbsValue: inner.maxAbsValue,
     encode: (values, samples) => inner.encode(values, samples),
     decode(body, params, header) {
       const key = `${params}:${createHash('sha256').update(body).digest('hex')}`;

@@ -24,6 +24,7 @@ import { mixedForecast, type FederatedModel } from './federated-model.js';
 import { ForecastScore } from './forecast-score.js';
 import { loadFederatedModel, moveAside, saveFederatedModel } from './model-file.js';
 import { Participant } from './participant.js';
+import { fileAccountantStore, UpdatePrivacy, type PrivacySettings } from './privacy.js';
 import { RingFederationData, type RingReader } from './ring-data.js';
 
 /**
@@ -54,6 +55,8 @@ export interface FederationJobDeps {
   channelNames: string[];
   stateDir: string;
   settings: FederationSettings;
+  /** [privacy]; absent or disabled: updates go out as trained. */
+  privacy?: PrivacySettings;
   trainer: TrainerConfig;
   logger: Logger;
   registry: Registry;
@@ -156,7 +159,19 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
   const connectedGauge = new Gauge({ name: 'icosfl_federation_connected', help: '1 while connected to the broker', registers: [deps.registry] });
   let score: ForecastScore | undefined = model ? new ForecastScore(model.model.metrics, model.model.horizon) : undefined;
 
-  const participant = new Participant({ agent, seedOffset: agentSeedOffset(agent), engines: enginesFor, codec, data, logger: log });
+  const privacy = deps.privacy?.enabled ? new UpdatePrivacy({ settings: deps.privacy, store: fileAccountantStore(deps.stateDir), logger: log }) : undefined;
+  if (privacy) {
+    const st = privacy.status();
+    log.info({ epsilon: st.epsilon, delta: st.delta, epsilon_budget: st.epsilon_budget, epsilon_per_round: st.epsilon_per_round, rounds_charged: st.rounds_charged, state: st.state }, 'differential privacy on');
+    const gauge = (name: string, help: string, value: () => number) => new Gauge({ name, help, registers: [deps.registry], collect() { this.set(value()); } });
+    gauge('icosfl_privacy_epsilon', 'ε spent so far (cumulative over every round charged, at privacy.delta)', () => privacy.status().epsilon);
+    gauge('icosfl_privacy_epsilon_per_round', 'ε of one round on its own at the current settings', () => privacy.epsilonPerRound);
+    gauge('icosfl_privacy_delta', 'δ of the reported ε', () => deps.privacy!.delta);
+    gauge('icosfl_privacy_epsilon_budget', 'ε at which the agent stops sending updates', () => deps.privacy!.epsilon_budget);
+    gauge('icosfl_privacy_rounds_charged', 'Rounds composed into the privacy accountant (persisted across restarts)', () => privacy.status().rounds_charged);
+    gauge('icosfl_privacy_contributing', '1 while the agent sends updates; 0 once the budget is spent or the accountant state is unusable', () => (privacy.status().state === 'contributing' ? 1 : 0));
+  }
+  const participant = new Participant({ agent, seedOffset: agentSeedOffset(agent), engines: enginesFor, codec, data, logger: log, ...(privacy ? { privacy } : {}) });
   participant.result = model;
   let released = false;
   const installed = (fm: FederatedModel) => {
@@ -321,6 +336,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
         client: client?.status() ?? null,
         model: model ? { session: model.session, round: model.round, best_round: model.bestRound, created_at: model.createdAt, ridge: model.ridge !== undefined, metrics: model.model.metrics } : null,
         forecast_score: score?.summary() ?? null,
+        privacy: privacy?.status() ?? { enabled: false },
       };
     },
   };

@@ -8,6 +8,7 @@ import type { WindowSet } from '../trainer/windows.js';
 import type { AgentCodec } from './codec.js';
 import type { Engines } from './engines.js';
 import type { FederatedModel, Piece } from './federated-model.js';
+import type { UpdatePrivacy } from './privacy.js';
 
 /**
  * One agent's side of a federation session, as simulate measures it (docs/ARCHITECTURE.md):
@@ -23,6 +24,8 @@ import type { FederatedModel, Piece } from './federated-model.js';
  * agent of a simulation and in the daemon.
  */
 export type SessionWindows = { train: WindowSet; validation: WindowSet };
+
+type Release = (values: Float32Array, opts?: { base?: Float32Array; limit?: number }) => Float32Array;
 
 export interface ParticipantData {
   /**
@@ -50,6 +53,8 @@ export interface ParticipantOptions {
   codec: AgentCodec;
   data: ParticipantData;
   logger: Logger;
+  /** Differential privacy ([privacy]): every update clipped and noised, rounds charged to a budget. */
+  privacy?: UpdatePrivacy;
 }
 
 interface Session {
@@ -111,6 +116,9 @@ export class Participant {
     if (a.codec === 'ckks' && a.keyId !== codec.keyId) return { kind: 'presence', state: 'incompatible', reason: `the federation's key is ${a.keyId}; this agent holds ${codec.keyId} (install the current agent.json)` };
     let s = this.#session;
     if (!s || s.session !== a.session || s.configHash !== a.configHash) {
+      // An agent that withholds this round does not start a session (nor train for it): it keeps forecasting with its model.
+      const dp = a.phase === 'final' ? undefined : this.#o.privacy?.admit(a);
+      if (dp && !dp.contribute) return { kind: 'presence', state: 'withholding', reason: dp.reason };
       const begun = await this.#begin(a);
       if ('kind' in begun) return begun;
       s = begun;
@@ -118,7 +126,10 @@ export class Participant {
     if (a.phase === 'final') return { kind: 'none' };
     const cached = s.sent.get(a.round);
     if (cached) return { kind: 'update', update: cached };
-    const update = await this.#engines().exclusive(() => (a.phase === 'ridge' ? this.#ridgeUpdate(s, a) : this.#fedavgUpdate(s, a)));
+    const dp = this.#o.privacy?.admit(a);
+    if (dp && !dp.contribute) return { kind: 'presence', state: 'withholding', reason: dp.reason };
+    const release = dp?.release;
+    const update = await this.#engines().exclusive(() => (a.phase === 'ridge' ? this.#ridgeUpdate(s, a, release) : this.#fedavgUpdate(s, a, release)));
     if (!update) return { kind: 'wait', base: a.base };
     s.sent.set(a.round, update);
     return { kind: 'update', update };
@@ -158,22 +169,25 @@ export class Participant {
     return { weights, calibration };
   }
 
+  /** n_k and the windows behind it; 1 and 1 under DP (a data-dependent weight would scale the agent's sensitivity, and the count itself says something about its data). */
   #samples(s: Session, a: Announce): { samples: number; windows: number } {
+    if (this.#o.privacy) return { samples: 1, windows: 1 };
     const windows = s.data.train.n;
     return { windows, samples: Math.min(windows, a.weightCap) };
   }
 
-  #ridgeUpdate(s: Session, a: Announce): Update {
+  #ridgeUpdate(s: Session, a: Announce, release?: Release): Update {
     const f = this.#engines().ridge!;
     f.scaler = s.scaler;
     const stats = headStatistics(f, s.data.train);
     const own = packStatistics(stats);
     s.ridge = { own, rows: stats[0]!.rows };
     const { samples, windows } = this.#samples(s, a);
-    return updateFor(a, this.#o.agent, { samples, windows, body: this.#o.codec.encode(own, samples) });
+    // The agent's own statistics stay exact (its personal refit); only what leaves is noised.
+    return updateFor(a, this.#o.agent, { samples, windows, body: this.#o.codec.encode(release ? release(own, { limit: this.#o.codec.maxAbsValue }) : own, samples) });
   }
 
-  async #fedavgUpdate(s: Session, a: Announce): Promise<Update | undefined> {
+  async #fedavgUpdate(s: Session, a: Announce, release?: Release): Promise<Update | undefined> {
     let base: Float32Array;
     const engines = this.#engines();
     if (a.base === 0) base = engines.initial;
@@ -188,7 +202,9 @@ export class Participant {
     f.resetOptimizer();
     await f.train(s.data.train, { epochs: s.model.localEpochs, batchSize: s.model.batchSize, seed: this.#seed(a.step) });
     const { samples, windows } = this.#samples(s, a);
-    return updateFor(a, this.#o.agent, { samples, windows, baseLoss: lossToWire(baseLoss), body: this.#o.codec.encode(f.getWeights(), samples) });
+    const trained = f.getWeights();
+    // Under DP the update is base + clip(trained − base) + noise: the delta is what is bounded.
+    return updateFor(a, this.#o.agent, { samples, windows, baseLoss: lossToWire(baseLoss), body: this.#o.codec.encode(release ? release(trained, { base, limit: this.#o.codec.maxAbsValue }) : trained, samples) });
   }
 
   /** Installs a global; the acknowledgement to send (undefined: not for this agent's session). */
@@ -276,12 +292,19 @@ export class Participant {
   #personalRidge(s: Session, lambdas: number[]): FederatedModel['ridge'] {
     const f = this.#engines().ridge;
     const r = s.ridge;
-    if (!f || !r?.pooled || r.pooledRows === undefined || lambdas.length === 0) return undefined;
+    if (!f || !r) return undefined;
     const heads = headCount(f);
-    if (lambdas.length !== heads) return undefined;
     const { features, outputs } = ridgeShape(s.model);
-    const pooled = unpackStatistics(r.pooled, features, outputs, r.pooledRows, heads);
-    const priors = pooled.map((stats, h) => solveHead(stats, lambdas[h]!));
+    let priors: (Float64Array | undefined)[];
+    if (this.#o.privacy && lambdas.length === 0) {
+      // Under DP the noised pooled statistics may leave no penalty that solves (docs/decisions.md D9):
+      // the agent's own ridge fit (prior 0) then stands in, local data only, no privacy cost.
+      priors = Array.from({ length: heads }, () => new Float64Array(features * outputs));
+    } else {
+      if (!r.pooled || r.pooledRows === undefined || lambdas.length === 0 || lambdas.length !== heads) return undefined;
+      const pooled = unpackStatistics(r.pooled, features, outputs, r.pooledRows, heads);
+      priors = pooled.map((stats, h) => solveHead(stats, lambdas[h]!));
+    }
     if (priors.some((p) => !p)) return undefined;
     f.scaler = s.scaler;
     f.calibration = undefined;

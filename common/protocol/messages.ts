@@ -23,7 +23,8 @@ export type Phase = (typeof PHASES)[number];
 export const CODECS = ['ckks', 'plaintext'] as const;
 export type Codec = (typeof CODECS)[number];
 
-export const PRESENCE_STATES = ['online', 'busy', 'waiting-for-data', 'incompatible', 'offline'] as const;
+/** 'withholding': sends no update for privacy's sake (budget spent, accountant state unusable, not sampled this round); the reason says which. */
+export const PRESENCE_STATES = ['online', 'busy', 'waiting-for-data', 'incompatible', 'offline', 'withholding'] as const;
 export type PresenceState = (typeof PRESENCE_STATES)[number];
 
 /** Federation and agent ids: they become topic levels, so no '/', '+', '#' or spaces. */

@@ -11,8 +11,19 @@ import { BACKEND_NAMES } from '../../agent/trainer/config.js';
 import { checkOutputFile } from '../output-paths.js';
 import { parseResampleFlag } from '../resample.js';
 
+import { DEFAULTS } from '../../agent/config/schema.js';
+
 const D = DEFAULT_FEDERATION_MODEL;
+const PRIVACY = DEFAULTS.privacy;
 const BACKENDS = ['auto', ...BACKEND_NAMES].join('|');
+
+function positive(values: Record<string, unknown>, name: string, fallback: number, max = Infinity): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!(v > 0 && v < max)) throw new RangeError(`--${name} must be a number > 0${max < Infinity ? ` and < ${max}` : ''}, got '${String(raw)}'`);
+  return v;
+}
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -63,6 +74,10 @@ function int(values: Record<string, unknown>, name: string, fallback: number, mi
  * The federated method runs as a real federation session (simulate/federation.ts): the
  * coordinator's round runner and one agent participant per CSV file, over the in-memory transport
  * or, with --transport mqtt, over MQTT through the embedded broker.
+ * --dp runs the federation a second time with differential privacy on every agent's updates
+ * (the agent's [privacy] defaults, agent/federation/privacy.ts; the budget is not enforced, as every
+ * agent must answer every round here) and reports ε and what it costs: each federated row's RMSE
+ * and MAE against the run without DP (JSON "dp").
  */
 const command = defineCommand({
   summary: 'federated vs local vs centralised vs persistence forecasting on CSV traces (one file per machine)',
@@ -89,12 +104,30 @@ const command = defineCommand({
     transport: { type: 'string', value: 'memory|mqtt', description: 'the federation transport: in-memory, or MQTT through the embedded broker', default: 'memory' },
     json: { type: 'boolean', description: 'print one JSON object instead of tables' },
     plot: { type: 'string', value: 'FILE.svg', description: "write an SVG of one client's forecasts (checked before any work starts)" },
+    dp: { type: 'boolean', description: "run the session a second time with differential privacy on every agent's updates and report the accuracy cost and ε" },
+    'noise-multiplier': { type: 'string', value: 'σ', description: 'with --dp: Gaussian noise of σ × the clip bound', default: String(PRIVACY.noise_multiplier) },
+    'clip-norm': { type: 'string', value: 'C', description: "with --dp: L2 bound of a FedAvg update's change", default: String(PRIVACY.clip_norm) },
+    'ridge-clip-norm': { type: 'string', value: 'C', description: 'with --dp: L2 bound of the packed ridge statistics', default: String(PRIVACY.ridge_clip_norm) },
+    delta: { type: 'string', value: 'δ', description: 'with --dp: δ of the reported (ε, δ)', default: String(PRIVACY.delta) },
     resample: { type: 'string', value: 'SECONDS', description: "bin irregular samples onto a SECONDS grid from each file's first timestamp (last sample in a bin wins; empty bins missing)", defaultText: 'off' },
   },
   async run({ values }) {
     // An output path that cannot be written fails now, before any data is read or model trained.
     if (values.plot !== undefined) checkOutputFile('--plot', values.plot);
     const resampleSeconds = parseResampleFlag(values.resample);
+    const dpFlags = ['noise-multiplier', 'clip-norm', 'ridge-clip-norm', 'delta'].filter((k) => process.argv.includes(`--${k}`));
+    if (!values.dp && dpFlags.length > 0) throw new TypeError(`--${dpFlags[0]} needs --dp`);
+    const privacy = values.dp
+      ? {
+          ...PRIVACY,
+          enabled: true,
+          noise_multiplier: positive(values, 'noise-multiplier', PRIVACY.noise_multiplier),
+          clip_norm: positive(values, 'clip-norm', PRIVACY.clip_norm),
+          ridge_clip_norm: positive(values, 'ridge-clip-norm', PRIVACY.ridge_clip_norm),
+          delta: positive(values, 'delta', PRIVACY.delta, 1),
+          epsilon_budget: Infinity,
+        }
+      : undefined;
     const metrics = values.metrics.split(',').map((m) => m.trim()).filter(Boolean);
     const repeated = metrics.find((m, i) => metrics.indexOf(m) !== i);
     if (repeated !== undefined) throw new RangeError(`--metrics names '${repeated}' twice; each metric is one channel of the model`);
@@ -156,21 +189,25 @@ const command = defineCommand({
     const rows = series.reduce((a, s) => a + s.timestamps.length, 0);
     const keys = values.plaintext ? undefined : await generateFederation({ federationId: 'simulate', maxRoundSamples: roundSampleBound(rows) });
     const witness = keys ? ckksWitness() : undefined;
-    // The session's rounds: the ridge round (when the ridge model takes part), the FedAvg rounds, the final one.
+    // The session's rounds: the ridge round (when the ridge model takes part), the FedAvg rounds, the final one; twice with --dp.
     const ridgeRound = model.ridgeFeatures > 0 && model.kind !== 'lstm' ? 1 : 0;
-    progress = new Progress({ total: ridgeRound + model.rounds + 1, noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
+    progress = new Progress({ total: (ridgeRound + model.rounds + 1) * (privacy ? 2 : 1), noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
     let roundsDone = 0;
     progress.update(0, 'starting the session');
-    const r = await runSimulation(series, {
-      model,
-      testFraction: 0.2,
-      logger: log,
-      transport,
-      ...(keys ? { keys } : {}),
-      ...(witness ? { wrapCodec: witness.wrap } : {}),
-      ...(resampleSeconds === undefined ? {} : { resampleSeconds }),
-      onRound: (h) => progress.update(++roundsDone, `round ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.phase === 'final' ? h.acks : h.participants} agents`),
-    });
+    const simulate = (dp?: typeof privacy) =>
+      runSimulation(series, {
+        model,
+        testFraction: 0.2,
+        logger: log,
+        transport,
+        ...(keys ? { keys } : {}),
+        ...(witness ? { wrapCodec: witness.wrap } : {}),
+        ...(resampleSeconds === undefined ? {} : { resampleSeconds }),
+        ...(dp ? { privacy: dp } : {}),
+        onRound: (h) => progress!.update(++roundsDone, `${dp ? 'with DP: ' : ''}round ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.phase === 'final' ? h.acks : h.participants} agents`),
+      });
+    const r = await simulate();
+    const rDp = privacy ? await simulate(privacy) : undefined;
     progress.end();
     const encrypted = witness;
     const opts = { ...model, model: model.kind, fineTuneEpochs: model.fineTuneEpochs };
@@ -186,6 +223,29 @@ const command = defineCommand({
       }
     }
     const verdict = goalVerdict(r.scores, metrics);
+    const { privacyCost, meanCost } = await import('../privacy-cost.js');
+    // The rows DP changes: the federated pipeline's (local, persistence and centralised never see a noised update).
+    const DP_ROWS = ['federated', 'fedavg', 'fineTuned', ...(r.scores.ridge ? (['ridge'] as const) : [])] as const;
+    const dpReport = (d: NonNullable<typeof rDp>) => {
+      const dpScores = d.scores as Record<(typeof DP_ROWS)[number], MethodScores>;
+      const plain = r.scores as Record<(typeof DP_ROWS)[number], MethodScores>;
+      const name = (m: (typeof DP_ROWS)[number]) => (m === 'fineTuned' ? 'fine_tuned' : m);
+      return {
+        epsilon: d.privacy!.epsilon,
+        delta: d.privacy!.delta,
+        rounds: d.privacy!.rounds,
+        noise_multiplier: d.privacy!.noiseMultiplier,
+        clip_norm: d.privacy!.clipNorm,
+        ridge_clip_norm: d.privacy!.ridgeClipNorm,
+        fedavg_best_round: d.fedavgBestRound,
+        /** false: the DP run has no ridge piece (with DP each agent's own ridge fit stands in when no pooled penalty solves the noised statistics). */
+        ridge_model: d.scores.ridge !== undefined,
+        rmse: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dpScores[m].rmse])),
+        mae: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dpScores[m].mae])),
+        relative_change: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), privacyCost(plain[m], dpScores[m], metrics)])),
+        mean_relative_change: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), meanCost(privacyCost(plain[m], dpScores[m], metrics))])),
+      };
+    };
     // JSON keys persistence/local/federated/centralized as specified, plus the federated
     // pipeline's pieces: fedavg (global model), fine_tuned and ridge (before the mixtures).
     const ROWS = [...METHODS, 'fedavg', 'fineTuned', ...(r.scores.ridge ? (['ridge'] as const) : [])];
@@ -214,6 +274,7 @@ const command = defineCommand({
         fedavg_best_round: r.fedavgBestRound,
         ridge_penalties: r.ridgePenalties,
         seconds: r.seconds,
+        ...(rDp ? { dp: dpReport(rDp) } : {}),
       };
       process.stdout.write(JSON.stringify(out) + '\n');
       if (plotError) throw plotError;
@@ -242,6 +303,19 @@ const command = defineCommand({
       for (const k of metrics) lines.push(`${key(m).padEnd(12)} ${k.padEnd(8)} ${scores[m].rmseByStep[k]!.map(cell).join(' ')}`);
     }
     lines.push('', 'federated against the goal', ...formatVerdict(verdict));
+    if (rDp) {
+      const d = dpReport(rDp);
+      const pct = (v: number) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)} %`.padStart(10);
+      lines.push(
+        '',
+        `with differential privacy: ε ${d.epsilon.toFixed(3)} at δ ${d.delta} after ${d.rounds} rounds per agent (noise multiplier ${d.noise_multiplier}, clip ${d.clip_norm}, ridge clip ${d.ridge_clip_norm}; FedAvg round kept ${d.fedavg_best_round}` +
+          `${r.scores.ridge && !d.ridge_model ? '; no ridge model' : ''}${rDp.ridgePenalties && Object.keys(rDp.ridgePenalties).length === 0 && d.ridge_model ? "; no pooled ridge penalty solved the noised statistics, each agent's own ridge fit stands in" : ''})`,
+        'errors with DP and their change against the run without DP (+ = worse)',
+        ['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), 'change'.padStart(10), `${m} MAE`.padStart(10), 'change'.padStart(10)])].join(' '),
+      );
+      for (const [m, c] of Object.entries(d.relative_change)) lines.push([m.padEnd(12), ...metrics.flatMap((k) => [cell(d.rmse[m]![k]!), pct(c.rmse[k]!), cell(d.mae[m]![k]!), pct(c.mae[k]!)])].join(' '));
+      lines.push(`mean change of the federated row's RMSE and MAE: ${pct(d.mean_relative_change.federated!).trim()}`);
+    }
     if (values.plot !== undefined && !plotError) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);
     process.stdout.write(lines.join('\n') + '\n');
     if (plotError) throw plotError;

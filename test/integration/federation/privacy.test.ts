@@ -1,179 +1,192 @@
-// What leaves the machines, recorded by a privileged subscriber on the broker (Mosquitto, `#`)
-// during one encrypted, signed session of 3 agent daemons (ridge round, 3 FedAvg rounds, final):
-// no agent's raw metric sequence and no plaintext weight vector appears in any payload, and no
-// file of the coordinator's state directory and no line of its log holds secret-key material.
-// Each detector is first shown to find what it looks for (a test that cannot fail proves nothing).
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+// Differential privacy through the real round code over the in-memory transport: (a) a whole
+// CKKS federation with DP on every agent — a third party holding the agent key decrypts each
+// update and finds weight 1, the noise at σ·C around the round's base, the global their plain
+// mean, and each agent's ε where the accountant puts it; (b) one agent (real client, participant
+// and accountant file) driven round by round: it contributes until its budget would be passed,
+// then withholds, and a restart neither resets the spent budget nor starts a session.
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AgentCipher } from '../../../common/crypto/index.js';
-import { modelParamCount, parseFederationModel } from '../../../common/protocol/federation-model.js';
-import { connectMqtt, type MqttTransport } from '../../../common/transport/mqtt.js';
-import { readClientCsv } from '../../../simulate/csv.js';
-import { FederationCluster, METRICS, TRACES } from '../../helpers/federation-cluster.js';
-import { FederationObserver } from '../../helpers/federation-observer.js';
-import { startMosquitto, type MosquittoBroker } from '../../helpers/mosquitto.js';
-import { exitAfter } from '../../helpers/wait.js';
+import { AgentCipher, generateFederation } from '../../../common/crypto/index.js';
+import { PrivacyAccountant } from '../../../common/privacy/accountant.js';
+import { modelConfigHash, modelParamCount, parseFederationModel, ridgePayloadLength, type FederationModel } from '../../../common/protocol/federation-model.js';
+import type { Announce, Message, Presence, Update } from '../../../common/protocol/messages.js';
+import { MemoryBus } from '../../../common/transport/memory.js';
+import { Messenger } from '../../../common/transport/messenger.js';
+import { FederationClient } from '../../../agent/federation/client.js';
+import { createEngines } from '../../../agent/federation/engines.js';
+import { plaintextCodec } from '../../../agent/federation/codec.js';
+import { Participant, type ParticipantData } from '../../../agent/federation/participant.js';
+import { fileAccountantStore, PRIVACY_STATE_FILE, UpdatePrivacy, type PrivacySettings } from '../../../agent/federation/privacy.js';
+import { buildWindows, chronologicalSplit, sliceWindows } from '../../../agent/trainer/windows.js';
+import { markGaps, readClientCsv } from '../../../simulate/csv.js';
+import { runInProcessFederation } from '../../../simulate/federation.js';
+import { METRICS, TRACES } from '../../helpers/federation-cluster.js';
+import { checkFedAvg, FederationObserver } from '../../helpers/federation-observer.js';
+import { tempDir } from '../../helpers/paths.js';
+import { exitAfter, waitFor } from '../../helpers/wait.js';
 
-exitAfter(240_000, 'federation/privacy.test');
+exitAfter(170_000, 'federation/privacy.test');
+const tmp = tempDir('icosfl-dp-');
+test.after(() => tmp.cleanup());
 
-const AGENTS = 3;
-const ROUNDS = 3;
-const logger = pino({ level: 'silent' });
-let mosquitto: MosquittoBroker | undefined;
-let cluster: FederationCluster | undefined;
-let recorder: MqttTransport | undefined;
-let observer: FederationObserver | undefined;
-const payloads: { topic: string; bytes: Buffer }[] = [];
+const MODEL: FederationModel = parseFederationModel({ metrics: METRICS, rounds: 2, localEpochs: 1, fineTuneEpochs: 1, ridgeFeatures: 16 });
+const DP: PrivacySettings = { enabled: true, noise_multiplier: 2, clip_norm: 0.5, ridge_clip_norm: 0.5, delta: 1e-5, epsilon_budget: 1000, sampling_rate: 1 };
+const epsAfter = (n: number) => new PrivacyAccountant([{ samplingRate: 1, noiseMultiplier: DP.noise_multiplier, steps: n }]).spent(DP.delta).epsilon;
 
-test.before(async () => {
-  mosquitto = await startMosquitto();
-  cluster = await FederationCluster.create({ agents: AGENTS, broker: mosquitto.url, rounds: ROUNDS, intervalMs: 100, coordinatorLogLevel: 'debug' });
-  await cluster.startCoordinator();
-  // Mosquitto's default: any client may subscribe to everything, as a broker operator can.
-  recorder = await connectMqtt(mosquitto.url, { clientId: 'recorder', logger });
-  recorder.onMessage((m) => void payloads.push({ topic: m.topic, bytes: Buffer.from(m.payload) }));
-  await recorder.subscribe('#');
-  observer = await FederationObserver.attach(await connectMqtt(mosquitto.url, { clientId: 'observer', logger }), cluster.federation, logger);
+function agentData(file: string): ParticipantData {
+  const { series } = markGaps(readClientCsv(join(TRACES, file), METRICS), MODEL.lookback + MODEL.horizon);
+  const C = METRICS.length;
+  const all = buildWindows(series.values.subarray(0, Math.floor((series.values.length / C) * 0.8) * C), C, MODEL.lookback, MODEL.horizon);
+  const { train, validation } = chronologicalSplit(sliceWindows(all, all.n - MODEL.maxWindows, all.n), MODEL.validationFraction);
+  return { sessionWindows: () => ({ train, validation }) };
+}
+const FILES = readdirSync(TRACES).filter((f) => f.endsWith('.csv')).sort();
+
+/** A pino logger whose lines the test reads back. */
+function capturingLogger(level = 'info'): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
+  return { logger: pino({ level }, stream), lines };
+}
+
+test('a CKKS federation with DP: weight 1, noise σ·C around the base, the global their mean, ε as accounted', async () => {
+  const keys = await generateFederation({ federationId: 'dp', maxRoundSamples: 1024 });
+  const bus = new MemoryBus();
+  const { logger, lines } = capturingLogger();
+  const observer = await FederationObserver.attach(await bus.connect({ clientId: 'observer', logger }), 'dp', logger);
+  const agents = FILES.slice(0, 3).map((f, k) => ({ id: `agent-${k}`, data: agentData(f), seedOffset: 1000 * k }));
+  const cipher = await AgentCipher.create(keys.agent);
   try {
-    await cluster.startAgents();
-    await cluster.waitForRound((r) => r.session === 1 && r.phase === 'final' && r.outcome === 'completed', 150_000, 'the final round to complete');
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${cluster.dump()}`);
-  }
-});
-
-test.after(async () => {
-  await observer?.close();
-  await recorder?.close({ force: true }).catch(() => undefined);
-  await cluster?.close();
-  await mosquitto?.cleanup();
-});
-
-/** Every byte pattern in `needles` that occurs in one of the haystacks, with where. */
-function found(needles: { what: string; bytes: Buffer }[], haystacks: { name: string; bytes: Buffer }[]): string[] {
-  const hits: string[] = [];
-  for (const n of needles) for (const h of haystacks) if (h.bytes.indexOf(n.bytes) >= 0) hits.push(`${n.what} in ${h.name}`);
-  return hits;
-}
-
-/** Runs of 4 consecutive samples of each metric of each agent's trace, as float32, float64 and CSV text. */
-function metricNeedles(): { what: string; bytes: Buffer }[] {
-  const traces = readdirSync(TRACES).filter((f) => f.endsWith('.csv')).sort().slice(0, AGENTS);
-  const out: { what: string; bytes: Buffer }[] = [];
-  for (const t of traces) {
-    const s = readClientCsv(join(TRACES, t), METRICS);
-    const n = s.values.length / METRICS.length;
-    METRICS.forEach((m, c) => {
-      for (let start = 0; start + 4 <= n; start += 23) {
-        const run = Array.from({ length: 4 }, (_, k) => s.values[(start + k) * METRICS.length + c]!);
-        if (new Set(run).size < 2) continue; // a flat run (all zero) would match any zero padding
-        out.push({ what: `${t} ${m}[${start}…] float32`, bytes: Buffer.from(Float32Array.from(run).buffer) });
-        out.push({ what: `${t} ${m}[${start}…] float64`, bytes: Buffer.from(Float64Array.from(run).buffer) });
-      }
-    });
-  }
-  return out;
-}
-
-test('no raw metric sequence of any agent is in any payload on the broker', () => {
-  const needles = metricNeedles();
-  assert.ok(needles.length > 50, `${needles.length} patterns`);
-  // The detector finds them where they are: in the traces' own values.
-  const traces = readdirSync(TRACES).filter((f) => f.endsWith('.csv')).sort().slice(0, AGENTS);
-  const own = traces.flatMap((t) => {
-    const v = readClientCsv(join(TRACES, t), METRICS).values;
-    return METRICS.map((m, c) => ({ name: `${t} ${m}`, bytes: Buffer.from(v.filter((_, i) => i % METRICS.length === c).buffer) }));
-  });
-  assert.ok(found(needles.filter((x) => x.what.endsWith('float32')), [{ name: 'all', bytes: Buffer.concat(own.map((o) => o.bytes)) }]).length > 0, 'the detector finds a float32 run in the traces themselves');
-  const topics = new Set(payloads.map((p) => p.topic.split('/')[3]));
-  for (const kind of ['round', 'global', 'update', 'ack', 'presence']) assert.ok(topics.has(kind), `recorded ${kind} payloads (${[...topics].join(', ')})`);
-  const hits = found(needles, payloads.map((p, i) => ({ name: `payload ${i} on ${p.topic}`, bytes: p.bytes })));
-  assert.equal(hits, []);
-});
-
-/** True when `floats` holds a run of 8 values within 1e-6 of weights[at … at+7] for some at. */
-function containsRun(floats: Float32Array | Float64Array, weights: Float32Array): boolean {
-  const tol = 1e-6;
-  for (let at = 0; at + 8 <= weights.length; at += 97) {
-    const w0 = weights[at]!;
-    if (Math.abs(w0) < 1e-4) continue; // near-zero values match padding
-    for (let j = 0; j + 8 <= floats.length; j++) {
-      if (Math.abs(floats[j]! - w0) > tol) continue;
-      let k = 1;
-      while (k < 8 && Math.abs(floats[j + k]! - weights[at + k]!) <= tol) k++;
-      if (k === 8) return true;
-    }
-  }
-  return false;
-}
-
-function asFloats(b: Buffer): (Float32Array | Float64Array)[] {
-  const out: (Float32Array | Float64Array)[] = [];
-  for (let off = 0; off < 8; off++) {
-    const copy = new Uint8Array(b.subarray(off));
-    if (off < 4) out.push(new Float32Array(copy.buffer, 0, Math.floor(copy.length / 4)));
-    out.push(new Float64Array(copy.buffer, 0, Math.floor(copy.length / 8)));
-  }
-  return out;
-}
-
-test('no plaintext weight vector (an agent update, decrypted here with the agent key) is in any payload', async () => {
-  const cipher = await AgentCipher.create(cluster!.agentBundle);
-  try {
-    const model = parseFederationModel({ metrics: METRICS, rounds: ROUNDS });
-    const params = modelParamCount(model);
-    const vectors: { what: string; w: Float32Array }[] = [];
-    for (const [round, byAgent] of observer!.updates) {
-      for (const [agent, list] of byAgent) {
-        const u = list[0]!;
-        if (u.header.phase !== 'fedavg') continue;
-        vectors.push({ what: `${agent} round ${round}`, w: cipher.decryptAggregate(u.body, { paramCount: params }).weights });
+    const fed = await runInProcessFederation({ model: MODEL, agents, keys, bus, logger, privacy: DP });
+    fed.engines.dispose();
+    assert.is(fed.history.length, 4, 'ridge, 2 FedAvg, final');
+    assert.is(fed.models.size, 3, 'every agent installed a model');
+    // Whether or not a pooled penalty solved the noised statistics, each agent has a ridge piece (its own fit stands in).
+    for (const [id, fm] of fed.models) assert.ok(fm.ridge && fm.ridge.betas.length === 2, `${id} has a ridge model`);
+    const P = modelParamCount(MODEL);
+    const initial = createEngines(MODEL);
+    const noise: number[] = [];
+    for (const h of fed.history.filter((r) => r.phase !== 'final')) {
+      const updates = observer.roundUpdates(h.round);
+      assert.is(updates.size, 3, `round ${h.round}: one update per agent`);
+      for (const u of updates.values()) assert.equal([u.header.samples, u.header.windows], [1, 1], 'DP updates claim weight 1 and 1 window');
+      const check = checkFedAvg(cipher, updates, observer.roundGlobal(h.round), h.phase === 'ridge' ? ridgePayloadLength(MODEL) : P);
+      assert.ok(check.maxAbsDiff < 1e-3, `round ${h.round}: global = plain mean of the updates (${check.maxAbsDiff})`);
+      assert.is(check.totalSamples, 3);
+      if (h.step === 1) for (const u of updates.values()) {
+        const w = cipher.decryptAggregate(u.body, { paramCount: P }).weights;
+        for (let i = 0; i < P; i++) noise.push(w[i]! - initial.initial[i]!);
       }
     }
-    assert.ok(vectors.length >= AGENTS * ROUNDS, `${vectors.length} decrypted FedAvg updates`);
-    // The detector finds a weight vector sent in the clear (as the plaintext codec would send it).
-    const clear = Buffer.concat([Buffer.alloc(3), Buffer.from(vectors[0]!.w.buffer)]);
-    assert.ok(asFloats(clear).some((f) => containsRun(f, vectors[0]!.w)), 'the detector finds a plaintext vector');
-    const hits: string[] = [];
-    for (const [i, p] of payloads.entries()) {
-      const views = asFloats(p.bytes);
-      for (const v of vectors) if (views.some((f) => containsRun(f, v.w))) hits.push(`${v.what} in payload ${i} on ${p.topic}`);
+    initial.dispose();
+    // Step 1 starts every agent from the seeded initial model: update − initial = clip(Δ) + noise,
+    // and ‖clip(Δ)‖ ≤ C adds at most C²/P to the variance. 5 standard errors of a sample std.
+    const mean = noise.reduce((a, b) => a + b, 0) / noise.length;
+    const std = Math.sqrt(noise.reduce((a, b) => a + (b - mean) ** 2, 0) / noise.length);
+    const want = DP.noise_multiplier * DP.clip_norm;
+    const se = want / Math.sqrt(2 * noise.length);
+    assert.ok(std > want - 5 * se && std < Math.sqrt(want ** 2 + DP.clip_norm ** 2 / P) + 5 * se, `noise std ${std}, want ${want} (± ${5 * se})`);
+    for (const [id, p] of fed.privacy) {
+      const st = p.status();
+      assert.is(st.rounds_charged, 3, id);
+      assert.ok(Math.abs(st.epsilon - epsAfter(3)) < 1e-12, `${id}: ε ${st.epsilon}`);
     }
-    assert.equal(hits, []);
+    const released = lines.filter((l) => l.msg === 'differentially private update released');
+    assert.is(released.length, 9, 'one info line per agent and contributed round');
+    assert.ok(released.every((l) => typeof l.epsilon === 'number' && typeof l.epsilon_round === 'number' && l.delta === DP.delta));
   } finally {
     cipher.dispose();
+    await observer.close();
   }
 });
 
-test("no file of the coordinator's state directory and no line of its log holds secret-key material", () => {
-  const key = Buffer.from(cluster!.agentBundle.secretKey);
-  const needles = [{ what: 'the secret key in base64', bytes: Buffer.from(key.toString('base64').slice(0, 64)) }];
-  for (let at = 0; at + 32 <= key.length; at += Math.max(32, Math.floor(key.length / 16))) {
-    needles.push({ what: `secret key bytes ${at}…${at + 31}`, bytes: key.subarray(at, at + 32) });
-    needles.push({ what: `secret key bytes ${at}…${at + 31} as hex`, bytes: Buffer.from(key.subarray(at, at + 32).toString('hex')) });
-    needles.push({ what: `secret key bytes ${at}…${at + 31} as base64`, bytes: Buffer.from(key.subarray(at, at + 30).toString('base64')) });
-  }
-  // The detector finds the key where it is: the agents' bundle.
-  const bundle = readFileSync(join(cluster!.dir, 'keys', 'agent.json'));
-  assert.ok(found(needles, [{ name: 'agent.json', bytes: bundle }]).length > 0, 'the detector finds the key in agent.json');
-  const files: { name: string; bytes: Buffer }[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
-      const st = statSync(path);
-      if (st.isDirectory()) walk(path);
-      else if (st.isFile()) files.push({ name: path, bytes: readFileSync(path) });
-    }
+function announce(round: number, phase: 'ridge' | 'fedavg'): Announce {
+  return {
+    type: 'announce', federation: 'dp1', session: 1, round, phase, step: phase === 'ridge' ? 0 : round - 1, base: 0,
+    deadline: Date.now() + 3_600_000, issuedAt: Date.now(), codec: 'plaintext', keyId: '', weightCap: 1000, model: MODEL, configHash: modelConfigHash(MODEL),
   };
-  walk(cluster!.coordinatorStateDir);
-  assert.ok(files.length > 0, 'the coordinator wrote state');
-  const log = cluster!.current('coordinator').logs.map((l) => JSON.stringify(l)).join('\n');
-  assert.ok(log.length > 1000, 'the coordinator logged (debug)');
-  files.push({ name: 'the coordinator log', bytes: Buffer.from(log) });
-  assert.equal(found(needles, files), []);
+}
+
+test('an agent stops contributing when the next round would pass its budget, and a restart does not reset it', async () => {
+  const stateDir = join(tmp.dir, 'agent');
+  mkdirSync(stateDir);
+  const settings: PrivacySettings = { ...DP, epsilon_budget: (epsAfter(3) + epsAfter(4)) / 2 };
+  const bus = new MemoryBus();
+  const silent = pino({ level: 'silent' });
+  const coordinatorTransport = await bus.connect({ clientId: 'coordinator', logger: silent });
+  const coordinator = new Messenger({ transport: coordinatorTransport, federation: 'dp1', accept: new Set(['update', 'ack', 'presence']), logger: silent });
+  const seen: Message[] = [];
+  coordinator.onMessage((m) => void seen.push(m));
+  await coordinatorTransport.subscribe(coordinator.topics.updateFilter);
+  await coordinatorTransport.subscribe(coordinator.topics.presenceFilter);
+  const data = agentData(FILES[0]!);
+  const engines = createEngines(MODEL);
+
+  /** One daemon life: its own accountant (from the state file), participant and client. */
+  async function startAgent() {
+    const { logger, lines } = capturingLogger();
+    const privacy = new UpdatePrivacy({ settings, store: fileAccountantStore(stateDir), logger });
+    const participant = new Participant({ agent: 'edge-1', seedOffset: 0, engines: () => engines, codec: plaintextCodec(), data, logger, privacy });
+    const transport = await bus.connect({ clientId: 'edge-1', logger });
+    const messenger = new Messenger({ transport, federation: 'dp1', accept: new Set(['announce', 'global']), logger });
+    const client = new FederationClient({ agent: 'edge-1', federation: 'dp1', transport, messenger, participant, logger, presenceEveryMs: 0 });
+    await client.start();
+    return {
+      privacy, participant, lines,
+      async stop() {
+        await client.stop();
+        messenger.close();
+        await transport.close();
+      },
+    };
+  }
+  const updateFor = (round: number) => seen.find((m): m is Update => m.type === 'update' && m.round === round);
+  const withholding = () => seen.filter((m): m is Presence => m.type === 'presence' && m.state === 'withholding');
+  const play = async (round: number, phase: 'ridge' | 'fedavg') => coordinator.send(announce(round, phase));
+
+  try {
+    let agent = await startAgent();
+    await play(1, 'ridge');
+    await waitFor(() => updateFor(1) !== undefined, 60_000, 'update of round 1');
+    await play(2, 'fedavg');
+    await waitFor(() => updateFor(2) !== undefined, 60_000, 'update of round 2');
+    assert.is(agent.privacy.status().rounds_charged, 2);
+    assert.is(agent.lines.filter((l) => l.msg === 'differentially private update released').length, 2);
+    await agent.stop();
+
+    // Restart: the file says 2 rounds are spent; one more fits, the fourth does not.
+    await play(3, 'fedavg'); // retained: the new daemon finds it on connecting
+    agent = await startAgent();
+    assert.is(agent.privacy.status().rounds_charged, 2, 'the spent budget survived the restart');
+    await waitFor(() => updateFor(3) !== undefined, 60_000, 'update of round 3');
+    await play(4, 'fedavg');
+    await waitFor(() => withholding().length > 0, 60_000, 'withholding presence');
+    assert.is(updateFor(4), undefined, 'no update once the budget would be passed');
+    assert.match(withholding()[0]!.reason!, /^privacy budget spent: ε \d+\.\d+ of \d+\.\d+ \(δ 0\.00001\) after 3 rounds/);
+    const st = agent.privacy.status();
+    assert.equal([st.state, st.rounds_charged], ['budget-spent', 3]);
+    assert.ok(Math.abs(st.epsilon - epsAfter(3)) < 1e-12);
+    assert.ok(agent.lines.some((l) => l.msg === 'privacy budget spent; no more updates, forecasting with the current model'));
+    await agent.stop();
+
+    // Another restart: still spent, and the agent does not even begin the session (no training for it).
+    const before = withholding().length;
+    agent = await startAgent();
+    await waitFor(() => withholding().length > before, 60_000, 'withholding after the restart');
+    assert.is(agent.privacy.status().state, 'budget-spent');
+    assert.is(agent.participant.session, undefined, 'no session begun: the agent keeps its current model');
+    const file = JSON.parse(readFileSync(join(stateDir, PRIVACY_STATE_FILE), 'utf8')) as { history: unknown };
+    assert.equal(file.history, [{ samplingRate: 1, noiseMultiplier: 2, steps: 3 }]);
+    await agent.stop();
+  } finally {
+    engines.dispose();
+    coordinator.close();
+    await coordinatorTransport.close();
+  }
 });
 
 test.run();
