@@ -43,6 +43,10 @@ export const ERROR_CODES = {
   PROTOCOL_MALFORMED: { exit: 'DATA', help: 'a federation message is malformed, oversized, of an unknown version or of another federation' },
   FEDERATION_INCOMPATIBLE: { exit: 'DATA', help: "the federation's model does not fit this agent (a metric it does not sample, another key)" },
   COORDINATOR_BUSY: { exit: 'TEMP_FAIL', help: "another coordinator process holds this state directory" },
+  // broker security (common/transport/tls-credentials.ts, common/transport/mqtt.ts)
+  TLS_MATERIAL_INVALID: { exit: 'CONFIG', help: 'a configured CA, certificate, private key or password file is missing, unreadable, malformed or does not match' },
+  TRANSPORT_NOT_AUTHORISED: { exit: 'NO_PERMISSION', help: "the broker refused this client's certificate, username or password" },
+  TRANSPORT_TLS_UNTRUSTED: { exit: 'UNAVAILABLE', help: "the broker's TLS certificate did not verify against the configured CA or does not name the broker's host" },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
