@@ -325,6 +325,7 @@ export class Daemon {
           registry: this.registry,
           control: controlRegistry,
           onFirstModel: () => this.sampler?.releaseReplay(),
+          configSource: c.source,
         });
         if (this.shuttingDown) {
           await job.stop();

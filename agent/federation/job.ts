@@ -9,7 +9,9 @@ import { encodeMessage } from '../../common/protocol/frame.js';
 import { splitMessage } from '../../common/protocol/chunks.js';
 import { federationTopics } from '../../common/protocol/topics.js';
 import { Messenger } from '../../common/transport/messenger.js';
+import { isInsecureRemote } from '../../common/config/broker-security.js';
 import { connectMqtt } from '../../common/transport/mqtt.js';
+import { loadBrokerCredentials } from '../../common/transport/tls-credentials.js';
 import type { Transport } from '../../common/transport/transport.js';
 import { selectBackend } from '../trainer/backends.js';
 import type { TrainerConfig } from '../trainer/config.js';
@@ -41,6 +43,12 @@ export interface FederationSettings {
   presence_interval_s: number;
   reconnect_min_ms: number;
   reconnect_max_ms: number;
+  ca: string;
+  cert: string;
+  key: string;
+  username: string;
+  password_file: string;
+  allow_insecure: boolean;
 }
 
 export interface FederationJobDeps {
@@ -55,6 +63,8 @@ export interface FederationJobDeps {
   /** Called once, when the first federated model is installed (the daemon releases a held replay). */
   onFirstModel?: () => void;
   software?: string;
+  /** The config file the settings came from, for error messages (null: defaults and overrides). */
+  configSource?: string | null;
 }
 
 export interface FederationJob {
@@ -72,6 +82,16 @@ export function agentIdOf(configured: string): string {
 export async function startFederationJob(deps: FederationJobDeps): Promise<FederationJob> {
   const { settings, logger: log } = deps;
   const agent = agentIdOf(settings.agent_id);
+  // Read before anything else starts: a wrong TLS file is a config error naming key and file.
+  const credentials = loadBrokerCredentials(settings, (k) => `federation.${k} (${deps.configSource ?? 'defaults or overrides'})`);
+  for (const warning of credentials.warnings) log.warn({ warning }, 'broker credentials readable by others');
+  if (credentials.identity !== undefined && credentials.username === undefined && credentials.identity !== agent) {
+    // The broker knows the agent by its certificate's CN: the ACL would grant this agent's topics to no one.
+    throw new IcosflError('TLS_MATERIAL_INVALID', `federation.cert (${deps.configSource ?? 'defaults or overrides'}): certificate ${settings.cert} is for '${credentials.identity}', not this agent '${agent}': use agents/${agent}.crt from scripts/gen-certs.sh, or set federation.agent_id = "${credentials.identity}"`);
+  }
+  if (settings.allow_insecure && isInsecureRemote(settings.broker)) {
+    log.warn({ broker: settings.broker }, 'federation.allow_insecure: the broker connection is unencrypted and unauthenticated; anyone on the path can read and forge federation messages');
+  }
   let codec: AgentCodec;
   let federation: string;
   if (settings.codec === 'ckks') {
@@ -218,6 +238,9 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
           clientId: agent,
           logger: log,
           reconnect: { minMs: settings.reconnect_min_ms, maxMs: settings.reconnect_max_ms },
+          ...(credentials.tls === undefined ? {} : { tls: credentials.tls }),
+          ...(credentials.username === undefined ? {} : { username: credentials.username }),
+          ...(credentials.password === undefined ? {} : { password: credentials.password }),
           will: { topic: topics.presence(agent), payload: splitMessage(encodeMessage(will()))[0]!, qos: 1 },
         });
         if (stopped) {

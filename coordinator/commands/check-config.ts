@@ -3,6 +3,7 @@ import type { Command } from '../../common/cli.js';
 import { CONFIG_FLAGS_USAGE, parseConfigFlags } from '../config/flags.js';
 import { loadFederationKeys, resolveFederation } from '../config/federation.js';
 import { configPathOf, loadCoordinatorConfig } from '../config/load.js';
+import { loadBrokerSecurity } from '../service-broker.js';
 
 /**
  * Validates what `serve` would start with: the config layers, the key bundle (its role and
@@ -16,6 +17,7 @@ const command: Command = {
     const { load, values } = parseConfigFlags(argv, { quiet: { type: 'boolean' } });
     const config = loadCoordinatorConfig(load);
     const federation = resolveFederation(config, await loadFederationKeys(config));
+    loadBrokerSecurity(config); // the TLS files serve would read (exit 78 naming key and file)
     const { source, origins: _origins, federationModel: _model, ...shown } = config;
     void _origins;
     void _model;

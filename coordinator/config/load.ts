@@ -87,6 +87,13 @@ export function loadCoordinatorConfig(opts: LoadOptions = {}): CoordinatorConfig
       log_level: resolveLogLevel(raw.coordinator.log_level, env),
       keys: c.keys === '' ? '' : pathOf('coordinator.keys', c.keys, o, source),
     },
+    broker: {
+      ...raw.broker,
+      ca: raw.broker.ca === '' ? '' : pathOf('broker.ca', raw.broker.ca, o, source),
+      cert: raw.broker.cert === '' ? '' : pathOf('broker.cert', raw.broker.cert, o, source),
+      key: raw.broker.key === '' ? '' : pathOf('broker.key', raw.broker.key, o, source),
+      password_file: raw.broker.password_file === '' ? '' : pathOf('broker.password_file', raw.broker.password_file, o, source),
+    },
     federationModel: toFederationModel(raw.model, overrides.origins, source),
     source,
     origins: overrides.origins,
