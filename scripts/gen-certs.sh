@@ -4,21 +4,22 @@
 # deploy/mosquitto/icosfl.conf, or the embedded one) takes a client's identity from its
 # certificate's CN, so an agent's CN is its agent id and the ACL confines it to its own topics.
 #
-#   scripts/gen-certs.sh --out DIR [--host NAME|IP]... [--coordinator-cn CN] [--days N] [--force] [AGENT_ID...]
+#   scripts/gen-certs.sh --out DIR [--host NAME|IP]... [--coordinator-cn CN] [--days N] [--force] [--new-ca] [AGENT_ID...]
 #
 #   DIR/ca.crt ca.key                 the federation CA (keep ca.key off the brokers and agents)
 #   DIR/broker.crt broker.key         SAN: localhost, 127.0.0.1 and every --host
 #   DIR/coordinator.crt .key          CN icosfl-coordinator (or --coordinator-cn)
 #   DIR/agents/ID.crt ID.key          CN = the agent id, one pair per AGENT_ID
 #
-# Private keys are EC P-256, mode 0600. Idempotent: an existing key is kept (and a missing
-# certificate re-issued for it); run again with more AGENT_IDs to add agents. --force makes
-# every key and certificate anew (the CA too: every earlier certificate stops verifying).
+# Private keys are EC P-256, mode 0600. Idempotent: an existing key and certificate are kept
+# (a missing certificate is issued for its key); run again with more AGENT_IDs to add agents.
+# --force: new keys and certificates for the broker, the coordinator and the AGENT_IDs named.
+# --new-ca: a new CA; every certificate in DIR (agents/ included) is issued again from it.
 set -euo pipefail
 umask 077
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -26,6 +27,7 @@ out=""
 days=825
 coordinator_cn="icosfl-coordinator"
 force=0
+new_ca=0
 hosts=()
 agents=()
 while [ $# -gt 0 ]; do
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
     --coordinator-cn) coordinator_cn="${2:?--coordinator-cn needs a name}"; shift 2 ;;
     --days) days="${2:?--days needs a number}"; shift 2 ;;
     --force) force=1; shift ;;
+    --new-ca) new_ca=1; shift ;;
     -h|--help) usage 0 ;;
     --*) echo "gen-certs.sh: unknown option $1" >&2; usage 64 >&2 ;;
     *) agents+=("$1"); shift ;;
@@ -65,7 +68,8 @@ new_key() { # path
 
 serial() { echo "0x$(openssl rand -hex 16)"; }
 
-if [ "$force" = 1 ] || [ ! -f "$out/ca.key" ]; then
+reissue=0
+if [ "$new_ca" = 1 ] || [ ! -f "$out/ca.key" ]; then
   new_key "$out/ca.key"
   rm -f "$out/ca.crt"
 fi
@@ -75,15 +79,16 @@ if [ ! -f "$out/ca.crt" ]; then
     -addext "subjectKeyIdentifier=hash" -out "$out/ca.crt"
   chmod 0644 "$out/ca.crt"
   echo "made $out/ca.crt"
-  force=1 # certificates of an earlier CA no longer verify: issue them all again
+  reissue=1 # certificates of an earlier CA no longer verify: issue them all again
 fi
 
 issue() { # base cn kind(server|client) [san]
-  local base="$1" cn="$2" kind="$3" san="${4:-}"
-  if [ "$force" = 1 ] || [ ! -f "$base.key" ]; then
+  local base="$1" cn="$2" kind="$3" san="${4:-}" renew="$5"
+  if [ "$renew" = 1 ] || [ ! -f "$base.key" ]; then
     new_key "$base.key"
     rm -f "$base.crt"
   fi
+  [ "$reissue" = 0 ] || rm -f "$base.crt"
   if [ -f "$base.crt" ]; then
     echo "kept $base.crt"
     return
@@ -111,6 +116,14 @@ san="DNS:localhost,IP:127.0.0.1"
 for h in "${hosts[@]}"; do
   if [[ "$h" =~ ^[0-9.]+$ || "$h" == *:* ]]; then san="$san,IP:$h"; else san="$san,DNS:$h"; fi
 done
-issue "$out/broker" "${hosts[0]:-localhost}" server "$san"
-issue "$out/coordinator" "$coordinator_cn" client
-for a in "${agents[@]}"; do issue "$out/agents/$a" "$a" client; done
+issue "$out/broker" "${hosts[0]:-localhost}" server "$san" "$force"
+issue "$out/coordinator" "$coordinator_cn" client "" "$force"
+for a in "${agents[@]}"; do issue "$out/agents/$a" "$a" client "" "$force"; done
+if [ "$reissue" = 1 ]; then
+  # Agents made by earlier runs, not named this time: their keys stay, their certificates follow the new CA.
+  for k in "$out"/agents/*.key; do
+    [ -f "$k" ] || continue
+    a=$(basename "$k" .key)
+    [[ " ${agents[*]} " == *" $a "* ]] || issue "$out/agents/$a" "$a" client "" 0
+  done
+fi
