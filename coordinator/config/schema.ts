@@ -205,7 +205,7 @@ export const checkedCoordinatorConfigSchema = coordinatorConfigSchema.superRefin
     // Without TLS the embedded broker authenticates no one: it may listen on this host only.
     const tls = b.cert !== '';
     if (!tls && !LOOPBACK.test(b.embedded_host)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'embedded_host'], message: `'${b.embedded_host}' is not a loopback address (127.x.x.x, ::1, localhost): without TLS the embedded broker authenticates no one; set broker.ca, broker.cert and broker.key (scripts/gen-certs.sh) to listen beyond this host` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'embedded_host'], message: `must be a loopback address (127.x.x.x, ::1, localhost) unless the embedded broker speaks TLS: without it, it authenticates no one; set broker.ca, broker.cert and broker.key (scripts/gen-certs.sh) to listen on '${b.embedded_host}'` });
     }
     if (tls && b.ca === '') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'ca'], message: 'must name the federation CA (ca.crt) when broker.cert makes the embedded broker speak TLS: client certificates are checked against it' });
     if (!tls && b.ca !== '') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'cert'], message: "must name the embedded broker's certificate (broker.crt) and broker.key when broker.ca is set" });
