@@ -11,8 +11,8 @@ import { federationTopics } from '../../common/protocol/topics.js';
 import { Messenger } from '../../common/transport/messenger.js';
 import { isInsecureRemote } from '../../common/config/broker-security.js';
 import { connectMqtt } from '../../common/transport/mqtt.js';
-import { loadBrokerCredentials } from '../../common/transport/tls-credentials.js';
 import type { Transport } from '../../common/transport/transport.js';
+import { agentBrokerCredentials } from '../config/broker-credentials.js';
 import { selectBackend } from '../trainer/backends.js';
 import type { TrainerConfig } from '../trainer/config.js';
 import { buildWindows } from '../trainer/windows.js';
@@ -83,12 +83,8 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
   const { settings, logger: log } = deps;
   const agent = agentIdOf(settings.agent_id);
   // Read before anything else starts: a wrong TLS file is a config error naming key and file.
-  const credentials = loadBrokerCredentials(settings, (k) => `federation.${k} (${deps.configSource ?? 'defaults or overrides'})`);
+  const credentials = agentBrokerCredentials(settings, agent, deps.configSource);
   for (const warning of credentials.warnings) log.warn({ warning }, 'broker credentials readable by others');
-  if (credentials.identity !== undefined && credentials.username === undefined && credentials.identity !== agent) {
-    // The broker knows the agent by its certificate's CN: the ACL would grant this agent's topics to no one.
-    throw new IcosflError('TLS_MATERIAL_INVALID', `federation.cert (${deps.configSource ?? 'defaults or overrides'}): certificate ${settings.cert} is for '${credentials.identity}', not this agent '${agent}': use agents/${agent}.crt from scripts/gen-certs.sh, or set federation.agent_id = "${credentials.identity}"`);
-  }
   if (settings.allow_insecure && isInsecureRemote(settings.broker)) {
     log.warn({ broker: settings.broker }, 'federation.allow_insecure: the broker connection is unencrypted and unauthenticated; anyone on the path can read and forge federation messages');
   }
