@@ -31,7 +31,7 @@ import { childLogger, type Logger } from '../../common/log.js';
 import { aclIdentity, COORDINATOR_IDENTITY, mayPublish, maySubscribe, type AclIdentity } from '../../common/protocol/acl.js';
 import type { TlsServerMaterial } from '../../common/transport/tls-credentials.js';
 
-/** Per-agent ACLs to come: consulted after the guards, which they cannot loosen. */
+/** Extra checks, consulted after the guards and (with tls) the federation ACL, which they cannot loosen. */
 export interface BrokerAuthorizer {
   publish?(clientId: string, topic: string, trusted: boolean): boolean;
   subscribe?(clientId: string, filter: string, trusted: boolean): boolean;

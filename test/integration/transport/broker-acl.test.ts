@@ -175,6 +175,22 @@ function aclSuite(name: string, open: () => Promise<BrokerUnderTest>) {
     assert.equal(leaked.map((m) => m.topic), [], `'#' ${hash}, '$SYS/#' ${sys}`);
   });
 
+  s("wills: an agent's will on its own presence topic is delivered, one on another agent's is not", async () => {
+    const c = await coordinator();
+    await c.t.subscribe(T.presenceFilter);
+    // Mosquitto 2.0 checks the will against the ACL at CONNECT and refuses the connection; the embedded broker drops the will.
+    const forger = await connectMqtt(broker.url, { ...FAST, clientId: 'agent-b', tls: tlsOf(certs, certs.agent('agent-b')), will: { topic: T.presence('agent-a'), payload: text('forged will') } }).then(
+      (t) => t,
+      () => null,
+    );
+    await forger?.crash();
+    const a = await connectMqtt(broker.url, { ...FAST, clientId: 'agent-a', tls: tlsOf(certs, certs.agent('agent-a')), will: { topic: T.presence('agent-a'), payload: text('own will') } });
+    await a.crash();
+    await waitFor(() => c.texts().includes('own will'), WAIT_MS, "agent-a's will");
+    await sleep(QUIET_MS);
+    assert.equal(c.texts(), ['own will']);
+  });
+
   s('denied: a client without a certificate cannot connect', async () => {
     const err = await connectMqtt(broker.url, { ...FAST, clientId: 'agent-a', tls: tlsOf(certs, null) }).then(
       (t) => (opened.push(t), null),
