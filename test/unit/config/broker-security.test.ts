@@ -87,6 +87,9 @@ test('coordinator: an external mqtt:// broker on another host is refused unless 
   assert.match(m, "broker.url (flag --set broker.url): 'mqtt://10.0.0.5:1883' is not on this host");
   assert.match(m, 'or set broker.allow_insecure = true');
   assert.ok(coordinator(['broker.url=mqtt://10.0.0.5:1883', 'broker.allow_insecure=true']).broker.allow_insecure);
+  const fromEnv = loadCoordinatorConfig({ env: { ICOSFL_COORD_BROKER_URL: 'mqtt://10.0.0.5:1883', ICOSFL_COORD_BROKER_ALLOW_INSECURE: 'true', ICOSFL_COORD_BROKER_PASSWORD_FILE: 'pw' }, defaultPath: ABSENT, sets: ['coordinator.codec=plaintext', 'federation.id=f'] });
+  assert.ok(fromEnv.broker.allow_insecure, 'ICOSFL_COORD_BROKER_ALLOW_INSECURE');
+  assert.is(fromEnv.broker.password_file, join(process.cwd(), 'pw'));
   assert.is(coordinator(['broker.url=mqtt://127.0.0.1:1883']).broker.url, 'mqtt://127.0.0.1:1883');
   assert.is(coordinator(['broker.url=mqtts://broker.example:8883']).broker.url, 'mqtts://broker.example:8883');
 });
