@@ -267,7 +267,10 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
         log.info({ broker: t.status().endpoint, federation, agent }, 'federation joined');
       } catch (err) {
         connectError = (err as Error).message;
-        log.warn({ err: connectError, retryInMs: delay }, 'broker not reachable; retrying');
+        // A refused certificate or password is logged as an error: retrying will not fix it, an operator must.
+        const code = isIcosflError(err) ? err.code : undefined;
+        if (code === 'TRANSPORT_NOT_AUTHORISED' || code === 'TRANSPORT_TLS_UNTRUSTED') log.error({ err: connectError, code, retryInMs: delay }, 'broker refused this agent or is not trusted; retrying');
+        else log.warn({ err: connectError, retryInMs: delay }, 'broker not reachable; retrying');
         await new Promise((r) => setTimeout(r, delay).unref());
         delay = Math.min(settings.reconnect_max_ms, delay * 2);
       }

@@ -7,11 +7,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { loadServerMaterial } from '../../../common/transport/tls-credentials.js';
+import { startEmbeddedBroker } from '../../../coordinator/broker/embedded-broker.js';
+import { makeCerts } from '../../helpers/certs.js';
 import { ManagedProcess } from '../../helpers/federation-cluster.js';
 import { DIST, tempDir } from '../../helpers/paths.js';
-import { exitAfter, within } from '../../helpers/wait.js';
+import { exitAfter, waitFor, within } from '../../helpers/wait.js';
 
-exitAfter(80_000, 'secure-defaults.test');
+exitAfter(150_000, 'secure-defaults.test');
 const { dir, cleanup } = tempDir('icosfl-secure-defaults-');
 test.after(cleanup);
 const REMOTE = 'mqtt://192.0.2.10:1883';
@@ -92,6 +95,23 @@ test('TLS files that do not exist: the coordinator exits 78 naming broker.cert a
   const { code } = await within(p.exited, 20_000, 'the coordinator to exit');
   assert.is(code, 78, p.tail());
   assert.match(p.stderr, `broker.ca (${config}): CA file ${join(dir, 'nope', 'ca.crt')} does not exist`);
+});
+
+test('agent: a certificate the broker refuses is logged as an error naming the certificate, and retried', async () => {
+  const good = makeCerts(join(dir, 'certs'), []);
+  const rogue = makeCerts(join(dir, 'rogue'), ['agent-a']);
+  const broker = await startEmbeddedBroker({ tls: loadServerMaterial({ ca: good.ca, ...good.broker }, (k) => k).material });
+  const p = start('agent', 'agent', ['run', '--config', agentConfig('agent-rogue', { broker: broker.url, agent_id: 'agent-a', ca: good.ca, ...rogue.agent('agent-a'), reconnect_min_ms: 200, reconnect_max_ms: 400 })]);
+  try {
+    const line = await p.waitForLog('broker refused this agent or is not trusted; retrying', {}, 60_000);
+    assert.is(line.code, 'TRANSPORT_NOT_AUTHORISED');
+    assert.match(String(line.err), rogue.agent('agent-a').cert);
+    assert.is(line.level, 50, 'an error, not a warning');
+    await waitFor(() => p.find('broker refused this agent or is not trusted; retrying').length >= 2, 10_000, 'a second attempt');
+  } finally {
+    await p.stop();
+    await broker.close();
+  }
 });
 
 test.run();
