@@ -110,7 +110,10 @@ function tlsFailure(err: Error, target: BrokerTarget): IcosflError | undefined {
   }
   if (/^ERR_SSL_.*ALERT/.test(code)) {
     const cert = target.tls?.certFile ? `this client's certificate ${target.tls.certFile}` : 'this client, which has no certificate,';
-    return new IcosflError('TRANSPORT_NOT_AUTHORISED', `${target.endpoint} refused ${cert} during the TLS handshake: ${err.message} (${code}); the broker wants a certificate issued by its CA (scripts/gen-certs.sh)`, { cause: err });
+    // OpenSSL's message is a line of addresses and source paths; its `reason` is the alert in words.
+    const reason = (err as { reason?: unknown }).reason;
+    const said = typeof reason === 'string' && reason !== '' ? reason : err.message.trim();
+    return new IcosflError('TRANSPORT_NOT_AUTHORISED', `${target.endpoint} refused ${cert} during the TLS handshake (${said}, ${code}); the broker wants a certificate issued by its CA (scripts/gen-certs.sh)`, { cause: err });
   }
   return undefined;
 }
