@@ -9,8 +9,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadServerMaterial } from '../../../common/transport/tls-credentials.js';
 import { startEmbeddedBroker } from '../../../coordinator/broker/embedded-broker.js';
-import { makeCerts } from '../../helpers/certs.js';
+import { makeCerts, shippedMosquittoConfig } from '../../helpers/certs.js';
 import { ManagedProcess } from '../../helpers/federation-cluster.js';
+import { startMosquitto } from '../../helpers/mosquitto.js';
 import { DIST, tempDir } from '../../helpers/paths.js';
 import { exitAfter, waitFor, within } from '../../helpers/wait.js';
 
@@ -111,6 +112,22 @@ test('agent: a certificate the broker refuses is logged as an error naming the c
   } finally {
     await p.stop();
     await broker.close();
+  }
+});
+
+test('coordinator against Mosquitto with TLS: a certificate of another CA exits 77, a broker its CA does not vouch for 69, each naming the file', async () => {
+  const good = makeCerts(join(dir, 'certs'), []);
+  const rogue = makeCerts(join(dir, 'rogue'), ['agent-a']);
+  const m = await startMosquitto({ tls: true, listenerConfig: (port) => shippedMosquittoConfig(port, good.dir) });
+  try {
+    const refusedCert = start('coordinator', 'coordinator', ['serve', '--config', coordinatorConfig('coord-rogue', { url: m.url, ca: good.ca, ...rogue.coordinator })]);
+    assert.is((await within(refusedCert.exited, 20_000, 'the coordinator to exit')).code, 77, refusedCert.tail());
+    assert.match(refusedCert.stderr, `[TRANSPORT_NOT_AUTHORISED] ${m.url} refused this client's certificate ${rogue.coordinator.cert} during the TLS handshake`);
+    const untrusted = start('coordinator', 'coordinator', ['serve', '--config', coordinatorConfig('coord-untrusted', { url: m.url, ca: rogue.ca, ...good.coordinator })]);
+    assert.is((await within(untrusted.exited, 20_000, 'the coordinator to exit')).code, 69, untrusted.tail());
+    assert.match(untrusted.stderr, `[TRANSPORT_TLS_UNTRUSTED] ${m.url}: the broker's certificate did not verify against the CA file ${rogue.ca}`);
+  } finally {
+    await m.cleanup();
   }
 });
 
