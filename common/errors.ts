@@ -47,6 +47,10 @@ export const ERROR_CODES = {
   COORDINATOR_BUSY: { exit: 'TEMP_FAIL', help: "another coordinator process holds this state directory" },
   // command line (common/cli-flags.ts)
   USAGE_INVALID: { exit: 'USAGE', help: 'a command line names an unknown command, subcommand or flag, or a flag lacks its value' },
+  // broker security (common/transport/tls-credentials.ts, common/transport/mqtt.ts)
+  TLS_MATERIAL_INVALID: { exit: 'CONFIG', help: 'a configured CA, certificate, private key or password file is missing, unreadable, malformed or does not match' },
+  TRANSPORT_NOT_AUTHORISED: { exit: 'NO_PERMISSION', help: "the broker refused this client's certificate, username or password" },
+  TRANSPORT_TLS_UNTRUSTED: { exit: 'UNAVAILABLE', help: "the broker's TLS certificate did not verify against the configured CA or does not name the broker's host" },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

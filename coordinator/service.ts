@@ -141,7 +141,7 @@ export class CoordinatorService {
     await control.listen();
     if (this.#stopping) return;
 
-    const link = await openBroker(c, (name) => this.logger(name));
+    const link = await openBroker(c, (name) => this.logger(name), federation.id);
     if (this.#stopping) {
       // Stopped while connecting: the shutdown did not see this link, so it is closed here.
       await closeTransport(link);

@@ -2,6 +2,7 @@ import { stringify } from 'smol-toml';
 import { defineCommand } from '../../common/cli.js';
 import { referenceText } from '../../common/config/reference.js';
 import { CONFIG_FLAGS, loadOptionsOf } from '../config/flags.js';
+import { agentBrokerCredentials } from '../config/broker-credentials.js';
 import { DEFAULT_CONFIG_PATH, loadAgentConfig } from '../config/load.js';
 import { agentConfigReference } from '../config/reference.js';
 
@@ -15,6 +16,12 @@ const command = defineCommand({
   async run({ values }) {
     const load = loadOptionsOf(values);
     const { source, ...config } = loadAgentConfig(load);
+    // The TLS files the federation job reads (exit 78 naming key and file).
+    if (config.federation.enabled) {
+      // job.js pulls in tfjs: loaded only when there is a certificate whose CN must be checked.
+      const agent = config.federation.cert === '' ? config.federation.agent_id : (await import('../federation/job.js')).agentIdOf(config.federation.agent_id);
+      agentBrokerCredentials(config.federation, agent, source);
+    }
     const from = source ?? `defaults (no file at ${load.configPath ?? process.env.ICOSFL_CONFIG ?? DEFAULT_CONFIG_PATH})`;
     process.stdout.write(`config OK: ${from}\n`);
     if (!values.quiet) process.stdout.write(`\n# effective configuration (file < ICOSFL_* environment < flags)\n${stringify(config)}\n`);

@@ -181,6 +181,11 @@ export function loadAgentConfig(opts: LoadOptions = {}): AgentConfig {
   }
 
   const replayFile = replayPath(raw.sampler.replay_file, overrides.origins, source);
+  // TLS and password files: relative to the config file's directory, as replay_file.
+  const federation = { ...raw.federation };
+  for (const k of ['ca', 'cert', 'key', 'password_file'] as const) {
+    if (federation[k] !== '') federation[k] = resolve(source !== null && !overrides.origins.has(`federation.${k}`) ? dirname(source) : process.cwd(), federation[k]);
+  }
   if (replayFile) checkReplayColumns(replayFile, raw.sampler.metrics, overrides.origins, source);
 
   const stateDir = resolve(raw.agent.state_dir || firstDir(env.STATE_DIRECTORY) || DEFAULT_STATE_DIR);
@@ -190,6 +195,7 @@ export function loadAgentConfig(opts: LoadOptions = {}): AgentConfig {
     ...raw,
     agent: { state_dir: stateDir, runtime_dir: runtimeDir, log_level: raw.agent.log_level || envLevel, log_format: resolveLogFormat(raw.agent.log_format, env) },
     sampler: { ...raw.sampler, proc_root: resolve(raw.sampler.proc_root), sys_root: resolve(raw.sampler.sys_root), replay_file: replayFile },
+    federation,
     source,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { brokerSecurityProblem } from '../../common/config/broker-security.js';
 import { LOG_FORMATS, type LogFormat } from '../../common/config/log-level.js';
 import { DEFAULT_METRICS, METRICS } from '../collectors/index.js';
 import { trainerConfigSchema } from '../trainer/config.js';
@@ -53,6 +54,13 @@ export const DEFAULTS = {
     coordinator_key: '',
     /** This agent's Ed25519 signing key, created on first use (mode 0600). Empty: <state_dir>/agent-signing.key. */
     signing_key: '',
+    /** TLS and credentials (docs/tls.md); paths relative to the config file's directory. */
+    ca: '',
+    cert: '',
+    key: '',
+    username: '',
+    password_file: '',
+    allow_insecure: false,
   },
   prometheus: {
     // Off by default: nothing listens unless asked.
@@ -136,6 +144,12 @@ export const agentConfigSchema = z
         reconnect_max_ms: z.number().int().min(10).max(3_600_000).default(DEFAULTS.federation.reconnect_max_ms).describe('Longest wait between reconnection attempts.'),
         coordinator_key: z.string().default(DEFAULTS.federation.coordinator_key).describe("the coordinator's public signing key (coordinator-signing.pub), pinned: announcements and globals must carry its signature and this agent signs its messages; empty: no signatures"),
         signing_key: z.string().default(DEFAULTS.federation.signing_key).describe("this agent's Ed25519 signing key, created on first use (mode 0600); empty: <state_dir>/agent-signing.key"),
+        ca: z.string().default(DEFAULTS.federation.ca).describe("PEM CA file the broker's certificate must chain to (ca.crt from scripts/gen-certs.sh); empty: the system's CAs. Needs an mqtts:// broker"),
+        cert: z.string().default(DEFAULTS.federation.cert).describe("PEM client certificate whose CN is this agent's id (agents/<id>.crt from scripts/gen-certs.sh); empty: none"),
+        key: z.string().default(DEFAULTS.federation.key).describe('Unencrypted PEM private key of cert, readable only by the agent (mode 0600)'),
+        username: z.string().default(DEFAULTS.federation.username).describe("Broker username (the agent id, for the federation ACL); empty: none, or the certificate's CN"),
+        password_file: z.string().default(DEFAULTS.federation.password_file).describe("File whose first line is username's password (mode 0600); a password is never written in this config"),
+        allow_insecure: z.boolean().default(DEFAULTS.federation.allow_insecure).describe('true: allow a plain mqtt:// broker on another host (unencrypted, unauthenticated); warned at every start'),
       })
       .strict()
       .default({})
@@ -190,6 +204,9 @@ export const checkedAgentConfigSchema = agentConfigSchema.superRefine((c, ctx) =
       message: 'a held replay needs replay_history > 0: with no history nothing is stored until release, and the daemon waits for a first sample',
     });
   }
+  const f = c.federation;
+  const insecure = f.enabled ? brokerSecurityProblem(f.broker, f, f.allow_insecure, { urlKey: 'federation.broker', section: 'federation' }) : undefined;
+  if (insecure) ctx.addIssue({ code: z.ZodIssueCode.custom, path: insecure.key.split('.'), message: insecure.message });
 });
 
 /** The parsed file before systemd-dependent defaults are resolved. */

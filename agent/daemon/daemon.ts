@@ -345,6 +345,7 @@ export class Daemon {
           registry: this.registry,
           control: controlRegistry,
           onFirstModel: () => this.sampler?.releaseReplay(),
+          configSource: c.source,
         });
         if (this.shuttingDown) {
           await job.stop();

@@ -11,8 +11,10 @@ import { splitMessage } from '../../common/protocol/chunks.js';
 import { COORDINATOR_SIGNER, publicKeyText, type Signer, type SignerKey } from '../../common/protocol/signature.js';
 import { federationTopics } from '../../common/protocol/topics.js';
 import { Messenger, encodeForWire } from '../../common/transport/messenger.js';
+import { isInsecureRemote } from '../../common/config/broker-security.js';
 import { connectMqtt } from '../../common/transport/mqtt.js';
 import type { Transport } from '../../common/transport/transport.js';
+import { agentBrokerCredentials } from '../config/broker-credentials.js';
 import { selectBackend } from '../trainer/backends.js';
 import type { TrainerConfig } from '../trainer/config.js';
 import { clampCounter, clampedWithin, clampForecast, countClamped, type ClampedSteps } from '../trainer/forecast-domain.js';
@@ -48,6 +50,12 @@ export interface FederationSettings {
   /** Empty: no message signing (see agent/config/schema.ts). */
   coordinator_key?: string;
   signing_key?: string;
+  ca: string;
+  cert: string;
+  key: string;
+  username: string;
+  password_file: string;
+  allow_insecure: boolean;
 }
 
 export interface FederationJobDeps {
@@ -64,6 +72,8 @@ export interface FederationJobDeps {
   /** Called once, when the first federated model is installed (the daemon releases a held replay). */
   onFirstModel?: () => void;
   software?: string;
+  /** The config file the settings came from, for error messages (null: defaults and overrides). */
+  configSource?: string | null;
 }
 
 export interface FederationJob {
@@ -106,6 +116,12 @@ function agentSigning(settings: FederationJobDeps['settings'], stateDir: string,
 export async function startFederationJob(deps: FederationJobDeps): Promise<FederationJob> {
   const { settings, logger: log } = deps;
   const agent = agentIdOf(settings.agent_id);
+  // Read before anything else starts: a wrong TLS file is a config error naming key and file.
+  const credentials = agentBrokerCredentials(settings, agent, deps.configSource);
+  for (const warning of credentials.warnings) log.warn({ warning }, 'broker credentials readable by others');
+  if (settings.allow_insecure && isInsecureRemote(settings.broker)) {
+    log.warn({ broker: settings.broker }, 'federation.allow_insecure: the broker connection is unencrypted and unauthenticated; anyone on the path can read and forge federation messages');
+  }
   let codec: AgentCodec;
   let federation: string;
   if (settings.codec === 'ckks') {
@@ -273,6 +289,9 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
           clientId: agent,
           logger: log,
           reconnect: { minMs: settings.reconnect_min_ms, maxMs: settings.reconnect_max_ms },
+          ...(credentials.tls === undefined ? {} : { tls: credentials.tls }),
+          ...(credentials.username === undefined ? {} : { username: credentials.username }),
+          ...(credentials.password === undefined ? {} : { password: credentials.password }),
           will: { topic: topics.presence(agent), payload: splitMessage(encodeForWire(will(), signing.signer, Date.now()))[0]!, qos: 1 },
         });
         if (stopped) {
@@ -303,7 +322,10 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
         log.info({ broker: t.status().endpoint, federation, agent }, 'federation joined');
       } catch (err) {
         connectError = (err as Error).message;
-        log.warn({ err: connectError, retryInMs: delay }, 'broker not reachable; retrying');
+        // A refused certificate or password is logged as an error: retrying will not fix it, an operator must.
+        const code = isIcosflError(err) ? err.code : undefined;
+        if (code === 'TRANSPORT_NOT_AUTHORISED' || code === 'TRANSPORT_TLS_UNTRUSTED') log.error({ err: connectError, code, retryInMs: delay }, 'broker refused this agent or is not trusted; retrying');
+        else log.warn({ err: connectError, retryInMs: delay }, 'broker not reachable; retrying');
         await new Promise((r) => setTimeout(r, delay).unref());
         delay = Math.min(settings.reconnect_max_ms, delay * 2);
       }

@@ -28,11 +28,20 @@ import {
   resolveTransportOptions,
   type ResolvedTransportOptions,
 } from './memory.js';
+import type { TlsClientOptions } from './tls-credentials.js';
 import type { MessageHandler, PublishOptions, QoS, Transport, TransportEvent, TransportOptions, TransportStatus } from './transport.js';
 
 export interface MqttConnectOptions extends TransportOptions {
   /** A connection to use instead of a socket, made anew for every (re)connection. */
   stream?: () => Duplex;
+  /**
+   * For mqtts:// (ssl, tls, wss): the CA the broker's certificate must chain to (else the
+   * system's) and the client certificate. The broker's host name is always verified.
+   */
+  tls?: TlsClientOptions;
+  /** Take precedence over credentials in the URL. */
+  username?: string;
+  password?: string;
 }
 
 /** How long close() waits for unacknowledged publishes before it drops them. */
@@ -40,6 +49,23 @@ const CLOSE_GRACE_MS = 5_000;
 /** A 3.1.1 DISCONNECT packet: the broker then discards the will [MQTT-3.14.4-3]. */
 const DISCONNECT_PACKET = Buffer.from([0xe0, 0x00]);
 const PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:']);
+const TLS_PROTOCOLS = new Set(['mqtts:', 'ssl:', 'tls:', 'wss:']);
+/** Node's codes for a broker certificate that does not verify (or names another host). */
+const UNTRUSTED_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 /** Payloads from this size on are copied out of the socket read they arrived in (handleMessage). */
 const COPY_PAYLOADS_FROM = 4096;
 /** Passed to handleMessage's callback so mqtt.js leaves the PUBACK to this file. */
@@ -50,6 +76,7 @@ interface BrokerTarget {
   endpoint: string;
   username: string | undefined;
   password: string | undefined;
+  tls: TlsClientOptions | undefined;
 }
 
 function parseBrokerUrl(url: string): BrokerTarget {
@@ -65,7 +92,40 @@ function parseBrokerUrl(url: string): BrokerTarget {
   const password = u.password === '' ? undefined : decodeURIComponent(u.password);
   u.username = '';
   u.password = '';
-  return { endpoint: u.toString(), username, password };
+  return { endpoint: u.toString(), username, password, tls: undefined };
+}
+
+/**
+ * A failed TLS handshake as the error a user can act on, or undefined for any other error:
+ * the broker's certificate did not verify (TRANSPORT_TLS_UNTRUSTED), or the broker refused
+ * this client's certificate (TRANSPORT_NOT_AUTHORISED: OpenSSL reports the broker's alert).
+ */
+function tlsFailure(err: Error, target: BrokerTarget): IcosflError | undefined {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const host = new URL(target.endpoint).hostname;
+  if (UNTRUSTED_CERT_CODES.has(code) || err.message === 'TLS not authorized') {
+    const ca = target.tls?.caFile ? `the CA file ${target.tls.caFile}` : "this system's CA store (no CA file configured)";
+    const hint = code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `its certificate must name '${host}' (scripts/gen-certs.sh --host ${host})` : 'the CA file must be the one that issued the broker certificate';
+    return new IcosflError('TRANSPORT_TLS_UNTRUSTED', `${target.endpoint}: the broker's certificate did not verify against ${ca}: ${err.message} (${code || 'no code'}); ${hint}`, { cause: err });
+  }
+  if (/^ERR_SSL_.*ALERT/.test(code)) {
+    const cert = target.tls?.certFile ? `this client's certificate ${target.tls.certFile}` : 'this client, which has no certificate,';
+    // OpenSSL's message is a line of addresses and source paths; its `reason` is the alert in words.
+    const reason = (err as { reason?: unknown }).reason;
+    const said = typeof reason === 'string' && reason !== '' ? reason : err.message.trim();
+    return new IcosflError('TRANSPORT_NOT_AUTHORISED', `${target.endpoint} refused ${cert} during the TLS handshake (${said}, ${code}); the broker wants a certificate issued by its CA (scripts/gen-certs.sh)`, { cause: err });
+  }
+  return undefined;
+}
+
+/** A CONNACK refusal: bad credentials or not authorised get NO_PERMISSION, the rest (server unavailable) UNAVAILABLE. */
+function refusal(err: Error, target: BrokerTarget): IcosflError {
+  const code = (err as { code?: unknown }).code;
+  if (code === 4 || code === 5) {
+    const who = target.username !== undefined ? `username '${target.username}' and its password` : target.tls?.certFile ? `the certificate ${target.tls.certFile}` : 'an anonymous client (no username, no certificate)';
+    return new IcosflError('TRANSPORT_NOT_AUTHORISED', `${target.endpoint} refused the connection: ${err.message}: the broker does not accept ${who}; check the credentials configured for it`, { cause: err });
+  }
+  return unavailable(`${target.endpoint} refused the connection: ${err.message}`, err);
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -82,6 +142,12 @@ function unavailable(message: string, cause?: unknown): IcosflError {
  */
 export async function connectMqtt(url: string, opts: MqttConnectOptions): Promise<MqttTransport> {
   const target = parseBrokerUrl(url);
+  if (opts.username !== undefined) target.username = opts.username;
+  if (opts.password !== undefined) target.password = opts.password;
+  if (opts.tls !== undefined) {
+    if (!TLS_PROTOCOLS.has(new URL(target.endpoint).protocol)) throw new TypeError(`tls options need an mqtts:// (ssl, tls, wss) broker URL, got ${target.endpoint}`);
+    target.tls = opts.tls;
+  }
   const resolved = resolveTransportOptions(opts);
   if (opts.stream !== undefined && typeof opts.stream !== 'function') throw new TypeError('stream must be a function returning a Duplex');
   let timer: NodeJS.Timeout | undefined;
@@ -97,7 +163,7 @@ export async function connectMqtt(url: string, opts: MqttConnectOptions): Promis
   const transport = new MqttTransport(target, resolved, opts.stream, (err) => {
     if (err === undefined) return settle();
     transport.abort();
-    settle(unavailable(`${target.endpoint} refused the connection: ${err.message}`, err));
+    settle(err instanceof IcosflError ? err : refusal(err, target));
   });
   timer = setTimeout(() => {
     const cause = transport.lastErrorObject;
@@ -119,6 +185,7 @@ export class MqttTransport implements Transport {
   readonly #client: MqttClient;
   readonly #opts: ResolvedTransportOptions;
   readonly #endpoint: string;
+  readonly #target: BrokerTarget;
   readonly #log: Logger;
   #onFirstConnect: ((err?: Error) => void) | null;
   /** Counts CONNACKs; identifies the current connection. */
@@ -149,6 +216,7 @@ export class MqttTransport implements Transport {
     this.clientId = opts.clientId;
     this.#opts = opts;
     this.#endpoint = target.endpoint;
+    this.#target = target;
     this.#log = opts.logger;
     this.#onFirstConnect = onFirstConnect;
     const will = opts.will;
@@ -164,6 +232,9 @@ export class MqttTransport implements Transport {
       resubscribe: false,
       ...(target.username === undefined ? {} : { username: target.username }),
       ...(target.password === undefined ? {} : { password: target.password }),
+      ...(target.tls === undefined
+        ? {}
+        : { rejectUnauthorized: true, ...(target.tls.ca ? { ca: target.tls.ca } : {}), ...(target.tls.cert ? { cert: target.tls.cert, key: target.tls.key } : {}) }),
       ...(will === undefined ? {} : { will: { topic: will.topic, payload: asBuffer(will.payload), qos: will.qos ?? 1, retain: will.retain ?? false } }),
     };
     // mqtt.js starts connecting here; no packet is parsed before the handlers below are in place.
@@ -378,13 +449,15 @@ export class MqttTransport implements Transport {
   }
 
   #onError(err: Error): void {
-    this.#lastError = err;
+    const tls = tlsFailure(err, this.#target);
+    this.#lastError = tls ?? err;
     this.#log.debug({ err, endpoint: this.#endpoint }, 'mqtt client error');
-    // A CONNACK refusal (bad credentials, client id refused) will not pass on the next try.
-    if (this.#onFirstConnect !== null && err.message.startsWith('Connection refused')) {
+    // A CONNACK refusal (bad credentials, client id refused) or a certificate that does not
+    // verify will not pass on the next try.
+    if (this.#onFirstConnect !== null && (tls !== undefined || err.message.startsWith('Connection refused'))) {
       const first = this.#onFirstConnect;
       this.#onFirstConnect = null;
-      first(err);
+      first(tls ?? err);
     }
   }
 

@@ -11,6 +11,12 @@
  *   round from retained topics, so no agent may plant one;
  * - no subscription to `$...` or to a filter whose first level is a wildcard (`#`, `+/#`, `+/+/x`):
  *   an agent subscribes to its federation's topics, never to everything.
+ * With `tls` (the federation's certificates, scripts/gen-certs.sh) it listens for mqtts:// only,
+ * takes no client without a certificate from the federation CA, takes the certificate's CN as the
+ * client's identity (the client id must be that CN: nobody takes over another's session), and
+ * grants what common/protocol/acl.ts grants that identity, as Mosquitto does with
+ * deploy/mosquitto/acl; the trusted in-process stream is the coordinator's identity. It may then
+ * listen beyond loopback.
  * MQTT 3.1.1 cannot tell a client its publish was refused [MQTT-3.3.5-2]: aedes sends no PUBACK,
  * reports `clientError` and closes the connection (so the client's will, if it may have one, is
  * published). The message is neither stored as retained nor forwarded. A refused subscription
@@ -18,11 +24,14 @@
  */
 import { createServer, isIPv4, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { IcosflError } from '../../common/errors.js';
 import { childLogger, type Logger } from '../../common/log.js';
+import { aclIdentity, COORDINATOR_IDENTITY, mayPublish, maySubscribe, type AclIdentity } from '../../common/protocol/acl.js';
+import type { TlsServerMaterial } from '../../common/transport/tls-credentials.js';
 
-/** Per-agent ACLs to come: consulted after the guards, which they cannot loosen. */
+/** Extra checks, consulted after the guards and (with tls) the federation ACL, which they cannot loosen. */
 export interface BrokerAuthorizer {
   publish?(clientId: string, topic: string, trusted: boolean): boolean;
   subscribe?(clientId: string, filter: string, trusted: boolean): boolean;
@@ -35,6 +44,12 @@ export interface EmbeddedBrokerOptions {
   port?: number;
   logger?: Logger;
   authorize?: BrokerAuthorizer;
+  /** mqtts:// with client certificates and the federation ACL (see above). */
+  tls?: TlsServerMaterial;
+  /** The federation the ACL grants topics of; default '+' (any). */
+  federation?: string;
+  /** The CN that is the coordinator's; default 'icosfl-coordinator'. */
+  coordinatorIdentity?: string;
 }
 
 export interface EmbeddedBrokerStats {
@@ -48,7 +63,7 @@ export interface EmbeddedBrokerStats {
 }
 
 export interface EmbeddedBroker {
-  /** mqtt://127.0.0.1:PORT */
+  /** mqtt://127.0.0.1:PORT, or mqtts:// with tls */
   readonly url: string;
   readonly port: number;
   /** A fresh connection for an in-process client that may publish retained messages. */
@@ -129,8 +144,8 @@ function streamPair(): [PairEnd, PairEnd] {
 
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const host = opts.host ?? EMBEDDED_BROKER_DEFAULTS.host;
-  if (typeof host !== 'string' || !isLoopback(host)) {
-    throw new RangeError(`embedded broker host must be a loopback address (127.x.x.x, ::1, localhost), got '${String(host)}': it has no authentication`);
+  if (typeof host !== 'string' || (!isLoopback(host) && opts.tls === undefined)) {
+    throw new RangeError(`embedded broker host must be a loopback address (127.x.x.x, ::1, localhost) without tls, got '${String(host)}': it has no authentication then`);
   }
   const port = opts.port ?? EMBEDDED_BROKER_DEFAULTS.port;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new RangeError(`embedded broker port must be an integer 0–65535, got ${port}`);
@@ -140,6 +155,17 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
   // Broker-side ends of trustedStream() pairs; aedes keeps the stream it was handed as client.conn.
   const trusted = new WeakSet<object>();
   const isTrusted = (client: Client | null): boolean => client !== null && trusted.has(client.conn);
+  const federation = opts.federation ?? '+';
+  const coordinatorIdentity = opts.coordinatorIdentity ?? COORDINATOR_IDENTITY;
+  const coordinator: AclIdentity = { role: 'coordinator', name: coordinatorIdentity };
+  // With tls: each authenticated client's identity (its certificate's CN); the ACL applies to all.
+  const identities = new WeakMap<Client, AclIdentity>();
+  const identityOf = (client: Client | null): AclIdentity | undefined => (client === null ? undefined : isTrusted(client) ? coordinator : identities.get(client));
+  const aclRefusal = (client: Client | null, allowed: (who: AclIdentity) => boolean): string | null => {
+    if (opts.tls === undefined) return null;
+    const who = identityOf(client);
+    return who === undefined ? 'no identity' : allowed(who) ? null : `not granted to ${who.role} '${who.name}' by the federation ACL`;
+  };
   const stats = { published: 0, publishedBytes: 0, refusedPublishes: 0, refusedSubscriptions: 0 };
 
   const refusePublish = (client: Client | null, packet: PublishPacket, reason: string, cb: (err?: Error | null) => void): void => {
@@ -153,18 +179,42 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     concurrency: EMBEDDED_BROKER_DEFAULTS.concurrency,
     // Client ids are 1–64 characters (transport.ts); aedes' default 23 is MQTT 3.1's limit.
     maxClientsIdLength: 64,
+    authenticate(client, _username, _password, done) {
+      if (opts.tls === undefined || isTrusted(client)) return done(null, true);
+      const socket = client.conn as TLSSocket;
+      const cn = socket.authorized ? socket.getPeerCertificate().subject?.CN : undefined;
+      const name = Array.isArray(cn) ? undefined : cn;
+      const identity = name === undefined ? undefined : aclIdentity(name, coordinatorIdentity);
+      const reason = !socket.authorized
+        ? `client certificate refused: ${String(socket.authorizationError ?? 'none given')}`
+        : identity === undefined
+          ? `certificate CN '${String(cn)}' is not an icosfl identity`
+          : client.id !== identity.name
+            ? `client id '${client.id}' is not its certificate's CN '${identity.name}'`
+            : null;
+      if (reason === null) {
+        identities.set(client, identity!);
+        return done(null, true);
+      }
+      log.warn({ clientId: client.id, reason }, 'connection refused');
+      done(Object.assign(new Error(reason), { returnCode: 5 }) as AuthenticateError, false);
+    },
     authorizePublish(client, packet, cb) {
       const topic = packet.topic;
       const isTrustedClient = isTrusted(client);
       if (topic.startsWith('$')) return refusePublish(client, packet, '$ topics are reserved for the broker', cb);
       if (packet.retain && !isTrustedClient) return refusePublish(client, packet, 'only the coordinator publishes retained messages', cb);
+      const acl = aclRefusal(client, (who) => mayPublish(who, topic, federation));
+      if (acl !== null) return refusePublish(client, packet, acl, cb);
       if (authorize.publish && !authorize.publish(client?.id ?? '', topic, isTrustedClient)) return refusePublish(client, packet, 'not authorised', cb);
       cb(null);
     },
     authorizeSubscribe(client, sub: Subscription, cb) {
       const isTrustedClient = isTrusted(client);
-      const refused =
-        isForbiddenFilter(sub.topic) ? 'filter reaches $ or every topic' : authorize.subscribe && !authorize.subscribe(client.id, sub.topic, isTrustedClient) ? 'not authorised' : null;
+      const refused = isForbiddenFilter(sub.topic)
+        ? 'filter reaches $ or every topic'
+        : (aclRefusal(client, (who) => maySubscribe(who, sub.topic, federation)) ??
+          (authorize.subscribe && !authorize.subscribe(client.id, sub.topic, isTrustedClient) ? 'not authorised' : null));
       if (refused === null) return cb(null, sub);
       stats.refusedSubscriptions++;
       log.warn({ clientId: client.id, filter: sub.topic, reason: refused }, 'subscription refused');
@@ -185,10 +235,23 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     connections.add(conn);
     conn.once('close', () => connections.delete(conn));
   };
-  const server: Server = createServer((socket) => {
-    track(socket);
-    aedes.handle(socket);
-  });
+  const tls = opts.tls;
+  const server: Server =
+    tls === undefined
+      ? createServer((socket) => {
+          track(socket);
+          aedes.handle(socket);
+        })
+      : // Not rejectUnauthorized: under TLS 1.3 Node then drops a certificate of another CA after
+        // the handshake without an alert, and the client cannot tell why. A socket whose
+        // certificate did not verify, or that has none, is refused at CONNECT instead (CONNACK 5,
+        // authenticate above), before any publish or subscribe.
+        createTlsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (socket) => aedes.handle(socket));
+  if (tls !== undefined) {
+    // The raw sockets, so close() also ends those still in (or stuck before) the handshake.
+    server.on('connection', (socket: Socket) => track(socket));
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => log.warn({ remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
+  }
   const listenHost = host === 'localhost' ? '127.0.0.1' : host;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -204,7 +267,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
   }
   server.on('error', (err) => log.error({ err }, 'embedded broker server error'));
   const address = server.address() as AddressInfo;
-  const url = `mqtt://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = `${tls === undefined ? 'mqtt' : 'mqtts'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   log.info({ url }, 'embedded broker listening');
 
   let closing: Promise<void> | null = null;

@@ -5,6 +5,7 @@ import { CONFIG_FLAGS, loadOptionsOf } from '../config/flags.js';
 import { loadFederationKeys, resolveFederation } from '../config/federation.js';
 import { configPathOf, loadCoordinatorConfig } from '../config/load.js';
 import { coordinatorConfigReference } from '../config/reference.js';
+import { loadBrokerSecurity } from '../service-broker.js';
 
 /**
  * Validates what `serve` would start with: the config layers, the key bundle (its role and
@@ -22,6 +23,7 @@ const command = defineCommand({
     const load = loadOptionsOf(values);
     const config = loadCoordinatorConfig(load);
     const federation = resolveFederation(config, await loadFederationKeys(config));
+    loadBrokerSecurity(config); // the TLS files serve would read (exit 78 naming key and file)
     const { source, origins: _origins, federationModel: _model, ...shown } = config;
     void _origins;
     void _model;

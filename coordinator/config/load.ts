@@ -90,6 +90,13 @@ export function loadCoordinatorConfig(opts: LoadOptions = {}): CoordinatorConfig
       signing_key: c.signing_key === '' ? '' : pathOf('coordinator.signing_key', c.signing_key, o, source),
       enrolled_agents: c.enrolled_agents ? pathOf('coordinator.enrolled_agents', c.enrolled_agents, o, source) : join(stateDir, 'enrolled-agents.json'),
     },
+    broker: {
+      ...raw.broker,
+      ca: raw.broker.ca === '' ? '' : pathOf('broker.ca', raw.broker.ca, o, source),
+      cert: raw.broker.cert === '' ? '' : pathOf('broker.cert', raw.broker.cert, o, source),
+      key: raw.broker.key === '' ? '' : pathOf('broker.key', raw.broker.key, o, source),
+      password_file: raw.broker.password_file === '' ? '' : pathOf('broker.password_file', raw.broker.password_file, o, source),
+    },
     federationModel: toFederationModel(raw.model, overrides.origins, source),
     source,
     origins: overrides.origins,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { brokerSecurityProblem } from '../../common/config/broker-security.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../../common/config/log-level.js';
 import { DEFAULT_CHUNK_BYTES } from '../../common/protocol/chunks.js';
 import { DEFAULT_FEDERATION_MODEL, federationModelSchema, type FederationModel } from '../../common/protocol/federation-model.js';
@@ -80,6 +81,13 @@ export const DEFAULTS = {
     client_id: 'icosfl-coordinator',
     // A quarter of EMQX's 1 MB default packet limit.
     chunk_bytes: DEFAULT_CHUNK_BYTES,
+    /** TLS and credentials (docs/tls.md); paths relative to the config file's directory. */
+    ca: '',
+    cert: '',
+    key: '',
+    username: '',
+    password_file: '',
+    allow_insecure: false,
   },
   federation: {
     id: '',
@@ -153,10 +161,16 @@ export const coordinatorConfigSchema = z
             if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
           })
           .default(DEFAULTS.broker.url).describe("'embedded': an MQTT 3.1.1 broker (aedes) in this process on embedded_host:embedded_port; else a broker URL such as mqtt://broker.example:1883 (Mosquitto, EMQX)."),
-        embedded_host: z.string().regex(LOOPBACK, 'must be a loopback address (127.x.x.x, ::1, localhost): the embedded broker has no authentication').default(DEFAULTS.broker.embedded_host).describe('Where the embedded broker listens: loopback only (it has no authentication).'),
+        embedded_host: z.string().min(1).default(DEFAULTS.broker.embedded_host).describe('Where the embedded broker listens: loopback unless TLS (ca, cert, key) is configured, which client certificates then authenticate.'),
         embedded_port: z.number().int().min(0).max(65_535).default(DEFAULTS.broker.embedded_port).describe('Port of the embedded broker; 0 takes a free port (logged, and shown by `status`).'),
         client_id: z.string().regex(ID_PATTERN, 'must be 1–64 of [A-Za-z0-9._-]').default(DEFAULTS.broker.client_id).describe("The coordinator's MQTT client id, unique on the broker."),
         chunk_bytes: z.number().int().min(4096).max(DEFAULT_CHUNK_BYTES).default(DEFAULTS.broker.chunk_bytes).describe("Payload bytes per MQTT message: messages are chunked below brokers' packet limits."),
+        ca: z.string().default(DEFAULTS.broker.ca).describe("PEM CA file (ca.crt from scripts/gen-certs.sh). External broker: its certificate must chain to it (empty: the system's CAs). Embedded: client certificates must chain to it"),
+        cert: z.string().default(DEFAULTS.broker.cert).describe("PEM certificate. External broker: the coordinator's client certificate (coordinator.crt, CN icosfl-coordinator). Embedded: the broker's server certificate (broker.crt); set, the embedded broker speaks mqtts:// only"),
+        key: z.string().default(DEFAULTS.broker.key).describe('Unencrypted PEM private key of cert, readable only by the coordinator (mode 0600)'),
+        username: z.string().default(DEFAULTS.broker.username).describe('External broker username; empty: none, or the certificate\'s CN'),
+        password_file: z.string().default(DEFAULTS.broker.password_file).describe("File whose first line is username's password (mode 0600); a password is never written in this config"),
+        allow_insecure: z.boolean().default(DEFAULTS.broker.allow_insecure).describe('true: allow a plain mqtt:// broker on another host (unencrypted, unauthenticated); warned at every start'),
       })
       .strict()
       .default({})
@@ -210,6 +224,20 @@ export interface CoordinatorConfig extends Omit<RawCoordinatorConfig, 'coordinat
 
 /** coordinatorConfigSchema with its checks across sections (load.ts parses with this; overrides read the plain object's shape). */
 export const checkedCoordinatorConfigSchema = coordinatorConfigSchema.superRefine((c, ctx) => {
+  const b = c.broker;
+  if (b.url === 'embedded') {
+    // Without TLS the embedded broker authenticates no one: it may listen on this host only.
+    const tls = b.cert !== '';
+    if (!tls && !LOOPBACK.test(b.embedded_host)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'embedded_host'], message: `must be a loopback address (127.x.x.x, ::1, localhost) unless the embedded broker speaks TLS: without it, it authenticates no one; set broker.ca, broker.cert and broker.key (scripts/gen-certs.sh) to listen on '${b.embedded_host}'` });
+    }
+    if (tls && b.ca === '') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'ca'], message: 'must name the federation CA (ca.crt) when broker.cert makes the embedded broker speak TLS: client certificates are checked against it' });
+    if (!tls && b.ca !== '') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', 'cert'], message: "must name the embedded broker's certificate (broker.crt) and broker.key when broker.ca is set" });
+    if (b.username !== '' || b.password_file !== '') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['broker', b.username !== '' ? 'username' : 'password_file'], message: 'is for an external broker: the coordinator reaches its embedded broker in-process, and the embedded broker identifies clients by certificate only' });
+  } else {
+    const problem = brokerSecurityProblem(b.url, b, b.allow_insecure, { urlKey: 'broker.url', section: 'broker' });
+    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, path: problem.key.split('.'), message: problem.message });
+  }
   if (c.coordinator.codec === 'ckks' && c.coordinator.keys === '') {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['coordinator', 'keys'], message: "must name the coordinator.json of `icosfl-coordinator keys init` when codec is 'ckks'" });
   }

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { controlRequest } from '../../common/control/client.js';
 import { generateFederation, loadAgentBundle, loadCoordinatorBundle, writeFederation, type AgentBundle, type CoordinatorBundle } from '../../common/crypto/index.js';
 import type { RoundSummary } from '../../coordinator/round/state.js';
+import type { FederationCerts } from './certs.js';
 import { freePort } from './mosquitto.js';
 import { DIST, REPO_ROOT, tempDir } from './paths.js';
 import { sleep, waitFor, within } from './wait.js';
@@ -45,6 +46,12 @@ export interface ClusterOptions {
   coordinatorLogLevel?: 'debug' | 'info';
   /** Signed messages as a deployment has them (coordinator key pair, every agent enrolled); default true. */
   signed?: boolean;
+  /**
+   * TLS with these certificates (test/helpers/certs.ts; agent ids agent-0, agent-1, …): agents
+   * connect with mqtts:// and their certificate; the coordinator with its certificate (external
+   * broker) or runs the embedded broker with the broker certificate.
+   */
+  tls?: FederationCerts;
 }
 
 /** The coordinator's `[federation]` defaults here: short timeouts; after the first session the next is a day away, so the service stays up to be asked. */
@@ -213,7 +220,8 @@ export class FederationCluster {
       if (signed) writeSigningKeyPair(join(keys, COORDINATOR_SIGNING_KEY_FILE), join(keys, COORDINATOR_PUBLIC_KEY_FILE));
       const signing = signed ? { signing_key: join(keys, COORDINATOR_SIGNING_KEY_FILE), enrolled_agents: enrolled } : {};
       const embeddedPort = o.broker === 'embedded' ? await freePort() : 0;
-      const brokerUrl = o.broker === 'embedded' ? `mqtt://127.0.0.1:${embeddedPort}` : o.broker;
+      const brokerUrl = o.broker === 'embedded' ? `${o.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${embeddedPort}` : o.broker;
+      const coordinatorTls = !o.tls ? {} : o.broker === 'embedded' ? { ca: o.tls.ca, cert: o.tls.broker.cert, key: o.tls.broker.key } : { ca: o.tls.ca, cert: o.tls.coordinator.cert, key: o.tls.coordinator.key };
       const intervalMs = o.intervalMs ?? 100;
       const coordDir = join(dir, 'coordinator');
       mkdirSync(coordDir, { recursive: true });
@@ -222,7 +230,7 @@ export class FederationCluster {
         coordinatorConfig,
         toml({
           coordinator: { state_dir: join(coordDir, 'state'), runtime_dir: join(coordDir, 'run'), keys: coordinatorPath, codec: 'ckks', log_level: o.coordinatorLogLevel ?? 'debug', ...signing },
-          broker: o.broker === 'embedded' ? { url: 'embedded', embedded_host: '127.0.0.1', embedded_port: embeddedPort } : { url: o.broker },
+          broker: { ...(o.broker === 'embedded' ? { url: 'embedded', embedded_host: '127.0.0.1', embedded_port: embeddedPort } : { url: o.broker }), ...coordinatorTls },
           federation: { min_agents: o.agents, ...FEDERATION_DEFAULTS, ...o.federation },
           model: { metrics: METRICS, rounds: o.rounds, ...o.model },
         }),
@@ -239,7 +247,18 @@ export class FederationCluster {
             agent: { state_dir: join(a, 'state'), runtime_dir: join(a, 'run'), log_level: 'info' },
             sampler: { interval_ms: intervalMs, metrics: METRICS, ring_capacity: 4096, replay_file: join(TRACES, traces[i]!), replay_history: o.replayHistory?.[i] ?? 0.8, replay_hold: true },
             trainer: { forecast_interval_s: intervalMs / 1000 },
-            federation: { enabled: true, broker: brokerUrl, keys: agentPath, agent_id: `agent-${i}`, ...(signed ? { coordinator_key: join(keys, COORDINATOR_PUBLIC_KEY_FILE) } : {}), codec: 'ckks', presence_interval_s: o.presenceIntervalS ?? 1, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
+            federation: {
+              enabled: true,
+              broker: brokerUrl,
+              keys: agentPath,
+              agent_id: `agent-${i}`,
+              ...(signed ? { coordinator_key: join(keys, COORDINATOR_PUBLIC_KEY_FILE) } : {}),
+              codec: 'ckks',
+              presence_interval_s: o.presenceIntervalS ?? 1,
+              reconnect_min_ms: 100,
+              reconnect_max_ms: 1000,
+              ...(o.tls ? { ca: o.tls.ca, cert: o.tls.agent(`agent-${i}`).cert, key: o.tls.agent(`agent-${i}`).key } : {}),
+            },
           }),
         );
         agents.push({ id: `agent-${i}`, dir: a, config, socket: join(a, 'run', 'agent.sock') });

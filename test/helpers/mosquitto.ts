@@ -16,6 +16,13 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** How long start() waits for the port to accept connections. Default 5000 ms. */
   startTimeoutMs?: number;
+  /**
+   * The listener and security lines instead of the plain anonymous listener: a TLS broker from
+   * deploy/mosquitto/icosfl.conf, say. It must listen on `port` at 127.0.0.1 (waited for).
+   */
+  listenerConfig?: (port: number) => string[];
+  /** The listener speaks TLS: `url` is mqtts://. */
+  tls?: boolean;
 }
 
 export interface MosquittoBroker {
@@ -84,8 +91,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const port = await freePort();
   const config = join(dir, 'mosquitto.conf');
   const lines = [
-    `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
+    ...(opts.listenerConfig ? opts.listenerConfig(port) : [`listener ${port} 127.0.0.1`, 'allow_anonymous true']),
     ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
     // Run as root (containers, CI), Mosquitto would switch to the 'mosquitto' user otherwise.
     ...(process.getuid?.() === 0 ? ['user root'] : []),
@@ -132,7 +138,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
 
   await start();
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     port,
     dir,
     get running() {

@@ -490,7 +490,7 @@ transportSuite(mosquittoBackend(), (s, { T, connect }) => {
     assert.ok(took >= 350 && took < 3000, `took ${took} ms`);
   });
 
-  s('connectMqtt: a broker refusing the connection fails at once, not after connectTimeoutMs', async () => {
+  s('connectMqtt: a broker refusing the connection fails at once (not authorised, exit 77), not after connectTimeoutMs', async () => {
     const closed = await startMosquitto({ extraConfig: ['allow_anonymous false'] });
     try {
       const started = Date.now();
@@ -498,8 +498,8 @@ transportSuite(mosquittoBackend(), (s, { T, connect }) => {
         () => null,
         (e: unknown) => e,
       );
-      assert.ok(isIcosflError(err, 'TRANSPORT_UNAVAILABLE'), String(err));
-      assert.match((err as Error).message, /refused the connection: Connection refused: Not authorized/);
+      assert.ok(isIcosflError(err, 'TRANSPORT_NOT_AUTHORISED'), String(err));
+      assert.match((err as Error).message, /refused the connection: Connection refused: Not authorized: the broker does not accept an anonymous client/);
       assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
     } finally {
       await closed.cleanup();

@@ -78,9 +78,9 @@ test('precedence: file < ICOSFL_COORD_* environment < --set; $ICOSFL_COORDINATOR
   assert.equal(withEnv.federationModel.metrics, ['cpu_busy_pct', 'load5']);
   assert.is(withEnv.federationModel.channelIndependent, false);
 
-  const withFlags = loadCoordinatorConfig({ env, sets: ['federation.min_agents=5', 'broker.url=mqtt://broker.example:1883'] });
+  const withFlags = loadCoordinatorConfig({ env, sets: ['federation.min_agents=5', 'broker.url=mqtts://broker.example:8883'] });
   assert.is(withFlags.federation.min_agents, 5);
-  assert.is(withFlags.broker.url, 'mqtt://broker.example:1883');
+  assert.is(withFlags.broker.url, 'mqtts://broker.example:8883');
 });
 
 test('relative paths in the file are resolved against its directory; in an override against the cwd', () => {
