@@ -38,6 +38,9 @@ export const ERROR_CODES = {
   TRAINER_NOT_RUNNING: { exit: 'UNAVAILABLE', help: "the daemon's training job is not running (disabled, starting, or failed to start)" },
   DATA_INVALID: { exit: 'DATA', help: 'an input data file is malformed' },
   OUTPUT_UNWRITABLE: { exit: 'CANT_CREATE', help: 'an output file or directory cannot be created or written' },
+  CONTROL_PERMISSION_DENIED: { exit: 'NO_PERMISSION', help: "this user may not open the service's control socket (root or the socket's group may)" },
+  CONTROL_PROTOCOL_MISMATCH: { exit: 'UNAVAILABLE', help: 'the process on the control socket answered in another protocol version or shape' },
+  CONTROL_REFUSED: { exit: 'FAILURE', help: 'the service refused a control request for a reason of its own (unknown command, internal failure)' },
   // federation (common/protocol, common/transport, coordinator/round, agent/federation)
   TRANSPORT_UNAVAILABLE: { exit: 'UNAVAILABLE', help: 'the MQTT broker could not be reached or refused the connection' },
   PROTOCOL_MALFORMED: { exit: 'DATA', help: 'a federation message is malformed, oversized, of an unknown version or of another federation' },

@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../common/cli.js';
 import { IcosflError } from '../../common/errors.js';
+import { outputError } from '../../common/system-errors.js';
 import {
   AGENT_BUNDLE_FILE,
   COORDINATOR_BUNDLE_FILE,
@@ -49,14 +50,27 @@ const command: Command = {
       if (positionals.length > 0) throw new TypeError(`keys init takes no positional arguments, got '${positionals[0]}'`);
       if (!values.out) throw new TypeError('keys init: --out DIR is required');
       for (const f of [AGENT_BUNDLE_FILE, COORDINATOR_BUNDLE_FILE]) {
-        if (existsSync(join(values.out, f))) throw new IcosflError('CRYPTO_KEY_INVALID', `${join(values.out, f)} already exists; keys init never overwrites a federation's keys`);
+        if (existsSync(join(values.out, f))) throw new IcosflError('OUTPUT_UNWRITABLE', `--out: ${join(values.out, f)} already exists; keys init never overwrites a federation's keys: choose another --out DIR`);
+      }
+      // Before the keys are made: a directory that cannot be written fails now, naming --out.
+      try {
+        mkdirSync(values.out, { recursive: true, mode: 0o700 });
+        accessSync(values.out, constants.W_OK);
+      } catch (cause) {
+        throw outputError(values.out, cause, '--out');
       }
       const fed = await generateFederation({
         federationId: values['federation-id'],
         maxAbsWeight: positiveNumber('max-abs-weight', values['max-abs-weight'], false),
         maxRoundSamples: positiveNumber('max-round-samples', values['max-round-samples'], true),
       });
-      const { agentPath, coordinatorPath } = writeFederation(values.out, fed);
+      let written: ReturnType<typeof writeFederation>;
+      try {
+        written = writeFederation(values.out, fed);
+      } catch (cause) {
+        throw outputError(values.out, cause, '--out');
+      }
+      const { agentPath, coordinatorPath } = written;
       process.stdout.write(describe(fed.coordinator.params));
       process.stdout.write(`agent bundle (secret key, copy to every agent, mode 0600): ${agentPath}\n`);
       process.stdout.write(`coordinator bundle (parameters only): ${coordinatorPath}\n`);

@@ -2,7 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../common/cli.js';
-import { IcosflError } from '../../common/errors.js';
+import { ZodError } from 'zod';
+import { describeIssue } from '../../common/config/problems.js';
+import { isIcosflError } from '../../common/errors.js';
+import { inputError, isSystemError, outputError } from '../../common/system-errors.js';
 import type { MethodScores } from '../experiment.js';
 import { DEFAULT_FEDERATION_MODEL, parseFederationModel } from '../../common/protocol/federation-model.js';
 import pino from 'pino';
@@ -13,6 +16,24 @@ const USAGE =
   `[--lookback ${D.lookback}] [--horizon ${D.horizon}] [--hidden ${D.hiddenUnits}] [--joint] [--batch-size ${D.batchSize}] [--learning-rate ${D.learningRate}] [--seed ${D.seed}] ` +
   `[--fine-tune ${D.fineTuneEpochs}] [--ridge-features ${D.ridgeFeatures}] [--mix-memory ${D.mixMemory}] [--no-calibration] [--backend auto|native|wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] ` +
   '[--plaintext] [--transport memory|mqtt] [--json] [--plot out.svg]';
+
+/** The flag that set each validated field, so a schema refusal names what the user typed. */
+const FLAG_OF: Record<string, string> = {
+  metrics: 'metrics', kind: 'model', model: 'model', lookback: 'lookback', horizon: 'horizon', hiddenUnits: 'hidden', hidden_units: 'hidden', rounds: 'rounds',
+  localEpochs: 'epochs', batchSize: 'batch-size', batch_size: 'batch-size', learningRate: 'learning-rate', seed: 'seed', fineTuneEpochs: 'fine-tune',
+  ridgeFeatures: 'ridge-features', mixMemory: 'mix-memory', backend: 'backend', channelIndependent: 'joint', channel_independent: 'joint', calibrate: 'no-calibration',
+};
+
+/** Runs a zod-validated parse; a refusal becomes a RangeError naming the flag (exit 64), not zod's JSON. */
+function flagParse<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof ZodError)) throw err;
+    const words = err.issues.map((i) => `--${FLAG_OF[String(i.path[0])] ?? String(i.path[0])}: ${describeIssue(i)}`);
+    throw new RangeError(words.join('; '));
+  }
+}
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -108,7 +129,7 @@ const command: Command = {
     if (!(learningRate > 0 && learningRate < 1)) throw new RangeError(`--learning-rate must be in (0, 1), got '${values['learning-rate']}'`);
     const transport = values.transport ?? 'memory';
     if (transport !== 'memory' && transport !== 'mqtt') throw new RangeError(`--transport must be memory or mqtt, got '${transport}'`);
-    const model = parseFederationModel({
+    const model = flagParse(() => parseFederationModel({
       metrics,
       kind,
       lookback: int(values, 'lookback', D.lookback, 2),
@@ -124,7 +145,7 @@ const command: Command = {
       ridgeFeatures: int(values, 'ridge-features', D.ridgeFeatures, 0),
       mixMemory: int(values, 'mix-memory', D.mixMemory, 0),
       calibrate: !values['no-calibration'],
-    });
+    }));
     const clientLimit = int(values, 'clients', 50, 1);
 
     // tfjs and the trainer load only when this command runs (see common/cli.ts).
@@ -137,19 +158,28 @@ const command: Command = {
     const { specOf } = await import('../../agent/federation/engines.js');
 
     // An output path that cannot be written fails now, not after the run (which would be lost).
-    if (values.plot) {
+    const plot = values.plot;
+    const writePlot = (text: string) => {
       try {
-        writeFileSync(values.plot, '', { flag: 'w' });
+        writeFileSync(plot!, text, { flag: 'w' });
       } catch (cause) {
-        throw new IcosflError('OUTPUT_UNWRITABLE', `--plot ${values.plot}: cannot write there (${(cause as NodeJS.ErrnoException).code ?? cause})`, { cause });
+        throw outputError(plot!, cause, '--plot');
       }
-    }
+    };
+    if (plot) writePlot('');
     const dataDir = values.data;
-    const files = clientFiles(dataDir);
+    let files: string[];
+    try {
+      files = clientFiles(dataDir);
+    } catch (err) {
+      // The reason (ENOENT, ENOTDIR, EACCES) is in the cause; say it with the flag.
+      if (isIcosflError(err, 'DATA_INVALID') && isSystemError(err.cause)) throw inputError('DATA_INVALID', dataDir, err.cause, '--data', 'name a directory with one CSV per machine');
+      throw err;
+    }
     const series = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
     // stdout carries the table or the JSON object; progress logs go to stderr (warn by default).
     const log = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { component: 'simulate' } }, pino.destination(2));
-    const trainerConfig = parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
+    const trainerConfig = flagParse(() => parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize }));
     const { chosen } = await selectBackend(trainerConfig, specOf(model), { logger: log });
     // Encrypted FedAvg by default (the real codec and coordinator sum); --plaintext for the reference.
     const { ckksWitness, roundSampleBound } = await import('../encrypted.js');
@@ -171,7 +201,7 @@ const command: Command = {
     const opts = { ...model, model: model.kind, fineTuneEpochs: model.fineTuneEpochs };
     const aggregation = encrypted ? `CKKS-encrypted FedAvg (max |encrypted − plaintext| ${encrypted.maxAbsError().toExponential(2)})` : 'plaintext FedAvg';
 
-    if (values.plot) writeFileSync(values.plot, forecastSvg(r, opts.horizon));
+    if (plot) writePlot(forecastSvg(r, opts.horizon));
     const verdict = goalVerdict(r.scores, metrics);
     // JSON keys persistence/local/federated/centralized as specified, plus the federated
     // pipeline's pieces: fedavg (global model), fine_tuned and ridge (before the mixtures).
