@@ -20,7 +20,7 @@ interface StatusAnswer {
     jitter_ms: { n: number; p50: number | null; p99: number | null; max: number | null };
   };
   collectors: { name: string; on: boolean; ok: boolean | null; last_duration_ms: number | null; failures: number; last_error: string | null }[];
-  prometheus: { url: string } | null;
+  prometheus: { url: string } | { url: null; error: string } | null;
   trainer: Record<string, unknown>;
   federation?: Record<string, unknown>;
 }
@@ -74,7 +74,7 @@ export function formatStatus(st: StatusAnswer): string {
     const state = !c.on ? 'off' : c.ok === null ? 'on, no sample yet' : c.ok ? `on, ok (${ms(c.last_duration_ms)})` : `on, FAILING (${c.failures} failures; ${c.last_error ?? ''})`;
     rows.push([`  ${c.name}`, state]);
   }
-  rows.push(['prometheus', st.prometheus ? st.prometheus.url : 'off']);
+  rows.push(['prometheus', st.prometheus ? (st.prometheus.url ?? `FAILED: ${'error' in st.prometheus ? st.prometheus.error : '?'}`) : 'off']);
   rows.push(['trainer', formatTrainer(st.trainer)]);
   rows.push(['federation', formatFederation(st.federation)]);
   if (st.last_reload) rows.push(['last reload', `${st.last_reload.at} ${st.last_reload.ok ? 'ok' : 'REJECTED'}: ${st.last_reload.message}`]);

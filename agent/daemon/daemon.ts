@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
 import { IcosflError } from '../../common/errors.js';
+import { errnoWords } from '../../common/system-errors.js';
 import { exitCode } from '../../common/exit-codes.js';
 import { setRootLogger, type Logger } from '../../common/log.js';
 import type { MetricRing } from '../../native/ring.js';
@@ -59,6 +60,8 @@ export class Daemon {
   private control: ControlServer | undefined;
   private registry: Registry | undefined;
   private metricsServer: MetricsServer | undefined;
+  /** Why the configured Prometheus endpoint is not listening (null: listening or not configured). */
+  private prometheusError: string | null = null;
   private trainer: JobSlot | undefined;
   private trainerWait: (() => void) | undefined;
   private trainerStartError: string | null = null;
@@ -187,7 +190,7 @@ export class Daemon {
         const st = s?.collectors.find((x) => x.name === name);
         return { name, on: on.has(name), ok: st?.ok ?? null, last_duration_ms: st?.lastDurationMs ?? null, failures: st?.failures ?? 0, last_error: st?.lastError ?? null };
       }),
-      prometheus: this.metricsServer ? { url: this.metricsServer.url } : null,
+      prometheus: this.metricsServer ? { url: this.metricsServer.url } : this.prometheusError ? { url: null, error: this.prometheusError } : null,
       federation: this.trainer?.kind === 'federation'
         ? this.trainer.job.status()
         : c.federation.enabled
@@ -210,12 +213,17 @@ export class Daemon {
       await this.metricsServer.close();
       this.metricsServer = undefined;
     }
+    this.prometheusError = null;
     if (!c.prometheus.enabled || !this.registry) return;
     try {
       this.metricsServer = await MetricsServer.start(this.registry, c.prometheus.host, c.prometheus.port, this.logger('prometheus'));
     } catch (err) {
-      // A taken port must not stop sampling (nor put a systemd service into a restart loop).
-      this.log.error({ err, host: c.prometheus.host, port: c.prometheus.port }, 'metrics endpoint could not listen; continuing without it');
+      // A taken port must not stop sampling (nor put a systemd service into a restart loop), but
+      // status says it failed and why: "off" would read as never configured.
+      const e = err as NodeJS.ErrnoException;
+      const fix = e.code === 'EACCES' ? 'choose a port above 1023 (prometheus.port) or grant CAP_NET_BIND_SERVICE' : 'choose another prometheus.port or stop what holds it';
+      this.prometheusError = `cannot listen on ${c.prometheus.host}:${c.prometheus.port}: ${errnoWords(e)}; ${fix}`;
+      this.log.error({ err, host: c.prometheus.host, port: c.prometheus.port, reason: this.prometheusError }, 'metrics endpoint failed to listen; sampling continues without it');
       return;
     }
     if (this.shuttingDown) await this.metricsServer.close();

@@ -39,7 +39,7 @@ function connectError(socketPath: string, service: ControlService, why: { err?: 
   if (kind) return new IcosflError('DAEMON_NOT_RUNNING', `${socketPath} is ${kind}, not ${service.name}'s control socket; name the socket (--socket PATH) or leave --socket out`, { cause: err });
   if (why.timeoutMs !== undefined) return new IcosflError('DAEMON_NOT_RUNNING', `${service.name} on ${socketPath} did not answer within ${why.timeoutMs} ms; it may be hung or overloaded (${status})`);
   if (why.closed) return new IcosflError('DAEMON_NOT_RUNNING', `${service.name} on ${socketPath} closed the connection without an answer; see its log (${status})`);
-  const what = err?.code === 'ENOENT' ? 'there is no socket' : err?.code === 'ECONNREFUSED' ? 'nothing is listening (a socket left by a stopped process)' : errnoWords(err ?? {});
+  const what = err?.code === 'ENOENT' ? 'there is no socket (ENOENT)' : err?.code === 'ECONNREFUSED' ? 'nothing is listening, a socket left by a stopped process (ECONNREFUSED),' : errnoWords(err ?? {});
   return new IcosflError('DAEMON_NOT_RUNNING', `${service.name} is not running: ${what} at ${socketPath}; start it (systemctl start ${service.unit}) or name its socket with --socket`, { cause: err });
 }
 

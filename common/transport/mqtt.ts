@@ -18,6 +18,7 @@
 import { Duplex } from 'node:stream';
 import { connect as mqttConnect, MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
 import { IcosflError } from '../errors.js';
+import { errnoWords, isSystemError } from '../system-errors.js';
 import type { Logger } from '../log.js';
 import {
   assertQoS,
@@ -72,6 +73,11 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** A socket error in words ("nothing is listening there (ECONNREFUSED)"), an MQTT one as the broker said it. */
+function causeWords(err: unknown): string {
+  return isSystemError(err) ? errnoWords(err) : err instanceof Error ? err.message : String(err);
+}
+
 function unavailable(message: string, cause?: unknown): IcosflError {
   return new IcosflError('TRANSPORT_UNAVAILABLE', message, cause === undefined ? {} : { cause });
 }
@@ -97,12 +103,12 @@ export async function connectMqtt(url: string, opts: MqttConnectOptions): Promis
   const transport = new MqttTransport(target, resolved, opts.stream, (err) => {
     if (err === undefined) return settle();
     transport.abort();
-    settle(unavailable(`${target.endpoint} refused the connection: ${err.message}`, err));
+    settle(unavailable(`${target.endpoint} refused the connection: ${causeWords(err)}`, err));
   });
   timer = setTimeout(() => {
     const cause = transport.lastErrorObject;
     transport.abort();
-    settle(unavailable(`could not connect to ${target.endpoint} within ${resolved.connectTimeoutMs} ms: ${cause?.message ?? 'no CONNACK'}`, cause ?? undefined));
+    settle(unavailable(`could not connect to ${target.endpoint} within ${resolved.connectTimeoutMs} ms: ${cause ? causeWords(cause) : 'no CONNACK'}; is the broker running and federation.broker right?`, cause ?? undefined));
   }, resolved.connectTimeoutMs);
   await connected;
   return transport;

@@ -20,6 +20,7 @@ import { createServer, isIPv4, type AddressInfo, type Server, type Socket } from
 import { Duplex } from 'node:stream';
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { IcosflError } from '../../common/errors.js';
+import { errnoWords } from '../../common/system-errors.js';
 import { childLogger, type Logger } from '../../common/log.js';
 
 /** Per-agent ACLs to come: consulted after the guards, which they cannot loosen. */
@@ -200,7 +201,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     });
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    throw new IcosflError('TRANSPORT_UNAVAILABLE', `embedded broker could not listen on ${listenHost}:${port}: ${(err as Error).message}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const fix = code === 'EACCES' ? 'choose a port above 1023 or grant CAP_NET_BIND_SERVICE' : code === 'EADDRINUSE' ? 'choose another port or stop what holds it (ss -ltnp)' : 'check the host and port';
+    throw new IcosflError('TRANSPORT_UNAVAILABLE', `embedded broker could not listen on ${listenHost}:${port}: ${errnoWords(err as NodeJS.ErrnoException)}; ${fix}`, { cause: err });
   }
   server.on('error', (err) => log.error({ err }, 'embedded broker server error'));
   const address = server.address() as AddressInfo;
