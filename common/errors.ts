@@ -9,7 +9,6 @@ import type { ExitName } from './exit-codes.js';
 export const ERROR_CODES = {
   // ring (native/)
   RING_LAYOUT_MISMATCH: { exit: 'DATA', help: 'the ring file was made with another capacity, channel count or dtype' },
-  RING_CORRUPT: { exit: 'DATA', help: 'the ring file failed its header or checksum check' },
   RING_LOCKED: { exit: 'TEMP_FAIL', help: 'another process holds the ring file' },
   RING_IO: { exit: 'IO', help: 'reading, writing or mapping the ring file failed' },
   RING_NOT_ENOUGH_DATA: { exit: 'TEMP_FAIL', help: 'the ring holds too few samples for the request' },
@@ -44,7 +43,6 @@ export const ERROR_CODES = {
   // federation (common/protocol, common/transport, coordinator/round, agent/federation)
   TRANSPORT_UNAVAILABLE: { exit: 'UNAVAILABLE', help: 'the MQTT broker could not be reached or refused the connection' },
   PROTOCOL_MALFORMED: { exit: 'DATA', help: 'a federation message is malformed, oversized, of an unknown version or of another federation' },
-  FEDERATION_INCOMPATIBLE: { exit: 'DATA', help: "the federation's model does not fit this agent (a metric it does not sample, another key)" },
   COORDINATOR_BUSY: { exit: 'TEMP_FAIL', help: "another coordinator process holds this state directory" },
 } as const;
 
