@@ -79,4 +79,16 @@ test('every error code is thrown by the product and checked by at least one test
   assert.equal(unthrown, [], `codes nothing produces (remove them or throw them): ${unthrown.join(', ')}`);
 });
 
+test("README's exit-code table lists every exit and each error code under the exit it declares", () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const rows = new Map<string, string>();
+  for (const m of readme.matchAll(/^\| (\d+) \| ([A-Z_]+) \| [^|]+ \|([^\n]*)\|$/gm)) rows.set(m[2]!, `${m[1]}|${m[3]}`);
+  for (const [name, entry] of Object.entries(EXIT_CODES)) {
+    const row = rows.get(name);
+    assert.ok(row, `README has a row for exit ${name}`);
+    assert.is(row!.split('|')[0], String(entry.code), `${name} is ${entry.code}`);
+  }
+  for (const [code, entry] of Object.entries(ERROR_CODES)) assert.ok(rows.get(entry.exit)?.includes(`\`${code}\``), `README lists ${code} under ${entry.exit}`);
+});
+
 test.run();
