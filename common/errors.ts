@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   TRANSPORT_UNAVAILABLE: { exit: 'UNAVAILABLE', help: 'the MQTT broker could not be reached or refused the connection' },
   PROTOCOL_MALFORMED: { exit: 'DATA', help: 'a federation message is malformed, oversized, of an unknown version or of another federation' },
   COORDINATOR_BUSY: { exit: 'TEMP_FAIL', help: "another coordinator process holds this state directory" },
+  // simulate
+  SIMULATION_FAILED: { exit: 'FAILURE', help: 'a simulated federation did not finish: one of its processes exited or --timeout-s passed' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
