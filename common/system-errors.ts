@@ -71,9 +71,11 @@ const READ_HINTS: Record<string, string> = {
  */
 export function outputError(path: string, err: unknown, what = '', hint?: string): IcosflError {
   const e = err as NodeJS.ErrnoException;
-  const target = e.path && e.path !== path ? `${e.path} (for ${path})` : path;
+  const target = e.path && path && e.path !== path ? `${e.path} (for ${path})` : path || e.path || 'a file';
   const advice = hint ?? WRITE_HINTS[e.code ?? ''] ?? 'choose another path';
-  return new IcosflError('OUTPUT_UNWRITABLE', `${what ? `${what}: ` : ''}cannot create ${target}: ${errnoWords(e)}; ${advice}`, { cause: err, details: { path, errno: e.code } });
+  // A write() that fails (ENOSPC, EIO) happens after the file was created.
+  const verb = e.syscall === 'write' ? 'cannot write' : 'cannot create';
+  return new IcosflError('OUTPUT_UNWRITABLE', `${what ? `${what}: ` : ''}${verb} ${target}: ${errnoWords(e)}; ${advice}`, { cause: err, details: { path, errno: e.code } });
 }
 
 /** An input file that cannot be read, under the code of what it was (DATA_INVALID, CRYPTO_KEY_INVALID…). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { runCli, type Command, type CommandTable } from '../../common/cli.js';
@@ -18,6 +18,7 @@ const COMMANDS: CommandTable = {
   json: fail((argv) => JSON.parse(readFileSync(argv[0]!, 'utf8'))),
   read: fail((argv) => readFileSync(argv[0]!)),
   mkdir: fail((argv) => mkdirSync(argv[0]!)),
+  write: fail((argv) => writeFileSync(argv[0]!, 'x'.repeat(1 << 16))),
   bug: fail(() => (undefined as unknown as { x: { y: number } }).x.y),
   object: fail(() => {
     throw { reason: 'plain object' };

@@ -74,6 +74,13 @@ test('system errors nobody mapped: the path, the errno in words and what to do',
   assert.match(notDir.stderr, '(ENOTDIR); check that every parent of the path is a directory');
 });
 
+test('ENOSPC while writing (/dev/full) is an output problem: free space or choose another device', () => {
+  const r = run(['write', '/dev/full']);
+  assert.is(r.status, exitCode('CANT_CREATE'));
+  assertCleanStderr(r.stderr);
+  assert.match(r.stderr, '[OUTPUT_UNWRITABLE] cannot write a file: no space left on the device (ENOSPC); free some space or choose another device');
+});
+
 test('EACCES on an output directory is a permission problem with a writable-path hint', () => {
   const locked = join(tmp.dir, 'locked');
   mkdirSync(locked);
