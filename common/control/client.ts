@@ -36,7 +36,7 @@ function connectError(socketPath: string, service: ControlService, why: { err?: 
     return new IcosflError('CONTROL_PERMISSION_DENIED', `cannot open ${service.name}'s control socket ${socketPath}: ${errnoWords(err)}; ${who}`, { cause: err });
   }
   const kind = notASocket(socketPath);
-  if (kind) return new IcosflError('DAEMON_NOT_RUNNING', `${socketPath} is ${kind}, not ${service.name}'s control socket; name the socket (--socket PATH) or leave --socket out`, { cause: err });
+  if (kind) return new IcosflError('DAEMON_NOT_RUNNING', `${socketPath} is ${kind}, not ${service.name}'s control socket; name the socket (--socket PATH) or leave --socket out`, { cause: err, details: { notASocket: true } });
   if (why.timeoutMs !== undefined) return new IcosflError('DAEMON_NOT_RUNNING', `${service.name} on ${socketPath} did not answer within ${why.timeoutMs} ms; it may be hung or overloaded (${status})`);
   if (why.closed) return new IcosflError('DAEMON_NOT_RUNNING', `${service.name} on ${socketPath} closed the connection without an answer; see its log (${status})`);
   const what = err?.code === 'ENOENT' ? 'there is no socket (ENOENT)' : err?.code === 'ECONNREFUSED' ? 'nothing is listening, a socket left by a stopped process (ECONNREFUSED),' : errnoWords(err ?? {});

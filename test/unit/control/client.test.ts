@@ -61,6 +61,11 @@ test('a path that is no socket is named as what it is', async () => {
   writeFileSync(file, 'x');
   await expectCode(controlRequest(file, { cmd: 'status' }), 'DAEMON_NOT_RUNNING', `${file} is a regular file, not icosfl-agent's control socket`);
   await expectCode(controlRequest(dir, { cmd: 'status' }, 3000, { name: 'icosfl-coordinator', unit: 'icosfl-coordinator' }), 'DAEMON_NOT_RUNNING', `${dir} is a directory, not icosfl-coordinator's control socket`);
+  // predict does not fall back to the offline model then: the --socket is wrong, not the daemon absent.
+  const r = spawnSync(process.execPath, [join(DIST, 'agent', 'cli.js'), 'predict', '--socket', file, '--state-dir', join(dir, 'state')], { encoding: 'utf8', timeout: 30_000 });
+  assert.is(r.status, exitCode('UNAVAILABLE'), r.stderr);
+  assertCleanStderr(r.stderr);
+  assert.match(r.stderr, `${file} is a regular file, not icosfl-agent's control socket`);
 });
 
 test('a service that accepts but never answers is hung, not absent', async () => {
