@@ -51,6 +51,26 @@ test('a forced backend that cannot load: trainer FAILED in status, predict exits
   assert.is((await d.exited).code, 0, d.stderr);
 });
 
+test('the federation job with a forced backend that cannot load: federation FAILED in status, predict exits UNAVAILABLE', async () => {
+  const federation = '[federation]\nenabled = true\ncodec = "plaintext"\nfederation_id = "failures"\nbroker = "mqtt://127.0.0.1:9"\n';
+  const config = writeConfig(dir, `[sampler]\ninterval_ms = 100\nmetrics = ["mem_used_pct", "load1"]\n\n${federation}`, 'fed.toml', 'backend = "tfjs-node"');
+  const stateDir = join(dir, 'fed');
+  const d = DaemonProcess.spawn(['run', '--config', config, '--state-dir', stateDir]);
+  daemons.push(d);
+  const socket = controlSocketPath(join(stateDir, 'run'));
+  await d.waitForLog('ready');
+  await d.waitForLog('federation job could not start; sampling continues', 30_000);
+  const text = await runCli(['status', '--socket', socket]);
+  assert.is(text.code, 0, text.stderr);
+  assert.match(text.stdout, /federation\s+FAILED to start: no TensorFlow\.js backend could be loaded \(.*tfjs-node/);
+  const predict = await runCli(['predict', '--socket', socket]);
+  assert.is(predict.code, exitCode('UNAVAILABLE'), predict.stderr);
+  assertCleanStderr(predict.stderr);
+  assert.match(predict.stderr, /\[TRAINER_NOT_RUNNING\] daemon refused 'predict': the training job could not start: no TensorFlow\.js backend/);
+  d.proc.kill('SIGTERM');
+  assert.is((await d.exited).code, 0, d.stderr);
+});
+
 test('a Prometheus port held by another process: status and log say failed and why, not off', async () => {
   holder = createServer();
   await new Promise<void>((resolve) => holder!.listen(0, '127.0.0.1', resolve));
