@@ -9,7 +9,6 @@ import type { ExitName } from './exit-codes.js';
 export const ERROR_CODES = {
   // ring (native/)
   RING_LAYOUT_MISMATCH: { exit: 'DATA', help: 'the ring file was made with another capacity, channel count or dtype' },
-  RING_CORRUPT: { exit: 'DATA', help: 'the ring file failed its header or checksum check' },
   RING_LOCKED: { exit: 'TEMP_FAIL', help: 'another process holds the ring file' },
   RING_IO: { exit: 'IO', help: 'reading, writing or mapping the ring file failed' },
   RING_NOT_ENOUGH_DATA: { exit: 'TEMP_FAIL', help: 'the ring holds too few samples for the request' },
@@ -40,10 +39,12 @@ export const ERROR_CODES = {
   TRAINER_NOT_RUNNING: { exit: 'UNAVAILABLE', help: "the daemon's training job is not running (disabled, starting, or failed to start)" },
   DATA_INVALID: { exit: 'DATA', help: 'an input data file is malformed' },
   OUTPUT_UNWRITABLE: { exit: 'CANT_CREATE', help: 'an output file or directory cannot be created or written' },
+  CONTROL_PERMISSION_DENIED: { exit: 'NO_PERMISSION', help: "this user may not open the service's control socket (root or the socket's group may)" },
+  CONTROL_PROTOCOL_MISMATCH: { exit: 'UNAVAILABLE', help: 'the process on the control socket answered in another protocol version or shape' },
+  CONTROL_REFUSED: { exit: 'FAILURE', help: 'the service refused a control request for a reason of its own (unknown command, internal failure)' },
   // federation (common/protocol, common/transport, coordinator/round, agent/federation)
   TRANSPORT_UNAVAILABLE: { exit: 'UNAVAILABLE', help: 'the MQTT broker could not be reached or refused the connection' },
   PROTOCOL_MALFORMED: { exit: 'DATA', help: 'a federation message is malformed, oversized, of an unknown version or of another federation' },
-  FEDERATION_INCOMPATIBLE: { exit: 'DATA', help: "the federation's model does not fit this agent (a metric it does not sample, another key)" },
   COORDINATOR_BUSY: { exit: 'TEMP_FAIL', help: "another coordinator process holds this state directory" },
   // command line (common/cli-flags.ts)
   USAGE_INVALID: { exit: 'USAGE', help: 'a command line names an unknown command, subcommand or flag, or a flag lacks its value' },
@@ -51,6 +52,8 @@ export const ERROR_CODES = {
   TLS_MATERIAL_INVALID: { exit: 'CONFIG', help: 'a configured CA, certificate, private key or password file is missing, unreadable, malformed or does not match' },
   TRANSPORT_NOT_AUTHORISED: { exit: 'NO_PERMISSION', help: "the broker refused this client's certificate, username or password" },
   TRANSPORT_TLS_UNTRUSTED: { exit: 'UNAVAILABLE', help: "the broker's TLS certificate did not verify against the configured CA or does not name the broker's host" },
+  // simulate
+  SIMULATION_FAILED: { exit: 'FAILURE', help: 'a simulated federation did not finish: one of its processes exited or --timeout-s passed' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -24,6 +24,7 @@ export function findControlSocket(runtimeDir: string): string {
   return !existsSync(configured) && existsSync(SYSTEMD_SOCKET) ? SYSTEMD_SOCKET : configured;
 }
 
+// No group: the unit's DynamicUser owns a 0750 runtime directory, so only root may connect.
 const SERVICE = { name: 'icosfl-coordinator', unit: 'icosfl-coordinator' };
 
 export function coordinatorRequest(socketPath: string, req: { cmd: string } & Record<string, unknown>, timeoutMs = 3000): Promise<unknown> {

@@ -1,4 +1,5 @@
-import { IcosflError } from '../common/errors.js';
+import { IcosflError, isIcosflError } from '../common/errors.js';
+import { outputError, isSystemError } from '../common/system-errors.js';
 import type { Logger } from '../common/log.js';
 import { FileJournal, type JournalLoad, type RoundJournal } from './round/journal.js';
 import type { CoordinatorState } from './round/state.js';
@@ -14,8 +15,15 @@ export class PreloadedJournal implements RoundJournal {
   #loaded: JournalLoad | undefined;
 
   constructor(dir: string, logger: Logger) {
-    this.#inner = new FileJournal(dir, logger);
-    this.#loaded = this.#inner.load();
+    try {
+      this.#inner = new FileJournal(dir, logger);
+      this.#loaded = this.#inner.load();
+    } catch (err) {
+      // A state directory that cannot be created is a path or permission problem, not corrupt state.
+      const cause = isIcosflError(err, 'STATE_CORRUPT') ? err.cause : undefined;
+      if (isSystemError(cause) && cause.syscall === 'mkdir') throw outputError(dir, cause, 'coordinator.state_dir', 'run as the service user or set [coordinator] state_dir to a writable directory');
+      throw err;
+    }
   }
 
   /** The snapshot's federation, or undefined for a fresh directory. */

@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../common/control/server.js';
 import { IcosflError } from '../common/errors.js';
+import { outputError } from '../common/system-errors.js';
 import { exitCode } from '../common/exit-codes.js';
 import { createLogger, resolveLogOutput, setRootLogger, warnOnBadLogFormat, type Logger } from '../common/log.js';
 import { stdoutLogDestination } from '../common/log-destination.js';
@@ -280,8 +281,7 @@ function makeRuntimeDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
-    throw new IcosflError('OUTPUT_UNWRITABLE', `cannot create the runtime directory ${dir} (${code}); run as the service user or set coordinator.runtime_dir`, { cause });
+    throw outputError(dir, cause, 'coordinator.runtime_dir', 'run as the service user or set coordinator.runtime_dir to a writable directory');
   }
 }
 

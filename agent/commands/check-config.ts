@@ -5,6 +5,28 @@ import { CONFIG_FLAGS, loadOptionsOf } from '../config/flags.js';
 import { agentBrokerCredentials } from '../config/broker-credentials.js';
 import { DEFAULT_CONFIG_PATH, loadAgentConfig } from '../config/load.js';
 import { agentConfigReference } from '../config/reference.js';
+import { IcosflError, isIcosflError } from '../../common/errors.js';
+import type { AgentConfig } from '../config/schema.js';
+
+/**
+ * With the federation on and encrypted, the key bundle is checked as the daemon will load it
+ * (role, mode 0600, federation id), so a coordinator.json given to an agent fails here, exit 77.
+ */
+async function checkFederationKeys(config: AgentConfig): Promise<string | undefined> {
+  const f = config.federation;
+  if (!f.enabled || f.codec !== 'ckks') return undefined;
+  const { loadAgentBundle } = await import('../../common/crypto/bundle.js');
+  try {
+    const { params } = loadAgentBundle(f.keys);
+    if (f.federation_id && f.federation_id !== params.federationId) {
+      throw new IcosflError('CONFIG_INVALID', `federation.federation_id '${f.federation_id}' is not the key bundle's federation '${params.federationId}' (${f.keys}); set it to '${params.federationId}' or leave it empty`);
+    }
+    return `federation ${params.federationId}, key ${params.keyId} (${f.keys})`;
+  } catch (err) {
+    if (!isIcosflError(err) || err.code === 'CONFIG_INVALID') throw err;
+    throw new IcosflError(err.code, `federation.keys: ${err.message}`, { cause: err });
+  }
+}
 
 const command = defineCommand({
   summary: 'validate the config file, environment and flags; print the effective config (exit 78 naming the key if invalid)',
@@ -22,8 +44,10 @@ const command = defineCommand({
       const agent = config.federation.cert === '' ? config.federation.agent_id : (await import('../federation/job.js')).agentIdOf(config.federation.agent_id);
       agentBrokerCredentials(config.federation, agent, source);
     }
+    const keys = await checkFederationKeys({ source, ...config });
     const from = source ?? `defaults (no file at ${load.configPath ?? process.env.ICOSFL_CONFIG ?? DEFAULT_CONFIG_PATH})`;
     process.stdout.write(`config OK: ${from}\n`);
+    if (keys) process.stdout.write(`${keys}\n`);
     if (!values.quiet) process.stdout.write(`\n# effective configuration (file < ICOSFL_* environment < flags)\n${stringify(config)}\n`);
     return 0;
   },

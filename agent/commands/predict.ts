@@ -86,7 +86,8 @@ const command = defineCommand({
     } catch (err) {
       // The only argument the daemon can refuse is the horizon (beyond its model's): a bad flag.
       if (err instanceof RangeError) throw new RangeError(`--horizon ${String(horizon)} is not accepted: ${err.message}`);
-      if (!isIcosflError(err, 'DAEMON_NOT_RUNNING')) throw err;
+      // Offline only when nothing runs there: a --socket that names no socket is the user's to fix.
+      if (!isIcosflError(err, 'DAEMON_NOT_RUNNING') || err.details?.notASocket) throw err;
       result = await predictOffline(config.agent.state_dir, config.sampler.metrics, config.sampler.ring_capacity, horizon);
     }
     process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatForecast(result));

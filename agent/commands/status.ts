@@ -20,7 +20,7 @@ interface StatusAnswer {
     jitter_ms: { n: number; p50: number | null; p99: number | null; max: number | null };
   };
   collectors: { name: string; on: boolean; ok: boolean | null; last_duration_ms: number | null; failures: number; last_error: string | null }[];
-  prometheus: { url: string } | null;
+  prometheus: { url: string } | { url: null; error: string } | null;
   trainer: Record<string, unknown>;
   federation?: Record<string, unknown>;
   storage?: { degraded: boolean; failing: { kind: string; path: string; errno: string; count: number; at: string }[]; log_lines_dropped: number };
@@ -91,7 +91,7 @@ export function formatStatus(st: StatusAnswer): string {
     const dropped = st.storage.log_lines_dropped > 0 ? `; ${st.storage.log_lines_dropped} log lines dropped` : '';
     rows.push(['storage', f.length === 0 ? `ok${dropped}` : `DEGRADED: ${f.map((x) => `${x.kind} ${x.path} ${x.errno} (${x.count} failed writes, last ${x.at})`).join('; ')}${dropped}`]);
   }
-  rows.push(['prometheus', st.prometheus ? st.prometheus.url : 'off']);
+  rows.push(['prometheus', st.prometheus ? (st.prometheus.url ?? `FAILED: ${'error' in st.prometheus ? st.prometheus.error : '?'}`) : 'off']);
   rows.push(['trainer', formatTrainer(st.trainer)]);
   rows.push(['federation', formatFederation(st.federation)]);
   if (st.last_reload) rows.push(['last reload', `${st.last_reload.at} ${st.last_reload.ok ? 'ok' : 'REJECTED'}: ${st.last_reload.message}`]);

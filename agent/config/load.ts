@@ -4,6 +4,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { IcosflError } from '../../common/errors.js';
 import { resolveLogFormat } from '../../common/config/log-level.js';
+import { errnoWords } from '../../common/system-errors.js';
 import { METRICS } from '../collectors/index.js';
 import { missingColumns, readReplayHeader } from '../sampler/replay-source.js';
 import { envOverrides, flagOverrides, type ConfigLayer, type Overrides } from './overrides.js';
@@ -37,7 +38,7 @@ function readConfigFile(path: string, explicit: boolean): ConfigLayer | null {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !explicit) return null;
     if (code === 'ENOENT') throw new IcosflError('CONFIG_NOT_FOUND', `config file ${path} does not exist`, { cause: err });
-    throw new IcosflError('CONFIG_INVALID', `config file ${path} cannot be read (${code ?? String(err)})`, { cause: err });
+    throw new IcosflError('CONFIG_INVALID', `config file ${path} cannot be read: ${errnoWords(err as NodeJS.ErrnoException)}; ${code === 'EISDIR' ? 'name the file, not its directory' : 'run as a user that may read it or fix its permissions'}`, { cause: err });
   }
   try {
     return parseToml(text) as ConfigLayer;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import { IcosflError } from '../../common/errors.js';
+import { errnoWords } from '../../common/system-errors.js';
 import { exitCode } from '../../common/exit-codes.js';
 import { createLogger, resolveLogOutput, setRootLogger, warnOnBadLogFormat, type Logger } from '../../common/log.js';
 import { stdoutLogDestination, type LogDestinationStats } from '../../common/log-destination.js';
@@ -61,6 +62,8 @@ export class Daemon {
   private control: ControlServer | undefined;
   private registry: Registry | undefined;
   private metricsServer: MetricsServer | undefined;
+  /** Why the configured Prometheus endpoint is not listening (null: listening or not configured). */
+  private prometheusError: string | null = null;
   private trainer: JobSlot | undefined;
   private trainerWait: (() => void) | undefined;
   private trainerStartError: string | null = null;
@@ -206,7 +209,7 @@ export class Daemon {
       }),
       // Failed writes of state files and the log, by path, until the next write of that path succeeds.
       storage: { ...storageHealth.report(), log_lines_dropped: this.logStats.dropped },
-      prometheus: this.metricsServer ? { url: this.metricsServer.url } : null,
+      prometheus: this.metricsServer ? { url: this.metricsServer.url } : this.prometheusError ? { url: null, error: this.prometheusError } : null,
       federation: this.trainer?.kind === 'federation'
         ? this.trainer.job.status()
         : c.federation.enabled
@@ -229,12 +232,17 @@ export class Daemon {
       await this.metricsServer.close();
       this.metricsServer = undefined;
     }
+    this.prometheusError = null;
     if (!c.prometheus.enabled || !this.registry) return;
     try {
       this.metricsServer = await MetricsServer.start(this.registry, c.prometheus.host, c.prometheus.port, this.logger('prometheus'));
     } catch (err) {
-      // A taken port must not stop sampling (nor put a systemd service into a restart loop).
-      this.log.error({ err, host: c.prometheus.host, port: c.prometheus.port }, 'metrics endpoint could not listen; continuing without it');
+      // A taken port must not stop sampling (nor put a systemd service into a restart loop), but
+      // status says it failed and why: "off" would read as never configured.
+      const e = err as NodeJS.ErrnoException;
+      const fix = e.code === 'EACCES' ? 'choose a port above 1023 (prometheus.port) or grant CAP_NET_BIND_SERVICE' : 'choose another prometheus.port or stop what holds it';
+      this.prometheusError = `cannot listen on ${c.prometheus.host}:${c.prometheus.port}: ${errnoWords(e)}; ${fix}`;
+      this.log.error({ err, host: c.prometheus.host, port: c.prometheus.port, reason: this.prometheusError }, 'metrics endpoint failed to listen; sampling continues without it');
       return;
     }
     if (this.shuttingDown) await this.metricsServer.close();

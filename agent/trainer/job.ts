@@ -228,8 +228,19 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     return busy;
   };
 
-  const ready = serial(init);
-  void ready.then(() => serial(trainRound));
+  // A job whose start failed (a forced backend that does not load) can never train: it says so
+  // as failed, with the reason, instead of retrying rounds on nothing or looking like it starts.
+  let startError: Error | undefined;
+  const ready = init().catch((err: unknown) => {
+    startError = err instanceof Error ? err : new Error(String(err));
+    state = 'failed';
+    lastError = startError.message;
+    clearInterval(trainTimer);
+    clearInterval(forecastTimer);
+    log.error({ err }, 'training job could not start');
+  });
+  busy = ready;
+  void ready.then(() => (startError ? undefined : serial(trainRound)));
   const trainTimer = setInterval(() => void serial(trainRound), config.train_interval_s * 1000);
   const forecastTimer = setInterval(refreshForecast, config.forecast_interval_s * 1000);
   trainTimer.unref();
@@ -239,6 +250,7 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
     const h = req.horizon === undefined ? config.horizon : Number(req.horizon);
     if (!Number.isInteger(h) || h < 1 || h > config.horizon) throw new RangeError(`horizon must be an integer from 1 to ${config.horizon}, got ${String(req.horizon)}`);
     await ready;
+    if (startError) throw isIcosflError(startError) ? new IcosflError(startError.code, `the training job could not start: ${startError.message}`) : new IcosflError('TRAINER_NOT_RUNNING', `the training job could not start: ${startError.message}`);
     const f = predictNext(h);
     countClamped(clampedCounter, f.clamped);
     return f;
@@ -255,7 +267,7 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
       forecaster = undefined;
     },
     status() {
-      return { enabled: true, running: !stopped, state, backend, backends, model: spec, version, round, savedAt: savedAt || null, lastRound: lastRound ?? null, lastError: lastError ?? null };
+      return { enabled: true, running: !stopped && !startError, state, backend, backends, model: spec, version, round, savedAt: savedAt || null, lastRound: lastRound ?? null, lastError: lastError ?? null, ...(startError ? { error: startError.message } : {}) };
     },
     trainNow: () => serial(trainRound),
   };

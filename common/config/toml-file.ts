@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { IcosflError } from '../errors.js';
+import { errnoWords } from '../system-errors.js';
 
 /**
  * A config file as a layer of sections (`{ section: { key: value } }`), read with file:line:column
@@ -17,7 +18,7 @@ export function readTomlFile(path: string, explicit: boolean): ConfigLayer | nul
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !explicit) return null;
     if (code === 'ENOENT') throw new IcosflError('CONFIG_NOT_FOUND', `config file ${path} does not exist`, { cause: err, details: { file: path } });
-    throw new IcosflError('CONFIG_INVALID', `config file ${path} cannot be read (${code ?? String(err)})`, { cause: err, details: { file: path } });
+    throw new IcosflError('CONFIG_INVALID', `config file ${path} cannot be read: ${errnoWords(err as NodeJS.ErrnoException)}; ${code === 'EISDIR' ? 'name the file, not its directory' : 'run as a user that may read it or fix its permissions'}`, { cause: err, details: { file: path } });
   }
   try {
     return parseToml(text) as ConfigLayer;

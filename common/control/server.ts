@@ -2,11 +2,12 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { IcosflError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { errorReply, okReply } from './protocol.js';
 
 /**
  * The daemon's control socket: newline-delimited JSON over a unix socket in the runtime
- * directory. A request is `{"cmd":"status", ...args}`; the answer is one line,
- * `{"ok":true,"result":…}` or `{"ok":false,"error":{"code":…,"message":…}}`. Handlers are
+ * directory. A request is `{"cmd":"status", ...args}`; the answer is one line (protocol.ts),
+ * `{"v":1,"ok":true,"result":…}` or `{"v":1,"ok":false,"error":{"code":…,"message":…}}`. Handlers are
  * registered by name, so the trainer adds `predict` without touching this file.
  * Only the service's user (and group) can connect: the socket is mode 0660 in a 0750 directory.
  */
@@ -71,7 +72,7 @@ export class ControlServer implements ControlRegistry {
     socket.on('data', (chunk: string) => {
       buffer += chunk;
       if (buffer.length > MAX_LINE_BYTES) {
-        socket.end(JSON.stringify({ ok: false, error: { code: 'REQUEST_TOO_LARGE', message: `a request line must be under ${MAX_LINE_BYTES} bytes` } }) + '\n');
+        socket.end(errorReply('REQUEST_TOO_LARGE', `a request line must be under ${MAX_LINE_BYTES} bytes`) + '\n');
         return;
       }
       let nl: number;
@@ -90,20 +91,20 @@ export class ControlServer implements ControlRegistry {
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
       req = parsed as Record<string, unknown>;
     } catch {
-      return JSON.stringify({ ok: false, error: { code: 'BAD_REQUEST', message: 'a request is one JSON object per line, e.g. {"cmd":"status"}' } });
+      return errorReply('BAD_REQUEST', 'a request is one JSON object per line, e.g. {"cmd":"status"}');
     }
     const handler = typeof req.cmd === 'string' ? this.handlers.get(req.cmd) : undefined;
     if (!handler) {
-      return JSON.stringify({ ok: false, error: { code: 'UNKNOWN_COMMAND', message: `unknown cmd ${JSON.stringify(req.cmd)}; known: ${[...this.handlers.keys()].join(', ')}` } });
+      return errorReply('UNKNOWN_COMMAND', `unknown cmd ${JSON.stringify(req.cmd)}; known: ${[...this.handlers.keys()].join(', ')}`);
     }
     try {
-      return JSON.stringify({ ok: true, result: await handler(req) });
+      return okReply(await handler(req));
     } catch (err) {
       const e = err as Error & { code?: unknown };
       this.logger.warn({ err, cmd: req.cmd }, 'control command failed');
       // Bad arguments travel as INVALID_ARGUMENT so the client can raise a RangeError (exit 64).
       const code = typeof e.code === 'string' ? e.code : err instanceof RangeError || err instanceof TypeError ? 'INVALID_ARGUMENT' : 'FAILED';
-      return JSON.stringify({ ok: false, error: { code, message: e.message } });
+      return errorReply(code, e.message);
     }
   }
 

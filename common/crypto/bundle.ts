@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { IcosflError } from '../errors.js';
+import { inputError } from '../system-errors.js';
 import {
   COEFF_MODULUS_BITS,
   DEFAULT_MAX_ABS_WEIGHT,
@@ -104,13 +105,13 @@ function readJson(path: string, code: 'CRYPTO_KEY_INVALID'): Record<string, unkn
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new IcosflError(code, `${path}: cannot read key bundle`, { cause });
+    throw inputError(code, path, cause, 'key bundle', 'name the agent.json or coordinator.json that `keys init` wrote');
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    throw new IcosflError(code, `${path}: not JSON`, { cause });
+    throw new IcosflError(code, `${path}: not a key bundle (not JSON: truncated or another file); name the agent.json or coordinator.json that \`keys init\` wrote`, { cause });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new IcosflError(code, `${path}: expected a JSON object`);
   return value as Record<string, unknown>;
@@ -132,16 +133,16 @@ export function parseAgentBundle(value: Record<string, unknown>, source: string)
 
 /** Loads agent.json; refuses a key file that group or others can read. */
 export function loadAgentBundle(path: string): AgentBundle {
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch (cause) {
-    throw new IcosflError('CRYPTO_KEY_INVALID', `${path}: cannot read key bundle`, { cause });
+  // Read first: a coordinator bundle (0644 by design) is the wrong role, not a loose secret key.
+  const value = readJson(path, 'CRYPTO_KEY_INVALID');
+  if (value.kind === COORDINATOR_KIND) {
+    throw new IcosflError('CRYPTO_KEY_INVALID', `${path}: this is a coordinator bundle (${COORDINATOR_BUNDLE_FILE}, parameters only), the wrong role for an agent; give the agent ${AGENT_BUNDLE_FILE} from the same \`keys init\``);
   }
+  const mode = statSync(path).mode;
   if ((mode & 0o077) !== 0) {
     throw new IcosflError('CRYPTO_KEY_INVALID', `${path}: the secret key is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
   }
-  return parseAgentBundle(readJson(path, 'CRYPTO_KEY_INVALID'), path);
+  return parseAgentBundle(value, path);
 }
 
 /** Validates a coordinator bundle object; anything carrying a secret key is refused. */

@@ -18,6 +18,7 @@
 import { Duplex } from 'node:stream';
 import { connect as mqttConnect, MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
 import { IcosflError } from '../errors.js';
+import { errnoWords, isSystemError } from '../system-errors.js';
 import type { Logger } from '../log.js';
 import {
   assertQoS,
@@ -125,11 +126,16 @@ function refusal(err: Error, target: BrokerTarget): IcosflError {
     const who = target.username !== undefined ? `username '${target.username}' and its password` : target.tls?.certFile ? `the certificate ${target.tls.certFile}` : 'an anonymous client (no username, no certificate)';
     return new IcosflError('TRANSPORT_NOT_AUTHORISED', `${target.endpoint} refused the connection: ${err.message}: the broker does not accept ${who}; check the credentials configured for it`, { cause: err });
   }
-  return unavailable(`${target.endpoint} refused the connection: ${err.message}`, err);
+  return unavailable(`${target.endpoint} refused the connection: ${causeWords(err)}`, err);
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A socket error in words ("nothing is listening there (ECONNREFUSED)"), an MQTT one as the broker said it. */
+function causeWords(err: unknown): string {
+  return isSystemError(err) ? errnoWords(err) : err instanceof Error ? err.message : String(err);
 }
 
 function unavailable(message: string, cause?: unknown): IcosflError {
@@ -168,7 +174,7 @@ export async function connectMqtt(url: string, opts: MqttConnectOptions): Promis
   timer = setTimeout(() => {
     const cause = transport.lastErrorObject;
     transport.abort();
-    settle(unavailable(`could not connect to ${target.endpoint} within ${resolved.connectTimeoutMs} ms: ${cause?.message ?? 'no CONNACK'}`, cause ?? undefined));
+    settle(unavailable(`could not connect to ${target.endpoint} within ${resolved.connectTimeoutMs} ms: ${cause ? causeWords(cause) : 'no CONNACK'}; is the broker running and federation.broker right?`, cause ?? undefined));
   }, resolved.connectTimeoutMs);
   await connected;
   return transport;

@@ -27,6 +27,7 @@ import { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { IcosflError } from '../../common/errors.js';
+import { errnoWords } from '../../common/system-errors.js';
 import { childLogger, type Logger } from '../../common/log.js';
 import { aclIdentity, COORDINATOR_IDENTITY, mayPublish, maySubscribe, type AclIdentity } from '../../common/protocol/acl.js';
 import type { TlsServerMaterial } from '../../common/transport/tls-credentials.js';
@@ -263,7 +264,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     });
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    throw new IcosflError('TRANSPORT_UNAVAILABLE', `embedded broker could not listen on ${listenHost}:${port}: ${(err as Error).message}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const fix = code === 'EACCES' ? 'choose a port above 1023 or grant CAP_NET_BIND_SERVICE' : code === 'EADDRINUSE' ? 'choose another port or stop what holds it (ss -ltnp)' : 'check the host and port';
+    throw new IcosflError('TRANSPORT_UNAVAILABLE', `embedded broker could not listen on ${listenHost}:${port}: ${errnoWords(err as NodeJS.ErrnoException)}; ${fix}`, { cause: err });
   }
   server.on('error', (err) => log.error({ err }, 'embedded broker server error'));
   const address = server.address() as AddressInfo;

@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand, type CommandGroup } from '../../common/cli.js';
 import { IcosflError } from '../../common/errors.js';
+import { outputError } from '../../common/system-errors.js';
 import {
   AGENT_BUNDLE_FILE,
   COORDINATOR_BUNDLE_FILE,
@@ -42,17 +43,30 @@ const init = defineCommand({
   },
   async run({ values }) {
     for (const f of [AGENT_BUNDLE_FILE, COORDINATOR_BUNDLE_FILE, COORDINATOR_SIGNING_KEY_FILE, COORDINATOR_PUBLIC_KEY_FILE]) {
-      if (existsSync(join(values.out, f))) throw new IcosflError('CRYPTO_KEY_INVALID', `${join(values.out, f)} already exists; keys init never overwrites a federation's keys`);
+      if (existsSync(join(values.out, f))) throw new IcosflError('OUTPUT_UNWRITABLE', `--out: ${join(values.out, f)} already exists; keys init never overwrites a federation's keys: choose another --out DIR`);
+    }
+    // Before the keys are made: a directory that cannot be written fails now, naming --out.
+    try {
+      mkdirSync(values.out, { recursive: true, mode: 0o700 });
+      accessSync(values.out, constants.W_OK);
+    } catch (cause) {
+      throw outputError(values.out, cause, '--out');
     }
     const fed = await generateFederation({
       federationId: values['federation-id'],
       maxAbsWeight: positiveNumber('max-abs-weight', values['max-abs-weight'], false),
       maxRoundSamples: positiveNumber('max-round-samples', values['max-round-samples'], true),
     });
-    const { agentPath, coordinatorPath } = writeFederation(values.out, fed);
     const signingKey = join(values.out, COORDINATOR_SIGNING_KEY_FILE);
     const publicKey = join(values.out, COORDINATOR_PUBLIC_KEY_FILE);
-    writeSigningKeyPair(signingKey, publicKey);
+    let written: ReturnType<typeof writeFederation>;
+    try {
+      written = writeFederation(values.out, fed);
+      writeSigningKeyPair(signingKey, publicKey);
+    } catch (cause) {
+      throw outputError(values.out, cause, '--out');
+    }
+    const { agentPath, coordinatorPath } = written;
     process.stdout.write(describe(fed.coordinator.params));
     process.stdout.write(`agent bundle (secret key, copy to every agent, mode 0600): ${agentPath}\n`);
     process.stdout.write(`coordinator bundle (parameters only): ${coordinatorPath}\n`);

@@ -25,8 +25,32 @@ function summaryLines(files: ConvertedFile[], out: string, resample: number | un
   return lines;
 }
 
-const command = defineCommand({
-  summary: 'convert a trace layout (gcd tarball, nab CSVs) to simulate\'s one-CSV-per-machine format',
+
+import { resolve, sep } from 'node:path';
+import { IcosflError, isIcosflError } from '../../common/errors.js';
+import { inputError, isSystemError, outputError } from '../../common/system-errors.js';
+
+/**
+ * The converters' file errors, said with the argument that named the path: anything under --out
+ * (or any creating call) is OUTPUT_UNWRITABLE, anything else reading SRC is DATA_INVALID; an
+ * archive's own complaint (simulate/tar.ts) gets SRC in front.
+ */
+function withPaths<T>(src: string, out: string, convert: () => T): T {
+  try {
+    return convert();
+  } catch (err) {
+    const sys = isSystemError(err) ? err : isIcosflError(err) && isSystemError(err.cause) ? err.cause : undefined;
+    if (sys) {
+      const underOut = sys.path !== undefined && (resolve(sys.path) === resolve(out) || resolve(sys.path).startsWith(resolve(out) + sep));
+      if (underOut || sys.syscall === 'mkdir' || sys.syscall === 'write') throw outputError(out, sys, '--out');
+      throw inputError('DATA_INVALID', sys.path ?? src, sys, 'SRC', 'name the gcd .tar.gz or a NAB file or directory');
+    }
+    if (isIcosflError(err, 'DATA_INVALID') && !err.message.includes(src)) throw new IcosflError('DATA_INVALID', `${src}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+const command = defineCommand({  summary: 'convert a trace layout (gcd tarball, nab CSVs) to simulate\'s one-CSV-per-machine format',
   operands: 'SRC',
   flags: {
     from: { type: 'string', value: 'gcd|nab', description: "SRC's layout: 'gcd' (the GCD_VMs .tar.gz) or 'nab' (a NAB CSV file or directory)", required: true },
@@ -51,10 +75,11 @@ const command = defineCommand({
     const resampleSeconds = parseResampleFlag(values.resample);
     prepareOutputDir('--out', values.out);
     const opts = { limit, ...(resampleSeconds === undefined ? {} : { resampleSeconds }) };
+    const out = values.out;
     const files =
       values.from === 'gcd'
-        ? convertGcd(src, values.out, opts)
-        : convertNab(src, values.out, { ...opts, ...(values.match === undefined ? {} : { match: values.match }), ...(values.kind === undefined ? {} : { kind: values.kind }), ...(values.metric === undefined ? {} : { metric: values.metric }) });
+        ? withPaths(src, out, () => convertGcd(src, out, opts))
+        : withPaths(src, out, () => convertNab(src, out, { ...opts, ...(values.match === undefined ? {} : { match: values.match }), ...(values.kind === undefined ? {} : { kind: values.kind }), ...(values.metric === undefined ? {} : { metric: values.metric }) }));
     process.stdout.write(summaryLines(files, values.out, resampleSeconds).join('\n') + '\n');
     return 0;
   },

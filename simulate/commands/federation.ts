@@ -12,6 +12,8 @@ import { publicKeyText } from '../../common/protocol/signature.js';
 import { enrollAgent } from '../../coordinator/enrolment.js';
 import { DEFAULT_FEDERATION_MODEL } from '../../common/protocol/federation-model.js';
 import { prepareOutputDir } from '../output-paths.js';
+import { IcosflError } from '../../common/errors.js';
+import { outputError } from '../../common/system-errors.js';
 
 /**
  * The main job (`npm start`): a real federation on this machine with nothing to set up. A
@@ -95,7 +97,14 @@ const command = defineCommand({
       // Keys: agents share the CKKS secret key; the coordinator gets the parameters only.
       const federation = `local-${Date.now().toString(36)}`;
       const keys = join(dir, 'keys');
-      if (!values.plaintext) writeFederation(keys, await generateFederation({ federationId: federation }));
+      if (!values.plaintext) {
+        const fed = await generateFederation({ federationId: federation });
+        try {
+          writeFederation(keys, fed);
+        } catch (cause) {
+          throw outputError(keys, cause, values.keep ? '--keep' : '', values.keep ? 'a --keep DIR from an earlier run holds its keys: choose a new one' : undefined);
+        }
+      }
       // Signed messages, set up as an operator would: the coordinator's key pair, each agent's key enrolled.
       writeSigningKeyPair(join(keys, COORDINATOR_SIGNING_KEY_FILE), join(keys, COORDINATOR_PUBLIC_KEY_FILE));
       const enrolled = join(keys, 'enrolled-agents.json');
@@ -139,13 +148,13 @@ const command = defineCommand({
       out(['round', 'session', 'phase', 'agents', 'bytes in', 'bytes out', 'seconds', 'val. loss vs persistence'].map((h, i) => (i === 0 ? h.padEnd(6) : h.padStart(i === 7 ? 26 : 10))).join(' '));
 
       const alive = () => {
-        for (const p of procs) if (p.child.exitCode !== null) throw new Error(`${p.name} exited with code ${p.child.exitCode}; see its log in ${dir}`);
+        for (const p of procs) if (p.child.exitCode !== null) throw new IcosflError('SIMULATION_FAILED', `${p.name} exited with code ${p.child.exitCode}; see its log in ${join(dir, p.name, 'log.jsonl')}${values.keep ? '' : ' (pass --keep DIR to keep it)'}`);
       };
       const ask = async (socket: string, cmd: string) => controlRequest(socket, { cmd }, 3000, { name: 'icosfl process', unit: 'icosfl' });
       let printed = 0;
       let finished = false;
       while (!finished) {
-        if (Date.now() > deadline) throw new Error(`no finished session within --timeout-s ${timeoutS}`);
+        if (Date.now() > deadline) throw new IcosflError('SIMULATION_FAILED', `no finished session within --timeout-s ${timeoutS}; raise it, or look at the logs with --keep DIR`);
         alive();
         await sleep(300);
         let rows: { round: number; session: number; phase: string; step: number; outcome: string; reason: string | null; participants: number; acks: number; bytesIn: number; bytesOut: number; announcedAt: number; closedAt: number; score: number | null }[];
@@ -171,7 +180,7 @@ const command = defineCommand({
       type AgentStatus = { sampling?: { replay?: { done: boolean } | null }; federation?: { forecast_score?: Record<string, { count: number; rmse: number; mae: number; persistence_rmse: number; persistence_mae: number }> | null } };
       let statuses: AgentStatus[] = [];
       for (;;) {
-        if (Date.now() > deadline) throw new Error(`the replays did not finish within --timeout-s ${timeoutS}`);
+        if (Date.now() > deadline) throw new IcosflError('SIMULATION_FAILED', `the replays did not finish within --timeout-s ${timeoutS}; raise it, or look at the logs with --keep DIR`);
         alive();
         await sleep(500);
         statuses = (await Promise.all(agentSockets.map((s) => ask(s, 'status').catch(() => ({}))))) as AgentStatus[];

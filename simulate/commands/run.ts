@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import { defineCommand } from '../../common/cli.js';
 import { resolveLogFormat } from '../../common/config/log-level.js';
 import { parseDecimal } from '../../common/decimal.js';
-import { IcosflError } from '../../common/errors.js';
+import { IcosflError, isIcosflError } from '../../common/errors.js';
 import { createLogger, resolveLogOutput } from '../../common/log.js';
+import { ZodError } from 'zod';
+import { describeIssue } from '../../common/config/problems.js';
+import { inputError, isSystemError } from '../../common/system-errors.js';
 import type { MethodScores } from '../experiment.js';
 import { DEFAULT_FEDERATION_MODEL, parseFederationModel } from '../../common/protocol/federation-model.js';
 import { BACKEND_NAMES } from '../../agent/trainer/config.js';
@@ -23,6 +26,24 @@ function positive(values: Record<string, unknown>, name: string, fallback: numbe
   const v = Number(raw);
   if (!(v > 0 && v < max)) throw new RangeError(`--${name} must be a number > 0${max < Infinity ? ` and < ${max}` : ''}, got '${String(raw)}'`);
   return v;
+}
+
+/** The flag that set each validated field, so a schema refusal names what the user typed. */
+const FLAG_OF: Record<string, string> = {
+  metrics: 'metrics', kind: 'model', model: 'model', lookback: 'lookback', horizon: 'horizon', hiddenUnits: 'hidden', hidden_units: 'hidden', rounds: 'rounds',
+  localEpochs: 'epochs', batchSize: 'batch-size', batch_size: 'batch-size', learningRate: 'learning-rate', seed: 'seed', fineTuneEpochs: 'fine-tune',
+  ridgeFeatures: 'ridge-features', mixMemory: 'mix-memory', backend: 'backend', channelIndependent: 'joint', channel_independent: 'joint', calibrate: 'no-calibration',
+};
+
+/** Runs a zod-validated parse; a refusal becomes a RangeError naming the flag (exit 64), not zod's JSON. */
+function flagParse<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof ZodError)) throw err;
+    const words = err.issues.map((i) => `--${FLAG_OF[String(i.path[0])] ?? String(i.path[0])}: ${describeIssue(i)}`);
+    throw new RangeError(words.join('; '));
+  }
 }
 
 function int(values: Record<string, unknown>, name: string, fallback: number, min: number): number {
@@ -140,7 +161,7 @@ const command = defineCommand({
     if (!(learningRate > 0 && learningRate < 1)) throw new RangeError(`--learning-rate must be in (0, 1), got '${values['learning-rate']}'`);
     const transport = values.transport;
     if (transport !== 'memory' && transport !== 'mqtt') throw new RangeError(`--transport must be memory or mqtt, got '${transport}'`);
-    const model = parseFederationModel({
+    const model = flagParse(() => parseFederationModel({
       metrics,
       kind,
       lookback: int(values, 'lookback', D.lookback, 2),
@@ -156,7 +177,7 @@ const command = defineCommand({
       ridgeFeatures: int(values, 'ridge-features', D.ridgeFeatures, 0),
       mixMemory: int(values, 'mix-memory', D.mixMemory, 0),
       calibrate: !values['no-calibration'],
-    });
+    }));
     const clientLimit = int(values, 'clients', 50, 1);
 
     // tfjs and the trainer load only when this command runs (see common/cli.ts).
@@ -171,7 +192,14 @@ const command = defineCommand({
     const { specOf } = await import('../../agent/federation/engines.js');
 
     const dataDir = values.data;
-    const files = clientFiles(dataDir);
+    let files: string[];
+    try {
+      files = clientFiles(dataDir);
+    } catch (err) {
+      // The reason (ENOENT, ENOTDIR, EACCES) is in the cause; say it with the flag.
+      if (isIcosflError(err, 'DATA_INVALID') && isSystemError(err.cause)) throw inputError('DATA_INVALID', dataDir, err.cause, '--data', 'name a directory with one CSV per machine');
+      throw err;
+    }
     const read = files.slice(0, clientLimit).map((n) => readClientCsv(join(dataDir, n), metrics));
     const emptyCells = read.reduce((a, s) => a + (s.emptyCells ?? 0), 0);
     const resampled = resampleSeconds === undefined ? undefined : read.map((s) => resampleSeries(s, resampleSeconds));
@@ -181,7 +209,7 @@ const command = defineCommand({
     // The progress line (below) shares stderr with the log: it steps aside for each record.
     let progress: InstanceType<typeof Progress> | undefined;
     const log = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', output: resolveLogOutput(resolveLogFormat(''), 2), aroundRecord: (write) => (progress ? progress.around(write) : write()) }).child({ component: 'simulate' });
-    const trainerConfig = parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize });
+    const trainerConfig = flagParse(() => parseTrainerConfig({ backend: values.backend ?? 'auto', model: model.kind, lookback: model.lookback, horizon: model.horizon, hidden_units: model.hiddenUnits, channel_independent: model.channelIndependent, batch_size: model.batchSize }));
     const { chosen } = await selectBackend(trainerConfig, specOf(model), { logger: log });
     // Encrypted FedAvg by default (the real codec and coordinator sum); --plaintext for the reference.
     const { ckksWitness, roundSampleBound } = await import('../encrypted.js');

@@ -149,7 +149,7 @@ test('SIGTERM: exit 0 within 5 s, the broker port is free again, the state direc
   });
   const none = await cli('status', '--config', config);
   assert.is(none.code, 69, 'status with nothing running');
-  assert.match(none.stderr, /\[DAEMON_NOT_RUNNING\] no icosfl-coordinator answered/);
+  assert.match(none.stderr, /\[DAEMON_NOT_RUNNING\] icosfl-coordinator is not running: /);
 
   // Unlocked: a new serve on the same directory starts and resumes its state.
   const again = ServiceProcess.spawn(['serve', '--config', config]);

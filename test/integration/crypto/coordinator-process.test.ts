@@ -29,8 +29,8 @@ test('keys init writes both bundles; the coordinator role refuses the agent bund
   assert.is(cli('keys', 'check', '--role', 'coordinator', join(tmp.dir, 'fed', 'coordinator.json')).status, 0);
   assert.is(cli('keys', 'check', '--role', 'agent', join(tmp.dir, 'fed', 'agent.json')).status, 0);
   const again = cli('keys', 'init', '--out', join(tmp.dir, 'fed'));
-  assert.is(again.status, 77);
-  assert.match(again.stderr, /never overwrites/);
+  assert.is(again.status, 73);
+  assert.match(again.stderr, /\[OUTPUT_UNWRITABLE\] --out: .*never overwrites/);
   assert.is(cli('keys', 'init').status, 64);
   assert.is(cli('keys', 'init', '--out', join(tmp.dir, 'x'), '--max-abs-weight', '-1').status, 64);
 });

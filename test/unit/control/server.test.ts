@@ -70,7 +70,7 @@ test('handlers answer by name; several requests on one connection each get a lin
 
 test('malformed lines, unknown commands and failing handlers get error answers, the server keeps going', async () => {
   const s = await serve('b.sock');
-  assert.equal(await raw(s.path, 'not json\n'), { ok: false, error: { code: 'BAD_REQUEST', message: 'a request is one JSON object per line, e.g. {"cmd":"status"}' } });
+  assert.equal(await raw(s.path, 'not json\n'), { v: 1, ok: false, error: { code: 'BAD_REQUEST', message: 'a request is one JSON object per line, e.g. {"cmd":"status"}' } });
   assert.equal((await raw(s.path, '[1]\n')).ok, false);
   const unknown = (await raw(s.path, '{"cmd":"nope"}\n')) as { error: { code: string; message: string } };
   assert.is(unknown.error.code, 'UNKNOWN_COMMAND');

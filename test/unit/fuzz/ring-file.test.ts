@@ -18,7 +18,7 @@ import { FUZZ_RUNS, FUZZ_SEED, Tally, applyMutations, fuzzOptions, mutationArb, 
 // Each file opens, is refused with a RING_* code, or is moved aside as corrupt and replaced.
 const CHILD = process.env.ICOSFL_RING_FUZZ_CHILD === '1';
 const LAYOUT = { capacity: 16, channels: 2, schemaTag: 'cpu,mem' };
-const REFUSED: ReadonlySet<ErrorCode> = new Set(['RING_CORRUPT', 'RING_LAYOUT_MISMATCH', 'RING_IO']);
+const REFUSED: ReadonlySet<ErrorCode> = new Set(['RING_LAYOUT_MISMATCH', 'RING_IO', 'RING_NO_SPACE']);
 // Header fields (native/src/ring.hpp): version, header size, capacity, channels, dtype, tag
 // length, and the write sequence at 512 (outside the checksum).
 const FIELDS = [8, 12, 16, 20, 24, 28, 512, 516];
