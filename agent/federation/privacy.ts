@@ -184,7 +184,9 @@ export class UpdatePrivacy {
       this.#store.save(acc.history(), acc.steps);
     } catch (err) {
       // The round stays charged in memory (the stricter side); nothing is sent without a record.
-      this.#unusable = `privacy state ${this.#store.where} could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+      // atomic-file's STATE_WRITE_FAILED carries the errno in details; other errors their own code.
+      const errno = ((err as { details?: { errno?: string } }).details?.errno ?? (err as NodeJS.ErrnoException).code ?? (err as Error).message) as string;
+      this.#unusable = `privacy state ${this.#store.where} could not be written (${errno})`;
       this.#log.error({ err, file: this.#store.where }, 'privacy state not saved; contributing nothing');
       return { contribute: false, reason: this.#unusable };
     }

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { runCli, type Command, type CommandTable } from '../../common/cli.js';
 
@@ -23,7 +22,8 @@ const COMMANDS: CommandTable = {
   object: fail(() => {
     throw { reason: 'plain object' };
   }),
-  flags: fail((argv) => parseArgs({ args: argv, strict: true, allowPositionals: false, options: { out: { type: 'string' }, json: { type: 'boolean' } } })),
+  // Parsed by the runner from its definitions (common/cli-flags.ts), as every real command is.
+  flags: async () => ({ default: { summary: 'takes --out and --json', flags: { out: { type: 'string', value: 'FILE', description: 'a file' }, json: { type: 'boolean', description: 'JSON' } }, run: async () => 0 } }),
   range: fail(() => {
     throw new RangeError("--limit must be a positive integer, got 'x'");
   }),

@@ -45,7 +45,7 @@ test('status, agents, rounds: nothing running is UNAVAILABLE; a bad flag is USAG
   const flag = coordinator('rounds', '--limt', '3');
   assert.is(flag.status, exitCode('USAGE'));
   assertCleanStderr(flag.stderr);
-  assert.match(flag.stderr, "unknown flag '--limt' for 'icosfl-coordinator rounds'; see 'icosfl-coordinator rounds --help'");
+  assert.match(flag.stderr, "unknown option '--limt' for 'icosfl-coordinator rounds'; 'icosfl-coordinator rounds --help' lists its options");
 });
 
 test.run();
