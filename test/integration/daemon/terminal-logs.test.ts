@@ -110,7 +110,7 @@ test('sample at a terminal with stdout to a file: the log lines (sampler thread 
   const state = join(dir, 'sample-state');
   const r = await runInPty(`${node} ${shellQuote(CLI)} sample --seconds 1 --rows 2 --state-dir ${shellQuote(state)} > ${shellQuote(out)}`, { LOG_LEVEL: 'debug', NO_COLOR: '1' });
   assert.is(r.code, 0, r.terminal);
-  assert.match(r.terminal, /^\d\d:\d\d:\d\d\.\d{3} DEBUG sample +ring file created path=\S+metrics\.ring capacity=\d+ channels=11$/m);
+  assert.match(r.terminal, /^\d\d:\d\d:\d\d\.\d{3} DEBUG sample +ring file created path=\S+metrics\.ring capacity=\d+ channels=11 reservedBytes=\d+$/m);
   const table = readFileSync(out, 'utf8');
   assert.match(table, /^ring \S+metrics\.ring\n {2}\d+ samples held/);
   assert.not.match(table, /DEBUG|"level"|ring file created/);

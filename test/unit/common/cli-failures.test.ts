@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
+import { asNobody } from '../../helpers/as-nobody.js';
 import * as assert from 'uvu/assert';
 import { exitCode } from '../../../common/exit-codes.js';
 import { DIST, tempDir } from '../../helpers/paths.js';
@@ -86,9 +87,14 @@ test('EACCES on an output directory is a permission problem with a writable-path
   mkdirSync(locked);
   chmodSync(locked, 0o500);
   // root ignores directory modes: the child runs as nobody then, as a user without rights would.
-  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const nobody = asNobody();
   chmodSync(tmp.dir, 0o755);
-  const r = spawnSync(process.execPath, [CLI, 'mkdir', join(locked, 'out')], { encoding: 'utf8', cwd: '/', ...asNobody, env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 });
+  let r: SpawnSyncReturns<string>;
+  try {
+    r = spawnSync(process.execPath, [CLI, 'mkdir', join(locked, 'out')], { encoding: 'utf8', cwd: '/', ...nobody.spawn, env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 });
+  } finally {
+    nobody.restore();
+  }
   assert.is(r.status, exitCode('CANT_CREATE'), r.stderr);
   assertCleanStderr(r.stderr);
   assert.match(r.stderr, `cannot create ${join(locked, 'out')}: permission denied (EACCES); choose a writable path or fix its permissions`);

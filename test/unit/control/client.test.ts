@@ -1,9 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { test } from 'uvu';
+import { asNobody } from '../../helpers/as-nobody.js';
 import * as assert from 'uvu/assert';
 import { controlRequest } from '../../../common/control/client.js';
 import { ControlServer } from '../../../common/control/server.js';
@@ -109,13 +110,19 @@ test('EACCES on the socket is a permission problem naming the group, through the
   // root passes every mode check: the CLI runs as nobody then; otherwise the socket is made 000.
   const asRoot = process.getuid?.() === 0;
   if (!asRoot) chmodSync(server.path, 0o000);
-  const r = spawnSync(process.execPath, [join(DIST, 'agent', 'cli.js'), 'status', '--socket', server.path], {
-    encoding: 'utf8',
-    cwd: '/',
-    env: { PATH: process.env.PATH ?? '' },
-    timeout: 30_000,
-    ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-  });
+  const nobody = asNobody();
+  let r: SpawnSyncReturns<string>;
+  try {
+    r = spawnSync(process.execPath, [join(DIST, 'agent', 'cli.js'), 'status', '--socket', server.path], {
+      encoding: 'utf8',
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '' },
+      timeout: 30_000,
+      ...nobody.spawn,
+    });
+  } finally {
+    nobody.restore();
+  }
   assert.is(r.status, exitCode('NO_PERMISSION'), r.stderr);
   assertCleanStderr(r.stderr);
   assert.match(r.stderr, `[CONTROL_PERMISSION_DENIED] cannot open icosfl-agent's control socket ${server.path}: permission denied (EACCES); run as root or as a member of group icosfl`);
