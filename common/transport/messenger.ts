@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { ChunkAssembler, DEFAULT_CHUNK_BYTES, splitMessage, type AssemblerOptions } from '../protocol/chunks.js';
 import { decodeFrame, encodeMessage, rejectReason, type RejectReason } from '../protocol/frame.js';
-import { NonceCache, signBlock, verifyBlock, type Signer, type SignerKey } from '../protocol/signature.js';
+import { MESSAGE_LIFETIME_MS, NonceCache, signBlock, verifyBlock, type Signer, type SignerKey } from '../protocol/signature.js';
 import type { Global, Message, MessageType } from '../protocol/messages.js';
 import { federationTopics, parseTopic, routeMismatch, streamOf, type FederationTopics } from '../protocol/topics.js';
 import type { InboundMessage, Transport } from './transport.js';
@@ -74,6 +74,8 @@ export class Messenger {
   #handler: InboundHandler | undefined;
   #expiry: NodeJS.Timeout | undefined;
   readonly #nonces = new NonceCache();
+  /** Signed bytes of messages sent, so a resend of the same message is the same bytes (QoS 1 dedup, one nonce). */
+  readonly #wire = new WeakMap<Message, { bytes: Uint8Array; expiry: number }>();
   #announcedRound: number | undefined;
 
   constructor(opts: MessengerOptions) {
@@ -143,6 +145,9 @@ export class Messenger {
     try {
       const frame = decodeFrame(r.message, this.#opts.accept);
       message = frame.message;
+      // The route first (cheap, and the more telling reason), then the signature.
+      const mismatch = routeMismatch(m.topic, message, this.#opts.federation);
+      if (mismatch) return this.#reject(mismatch, `${message.type} from ${'agent' in message ? message.agent : 'the coordinator'} of federation ${message.federation} on ${m.topic}`, m.topic);
       const keyOf = this.#opts.keyOf;
       if (keyOf) verifyBlock(message, frame.signed, frame.signature, { keyOf, now: this.#now(), replay: this.#nonces });
     } catch (err) {
@@ -150,8 +155,6 @@ export class Messenger {
       if (!reason) throw err;
       return this.#reject(reason, (err as Error).message, m.topic);
     }
-    const mismatch = routeMismatch(m.topic, message, this.#opts.federation);
-    if (mismatch) return this.#reject(mismatch, `${message.type} from ${'agent' in message ? message.agent : 'the coordinator'} of federation ${message.federation} on ${m.topic}`, m.topic);
     this.#stats.received[message.type] = (this.#stats.received[message.type] ?? 0) + 1;
     await this.#handler?.(message, { topic: m.topic, retained: m.retained, hash: r.hash, bytes: r.message.length });
   }
@@ -164,7 +167,7 @@ export class Messenger {
       : message.type === 'update' ? this.topics.update(message.agent)
       : message.type === 'ack' ? this.topics.ack(message.agent)
       : this.topics.presence(message.agent);
-    const chunks = splitMessage(encodeForWire(message, this.#opts.signer, this.#now()), this.#chunkBytes);
+    const chunks = splitMessage(this.#encode(message), this.#chunkBytes);
     // A new round opens every agent's allowance before the announcement can reach anyone
     // (a republished announcement of the same round leaves it as it is).
     if (message.type === 'announce' && message.round !== this.#announcedRound) {
@@ -182,11 +185,32 @@ export class Messenger {
    * caller keeps it for the next call) and the bytes sent.
    */
   async sendGlobal(message: Global, previousChunks: number): Promise<{ chunks: number; bytes: number }> {
-    const chunks = splitMessage(encodeForWire(message, this.#opts.signer, this.#now()), this.#chunkBytes);
+    const chunks = splitMessage(this.#encode(message), this.#chunkBytes);
     for (const [i, c] of chunks.entries()) await this.#publish(this.topics.global(i), c, true);
     for (let i = chunks.length; i < previousChunks; i++) await this.#publish(this.topics.global(i), new Uint8Array(0), true);
     this.#stats.sent.global = (this.#stats.sent.global ?? 0) + 1;
     return { chunks: chunks.length, bytes: chunks.reduce((a, c) => a + c.length, 0) };
+  }
+
+  /**
+   * The message's wire bytes, signed when this end signs. The same message object sent again (an
+   * agent's resend after a reconnect, a republished announcement) goes out as the same bytes while
+   * at least half its lifetime is left, so receivers see a duplicate, not a second message.
+   */
+  #encode(message: Message): Uint8Array {
+    const signer = this.#opts.signer;
+    const now = this.#now();
+    if (!signer) return encodeMessage(message);
+    const kept = this.#wire.get(message);
+    if (kept && kept.expiry - now > MESSAGE_LIFETIME_MS[message.type] / 2) return kept.bytes;
+    let expiry = 0;
+    const bytes = encodeMessage(message, (frame) => {
+      const block = signBlock(message, frame, signer, now);
+      expiry = block.expiry;
+      return block;
+    });
+    this.#wire.set(message, { bytes, expiry });
+    return bytes;
   }
 
   async #publish(topic: string, payload: Uint8Array, retain: boolean): Promise<void> {

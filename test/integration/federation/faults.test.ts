@@ -10,6 +10,9 @@
 // - hostile bytes on the agents' topics from a raw MQTT client (Mosquitto: it takes anything, and
 //   the persistent session shows nothing is redelivered after a restart).
 // A round is held open by freezing one agent (SIGSTOP) after the others answered.
+import { join } from 'node:path';
+import { loadSigningKey } from '../../../common/crypto/signing-keys.js';
+import { encodeForWire } from '../../../common/transport/messenger.js';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { suite } from 'uvu';
@@ -298,9 +301,12 @@ const hostile = suite('hostile input on the agents\' topics (Mosquitto, persiste
       await send(asAgent0, oversizedChunk());
       // Well-formed messages the round state refuses: agent-0 for a round that does not exist, and
       // agent-2 on its own topic (no broker ACL here) for the held round, with a body that is no
-      // CKKS update: refused, so it does not take the slot of the real agent-2's update.
-      for (const c of splitMessage(encodeMessage(fakeUpdate(fed, 'agent-0', 999, 1000)))) await send(asAgent0, c);
-      for (const c of splitMessage(encodeMessage(fakeUpdate(fed, 'agent-2', held.round, 1000)))) await send(topics.update('agent-2'), c);
+      // CKKS update: refused, so it does not take the slot of the real agent-2's update. Signed
+      // with the agents' own keys (a buggy agent, not a stranger: unsigned, the messenger refuses
+      // them before the round state sees them).
+      const keyOf = (i: number) => ({ id: `agent-${i}`, key: loadSigningKey(join(cluster.agents[i]!.dir, 'state', 'agent-signing.key')) });
+      for (const c of splitMessage(encodeForWire(fakeUpdate(fed, 'agent-0', 999, 1000), keyOf(0), Date.now()))) await send(asAgent0, c);
+      for (const c of splitMessage(encodeForWire(fakeUpdate(fed, 'agent-2', held.round, 1000), keyOf(2), Date.now()))) await send(topics.update('agent-2'), c);
       // Incomplete: the first chunk of a 2-chunk set only.
       const incomplete = splitMessage(encodeMessage(fakeUpdate(fed, 'agent-1', held.round, 300 * 1024)));
       assert.is(incomplete.length, 2);
