@@ -40,7 +40,7 @@ test('at a terminal with stdout to a file: the progress line rewritten in place 
   assert.match(r.terminal, /\rrounds 1\/6 \(16 %\).*\x1b\[K\rrounds 2\/6 /s);
   assert.match(stripAnsi(r.terminal), /\rrounds 6\/6 \(100 %\), \d+s so far, done; round 6 \(final\) completed, 3 agents\n/);
   const table = readFileSync(file, 'utf8');
-  assert.match(table, /^3 clients \(0 skipped: too short; the first 3 of \d+ CSV files, --clients N for more\), backend native/);
+  assert.match(table, /^3 clients \(0 skipped: too few windows; the first 3 of \d+ CSV files, --clients N for more\), backend native/);
   assert.not.match(table, /rounds \d\/6/);
 });
 
