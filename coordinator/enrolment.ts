@@ -87,13 +87,15 @@ export function revokeAgent(path: string, id: string, now = new Date()): Enrolle
 export class EnrolmentRegistry {
   readonly #path: string;
   readonly #onError: (err: Error) => void;
+  readonly #onChange: ((change: { enrolled: string[]; revoked: string[]; removed: string[] }) => void) | undefined;
   #keys = new Map<string, { key: KeyObject; revokedAt: string | null }>();
   #stamp = '';
   #checkedAt = -Infinity;
 
-  constructor(path: string, onError: (err: Error) => void) {
+  constructor(path: string, onError: (err: Error) => void, onChange?: (change: { enrolled: string[]; revoked: string[]; removed: string[] }) => void) {
     this.#path = path;
     this.#onError = onError;
+    this.#onChange = onChange;
     this.#reload(true);
   }
 
@@ -109,8 +111,17 @@ export class EnrolmentRegistry {
     try {
       const next = new Map<string, { key: KeyObject; revokedAt: string | null }>();
       for (const [id, e] of readEnrolment(this.#path)) next.set(id, { key: parsePublicKey(e.key, id), revokedAt: e.revokedAt });
+      const before = this.#keys;
       this.#keys = next;
+      const first = this.#stamp === '';
       this.#stamp = stamp;
+      if (!first && this.#onChange) {
+        // What an operator did since the last read: newly enrolled (or re-keyed), revoked, removed.
+        const enrolled = [...next].filter(([id, e]) => !e.revokedAt && (!before.has(id) || before.get(id)!.revokedAt !== null || !before.get(id)!.key.equals(e.key))).map(([id]) => id);
+        const revoked = [...next].filter(([id, e]) => e.revokedAt && !before.get(id)?.revokedAt).map(([id]) => id);
+        const removed = [...before.keys()].filter((id) => !next.has(id));
+        if (enrolled.length + revoked.length + removed.length > 0) this.#onChange({ enrolled, revoked, removed });
+      }
     } catch (err) {
       if (strict) throw err;
       this.#onError(err as Error);

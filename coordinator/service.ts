@@ -83,7 +83,11 @@ export class CoordinatorService {
       return {};
     }
     const key = loadSigningKey(c.signing_key);
-    const registry = new EnrolmentRegistry(c.enrolled_agents, (err) => security.error({ event: 'enrolment-unreadable', err: err.message, file: c.enrolled_agents }, 'the enrolment file became unreadable; the last good list stays in force'));
+    const registry = new EnrolmentRegistry(
+      c.enrolled_agents,
+      (err) => security.error({ event: 'enrolment-unreadable', err: err.message, file: c.enrolled_agents }, 'the enrolment file became unreadable; the last good list stays in force'),
+      (change) => security.info({ event: 'enrolment-changed', ...change, file: c.enrolled_agents }, 'enrolled agents changed'),
+    );
     security.info({ event: 'key-loaded', signingKey: c.signing_key, publicKey: publicKeyText(key), enrolled: registry.size, file: c.enrolled_agents }, 'message signing on: taking only messages signed by enrolled agents');
     return { signer: { id: COORDINATOR_SIGNER, key }, keyOf: (id) => registry.keyOf(id) };
   }
@@ -158,6 +162,7 @@ export class CoordinatorService {
       logger: this.logger('messenger'),
       chunkBytes: c.broker.chunk_bytes,
       ...signing,
+      securityLogger: this.logger('security'),
       agentBudget: { maxBytes: c.federation.agent_bytes_per_round, maxMessages: c.federation.agent_messages_per_round },
     });
     this.#messenger = messenger;

@@ -303,7 +303,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
         t.on('connect', () => connectedGauge.set(1));
         t.on('disconnect', () => connectedGauge.set(0));
         connectedGauge.set(1);
-        messenger = new Messenger({ transport: t, federation, accept: new Set(['announce', 'global']), logger: log, ...signing });
+        messenger = new Messenger({ transport: t, federation, accept: new Set(['announce', 'global']), logger: log, securityLogger: log.child({ component: 'security' }), ...signing });
         client = new FederationClient({
           agent,
           federation,

@@ -175,7 +175,7 @@ export class UpdatePrivacy {
     if (next > s.epsilon_budget) {
       const now = acc.spent(s.delta).epsilon;
       const reason = `privacy budget spent: ε ${now.toFixed(3)} of ${s.epsilon_budget} (δ ${s.delta}) after ${acc.steps} rounds; one more would make it ${next.toFixed(3)}`;
-      if (!this.#budgetSpent) this.#log.warn({ round: a.round, epsilon: now, next, budget: s.epsilon_budget, delta: s.delta }, 'privacy budget spent; no more updates, forecasting with the current model');
+      if (!this.#budgetSpent) this.#log.warn({ event: 'privacy-budget-spent', round: a.round, epsilon: now, next, budget: s.epsilon_budget, delta: s.delta }, 'privacy budget spent; no more updates, forecasting with the current model');
       this.#budgetSpent = true;
       return { contribute: false, reason };
     }

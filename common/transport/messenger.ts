@@ -29,6 +29,8 @@ export interface MessengerOptions {
    */
   agentBudget?: { maxBytes: number; maxMessages: number };
   now?: () => number;
+  /** Where rejections go (a 'security' child logger, stable field `event`); default: logger. */
+  securityLogger?: Logger;
   /** Signs everything this end sends (common/protocol/signature.ts). */
   signer?: Signer;
   /**
@@ -119,7 +121,7 @@ export class Messenger {
 
   #reject(reason: RejectReason, detail: string, topic: string): void {
     this.#count(reason);
-    this.#opts.logger.warn({ topic, reason, detail }, 'message rejected');
+    (this.#opts.securityLogger ?? this.#opts.logger).warn({ event: 'message-rejected', topic, reason, detail }, 'message rejected');
   }
 
   /** Every agent's per-round allowance starts afresh (also done when this end announces a new round). */

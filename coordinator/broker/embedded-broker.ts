@@ -171,7 +171,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
 
   const refusePublish = (client: Client | null, packet: PublishPacket, reason: string, cb: (err?: Error | null) => void): void => {
     stats.refusedPublishes++;
-    log.warn({ clientId: client?.id, topic: packet.topic, retain: packet.retain, reason }, 'publish refused');
+    log.warn({ event: 'publish-refused', clientId: client?.id, topic: packet.topic, retain: packet.retain, reason }, 'publish refused');
     cb(new Error(`publish to '${packet.topic}' refused: ${reason}`));
   };
 
@@ -197,7 +197,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
         identities.set(client, identity!);
         return done(null, true);
       }
-      log.warn({ clientId: client.id, reason }, 'connection refused');
+      log.warn({ event: 'connection-refused', clientId: client.id, reason }, 'connection refused');
       done(Object.assign(new Error(reason), { returnCode: 5 }) as AuthenticateError, false);
     },
     authorizePublish(client, packet, cb) {
@@ -218,7 +218,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
           (authorize.subscribe && !authorize.subscribe(client.id, sub.topic, isTrustedClient) ? 'not authorised' : null));
       if (refused === null) return cb(null, sub);
       stats.refusedSubscriptions++;
-      log.warn({ clientId: client.id, filter: sub.topic, reason: refused }, 'subscription refused');
+      log.warn({ event: 'subscription-refused', clientId: client.id, filter: sub.topic, reason: refused }, 'subscription refused');
       cb(null, null); // SUBACK 128
     },
   });
@@ -251,7 +251,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
   if (tls !== undefined) {
     // The raw sockets, so close() also ends those still in (or stuck before) the handshake.
     server.on('connection', (socket: Socket) => track(socket));
-    server.on('tlsClientError', (err: Error, socket: TLSSocket) => log.warn({ remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => log.warn({ event: 'tls-refused', remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused'));
   }
   const listenHost = host === 'localhost' ? '127.0.0.1' : host;
   try {

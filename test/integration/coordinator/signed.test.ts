@@ -127,6 +127,9 @@ test('unsigned, unknown, forged: refused with their reason, counted, the agent n
   assert.is(agents.agents[0]!.state, 'online', 'the forged presence changed nothing');
   const rejectedLog = service!.logs.find((l) => l.msg === 'message rejected' && l.reason === 'bad-signature');
   assert.ok(rejectedLog, 'the rejection is logged with its reason');
+  // Security events: one child logger, a stable event field.
+  assert.is(rejectedLog!.component, 'security');
+  assert.is(rejectedLog!.event, 'message-rejected');
 });
 
 test('a copy of a signed update is taken once', async () => {
@@ -162,6 +165,11 @@ test('agents revoke: the running service refuses the agent from then on, without
     await a.messenger.send(presence('agent-1'));
     return ((await status()).rejected['revoked-signer'] ?? 0) >= 1;
   }, 10_000, 'a revoked-signer rejection', 500);
+  const changed = await service!.waitForLog('enrolled agents changed');
+  assert.is(changed.component, 'security');
+  assert.is(changed.event, 'enrolment-changed');
+  assert.equal(changed.revoked, ['agent-1']);
+  assert.equal(changed.enrolled, []);
   const again = await cli('agents', 'enroll', 'agent-1', publicKeyText(agent1), '--config', config);
   assert.is(again.code, 78);
   assert.match(again.stderr, /revoked .*--force/);
