@@ -20,6 +20,8 @@ export interface ServiceFacts {
   /** null until the broker is connected. */
   broker: { url: string; embedded: boolean; port: number | null; transport: TransportStatus; embeddedStats: EmbeddedBrokerStats | null } | null;
   messenger: MessengerStats | null;
+  /** The [http] endpoint's base URL (metrics at /metrics, the status page at /); null when off. */
+  http: string | null;
 }
 
 export interface RoundView {
@@ -125,6 +127,7 @@ export function statusAnswer(state: CoordinatorState, settings: RoundSettings, f
     roundsDone: state.history.length,
     rejected: { ...state.rejected },
     messenger: facts.messenger,
+    http: facts.http,
   };
 }
 

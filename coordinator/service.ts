@@ -4,6 +4,8 @@ import { EnrolmentRegistry } from './enrolment.js';
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../common/control/server.js';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { HttpServer, type Route } from './http/server.js';
 import { IcosflError } from '../common/errors.js';
 import { outputError } from '../common/system-errors.js';
 import { exitCode } from '../common/exit-codes.js';
@@ -55,6 +57,9 @@ export class CoordinatorService {
   #broker: BrokerLink | undefined;
   #messenger: Messenger | undefined;
   #runner: RoundRunner | undefined;
+  #http: HttpServer | undefined;
+  /** The [http] routes; each part of the service adds its own before the server starts. */
+  readonly #routes = new Map<string, Route>();
   #ready = false;
   #stopping: Promise<number> | undefined;
   #resolveExit!: (code: number) => void;
@@ -189,10 +194,20 @@ export class CoordinatorService {
     // persistence lost the retained announcement and global, and what agents sent meanwhile.
     transport.on('connect', () => void runner.reconnected().catch((err) => this.#log.warn({ err }, 'republishing after a reconnection failed')));
 
+    if (c.http.enabled) {
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry, prefix: 'icosfl_coordinator_' });
+      this.#routes.set('/metrics', async (_req, res) => {
+        res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+      });
+      this.#http = await HttpServer.start(this.#routes, c.http.host, c.http.port, this.logger('http'));
+      if (this.#stopping) return;
+    }
+
     this.#ready = true;
     this.#notify.ready(this.#statusLine());
     this.#log.info(
-      { federation: federation.id, codec: settings.codec, broker: this.#broker.url, embedded: this.#broker.embedded !== null, port: this.#broker.embedded?.port ?? null, socket: control.path, stateDir: c.coordinator.state_dir, minAgents: settings.minAgents },
+      { federation: federation.id, codec: settings.codec, broker: this.#broker.url, http: this.#http?.base ?? null, embedded: this.#broker.embedded !== null, port: this.#broker.embedded?.port ?? null, socket: control.path, stateDir: c.coordinator.state_dir, minAgents: settings.minAgents },
       'coordinator ready',
     );
     this.#startTimers();
@@ -238,6 +253,7 @@ export class CoordinatorService {
       keyId: this.#federation?.keyId ?? '',
       broker: b ? { url: b.url, embedded: b.embedded !== null, port: b.embedded?.port ?? null, transport: b.transport.status(), embeddedStats: b.embedded?.stats() ?? null } : null,
       messenger: this.#messenger?.stats() ?? null,
+      http: this.#http?.base ?? null,
     };
     // storage: failed journal, snapshot, aggregate or log writes (common/storage-health.ts).
     return { ...statusAnswer(state, this.#settings!, facts, Date.now()), storage: storageHealth.report() };
@@ -258,6 +274,7 @@ export class CoordinatorService {
       this.#messenger?.close();
       await this.#step('transport', () => closeTransport(this.#broker));
       await this.#step('broker', () => this.#broker?.embedded?.close());
+      await this.#step('http', () => this.#http?.close());
       await this.#step('journal', () => this.#journal?.close());
       await this.#step('control socket', () => this.#control?.close());
       this.#log.info({ why, code, tookMs: Math.round(performance.now() - started) }, 'stopped');

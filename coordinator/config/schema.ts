@@ -105,6 +105,11 @@ export const DEFAULTS = {
     /** Per agent and round: one update and one ack, with room for resends after reconnects. */
     agent_messages_per_round: 16,
   },
+  http: {
+    enabled: false,
+    host: '127.0.0.1',
+    port: 9465,
+  },
   model: modelDefaults(),
 };
 
@@ -204,6 +209,15 @@ export const coordinatorConfigSchema = z
       .strict()
       .default({})
       .describe('Rounds and sessions: quorum, timeouts, pauses.'),
+    http: z
+      .object({
+        enabled: z.boolean().default(DEFAULTS.http.enabled).describe('Serve the Prometheus text exposition at http://<host>:<port>/metrics and the status page at /.'),
+        host: z.string().regex(LOOPBACK, 'must be a loopback address (127.x.x.x, ::1, localhost)').default(DEFAULTS.http.host).describe('Address it listens on: loopback only; a remote scraper or browser goes through a reverse proxy or an SSH tunnel.'),
+        port: z.number().int().min(0).max(65535).default(DEFAULTS.http.port).describe('Port it listens on; 0 takes a free port (logged, and shown by `status`).'),
+      })
+      .strict()
+      .default({})
+      .describe("The coordinator's metrics endpoint and status page; off unless enabled."),
     model: modelSectionSchema().default({}).describe('What the federation trains, announced with every round (common/protocol/federation-model.ts; why each default: docs/decisions.md). A changed [model] ends the session in progress.'),
   })
   .strict();
