@@ -1,20 +1,18 @@
-import { createHash } from 'node:crypto';
-import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../common/atomic-file.js';
-import { IcosflError } from '../../common/errors.js';
+import { keepOtherLayout, moveCorruptAside, peekHeaderField, readContainer, stateCorrupt, writeContainer, type ContainerFormat } from '../../common/state-container.js';
 import { federationModelSchema, modelConfigHash } from '../../common/protocol/federation-model.js';
 import type { FederatedModel } from './federated-model.js';
 
 /**
- * The agent's federated model on disk, so a restarted daemon forecasts with it at once:
- *   8 B magic "ICFLFED1" · u32 LE header length · header JSON · float32 LE weights (fedavg,
- *   fineTuned, local, each `weights` long) · float64 LE ridge coefficients (head after head)
- * The header carries the body's SHA-256; a damaged or foreign file is STATE_CORRUPT (the job
- * moves it aside and waits for the next session).
+ * The agent's federated model on disk, so a restarted daemon forecasts with it at once: a state
+ * container (common/state-container.ts) with magic "ICFLFED1" whose body is float32 LE weights
+ * (fedavg, fineTuned, local, each `weights` long) · float64 LE ridge coefficients (head after
+ * head). A damaged or foreign file is STATE_CORRUPT (the job moves it aside and waits for the
+ * next session).
  */
 export const FEDERATED_MODEL_FILE = 'federated.icosfl';
+export { OTHER_LAYOUT_SUFFIX } from '../../common/state-container.js';
 const MAGIC = Buffer.from('ICFLFED1', 'ascii');
 
 const calibration = z.object({ blend: z.array(z.number().min(0).max(1)), changeLimit: z.array(z.number().nonnegative()) }).strict();
@@ -36,21 +34,7 @@ const headerSchema = z
   .strict();
 
 const bytesOf = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-
-/** The one backup of a saved federated model of another model configuration, replaced by the next. */
-export const OTHER_LAYOUT_SUFFIX = '.other-layout';
-
-/** The configHash in a saved file's header, or undefined if there is none or it cannot be read. */
-function savedConfigHash(path: string): string | undefined {
-  try {
-    const buf = readFileSync(path);
-    if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) return undefined;
-    const h = JSON.parse(buf.subarray(12, 12 + buf.readUInt32LE(8)).toString('utf8')) as { configHash?: unknown };
-    return typeof h.configHash === 'string' ? h.configHash : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const FORMAT: ContainerFormat<z.infer<typeof headerSchema>> = { magic: MAGIC, what: 'federated model', header: headerSchema, bodyBytes: (h) => 3 * h.weights * 4 + (h.ridge ? h.ridge.heads * h.ridge.coefficients * 8 : 0) };
 
 /**
  * Saves atomically (STATE_WRITE_FAILED on a full disk, the previous file intact). A saved model of
@@ -58,65 +42,37 @@ function savedConfigHash(path: string): string | undefined {
  * but kept as `federated.icosfl.other-layout`, one backup replacing the previous.
  */
 export function saveFederatedModel(stateDir: string, fm: FederatedModel): string {
-  const existing = join(stateDir, FEDERATED_MODEL_FILE);
-  const previous = savedConfigHash(existing);
-  if (previous !== undefined && previous !== fm.configHash) renameSync(existing, `${existing}${OTHER_LAYOUT_SUFFIX}`);
-  const parts: Uint8Array[] = [bytesOf(fm.fedavg.weights), bytesOf(fm.fineTuned.weights), bytesOf(fm.local.weights), ...(fm.ridge?.betas.map(bytesOf) ?? [])];
-  const hash = createHash('sha256');
-  for (const p of parts) hash.update(p);
-  const header = Buffer.from(
-    JSON.stringify({
-      format: 1,
-      session: fm.session,
-      round: fm.round,
-      bestRound: fm.bestRound,
-      model: fm.model,
-      configHash: fm.configHash,
-      scaler: fm.scaler,
-      calibrations: { fedavg: fm.fedavg.calibration ?? null, fineTuned: fm.fineTuned.calibration ?? null, local: fm.local.calibration ?? null },
-      weights: fm.fedavg.weights.length,
-      ridge: fm.ridge ? { heads: fm.ridge.betas.length, coefficients: fm.ridge.betas[0]!.length, lambdas: fm.ridge.lambdas, calibrations: fm.ridge.calibrations.map((c) => c ?? null) } : null,
-      createdAt: fm.createdAt,
-      sha256: hash.digest('hex'),
-    }),
-  );
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(header.length);
   const path = join(stateDir, FEDERATED_MODEL_FILE);
-  writeFileAtomic(path, [MAGIC, len, header, ...parts], { kind: 'federated-model' });
+  const previous = peekHeaderField(path, MAGIC, 'configHash');
+  if (typeof previous === 'string' && previous !== fm.configHash) keepOtherLayout(path);
+  const parts: Uint8Array[] = [bytesOf(fm.fedavg.weights), bytesOf(fm.fineTuned.weights), bytesOf(fm.local.weights), ...(fm.ridge?.betas.map(bytesOf) ?? [])];
+  const header = {
+    format: 1,
+    session: fm.session,
+    round: fm.round,
+    bestRound: fm.bestRound,
+    model: fm.model,
+    configHash: fm.configHash,
+    scaler: fm.scaler,
+    calibrations: { fedavg: fm.fedavg.calibration ?? null, fineTuned: fm.fineTuned.calibration ?? null, local: fm.local.calibration ?? null },
+    weights: fm.fedavg.weights.length,
+    ridge: fm.ridge ? { heads: fm.ridge.betas.length, coefficients: fm.ridge.betas[0]!.length, lambdas: fm.ridge.lambdas, calibrations: fm.ridge.calibrations.map((c) => c ?? null) } : null,
+    createdAt: fm.createdAt,
+  };
+  writeContainer(path, MAGIC, header, parts, { kind: 'federated-model' });
   return path;
-}
-
-function corrupt(path: string, what: string, cause?: unknown): never {
-  throw new IcosflError('STATE_CORRUPT', `federated model ${path}: ${what}`, { cause, details: { path } });
 }
 
 /** undefined when none was saved; STATE_CORRUPT when the file is damaged. */
 export function loadFederatedModel(stateDir: string): FederatedModel | undefined {
   const path = join(stateDir, FEDERATED_MODEL_FILE);
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) corrupt(path, 'not an icosfl federated model (bad magic)');
-  const headerLength = buf.readUInt32LE(8);
-  if (12 + headerLength > buf.length) corrupt(path, 'truncated header');
-  let h: z.infer<typeof headerSchema>;
-  try {
-    h = headerSchema.parse(JSON.parse(buf.subarray(12, 12 + headerLength).toString('utf8')));
-  } catch (err) {
-    corrupt(path, 'malformed header', err);
-  }
-  if (modelConfigHash(h.model) !== h.configHash) corrupt(path, 'the model configuration does not match its hash');
+  const read = readContainer(path, FORMAT);
+  if (!read) return undefined;
+  const { header: h, body } = read;
+  const corrupt = (problem: string): never => stateCorrupt(FORMAT.what, path, problem);
+  if (modelConfigHash(h.model) !== h.configHash) corrupt('the model configuration does not match its hash');
   const C = h.model.metrics.length;
-  if (h.scaler.mean.length !== C || h.scaler.std.length !== C) corrupt(path, `scaler does not have ${C} channels`);
-  const body = buf.subarray(12 + headerLength);
-  const ridgeBytes = h.ridge ? h.ridge.heads * h.ridge.coefficients * 8 : 0;
-  if (body.length !== 3 * h.weights * 4 + ridgeBytes) corrupt(path, `body is ${body.length} bytes, the header announces ${3 * h.weights * 4 + ridgeBytes}`);
-  if (createHash('sha256').update(body).digest('hex') !== h.sha256) corrupt(path, 'checksum mismatch');
+  if (h.scaler.mean.length !== C || h.scaler.std.length !== C) corrupt(`scaler does not have ${C} channels`);
   const aligned = new Uint8Array(body.length);
   aligned.set(body);
   const floats = (i: number) => new Float32Array(aligned.buffer, i * h.weights * 4, h.weights);
@@ -145,7 +101,5 @@ export function loadFederatedModel(stateDir: string): FederatedModel | undefined
 
 /** Moves a damaged model file aside (kept for inspection, one, replacing an earlier one); returns where it went. */
 export function moveAside(stateDir: string): string {
-  const aside = join(stateDir, `${FEDERATED_MODEL_FILE}.corrupt`);
-  renameSync(join(stateDir, FEDERATED_MODEL_FILE), aside);
-  return aside;
+  return moveCorruptAside(join(stateDir, FEDERATED_MODEL_FILE));
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { IcosflError, isIcosflError } from '../../common/errors.js';
@@ -9,7 +9,8 @@ import { persistenceForecast } from './evaluate.js';
 import { Forecaster, trainWithValidation } from './forecaster.js';
 import { clampCounter, clampedWithin, clampForecast, countClamped } from './forecast-domain.js';
 import { sameSpec, specFromConfig, type ModelSpec } from './model.js';
-import { loadModel, MODEL_FILE, OTHER_LAYOUT_SUFFIX, saveModel } from './persist.js';
+import { keepOtherLayout, moveCorruptAside } from '../../common/state-container.js';
+import { loadModel, MODEL_FILE, saveModel } from './persist.js';
 import { fitScaler } from './scaler.js';
 import { chronologicalSplit, sliceWindows, type WindowSet } from './windows.js';
 
@@ -117,15 +118,13 @@ export function startTrainingJob(deps: TrainingJobDeps): TrainingJob {
         log.info({ version, round }, 'saved model loaded');
       } else if (saved) {
         // Kept, not overwritten by the next save: one backup, replacing an earlier one.
-        const keptAs = join(stateDir, `${MODEL_FILE}${OTHER_LAYOUT_SUFFIX}`);
-        renameSync(join(stateDir, MODEL_FILE), keptAs);
+        const keptAs = keepOtherLayout(join(stateDir, MODEL_FILE));
         log.warn({ saved: { ...saved.spec, channelNames: saved.channelNames }, configured: { ...spec, channelNames }, keptAs }, 'saved model has another layout; kept it as a backup and starting a fresh one');
       }
     } catch (err) {
       if (!isIcosflError(err, 'STATE_CORRUPT')) throw err;
       // Keep the damaged file for inspection (one, replacing an earlier one); a fresh model follows.
-      const aside = join(stateDir, `${MODEL_FILE}.corrupt`);
-      renameSync(join(stateDir, MODEL_FILE), aside);
+      const aside = moveCorruptAside(join(stateDir, MODEL_FILE));
       log.error({ err, movedTo: aside }, 'saved model is corrupt; starting a fresh one');
     }
     state = 'idle';

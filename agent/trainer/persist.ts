@@ -1,23 +1,18 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../common/atomic-file.js';
 import { z } from 'zod';
-import { IcosflError } from '../../common/errors.js';
+import { readContainer, stateCorrupt, writeContainer, type ContainerFormat } from '../../common/state-container.js';
 import { MODEL_KINDS } from './config.js';
 import type { ModelSpec } from './model.js';
 import type { OutputCalibration } from './forecaster.js';
 import type { Scaler } from './scaler.js';
 
 /**
- * The saved model: one file, so that a rename publishes weights, scaler and version together.
- *   8 B magic "ICFLMDL1" · u32 LE header length · header JSON · float32 LE weights
- * The header carries the weights' SHA-256; any mismatch, truncation or bad field is
- * STATE_CORRUPT (the daemon then starts from a fresh model instead of crashing).
+ * The saved model: a state container (common/state-container.ts) with magic "ICFLMDL1" and a
+ * float32 LE weights body; any mismatch, truncation or bad field is STATE_CORRUPT (the daemon
+ * then starts from a fresh model instead of crashing).
  */
 export const MODEL_FILE = 'model.icosfl';
-/** The one backup of a saved model whose layout the config no longer matches (trainer/job.ts). */
-export const OTHER_LAYOUT_SUFFIX = '.other-layout';
+export { OTHER_LAYOUT_SUFFIX } from '../../common/state-container.js';
 const MAGIC = Buffer.from('ICFLMDL1', 'ascii');
 
 export interface SavedModel {
@@ -59,70 +54,41 @@ const headerSchema = z
   })
   .strict();
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-export { writeFileAtomic };
+const FORMAT: ContainerFormat<z.infer<typeof headerSchema>> = { magic: MAGIC, what: 'model file', header: headerSchema, bodyBytes: (h) => h.weightCount * 4 };
 
 export function saveModel(stateDir: string, m: SavedModel): string {
   const weightBytes = new Uint8Array(m.weights.buffer, m.weights.byteOffset, m.weights.byteLength);
-  const header = Buffer.from(
-    JSON.stringify({
-      format: 1,
-      spec: m.spec,
-      scaler: m.scaler,
-      channelNames: m.channelNames,
-      version: m.version,
-      round: m.round,
-      savedAt: m.savedAt,
-      ...(m.calibration ? { calibration: m.calibration } : {}),
-      weightCount: m.weights.length,
-      sha256: sha256(weightBytes),
-    }),
-    'utf8',
-  );
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(header.length);
+  const header = {
+    format: 1,
+    spec: m.spec,
+    scaler: m.scaler,
+    channelNames: m.channelNames,
+    version: m.version,
+    round: m.round,
+    savedAt: m.savedAt,
+    ...(m.calibration ? { calibration: m.calibration } : {}),
+    weightCount: m.weights.length,
+  };
   const path = join(stateDir, MODEL_FILE);
-  writeFileAtomic(path, [MAGIC, len, header, weightBytes], { kind: 'model' });
+  writeContainer(path, MAGIC, header, [weightBytes], { kind: 'model' });
   return path;
-}
-
-function corrupt(path: string, what: string, cause?: unknown): never {
-  throw new IcosflError('STATE_CORRUPT', `model file ${path}: ${what}`, { cause, details: { path } });
 }
 
 /** undefined when no model was saved yet; STATE_CORRUPT when the file is damaged. */
 export function loadModel(stateDir: string): SavedModel | undefined {
   const path = join(stateDir, MODEL_FILE);
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) corrupt(path, 'not an icosfl model (bad magic)');
-  const headerLen = buf.readUInt32LE(8);
-  if (12 + headerLen > buf.length) corrupt(path, `truncated header (${headerLen} bytes announced, ${buf.length - 12} present)`);
-  let header: z.infer<typeof headerSchema>;
-  try {
-    header = headerSchema.parse(JSON.parse(buf.subarray(12, 12 + headerLen).toString('utf8')));
-  } catch (err) {
-    corrupt(path, 'malformed header', err);
-  }
+  const read = readContainer(path, FORMAT);
+  if (!read) return undefined;
+  const { header, body } = read;
+  const corrupt = (problem: string): never => stateCorrupt(FORMAT.what, path, problem);
   const { spec, scaler } = header;
   if (scaler.mean.length !== spec.channels || scaler.std.length !== spec.channels || header.channelNames.length !== spec.channels) {
-    corrupt(path, `scaler or channel names do not have ${spec.channels} channels`);
+    corrupt(`scaler or channel names do not have ${spec.channels} channels`);
   }
   const { calibration } = header;
   if (calibration && (calibration.blend.length !== spec.channels || calibration.changeLimit.length !== spec.channels)) {
-    corrupt(path, `output calibration does not have ${spec.channels} channels`);
+    corrupt(`output calibration does not have ${spec.channels} channels`);
   }
-  const body = buf.subarray(12 + headerLen);
-  if (body.length !== header.weightCount * 4) corrupt(path, `weights are ${body.length} bytes, the header says ${header.weightCount * 4}`);
-  if (sha256(body) !== header.sha256) corrupt(path, 'weights checksum mismatch');
   // Copy into an aligned buffer: the body's offset in the file need not be a multiple of 4.
   const weights = new Float32Array(header.weightCount);
   new Uint8Array(weights.buffer).set(body);

@@ -68,7 +68,7 @@ test('damaged files are STATE_CORRUPT with the reason', () => {
   writeFileSync(path, flip);
   expectCorrupt(tmp.dir, /checksum mismatch/);
   writeFileSync(path, good.subarray(0, good.length - 4));
-  expectCorrupt(tmp.dir, /weights are \d+ bytes, the header says/);
+  expectCorrupt(tmp.dir, /body is \d+ bytes, the header announces \d+/);
   writeFileSync(path, Buffer.from('not a model at all'));
   expectCorrupt(tmp.dir, /bad magic/);
   const header = Buffer.from(good);
