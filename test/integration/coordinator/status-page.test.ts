@@ -2,7 +2,9 @@
 // port runs one session with two agent daemons; headless chromium then loads the page, and the
 // rendered DOM must list every round the control socket lists, the federation and key id, the
 // agents, and a drawn uPlot chart of the scored rounds. A screenshot goes to
-// test-output/status-page.png for people to look at.
+// test-output/status-page.png for people to look at. `rounds export` is checked against the same
+// running coordinator (through its control socket).
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -89,6 +91,24 @@ test('a screenshot of the page goes to test-output/status-page.png', async () =>
   assert.equal(pngSize(png), { width: 1280, height: 1000 });
   assert.ok(png.length > 20_000, `the screenshot is suspiciously small (${png.length} bytes)`);
   process.stdout.write(`status page screenshot: ${file}\n`);
+});
+
+test('rounds export: CSV to a file and JSON to stdout, every round the control socket lists', async () => {
+  const out = join(cluster!.dir, 'rounds.csv');
+  const csv = await cluster!.cli('coordinator', ['rounds', 'export', '--config', cluster!.coordinatorConfig, '--format', 'csv', '--out', out]);
+  assert.is(csv.code, 0, csv.stderr);
+  assert.is(csv.stdout, '');
+  assert.match(csv.stderr, `exported ${rounds.length} rounds of federation ${cluster!.federation} to ${out} (csv)`);
+  const lines = readFileSync(out, 'utf8').split('\r\n');
+  assert.is(lines.pop(), '', 'the file ends with CRLF');
+  assert.is(lines[0], 'federation,round,session,phase,step,outcome,reason,expected,participants,acks,clients,total_samples,bytes_in,bytes_out,announced_at,closed_at,seconds,score_vs_persistence');
+  assert.equal(lines.slice(1).map((l) => l.split(',').slice(0, 2)), rounds.map((r) => [cluster!.federation, String(r.round)]));
+  const json = await cluster!.cli('coordinator', ['rounds', 'export', '--config', cluster!.coordinatorConfig, '--format', 'json']);
+  assert.is(json.code, 0, json.stderr);
+  const doc = JSON.parse(json.stdout) as { federation: string; total: number; rounds: RoundSummary[] };
+  assert.is(doc.federation, cluster!.federation);
+  assert.equal(doc.rounds, rounds);
+  assert.is(doc.total, rounds.length);
 });
 
 test.run();
