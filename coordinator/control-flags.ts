@@ -15,6 +15,6 @@ export const SOCKET_FLAGS = {
 } as const satisfies FlagDefs;
 
 /** The socket to ask: --socket, else the one the config names. */
-export function socketOf(values: FlagValues<typeof SOCKET_FLAGS>): string {
+export function socketOf(values: Omit<FlagValues<typeof SOCKET_FLAGS>, 'json'>): string {
   return typeof values.socket === 'string' ? values.socket : findControlSocket(loadCoordinatorConfig(loadOptionsOf(values)).coordinator.runtime_dir);
 }

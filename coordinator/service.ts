@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../common/control/server.js';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { HttpServer, type Route } from './http/server.js';
+import { statusPageRoutes } from './http/status-page.js';
 import { IcosflError } from '../common/errors.js';
 import { outputError } from '../common/system-errors.js';
 import { exitCode } from '../common/exit-codes.js';
@@ -200,6 +201,9 @@ export class CoordinatorService {
       this.#routes.set('/metrics', async (_req, res) => {
         res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
       });
+      // The status page (/, /status.json and its files) answers from the same state as the control socket.
+      const page = statusPageRoutes({ status: () => this.status(), rounds: (limit) => roundsAnswer(this.#state(), limit), agents: () => agentsAnswer(this.#state(), settings, Date.now()) });
+      for (const [path, route] of page) this.#routes.set(path, route);
       this.#http = await HttpServer.start(this.#routes, c.http.host, c.http.port, this.logger('http'));
       if (this.#stopping) return;
     }

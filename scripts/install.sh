@@ -169,7 +169,8 @@ if [ "$GPU" = 1 ]; then modules_args+=(--with-optional); fi
 module_list=$(node "$SRC/scripts/runtime-modules.mjs" "${modules_args[@]}") || die "cannot list the runtime node_modules"
 mapfile -t modules <<<"$module_list"
 files=(package.json build/Release/icosfl_native.node systemd scripts/install.sh scripts/runtime-modules.mjs)
-for d in dist/agent dist/common dist/coordinator dist/native "${EXAMPLES[@]}" docs/CONFIG.md README.md LICENSE NOTICE; do
+# coordinator/http/page: the status page's static files, read beside dist/ (coordinator/http/status-page.ts).
+for d in dist/agent dist/common dist/coordinator dist/native coordinator/http/page "${EXAMPLES[@]}" docs/CONFIG.md README.md LICENSE NOTICE; do
   if [ -e "$SRC/$d" ]; then files+=("$d"); fi
 done
 # Source maps are a third of node-seal's size and of no use to a service.

@@ -52,6 +52,8 @@ export interface ClusterOptions {
    * broker) or runs the embedded broker with the broker certificate.
    */
   tls?: FederationCerts;
+  /** The coordinator's `[http]` section (absent: off). */
+  http?: Record<string, unknown>;
 }
 
 /** The coordinator's `[federation]` defaults here: short timeouts; after the first session the next is a day away, so the service stays up to be asked. */
@@ -233,6 +235,7 @@ export class FederationCluster {
           broker: { ...(o.broker === 'embedded' ? { url: 'embedded', embedded_host: '127.0.0.1', embedded_port: embeddedPort } : { url: o.broker }), ...coordinatorTls },
           federation: { min_agents: o.agents, ...FEDERATION_DEFAULTS, ...o.federation },
           model: { metrics: METRICS, rounds: o.rounds, ...o.model },
+          ...(o.http ? { http: o.http } : {}),
         }),
       );
       const agents: AgentPaths[] = [];

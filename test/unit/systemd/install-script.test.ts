@@ -52,7 +52,7 @@ test('--destdir stages the package, units, rules and a default config', () => {
 
 test('only runtime modules travel: no dev, build-only or optional packages, no source maps, no tests', () => {
   const nm = join(pkg, 'node_modules');
-  for (const m of ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-wasm', 'node-seal', 'pino', 'prom-client', 'smol-toml', 'zod', 'systeminformation']) {
+  for (const m of ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-wasm', 'node-seal', 'pino', 'prom-client', 'smol-toml', 'zod', 'systeminformation', 'uplot']) {
     assert.ok(existsSync(join(nm, m, 'package.json')), `${m} missing`);
   }
   for (const m of ['typescript', 'uvu', 'node-gyp', 'cmake-js', 'node-addon-api', 'webgpu', '@types/node']) {
@@ -69,6 +69,19 @@ test('the staged package runs from its own node_modules', () => {
   });
   assert.is(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /config OK/);
+});
+
+test("the staged coordinator finds its status page's files inside the staged tree", () => {
+  assert.ok(existsSync(join(pkg, 'node_modules/uplot/package.json')), 'uplot (the status page charts) missing');
+  const script = `import { statusPageFiles } from ${JSON.stringify(join(pkg, 'dist/coordinator/http/status-page.js'))}; process.stdout.write(JSON.stringify(statusPageFiles().map((f) => f.file)));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: dir, env: { ...process.env, NODE_PATH: '' } });
+  assert.is(r.status, 0, r.stderr);
+  const files = JSON.parse(r.stdout) as string[];
+  assert.is(files.length, 5);
+  for (const f of files) {
+    assert.ok(f.startsWith(`${pkg}/`), `${f} is outside the staged package`);
+    assert.ok(existsSync(f), `${f} is missing`);
+  }
 });
 
 test('a reinstall keeps an edited agent.toml and refreshes the examples', () => {
