@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   DATA_INVALID: { exit: 'DATA', help: 'an input data file is malformed' },
   OUTPUT_UNWRITABLE: { exit: 'CANT_CREATE', help: 'an output file or directory cannot be created or written' },
   CONTROL_PERMISSION_DENIED: { exit: 'NO_PERMISSION', help: "this user may not open the service's control socket (root or the socket's group may)" },
+  CONTROL_FORBIDDEN: { exit: 'NO_PERMISSION', help: "the control socket used lacks the request's role (pause and resume need the operator socket, icosfl-operators)" },
   CONTROL_PROTOCOL_MISMATCH: { exit: 'UNAVAILABLE', help: 'the process on the control socket answered in another protocol version or shape' },
   CONTROL_REFUSED: { exit: 'FAILURE', help: 'the service refused a control request for a reason of its own (unknown command, internal failure)' },
   // federation (common/protocol, common/transport, coordinator/round, agent/federation)

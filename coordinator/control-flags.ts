@@ -1,6 +1,7 @@
 import type { FlagDefs, FlagValues } from '../common/cli-flags.js';
 import { CONFIG_FLAGS, loadOptionsOf } from './config/flags.js';
 import { loadCoordinatorConfig } from './config/load.js';
+import type { ControlRole } from '../common/control/server.js';
 import { findControlSocket } from './control-socket.js';
 
 /**
@@ -14,7 +15,13 @@ export const SOCKET_FLAGS = {
   json: { type: 'boolean', description: 'print the answer as JSON instead of a table' },
 } as const satisfies FlagDefs;
 
-/** The socket to ask: --socket, else the one the config names. */
-export function socketOf(values: Omit<FlagValues<typeof SOCKET_FLAGS>, 'json'>): string {
-  return typeof values.socket === 'string' ? values.socket : findControlSocket(loadCoordinatorConfig(loadOptionsOf(values)).coordinator.runtime_dir);
+/** `pause` and `resume` ask the operator socket (control-socket.ts ROLE_SOCKETS). */
+export const OPERATOR_SOCKET_FLAGS = {
+  ...SOCKET_FLAGS,
+  socket: { ...SOCKET_FLAGS.socket, description: "the service's operator control socket (group icosfl-operators)", defaultText: '<coordinator.runtime_dir>/operator.sock, else /run/icosfl-coordinator/operator.sock' },
+} as const satisfies FlagDefs;
+
+/** The socket to ask: --socket, else the role's socket in the directory the config names. */
+export function socketOf(values: Omit<FlagValues<typeof SOCKET_FLAGS>, 'json'>, role: ControlRole = 'viewer'): string {
+  return typeof values.socket === 'string' ? values.socket : findControlSocket(loadCoordinatorConfig(loadOptionsOf(values)).coordinator.runtime_dir, role);
 }

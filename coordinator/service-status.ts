@@ -118,6 +118,7 @@ export function statusAnswer(state: CoordinatorState, settings: RoundSettings, f
     session: session && { session: session.session, startedAt: session.startedAt, completedSteps: session.completedSteps, fedavgRounds: settings.model.rounds, ridge: session.ridge !== null },
     sessionsDone: state.sessionsDone,
     done: state.done,
+    paused: pauseView(state),
     agents: {
       online: records.filter((a) => isOnline(a, settings, now)).length,
       eligible: records.filter((a) => isEligible(a, settings, now)).length,
@@ -129,6 +130,11 @@ export function statusAnswer(state: CoordinatorState, settings: RoundSettings, f
     messenger: facts.messenger,
     http: facts.http,
   };
+}
+
+/** The answer of `pause`, `resume` and status's `paused`: since when, and the round still finishing (null: none). */
+export function pauseView(state: CoordinatorState): { since: number; finishing: number | null } | null {
+  return state.paused ? { since: state.paused.at, finishing: state.current?.round ?? null } : null;
 }
 
 /** One line for systemd's STATUS= (and `systemctl status`). */
@@ -144,9 +150,10 @@ export function statusLine(state: CoordinatorState, settings: RoundSettings, now
       c.status === 'collecting' ? `collecting ${Object.keys(c.updates).length}/${c.expected.length} updates`
       : c.status === 'acking' ? `${Object.keys(c.acks).length} acknowledgements`
       : c.status;
-    return `round ${c.round} (session ${c.session}, ${c.phase}${step}): ${progress}; ${agents}`;
+    return `round ${c.round} (session ${c.session}, ${c.phase}${step}): ${progress}${state.paused ? ', then paused' : ''}; ${agents}`;
   }
   if (state.done) return `done: ${state.sessionsDone} session(s) ran; ${agents}`;
+  if (state.paused) return `paused (icosfl-coordinator resume): no round is announced; ${agents}`;
   if (eligible < settings.minAgents) return `waiting for agents: ${eligible} of the ${settings.minAgents} a round needs are ready; ${agents}`;
   const wait = Math.max(0, Math.ceil((state.nextAt - now) / 1000));
   return `next round in ${wait} s; ${agents}`;

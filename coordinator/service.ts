@@ -17,14 +17,14 @@ import { Messenger } from '../common/transport/messenger.js';
 import { loadFederationKeys, resolveFederation, type FederationIdentity } from './config/federation.js';
 import { loadCoordinatorConfig, type LoadOptions } from './config/load.js';
 import type { CoordinatorConfig } from './config/schema.js';
-import { controlSocketPath } from './control-socket.js';
+import { controlListeners, controlSocketPath } from './control-socket.js';
 import { RoundRunner } from './round/runner.js';
 import { makeSettings, type RoundSettings, type RoundSummary } from './round/state.js';
 import { ckksStrategy, plaintextStrategy } from './strategy/aggregation.js';
 import { openBroker, type BrokerLink } from './service-broker.js';
 import { PreloadedJournal } from './service-journal.js';
 import { ServiceNotifier } from './service-notify.js';
-import { agentsAnswer, roundsAnswer, statusAnswer, statusLine, type ServiceFacts } from './service-status.js';
+import { agentsAnswer, pauseView, roundsAnswer, statusAnswer, statusLine, type ServiceFacts } from './service-status.js';
 
 /**
  * `icosfl-coordinator serve`: the coordinator service around the round runner. Start-up order:
@@ -143,11 +143,14 @@ export class CoordinatorService {
     this.#journal.checkFederation(federation.id, c.coordinator.state_dir);
 
     makeRuntimeDir(c.coordinator.runtime_dir);
-    const control = new ControlServer(controlSocketPath(c.coordinator.runtime_dir), this.logger('control'), 'icosfl-coordinator');
+    // The viewer socket answers what reads the state; the operator socket also pause and resume (control-socket.ts).
+    const control = new ControlServer(controlSocketPath(c.coordinator.runtime_dir), this.logger('control'), 'icosfl-coordinator', controlListeners(c.coordinator.runtime_dir));
     control.handle('status', async () => this.status());
     control.handle('agents', async () => agentsAnswer(this.#state(), settings, Date.now()));
     control.handle('rounds', async (req) => roundsAnswer(this.#state(), req.limit));
     control.handle('ping', async () => ({ pong: true, pid: process.pid }));
+    control.handle('pause', async () => this.#pauseOrResume('pause'), 'operator');
+    control.handle('resume', async () => this.#pauseOrResume('resume'), 'operator');
     this.#control = control;
     await control.listen();
     if (this.#stopping) return;
@@ -232,6 +235,15 @@ export class CoordinatorService {
     }
   }
 
+  async #pauseOrResume(what: 'pause' | 'resume'): Promise<unknown> {
+    const runner = this.#runner;
+    if (!runner) throw new IcosflError('DAEMON_NOT_RUNNING', 'the coordinator is still starting (connecting to the broker); retry in a few seconds');
+    const was = runner.state.paused ? 'paused' : 'running';
+    const state = what === 'pause' ? await runner.pause() : await runner.resume();
+    this.#notify.status(this.#statusLine());
+    return { paused: pauseView(state), changed: was !== (state.paused ? 'paused' : 'running') };
+  }
+
   #state() {
     const r = this.#runner;
     if (!r) throw new IcosflError('DAEMON_NOT_RUNNING', 'the coordinator is still starting (connecting to the broker); retry in a few seconds');
@@ -302,10 +314,13 @@ function seconds(s: number): number {
   return Math.round(s * 1000);
 }
 
-/** The control socket's directory: 0750 like the agent's, so the socket (0660) is for the service's user and group. */
+/**
+ * The control sockets' directory: 0711, searchable but not listable, so each socket's own mode
+ * and group (0660, one group per role) decide who connects, not the directory's single group.
+ */
 function makeRuntimeDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
   } catch (cause) {
     throw outputError(dir, cause, 'coordinator.runtime_dir', 'run as the service user or set coordinator.runtime_dir to a writable directory');
   }

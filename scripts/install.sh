@@ -83,6 +83,7 @@ SYSUSERS_DIR=$SYSTEMD_LIB/sysusers.d
 TMPFILES_DIR=$SYSTEMD_LIB/tmpfiles.d
 UDEV_DIR=$SYSTEMD_LIB/udev/rules.d
 DROPIN_DIR=$UNIT_DIR/icosfl-agent.service.d
+COORD_DROPIN_DIR=$UNIT_DIR/icosfl-coordinator.service.d
 CONFIG_DIR=/etc/icosfl
 UNITS=(icosfl-agent.service icosfl-coordinator.service)
 
@@ -109,10 +110,12 @@ if [ "$MODE" = uninstall ] && [ "$COORDINATOR" = 1 ]; then
   elif [ "$LIVE" = 1 ] && command -v systemctl >/dev/null; then
     systemctl disable "$COORD_UNIT" 2>/dev/null || true
   fi
-  rm -f "$DESTDIR$UNIT_DIR/$COORD_UNIT"
+  rm -f "$DESTDIR$UNIT_DIR/$COORD_UNIT" "$DESTDIR$COORD_DROPIN_DIR/50-signing-key.conf"
+  rmdir "$DESTDIR$COORD_DROPIN_DIR" 2>/dev/null || true
   systemctl_or_skip daemon-reload
   if [ "$PURGE" = 1 ]; then
-    rm -f "$DESTDIR$COORD_CONFIG" "$DESTDIR$CONFIG_DIR/coordinator.json" "$DESTDIR$CONFIG_DIR/agent.json"
+    rm -f "$DESTDIR$COORD_CONFIG" "$DESTDIR$CONFIG_DIR/coordinator.json" "$DESTDIR$CONFIG_DIR/agent.json" \
+      "$DESTDIR$CONFIG_DIR/coordinator-signing.key" "$DESTDIR$CONFIG_DIR/coordinator-signing.pub"
     rm -rf "$DESTDIR/var/lib/private/icosfl-coordinator" "$DESTDIR/var/lib/icosfl-coordinator"
     note "removed the coordinator, its configuration, key bundles and state; the agent stays"
   else
@@ -128,7 +131,7 @@ if [ "$MODE" = uninstall ]; then
   elif [ "$LIVE" = 1 ] && command -v systemctl >/dev/null; then
     for u in "${UNITS[@]}"; do systemctl disable "$u" 2>/dev/null || true; done
   fi
-  rm -rf "$DESTDIR$PKG_DIR" "$DESTDIR$DROPIN_DIR"
+  rm -rf "$DESTDIR$PKG_DIR" "$DESTDIR$DROPIN_DIR" "$DESTDIR$COORD_DROPIN_DIR"
   rm -f "$DESTDIR$BIN_DIR/icosfl-agent" "$DESTDIR$BIN_DIR/icosfl-coordinator" \
     "$DESTDIR$UNIT_DIR/icosfl-agent.service" "$DESTDIR$UNIT_DIR/icosfl-coordinator.service" \
     "$DESTDIR$SYSUSERS_DIR/icosfl.conf" "$DESTDIR$TMPFILES_DIR/icosfl-rapl.conf" \
@@ -140,6 +143,9 @@ if [ "$MODE" = uninstall ]; then
       "$DESTDIR/var/lib/icosfl-coordinator"
     if [ "$LIVE" = 1 ] && getent passwd icosfl >/dev/null; then userdel icosfl; fi
     if [ "$LIVE" = 1 ] && getent group icosfl >/dev/null; then groupdel icosfl; fi
+    for g in icosfl-viewers icosfl-operators; do
+      if [ "$LIVE" = 1 ] && getent group "$g" >/dev/null; then groupdel "$g"; fi
+    done
     note "removed icosfl, its configuration, state and user"
   else
     note "removed icosfl; kept $CONFIG_DIR, /var/lib/icosfl* and the icosfl user (--purge removes them)"
@@ -206,8 +212,12 @@ if [ "$LIVE" = 1 ]; then
   # The user first: the config's group and the RAPL rules name it.
   if command -v systemd-sysusers >/dev/null; then
     systemd-sysusers "$SYSUSERS_DIR/icosfl.conf"
-  elif ! getent passwd icosfl >/dev/null; then
-    useradd --system --user-group --home-dir /var/lib/icosfl --no-create-home --shell /usr/sbin/nologin icosfl
+  else
+    if ! getent passwd icosfl >/dev/null; then
+      useradd --system --user-group --home-dir /var/lib/icosfl --no-create-home --shell /usr/sbin/nologin icosfl
+    fi
+    # The coordinator's control-socket role groups (sysusers.d/icosfl.conf).
+    for g in icosfl-viewers icosfl-operators; do getent group "$g" >/dev/null || groupadd --system "$g"; done
   fi
   if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create "$TMPFILES_DIR/icosfl-rapl.conf"; fi
   if command -v udevadm >/dev/null && [ -d /run/udev ]; then udevadm control --reload || true; fi
@@ -259,9 +269,24 @@ if [ "$COORDINATOR" = 1 ]; then
     chmod 0644 "$bundle"
     chmod 0600 "$secret"
     if [ "$LIVE" = 1 ]; then chown root:root "$bundle" "$secret"; fi
+    chmod 0600 "$DESTDIR$CONFIG_DIR/coordinator-signing.key"
+    if [ "$LIVE" = 1 ]; then chown root:root "$DESTDIR$CONFIG_DIR/coordinator-signing.key"; fi
     note "created a federation: $CONFIG_DIR/coordinator.json (parameters, readable by the service)"
     note "$CONFIG_DIR/agent.json holds the federation's secret key (root only, 0600): copy it to every agent over a secure channel, keep it off other hosts"
     if [ "$LIVE" = 0 ]; then note "this staged tree now holds a secret key: ship it to one coordinator only (or stage with --no-keys)"; fi
+  fi
+fi
+
+# The signing key stays root's 0600; systemd hands it to the dynamic user as a credential, which
+# an empty coordinator.signing_key takes (drop-ins/coordinator-signing-key.conf). Only with the
+# key there: a LoadCredential= of a missing file would fail the start.
+if [ "$COORDINATOR" = 1 ]; then
+  if [ -e "$DESTDIR$CONFIG_DIR/coordinator-signing.key" ]; then
+    install -D -m 0644 "$SRC/systemd/drop-ins/coordinator-signing-key.conf" "$DESTDIR$COORD_DROPIN_DIR/50-signing-key.conf"
+    note "message signing on: $CONFIG_DIR/coordinator-signing.key is passed to the service as a credential; give agents coordinator-signing.pub and enrol them (icosfl-coordinator agents enroll)"
+  else
+    rm -f "$DESTDIR$COORD_DROPIN_DIR/50-signing-key.conf"
+    note "no $CONFIG_DIR/coordinator-signing.key: messages are not signed (put the federation's there and rerun install.sh --coordinator)"
   fi
 fi
 

@@ -1,4 +1,5 @@
 import { chmodSync, unlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { IcosflError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -13,30 +14,54 @@ import { errorReply, okReply } from './protocol.js';
  */
 export type ControlHandler = (req: Record<string, unknown>) => Promise<unknown>;
 
+/**
+ * Who a socket serves, lowest first: a request answers on a socket whose role is at least the
+ * request's. Node cannot read SO_PEERCRED, so the kernel's permission check on each socket file
+ * is the authentication: a role is a socket with its own group (SECURITY.md, docs/decisions.md D12).
+ */
+export const CONTROL_ROLES = ['viewer', 'operator'] as const;
+export type ControlRole = (typeof CONTROL_ROLES)[number];
+
 export interface ControlRegistry {
-  handle(name: string, fn: ControlHandler): void;
+  handle(name: string, fn: ControlHandler, role?: ControlRole): void;
+}
+
+/** One more socket of the same service, serving the requests of `role` and below. */
+export interface ControlListener {
+  path: string;
+  role: ControlRole;
+  /** For the refusal's message: how one gets this socket's role (its group). */
+  how: string;
 }
 
 /** A request line longer than this is refused: the socket must not buffer without bound. */
 const MAX_LINE_BYTES = 1 << 20;
 
 export class ControlServer implements ControlRegistry {
-  private readonly handlers = new Map<string, ControlHandler>();
+  private readonly handlers = new Map<string, { fn: ControlHandler; role: ControlRole }>();
   private readonly sockets = new Set<Socket>();
-  private server: Server | undefined;
+  private readonly servers: Server[] = [];
+  private readonly listeners: ControlListener[];
 
   constructor(
     readonly path: string,
     private readonly logger: Logger,
     /** Who serves it, for the message when another process already answers there. */
     private readonly service = 'icosfl-agent',
-  ) {}
+    /** Sockets by role; default one socket at `path` serving every request (the agent's). */
+    listeners?: ControlListener[],
+  ) {
+    this.listeners = listeners ?? [{ path, role: 'operator', how: 'its group' }];
+    for (const l of this.listeners) if (!CONTROL_ROLES.includes(l.role)) throw new RangeError(`ControlServer: role must be one of ${CONTROL_ROLES.join(', ')}, got ${JSON.stringify(l.role)}`);
+  }
 
-  handle(name: string, fn: ControlHandler): void {
+  /** `role`: the least role whose socket answers it (default viewer: every socket). */
+  handle(name: string, fn: ControlHandler, role: ControlRole = 'viewer'): void {
     if (typeof name !== 'string' || !/^[a-z][a-z0-9_-]*$/.test(name)) throw new TypeError(`control.handle: name must be a lower-case word, got ${JSON.stringify(name)}`);
     if (typeof fn !== 'function') throw new TypeError(`control.handle('${name}'): fn must be a function`);
+    if (!CONTROL_ROLES.includes(role)) throw new RangeError(`control.handle('${name}'): role must be one of ${CONTROL_ROLES.join(', ')}, got ${JSON.stringify(role)}`);
     if (this.handlers.has(name)) throw new RangeError(`control.handle: '${name}' is already registered`);
-    this.handlers.set(name, fn);
+    this.handlers.set(name, { fn, role });
   }
 
   has(name: string): boolean {
@@ -49,21 +74,24 @@ export class ControlServer implements ControlRegistry {
   }
 
   async listen(): Promise<void> {
-    await removeStaleSocket(this.path, this.service);
-    const server = createServer((socket) => this.serve(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.path, () => {
-        server.off('error', reject);
-        resolve();
+    for (const l of this.listeners) {
+      await removeStaleSocket(l.path, this.service);
+      const server = createServer((socket) => this.serve(socket, l));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(l.path, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
-    chmodSync(this.path, 0o660);
-    server.on('error', (err) => this.logger.error({ err }, 'control socket error'));
-    this.server = server;
+      this.servers.push(server);
+      // 0660: who may connect is the socket's owner and group; the deployment sets the group per role.
+      chmodSync(l.path, 0o660);
+      server.on('error', (err) => this.logger.error({ err, socket: l.path }, 'control socket error'));
+    }
   }
 
-  private serve(socket: Socket): void {
+  private serve(socket: Socket, listener: ControlListener): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -79,12 +107,12 @@ export class ControlServer implements ControlRegistry {
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        if (line.trim()) void this.answer(line).then((out) => socket.writable && socket.write(out + '\n'));
+        if (line.trim()) void this.answer(line, listener).then((out) => socket.writable && socket.write(out + '\n'));
       }
     });
   }
 
-  private async answer(line: string): Promise<string> {
+  private async answer(line: string, listener: ControlListener): Promise<string> {
     let req: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(line);
@@ -97,8 +125,9 @@ export class ControlServer implements ControlRegistry {
     if (!handler) {
       return errorReply('UNKNOWN_COMMAND', `unknown cmd ${JSON.stringify(req.cmd)}; known: ${[...this.handlers.keys()].join(', ')}`);
     }
+    if (CONTROL_ROLES.indexOf(handler.role) > CONTROL_ROLES.indexOf(listener.role)) return this.forbidden(req.cmd as string, handler.role, listener);
     try {
-      return okReply(await handler(req));
+      return okReply(await handler.fn(req));
     } catch (err) {
       const e = err as Error & { code?: unknown };
       this.logger.warn({ err, cmd: req.cmd }, 'control command failed');
@@ -108,12 +137,20 @@ export class ControlServer implements ControlRegistry {
     }
   }
 
+  /** A request above this socket's role: which socket serves it, and what this one serves. */
+  private forbidden(cmd: string, role: ControlRole, listener: ControlListener): string {
+    const serving = this.listeners.find((l) => CONTROL_ROLES.indexOf(l.role) >= CONTROL_ROLES.indexOf(role));
+    const here = [...this.handlers].filter(([, h]) => CONTROL_ROLES.indexOf(h.role) <= CONTROL_ROLES.indexOf(listener.role)).map(([n]) => n);
+    this.logger.warn({ event: 'control-forbidden', cmd, role, socket: listener.path }, 'control request refused: the socket lacks its role');
+    const where = serving ? `; it is served on ${basename(serving.path)} (${serving.how})` : '';
+    return errorReply('CONTROL_FORBIDDEN', `'${cmd}' needs the ${role} role${where}; ${basename(listener.path)} is the ${listener.role} socket and answers ${here.join(', ')}`);
+  }
+
   async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
+    const servers = this.servers.splice(0);
+    if (servers.length === 0) return;
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 }
 

@@ -6,6 +6,8 @@ export const COMMANDS: CommandTable = {
   status: () => import('./status.js'),
   agents: () => import('./agents.js'),
   rounds: () => import('./rounds.js'),
+  pause: () => import('./pause.js'),
+  resume: () => import('./resume.js'),
   'check-config': () => import('./check-config.js'),
   keys: () => import('./keys.js'),
 };

@@ -21,6 +21,7 @@ export interface StatusAnswer {
   session: { session: number; startedAt: number; completedSteps: number; fedavgRounds: number; ridge: boolean } | null;
   sessionsDone: number;
   done: boolean;
+  paused: { since: number; finishing: number | null } | null;
   agents: { online: number; eligible: number; known: number };
   lastRounds: RoundSummary[];
   roundsDone: number;
@@ -47,10 +48,13 @@ export function formatStatus(st: StatusAnswer, now = Date.now()): string {
     rows.push(['round', `${r.round} (session ${r.session}, ${r.phase}${step}): ${r.status}, ${progress}`]);
   } else if (st.done) {
     rows.push(['round', 'none: every configured session ran']);
+  } else if (st.paused) {
+    rows.push(['round', 'none; paused']);
   } else {
     const quorum = st.agents.eligible < st.federation.minAgents ? `waiting for agents (${st.agents.eligible} of ${st.federation.minAgents} ready)` : `next ${relative(st.nextRoundAt, now)}`;
     rows.push(['round', `none; ${quorum}`]);
   }
+  if (st.paused) rows.push(['paused', `${relative(st.paused.since, now)}${st.paused.finishing !== null ? `; round ${st.paused.finishing} finishes first` : ''}; no new round until \`icosfl-coordinator resume\``]);
   rows.push(['sessions', `${st.sessionsDone} done${st.federation.sessions ? ` of ${st.federation.sessions}` : ' (runs forever)'}${st.session ? `; session ${st.session.session}: ${st.session.completedSteps} FedAvg rounds done` : ''}`]);
   rows.push(['agents', `${st.agents.online} online (${st.agents.eligible} ready), ${st.agents.known} known; quorum ${st.federation.minAgents}`]);
   rows.push(['rounds', `${st.roundsDone} finished`]);

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { COORDINATOR_SIGNING_KEY_FILE } from '../../common/crypto/signing-keys.js';
 import { ZodError } from 'zod';
 import { resolveLogFormat, resolveLogLevel } from '../../common/config/log-level.js';
 import { mergeLayers } from '../../common/config/merge.js';
@@ -87,7 +89,7 @@ export function loadCoordinatorConfig(opts: LoadOptions = {}): CoordinatorConfig
       log_level: resolveLogLevel(raw.coordinator.log_level, env),
       log_format: resolveLogFormat(raw.coordinator.log_format, env),
       keys: c.keys === '' ? '' : pathOf('coordinator.keys', c.keys, o, source),
-      signing_key: c.signing_key === '' ? '' : pathOf('coordinator.signing_key', c.signing_key, o, source),
+      signing_key: c.signing_key === '' ? signingCredential(env) : pathOf('coordinator.signing_key', c.signing_key, o, source),
       enrolled_agents: c.enrolled_agents ? pathOf('coordinator.enrolled_agents', c.enrolled_agents, o, source) : join(stateDir, 'enrolled-agents.json'),
     },
     broker: {
@@ -101,4 +103,16 @@ export function loadCoordinatorConfig(opts: LoadOptions = {}): CoordinatorConfig
     source,
     origins: overrides.origins,
   };
+}
+
+/**
+ * An empty signing_key takes the key systemd handed the service as a credential
+ * (LoadCredential=coordinator-signing.key:…, systemd/drop-ins/coordinator-signing-key.conf): the
+ * unit's dynamic user cannot read the root-owned 0600 file itself. Neither: no signing (warned).
+ */
+function signingCredential(env: NodeJS.ProcessEnv): string {
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (!dir) return '';
+  const path = join(dir, COORDINATOR_SIGNING_KEY_FILE);
+  return existsSync(path) ? path : '';
 }

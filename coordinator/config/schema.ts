@@ -150,7 +150,7 @@ export const coordinatorConfigSchema = z
         log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.coordinator.log_level).describe('Log level. Empty: $LOG_LEVEL, else info.'),
         keys: z.string().default(DEFAULTS.coordinator.keys).describe("The federation's coordinator.json from `icosfl-coordinator keys init` (parameters only; a bundle with the secret key is refused, exit 77)."),
         codec: z.enum(CODECS).default(DEFAULTS.coordinator.codec).describe("'ckks': agents send CKKS ciphertexts and the coordinator only adds them; 'plaintext' lets the coordinator see every agent's weights, for benchmarks only (needs federation.id)."),
-        signing_key: z.string().default(DEFAULTS.coordinator.signing_key).describe('coordinator-signing.key from `keys init` (Ed25519, mode 0600): sign announcements and globals and take only messages signed by enrolled agents; empty: no signatures (warned)'),
+        signing_key: z.string().default(DEFAULTS.coordinator.signing_key).describe('coordinator-signing.key from `keys init` (Ed25519, mode 0600): sign announcements and globals and take only messages signed by enrolled agents; empty: $CREDENTIALS_DIRECTORY/coordinator-signing.key when systemd passed it (LoadCredential=), else no signatures (warned)'),
         enrolled_agents: z.string().default(DEFAULTS.coordinator.enrolled_agents).describe("the enrolled agents' public keys (`icosfl-coordinator agents enroll`); empty: <state_dir>/enrolled-agents.json"),
         log_format: z.union([z.enum(LOG_FORMATS), z.literal('')]).default(DEFAULTS.coordinator.log_format).describe('auto: readable lines on a terminal (colour unless $NO_COLOR), JSON under journald or into a pipe or file; json; pretty. Empty: $LOG_FORMAT, else auto.'),
       })

@@ -20,7 +20,10 @@ export type RoundEvent =
   | { type: 'aggregated'; now: number; round: number; clients: number; totalSamples: number; bytes: number }
   | { type: 'aggregation-failed'; now: number; round: number; reason: string }
   /** The global is out, as `chunks` retained chunks. */
-  | { type: 'published'; now: number; round: number; chunks: number; bytes: number };
+  | { type: 'published'; now: number; round: number; chunks: number; bytes: number }
+  /** An operator's `pause` / `resume` (control socket): announcing new rounds stops / goes on. */
+  | { type: 'pause'; now: number }
+  | { type: 'resume'; now: number };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -58,7 +58,7 @@ export function bestRound(session: SessionState): number {
 export function maybeAnnounce(step: Step): void {
   const s = step.state;
   const settings = step.settings;
-  if (s.done || s.current || step.now < s.nextAt) return;
+  if (s.done || s.current || s.paused || step.now < s.nextAt) return;
   const online = onlineAgents(step);
   if (online.length < settings.minAgents) return;
   let session = s.session;

@@ -3,6 +3,7 @@ import { onAck } from './handlers/on-ack.js';
 import { onAggregated, onAggregationFailed } from './handlers/on-aggregated.js';
 import { onPresence } from './handlers/on-presence.js';
 import { onPublished } from './handlers/on-published.js';
+import { onPause, onResume } from './handlers/on-pause.js';
 import { onReconnected } from './handlers/on-reconnected.js';
 import { onStart } from './handlers/on-start.js';
 import { onTick } from './handlers/on-tick.js';
@@ -49,6 +50,12 @@ export function reduce(state: CoordinatorState, event: RoundEvent, settings: Rou
       break;
     case 'published':
       onPublished(step, event);
+      break;
+    case 'pause':
+      onPause(step);
+      break;
+    case 'resume':
+      onResume(step);
       break;
   }
   return step.result();

@@ -104,6 +104,17 @@ export class RoundRunner extends EventEmitter {
     return this.dispatch({ type: 'reconnected', now: this.#now() });
   }
 
+  /** An operator's pause / resume (handlers/on-pause.ts): resolves once journaled; returns the state after it. */
+  async pause(): Promise<CoordinatorState> {
+    await this.dispatch({ type: 'pause', now: this.#now() });
+    return this.#state;
+  }
+
+  async resume(): Promise<CoordinatorState> {
+    await this.dispatch({ type: 'resume', now: this.#now() });
+    return this.#state;
+  }
+
   /** Queues an event; resolves once it is journaled and its effects have run. */
   dispatch(event: RoundEvent): Promise<void> {
     const run = this.#chain.then(() => this.#process(event));

@@ -145,6 +145,11 @@ export interface CoordinatorState {
   /** Rejected messages by reason since the state was created. */
   rejected: Record<string, number>;
   done: boolean;
+  /**
+   * Set by `icosfl-coordinator pause`: no new round is announced (the one in progress finishes).
+   * Journaled, so a restart stays paused. Absent in snapshots made before pause existed.
+   */
+  paused?: { at: number } | null;
 }
 
 export function initialState(s: RoundSettings, now: number): CoordinatorState {
@@ -163,6 +168,7 @@ export function initialState(s: RoundSettings, now: number): CoordinatorState {
     history: [],
     rejected: {},
     done: false,
+    paused: null,
   };
 }
 

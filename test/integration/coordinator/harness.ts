@@ -60,10 +60,10 @@ export class ServiceProcess {
   }
 }
 
-/** Runs one CLI command to completion (bounded). */
-export function runCoordinatorCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs one CLI command to completion (bounded); `as` runs it as another user (test/helpers/as-nobody.ts). */
+export function runCoordinatorCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, as: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [COORDINATOR_CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [COORDINATOR_CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], ...as });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);

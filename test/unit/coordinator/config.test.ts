@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -136,6 +136,17 @@ test('each kind of error names the key, where it came from and what is allowed',
   assert.is(missing.code, 'CONFIG_NOT_FOUND');
   assert.match(missing.message, `config file ${join(dir, 'nope.toml')} does not exist`);
   assert.is(failure({ env: { ICOSFL_COORDINATOR_CONFIG: join(dir, 'nope.toml') } }).code, 'CONFIG_NOT_FOUND');
+});
+
+test("an empty signing_key takes systemd's credential (LoadCredential=) when there is one; a set one wins", () => {
+  const creds = join(dir, 'credentials');
+  mkdirSync(creds, { recursive: true });
+  const load = (env: NodeJS.ProcessEnv, sets: string[] = []) => loadCoordinatorConfig({ env, defaultPath: ABSENT, sets }).coordinator.signing_key;
+  assert.is(load({}), '', 'no credentials directory: no signing');
+  assert.is(load({ CREDENTIALS_DIRECTORY: creds }), '', 'a credentials directory without the key: no signing');
+  writeFileSync(join(creds, 'coordinator-signing.key'), 'pem');
+  assert.is(load({ CREDENTIALS_DIRECTORY: creds }), join(creds, 'coordinator-signing.key'));
+  assert.is(load({ CREDENTIALS_DIRECTORY: creds }, ['coordinator.signing_key=/etc/own.key']), '/etc/own.key');
 });
 
 test('the embedded broker must stay on loopback', () => {

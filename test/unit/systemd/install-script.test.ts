@@ -137,6 +137,11 @@ test('--coordinator stages coordinator.toml from the example and a fresh key bun
   assert.match(r.out, /this staged tree now holds a secret key/);
   const unit = readFileSync(join(cstage, 'usr/local/lib/systemd/system/icosfl-coordinator.service'), 'utf8');
   assert.match(unit, /^ExecStart=\/usr\/local\/bin\/icosfl-coordinator serve$/m);
+  // The signing key stays root's 0600; systemd passes it to the dynamic user as a credential.
+  assert.is(statSync(join(cetc, 'coordinator-signing.key')).mode & 0o777, 0o600);
+  const dropIn = readFileSync(join(cstage, 'usr/local/lib/systemd/system/icosfl-coordinator.service.d/50-signing-key.conf'), 'utf8');
+  assert.match(dropIn, /^LoadCredential=coordinator-signing\.key:\/etc\/icosfl\/coordinator-signing\.key$/m);
+  assert.match(r.out, /message signing on: \/etc\/icosfl\/coordinator-signing\.key is passed to the service as a credential/);
   assert.ok(existsSync(join(cstage, 'usr/local/lib/icosfl/coordinator/config/coordinator.example.toml')), 'an installed tree can set up a coordinator itself');
 });
 
@@ -171,6 +176,8 @@ test('--no-keys makes no key bundle; agent.json without coordinator.json is refu
   assert.not.ok(existsSync(join(bare, 'etc/icosfl/coordinator.json')));
   assert.not.ok(existsSync(join(bare, 'etc/icosfl/agent.json')));
   assert.match(r.out, /no key bundle at \/etc\/icosfl\/coordinator\.json \(--no-keys\)/);
+  assert.not.ok(existsSync(join(bare, 'usr/local/lib/systemd/system/icosfl-coordinator.service.d/50-signing-key.conf')), 'no key, no credential (a missing one fails the start)');
+  assert.match(r.out, /no \/etc\/icosfl\/coordinator-signing\.key: messages are not signed/);
   writeFileSync(join(bare, 'etc/icosfl/agent.json'), '{}');
   const refused = install('--destdir', bare, '--no-gpu', '--coordinator');
   assert.is(refused.code, 1, refused.out);
@@ -184,12 +191,13 @@ test('--uninstall --coordinator removes only the coordinator; --purge also its c
   const r = install('--destdir', cstage, '--uninstall', '--coordinator');
   assert.is(r.code, 0, r.out);
   assert.not.ok(existsSync(join(cstage, 'usr/local/lib/systemd/system/icosfl-coordinator.service')));
+  assert.not.ok(existsSync(join(cstage, 'usr/local/lib/systemd/system/icosfl-coordinator.service.d')), 'the credential drop-in goes with the unit');
   assert.ok(existsSync(join(cstage, 'usr/local/lib/systemd/system/icosfl-agent.service')), 'the agent stays');
   assert.ok(existsSync(join(cstage, 'usr/local/lib/icosfl/dist/agent/cli.js')), 'the package stays');
   for (const f of ['coordinator.toml', 'coordinator.json', 'agent.json']) assert.ok(existsSync(join(cetc, f)), `${f} kept`);
   const p = install('--destdir', cstage, '--uninstall', '--coordinator', '--purge');
   assert.is(p.code, 0, p.out);
-  for (const f of ['coordinator.toml', 'coordinator.json', 'agent.json']) assert.not.ok(existsSync(join(cetc, f)), `${f} purged`);
+  for (const f of ['coordinator.toml', 'coordinator.json', 'agent.json', 'coordinator-signing.key', 'coordinator-signing.pub']) assert.not.ok(existsSync(join(cetc, f)), `${f} purged`);
   assert.ok(existsSync(join(cetc, 'agent.toml')), "the agent's config stays");
 });
 

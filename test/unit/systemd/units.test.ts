@@ -17,7 +17,7 @@ test.after(cleanup);
  * Copies the units into `into`, pointing ExecStart at executables that exist (verify rejects a
  * missing binary), and optionally the GPU drop-in where systemd looks for drop-ins.
  */
-function stageUnits(into: string, opts: { gpu?: boolean; extraAgentLine?: string } = {}): string {
+function stageUnits(into: string, opts: { gpu?: boolean; signing?: boolean; extraAgentLine?: string } = {}): string {
   const bin = join(into, 'bin');
   mkdirSync(bin, { recursive: true });
   for (const name of ['icosfl-agent', 'icosfl-coordinator']) {
@@ -32,6 +32,10 @@ function stageUnits(into: string, opts: { gpu?: boolean; extraAgentLine?: string
   if (opts.gpu) {
     mkdirSync(join(into, 'icosfl-agent.service.d'), { recursive: true });
     copyFileSync(join(SYSTEMD, 'drop-ins', 'gpu-nvidia.conf'), join(into, 'icosfl-agent.service.d', '50-gpu-nvidia.conf'));
+  }
+  if (opts.signing) {
+    mkdirSync(join(into, 'icosfl-coordinator.service.d'), { recursive: true });
+    copyFileSync(join(SYSTEMD, 'drop-ins', 'coordinator-signing-key.conf'), join(into, 'icosfl-coordinator.service.d', '50-signing-key.conf'));
   }
   return into;
 }
@@ -59,6 +63,11 @@ test('systemd-analyze verify prints nothing for the agent with the NVIDIA drop-i
   assert.is(out, '', `verify complained:\n${out}`);
 });
 
+test('systemd-analyze verify prints nothing for the coordinator with the signing-key credential drop-in', () => {
+  const out = verify(stageUnits(join(dir, 'signing'), { signing: true }), ['icosfl-coordinator.service']);
+  assert.is(out, '', `verify complained:\n${out}`);
+});
+
 test('the output check catches a unit systemd would reject', () => {
   const out = verify(stageUnits(join(dir, 'broken'), { extraAgentLine: 'WatchdogSecs=30s' }), ['icosfl-agent.service']);
   assert.match(out, /Unknown key 'WatchdogSecs'/);
@@ -68,7 +77,9 @@ test('agent exposure ≤ 2.0 (with and without the GPU drop-in), coordinator ≤
   const agent = exposure(join(dir, 'plain'), 'icosfl-agent.service');
   const agentGpu = exposure(join(dir, 'gpu'), 'icosfl-agent.service');
   const coordinator = exposure(join(dir, 'plain'), 'icosfl-coordinator.service');
-  console.log(`systemd-analyze security --offline=true: icosfl-agent ${agent}, with GPU drop-in ${agentGpu}, icosfl-coordinator ${coordinator}`);
+  const coordinatorSigning = exposure(join(dir, 'signing'), 'icosfl-coordinator.service');
+  console.log(`systemd-analyze security --offline=true: icosfl-agent ${agent}, with GPU drop-in ${agentGpu}, icosfl-coordinator ${coordinator}, with the signing-key drop-in ${coordinatorSigning}`);
+  assert.ok(coordinatorSigning <= coordinator, `the credential drop-in raised the coordinator's exposure ${coordinator} → ${coordinatorSigning}`);
   assert.ok(agent <= 2.0, `agent exposure ${agent} > 2.0`);
   assert.ok(agentGpu <= 2.0, `agent exposure with the GPU drop-in ${agentGpu} > 2.0`);
   assert.ok(coordinator <= 2.0, `coordinator exposure ${coordinator} > 2.0`);
@@ -95,6 +106,13 @@ test('the coordinator is Type=notify with a 30 s watchdog, runs `serve`, and kee
     'StateDirectory=icosfl-coordinator', 'RuntimeDirectory=icosfl-coordinator', 'ConfigurationDirectory=icosfl', 'CapabilityBoundingSet=', 'ProtectSystem=strict', 'NoNewPrivileges=yes']) {
     assert.ok(unit.split('\n').includes(line), `coordinator unit lacks ${line}`);
   }
+  // The role sockets get their groups from a privileged step: the sandboxed service cannot chgrp.
+  for (const line of ['RuntimeDirectoryMode=0711', 'ExecStartPost=+/usr/bin/chgrp icosfl-viewers /run/icosfl-coordinator/coordinator.sock', 'ExecStartPost=+/usr/bin/chgrp icosfl-operators /run/icosfl-coordinator/operator.sock']) {
+    assert.ok(unit.split('\n').includes(line), `coordinator unit lacks ${line}`);
+  }
+  const sysusers = readFileSync(join(SYSTEMD, 'sysusers.d', 'icosfl.conf'), 'utf8');
+  for (const g of ['icosfl-viewers', 'icosfl-operators']) assert.match(sysusers, new RegExp(`^g ${g} -$`, 'm'));
+  assert.match(readFileSync(join(SYSTEMD, 'drop-ins', 'coordinator-signing-key.conf'), 'utf8'), /^LoadCredential=coordinator-signing\.key:\/etc\/icosfl\/coordinator-signing\.key$/m);
   // The serve command sends WATCHDOG=1 at half of $WATCHDOG_USEC: 30 s leaves 15 s between pings.
   assert.not.match(unit, /8192/, 'stale comment: the ciphertexts are N=4096');
 });
