@@ -20,7 +20,9 @@ export type RoundEvent =
   | { type: 'aggregated'; now: number; round: number; clients: number; totalSamples: number; bytes: number }
   | { type: 'aggregation-failed'; now: number; round: number; reason: string }
   /** The global is out, as `chunks` retained chunks. */
-  | { type: 'published'; now: number; round: number; chunks: number; bytes: number };
+  | { type: 'published'; now: number; round: number; chunks: number; bytes: number }
+  /** The service picked up the next key epoch's coordinator bundle (coordinator.next_keys). */
+  | { type: 'keys-offered'; now: number; epoch: number; keyId: string };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
