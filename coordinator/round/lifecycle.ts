@@ -100,7 +100,8 @@ export function maybeAnnounce(step: Step): void {
     issuedAt: step.now,
     codec: settings.codec,
     keyId: key.keyId,
-    keyEpoch: key.epoch,
+    // Plaintext runs (benchmarks) have no key, so no epoch.
+    ...(settings.codec === 'ckks' ? { keyEpoch: key.epoch } : {}),
     weightCap: weightCap(settings.maxRoundSamples, online.length, settings.minAgents),
     model: settings.model,
     configHash: settings.configHash,
