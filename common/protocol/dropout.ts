@@ -21,7 +21,11 @@ import type { DropoutSpec } from './messages.js';
  * Σ n_k / unitWeight_j, and a unit no contributor kept keeps the round's base values.
  */
 
-/** Where the droppable units' parameters sit in the flat MLP weight vector (agent/trainer/model.ts order). */
+/**
+ * Where the droppable units' parameters sit in the flat MLP weight vector: tfjs-layers' weight
+ * order for agent/trainer/model.ts buildModel, which is hidden kernel, hidden bias, linear
+ * kernel, head kernel (a test checks it against the trainer's denseLayout).
+ */
 export interface DropoutLayout {
   units: number;
   inputs: number;
@@ -33,14 +37,14 @@ export interface DropoutLayout {
   size: number;
 }
 
-/** The MLP's layout (linear kernel, hidden kernel, hidden bias, head kernel); undefined for models without droppable units. */
+/** The MLP's layout; undefined for models without droppable units. */
 export function dropoutLayout(m: FederationModel): DropoutLayout | undefined {
   if (m.kind !== 'mlp') return undefined;
   const channels = m.channelIndependent ? 1 : m.metrics.length;
   const I = m.lookback * channels;
   const O = m.horizon * channels;
   const D = m.hiddenUnits;
-  return { units: D, inputs: I, outputs: O, hiddenKernel: I * O, hiddenBias: I * O + I * D, headKernel: I * O + I * D + D, size: I * O + I * D + D + D * O };
+  return { units: D, inputs: I, outputs: O, hiddenKernel: 0, hiddenBias: I * D, headKernel: I * D + D + I * O, size: I * O + I * D + D + D * O };
 }
 
 /** A round's mask seed: a function of the federation and round id, so a replayed journal announces the same one. */
