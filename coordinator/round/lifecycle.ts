@@ -254,6 +254,7 @@ function summary(step: Step, c: RoundState, outcome: RoundSummary['outcome'], re
     announcedAt: c.announcedAt,
     closedAt: step.now,
     score,
+    ...(c.announce.keyEpoch !== undefined ? { keyEpoch: c.announce.keyEpoch } : {}),
   };
 }
 

@@ -148,6 +148,8 @@ export interface RoundSummary {
   closedAt: number;
   /** Pooled validation loss relative to persistence (FedAvg rounds; 1 = persistence), null when nobody reported. */
   score: number | null;
+  /** The key epoch the round was announced under (CKKS; absent for plaintext). */
+  keyEpoch?: number;
 }
 
 export interface CoordinatorState {
