@@ -1,7 +1,7 @@
 import type { MessengerStats } from '../common/transport/messenger.js';
 import type { TransportStatus } from '../common/transport/transport.js';
 import type { EmbeddedBrokerStats } from './broker/embedded-broker.js';
-import type { AgentRecord, CoordinatorState, RoundSettings, RoundSummary } from './round/state.js';
+import { keysOf, type AgentRecord, type CoordinatorState, type RoundSettings, type RoundSummary } from './round/state.js';
 
 /**
  * The answers of the control socket's `status`, `agents` and `rounds`, built from the round
@@ -92,9 +92,18 @@ export function roundsAnswer(state: CoordinatorState, limit: unknown): { rounds:
   return { rounds: limit === undefined ? [...history] : history.slice(-limit), total: history.length };
 }
 
+/** Key epochs: the active one, the next one if installed and how many agents online hold it (the switch needs min_agents). */
+export function keysView(state: CoordinatorState, settings: RoundSettings, now: number): { epoch: number; keyId: string; since: number; next: { epoch: number; keyId: string; holders: number } | null } {
+  const k = keysOf(state, settings);
+  const next = k.next;
+  const holders = next ? Object.values(state.agents).filter((a) => isOnline(a, settings, now) && a.keyIds?.includes(next.keyId)).length : 0;
+  return { epoch: k.active.epoch, keyId: k.active.keyId, since: k.since, next: next && { ...next, holders } };
+}
+
 export function statusAnswer(state: CoordinatorState, settings: RoundSettings, facts: ServiceFacts, now: number): Record<string, unknown> {
   const records = Object.values(state.agents);
   const session = state.session;
+  const keys = keysView(state, settings, now);
   return {
     pid: facts.pid,
     ready: facts.ready,
@@ -102,7 +111,7 @@ export function statusAnswer(state: CoordinatorState, settings: RoundSettings, f
     configFile: facts.configFile,
     stateDir: facts.stateDir,
     socket: facts.socket,
-    federation: { id: facts.federation, keyId: facts.keyId, codec: settings.codec, configHash: settings.configHash, minAgents: settings.minAgents, sessions: settings.sessions },
+    federation: { id: facts.federation, keyId: settings.codec === 'ckks' ? keys.keyId : facts.keyId, keyEpoch: keys.epoch, nextKey: keys.next, codec: settings.codec, configHash: settings.configHash, minAgents: settings.minAgents, sessions: settings.sessions },
     broker: facts.broker && {
       url: facts.broker.url,
       embedded: facts.broker.embedded,

@@ -19,7 +19,9 @@ import { loadCoordinatorConfig, type LoadOptions } from './config/load.js';
 import type { CoordinatorConfig } from './config/schema.js';
 import { controlListeners, controlSocketPath } from './control-socket.js';
 import { RoundRunner } from './round/runner.js';
-import { makeSettings, type RoundSettings, type RoundSummary } from './round/state.js';
+import { keysOf, makeSettings, type RoundSettings, type RoundSummary } from './round/state.js';
+import { CoordinatorKeyRing } from './key-ring.js';
+import type { CoordinatorBundle } from '../common/crypto/bundle.js';
 import { ckksStrategy, plaintextStrategy } from './strategy/aggregation.js';
 import { openBroker, type BrokerLink } from './service-broker.js';
 import { PreloadedJournal } from './service-journal.js';
@@ -40,6 +42,8 @@ const STATUS_EVERY_MS = 10_000;
 const SHUTDOWN_BUDGET_MS = 4_500;
 /** After the last session: time for agents to fetch the final global and acknowledge it. */
 const DRAIN_MS = 1_000;
+/** How often coordinator.next_keys is looked at (one stat). */
+const KEY_POLL_MS = 1_000;
 /** Closing the transport waits for in-flight publishes at most this long, then drops them. */
 const TRANSPORT_CLOSE_MS = 1_500;
 
@@ -126,6 +130,7 @@ export class CoordinatorService {
       federation: federation.id,
       codec: c.coordinator.codec,
       keyId: federation.keyId,
+      ...(bundle ? { keyEpoch: bundle.params.epoch } : {}),
       model: c.federationModel,
       minAgents: c.federation.min_agents,
       maxRoundSamples: federation.maxRoundSamples,
@@ -175,7 +180,16 @@ export class CoordinatorService {
       agentBudget: { maxBytes: c.federation.agent_bytes_per_round, maxMessages: c.federation.agent_messages_per_round },
     });
     this.#messenger = messenger;
-    const runner = new RoundRunner({ settings, messenger, journal: this.#journal, strategy: bundle ? ckksStrategy(bundle) : plaintextStrategy(), logger: this.logger('rounds') });
+    const keyRing = bundle ? new CoordinatorKeyRing(bundle, c.coordinator.next_keys, this.logger('keys')) : undefined;
+    keyRing?.poll();
+    const runner = new RoundRunner({
+      settings,
+      messenger,
+      journal: this.#journal,
+      strategy: bundle ? ckksStrategy(bundle) : plaintextStrategy(),
+      ...(keyRing ? { strategyFor: (keyId: string) => keyRing.strategyFor(keyId) } : {}),
+      logger: this.logger('rounds'),
+    });
     this.#runner = runner;
     runner.on('round', (s: RoundSummary) => {
       this.logger('rounds').debug({ round: s.round, outcome: s.outcome }, 'round summary recorded');
@@ -192,6 +206,14 @@ export class CoordinatorService {
     // and runner.start() sets the messenger's handler before its first await, so none is dropped.
     await runner.start();
     if (this.#stopping) return;
+    if (keyRing) {
+      const active = keysOf(runner.state, settings).active;
+      keyRing.requireKey(active.keyId, active.epoch, c.coordinator.keys);
+      // The next epoch's bundle: offered now if it is already installed, then whenever the file changes.
+      const offer = (b: CoordinatorBundle | undefined) => b && b.params.keyId !== active.keyId && void runner.dispatch({ type: 'keys-offered', now: Date.now(), epoch: b.params.epoch, keyId: b.params.keyId });
+      for (const e of keyRing.epochs()) if (e.epoch > active.epoch) void runner.dispatch({ type: 'keys-offered', now: Date.now(), ...e });
+      this.#timers.push(setInterval(() => offer(keyRing.poll()), KEY_POLL_MS));
+    }
     for (const filter of [messenger.topics.updateFilter, messenger.topics.ackFilter, messenger.topics.presenceFilter]) await transport.subscribe(filter);
     if (this.#stopping) return;
     // Every reconnection (after the subscriptions are back): a broker that restarted without

@@ -57,6 +57,10 @@ function formatFederation(f: Record<string, unknown> | undefined): string {
     `last global installed ${String(client.last_global_installed ?? '-')}`,
     model ? `model of session ${model.session} (round ${model.round}, best FedAvg round ${model.best_round})` : 'no federated model yet',
   ];
+  const keys = Array.isArray(f.keys) ? (f.keys as { keyId: string | null; epoch: number | null }[]).filter((k) => k.keyId) : [];
+  if (keys.length > 0 || f.key_epoch !== undefined) {
+    parts.push(`key epoch ${f.key_epoch === null || f.key_epoch === undefined ? '-' : String(f.key_epoch)} (holds ${keys.map((k) => `epoch ${String(k.epoch)} ${String(k.keyId).slice(0, 12)}`).join(', ') || 'no key'})`);
+  }
   if (client.last_error) parts.push(`last error: ${String(client.last_error)}`);
   parts.push(formatPrivacy(f.privacy as Record<string, unknown> | undefined));
   return parts.join(', ');

@@ -41,6 +41,8 @@ export const DEFAULTS = {
     broker: 'mqtt://127.0.0.1:1883',
     federation_id: '',
     keys: '/etc/icosfl/agent.json',
+    /** The next key epoch's agent.json (`keys rotate`), picked up while running. Empty: agent-next.json beside keys. */
+    next_keys: '',
     agent_id: '',
     codec: 'ckks' as 'ckks' | 'plaintext',
     presence_interval_s: 30,
@@ -137,6 +139,7 @@ export const agentConfigSchema = z
         broker: z.string().regex(/^(mqtts?|tcp|ssl|tls|wss?):\/\/[^\s]+$/, 'must be a broker URL such as mqtt://127.0.0.1:1883').default(DEFAULTS.federation.broker).describe("The MQTT broker the coordinator uses (its embedded one listens on 127.0.0.1:1883 by default)."),
         federation_id: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.federation_id).describe("The federation's id. Empty: the key bundle's."),
         keys: z.string().min(1).default(DEFAULTS.federation.keys).describe("The federation's agent key bundle (secret key, mode 0600), from `icosfl-coordinator keys init`."),
+        next_keys: z.string().default(DEFAULTS.federation.next_keys).describe("The next key epoch's agent.json (mode 0600) from `icosfl-coordinator keys rotate`, re-read (like keys) within presence_interval_s while the daemon runs; each round uses the bundle its announcement names. Empty: agent-next.json beside keys."),
         agent_id: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9._-]')]).default(DEFAULTS.federation.agent_id).describe("This agent's id; it names the agent's topics, so it must be unique in the federation. Empty: this host's name."),
         codec: z.enum(['ckks', 'plaintext']).default(DEFAULTS.federation.codec).describe("'ckks' encrypts every update; 'plaintext' sends weights in the clear, only for benchmarks that measure what encryption costs."),
         presence_interval_s: z.number().positive().max(3600).default(DEFAULTS.federation.presence_interval_s).describe('Seconds between the presence messages that tell the coordinator this agent is there.'),

@@ -41,6 +41,7 @@ export class ClientCore {
   ) {}
 
   presence(state: PresenceState = this.presenceState, reason = this.presenceReason, windows?: number): Presence {
+    const keys = this.participant.keyIds();
     return {
       type: 'presence',
       federation: this.federation,
@@ -51,6 +52,7 @@ export class ClientCore {
       ...(this.lastRound !== undefined ? { lastRound: this.lastRound } : {}),
       ...(this.lastInstalled !== undefined ? { installed: this.lastInstalled } : {}),
       software: this.software,
+      ...(keys.length > 0 ? { keys: keys.slice(0, 4) } : {}),
       at: this.now(),
     };
   }

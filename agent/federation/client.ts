@@ -86,6 +86,21 @@ export class FederationClient {
     }
   }
 
+  /**
+   * The agent's key bundles changed (key rotation): say which keys it holds now, and answer
+   * again an announcement it could not take part in (it may hold that round's key now).
+   */
+  keysChanged(): Promise<void> {
+    return this.#serial(async () => {
+      const a = this.core.announce;
+      if (a && this.core.presenceState === 'incompatible') {
+        this.core.answered.delete(a.round);
+        await this.core.answerCurrent();
+      }
+      await this.core.sendPresence(this.core.presenceState, this.core.presenceReason);
+    });
+  }
+
   status(): Record<string, unknown> {
     const c = this.core;
     return {
@@ -94,6 +109,7 @@ export class FederationClient {
       transport: this.#o.transport.status(),
       presence: c.presenceState,
       presence_reason: c.presenceReason ?? null,
+      keys: c.participant.keyIds(),
       round: c.announce ? { round: c.announce.round, session: c.announce.session, phase: c.announce.phase, step: c.announce.step } : null,
       last_round_joined: c.lastRound ?? null,
       last_global_installed: c.lastInstalled ?? null,

@@ -19,6 +19,17 @@ export interface AgentCodec {
   dispose(): void;
 }
 
+/**
+ * Key rotation: the CKKS codecs of every key epoch an agent holds (its current and next
+ * bundles), by key id. A session encodes and decodes with the codec of the key its first
+ * announcement names (participant.ts).
+ */
+export interface AgentKeyring {
+  forKey(keyId: string): AgentCodec | undefined;
+  /** The key ids held, for presence. */
+  keyIds(): string[];
+}
+
 export function ckksCodec(cipher: AgentCipher): AgentCodec {
   return {
     codec: 'ckks',

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import { Gauge, type Registry } from 'prom-client';
-import { AgentCipher, loadAgentBundle } from '../../common/crypto/index.js';
+import { loadAgentBundle } from '../../common/crypto/index.js';
 import { IcosflError, isIcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { ID_PATTERN, type Presence } from '../../common/protocol/messages.js';
 import { DEFAULT_FEDERATION_MODEL, modelConfigHash, type FederationModel } from '../../common/protocol/federation-model.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadOrCreateSigningKey, loadPublicKeyFile } from '../../common/crypto/signing-keys.js';
 import { splitMessage } from '../../common/protocol/chunks.js';
 import { COORDINATOR_SIGNER, publicKeyText, type Signer, type SignerKey } from '../../common/protocol/signature.js';
@@ -20,7 +20,8 @@ import type { TrainerConfig } from '../trainer/config.js';
 import { clampCounter, clampedWithin, clampForecast, countClamped, type ClampedSteps } from '../trainer/forecast-domain.js';
 import { buildWindows } from '../trainer/windows.js';
 import { FederationClient } from './client.js';
-import { ckksCodec, plaintextCodec, type AgentCodec } from './codec.js';
+import { plaintextCodec, type AgentCodec } from './codec.js';
+import { AgentKeyFiles } from './key-files.js';
 import { createEngines, specOf, type Engines } from './engines.js';
 import { mixedForecast, type FederatedModel } from './federated-model.js';
 import { ForecastScore } from './forecast-score.js';
@@ -28,6 +29,9 @@ import { loadFederatedModel, moveAside, saveFederatedModel } from './model-file.
 import { Participant } from './participant.js';
 import { fileAccountantStore, UpdatePrivacy, type PrivacySettings } from './privacy.js';
 import { RingFederationData, type RingReader } from './ring-data.js';
+
+/** Key bundles are re-read at least this often (and with every presence interval when shorter). */
+const KEY_POLL_MAX_MS = 5_000;
 
 /**
  * The daemon's federation job (started instead of the local-only training job when
@@ -42,6 +46,8 @@ export interface FederationSettings {
   broker: string;
   federation_id: string;
   keys: string;
+  /** The next key epoch's bundle; empty: agent-next.json beside keys. */
+  next_keys?: string;
   agent_id: string;
   codec: 'ckks' | 'plaintext';
   presence_interval_s: number;
@@ -124,13 +130,15 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
   }
   let codec: AgentCodec;
   let federation: string;
+  let keyFiles: AgentKeyFiles | undefined;
   if (settings.codec === 'ckks') {
     const bundle = loadAgentBundle(settings.keys);
     federation = settings.federation_id || bundle.params.federationId;
     if (federation !== bundle.params.federationId) {
       throw new IcosflError('CONFIG_INVALID', `federation.federation_id '${settings.federation_id}' is not the key bundle's federation '${bundle.params.federationId}' (${settings.keys})`);
     }
-    codec = ckksCodec(await AgentCipher.create(bundle));
+    keyFiles = await AgentKeyFiles.open({ path: settings.keys, bundle }, settings.next_keys || join(dirname(settings.keys), 'agent-next.json'), log);
+    codec = keyFiles.forKey(bundle.params.keyId)!;
   } else {
     if (!settings.federation_id) throw new IcosflError('CONFIG_INVALID', 'federation.federation_id is required with federation.codec = "plaintext" (there is no key bundle to take it from)');
     federation = settings.federation_id;
@@ -187,7 +195,7 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
     gauge('icosfl_privacy_rounds_charged', 'Rounds composed into the privacy accountant (persisted across restarts)', () => privacy.status().rounds_charged);
     gauge('icosfl_privacy_contributing', '1 while the agent sends updates; 0 once the budget is spent or the accountant state is unusable', () => (privacy.status().state === 'contributing' ? 1 : 0));
   }
-  const participant = new Participant({ agent, seedOffset: agentSeedOffset(agent), engines: enginesFor, codec, data, logger: log, ...(privacy ? { privacy } : {}) });
+  const participant = new Participant({ agent, seedOffset: agentSeedOffset(agent), engines: enginesFor, codec, ...(keyFiles ? { keyring: keyFiles } : {}), data, logger: log, ...(privacy ? { privacy } : {}) });
   participant.result = model;
   let released = false;
   const installed = (fm: FederatedModel) => {
@@ -256,6 +264,18 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
   };
   const forecastTimer = setInterval(refreshForecast, deps.trainer.forecast_interval_s * 1000);
   forecastTimer.unref();
+  // Key rotation: the bundles are re-read as often as presence is sent; a change is announced at once.
+  let polling = false;
+  const keyTimer = setInterval(() => {
+    if (!keyFiles || polling) return;
+    polling = true;
+    void keyFiles
+      .poll()
+      .then((changed) => (changed ? client?.keysChanged() : undefined))
+      .catch((err) => log.warn({ err }, 'key bundles not re-read'))
+      .finally(() => (polling = false));
+  }, Math.min(KEY_POLL_MAX_MS, settings.presence_interval_s * 1000));
+  keyTimer.unref();
 
   deps.control.handle('predict', async (req) => {
     const fm = model;
@@ -337,12 +357,14 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
     async stop() {
       stopped = true;
       clearInterval(forecastTimer);
+      clearInterval(keyTimer);
       await client?.stop();
       messenger?.close();
       await transport?.close();
       for (const e of engines.values()) e.dispose();
       engines.clear();
-      codec.dispose();
+      if (keyFiles) keyFiles.dispose();
+      else codec.dispose();
     },
     status() {
       return {
@@ -359,6 +381,8 @@ export async function startFederationJob(deps: FederationJobDeps): Promise<Feder
         model: model ? { session: model.session, round: model.round, best_round: model.bestRound, created_at: model.createdAt, ridge: model.ridge !== undefined, metrics: model.model.metrics } : null,
         forecast_score: score?.summary() ?? null,
         privacy: privacy?.status() ?? { enabled: false },
+        keys: keyFiles ? keyFiles.held() : [],
+        key_epoch: participant.keyEpoch ?? null,
       };
     },
   };

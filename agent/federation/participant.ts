@@ -5,7 +5,8 @@ import { trainWithValidation, type OutputCalibration } from '../trainer/forecast
 import { headCount, headStatistics, packStatistics, personalHeads, setHead, solveHead, unpackStatistics } from '../trainer/ridge.js';
 import { fitScaler, type Scaler } from '../trainer/scaler.js';
 import type { WindowSet } from '../trainer/windows.js';
-import type { AgentCodec } from './codec.js';
+import { dropoutLayout, dropUnits, keptUnits, rescaleAverage } from '../../common/protocol/dropout.js';
+import type { AgentCodec, AgentKeyring } from './codec.js';
 import type { Engines } from './engines.js';
 import type { FederatedModel, Piece } from './federated-model.js';
 import type { UpdatePrivacy } from './privacy.js';
@@ -51,6 +52,8 @@ export interface ParticipantOptions {
   /** The engines for a model configuration (built on first use; simulate shares one set among all agents). */
   engines: (model: FederationModel) => Engines;
   codec: AgentCodec;
+  /** Key rotation (CKKS): every key epoch held; a session uses the one its announcement names. Absent: `codec` alone. */
+  keyring?: AgentKeyring;
   data: ParticipantData;
   logger: Logger;
   /** Differential privacy ([privacy]): every update clipped and noised, rounds charged to a budget. */
@@ -69,6 +72,11 @@ interface Session {
   global: { round: number; weights: Float32Array } | undefined;
   /** Updates already built, by round: a resend must be the same bytes (the coordinator keeps the first). */
   sent: Map<number, Update>;
+  /** The codec of the session's key epoch (every round of a session is under one key). */
+  codec: AgentCodec;
+  keyEpoch: number;
+  /** Federated dropout: each FedAvg global's per-parameter average, by round, for the final round (which hands out one of them). */
+  averaged: Map<number, Float32Array>;
 }
 
 export class Participant {
@@ -97,6 +105,11 @@ export class Participant {
     return this.#session?.session;
   }
 
+  /** Key epoch of the session in progress (the key its rounds are under). */
+  get keyEpoch(): number | undefined {
+    return this.#session?.keyEpoch;
+  }
+
   /** Round of the newest global installed in this session. */
   get installedRound(): number | undefined {
     return this.#session?.global?.round;
@@ -110,16 +123,33 @@ export class Participant {
     return this.#o.engines(this.#session!.model);
   }
 
+  /** CKKS key ids this agent holds (presence `keys`); empty for plaintext. */
+  keyIds(): string[] {
+    if (this.#o.codec.codec !== 'ckks') return [];
+    return this.#o.keyring ? this.#o.keyring.keyIds() : [this.#o.codec.keyId];
+  }
+
+  /** The codec for an announcement's key, or undefined when this agent does not hold it. */
+  #codecFor(a: Announce): AgentCodec | undefined {
+    const { codec, keyring } = this.#o;
+    if (a.codec !== 'ckks') return codec;
+    if (keyring) return keyring.forKey(a.keyId);
+    return a.keyId === codec.keyId ? codec : undefined;
+  }
+
   async answer(a: Announce): Promise<Answer> {
     const { codec } = this.#o;
     if (a.codec !== codec.codec) return { kind: 'presence', state: 'incompatible', reason: `the federation encodes updates as ${a.codec}; this agent is set up for ${codec.codec}` };
-    if (a.codec === 'ckks' && a.keyId !== codec.keyId) return { kind: 'presence', state: 'incompatible', reason: `the federation's key is ${a.keyId}; this agent holds ${codec.keyId} (install the current agent.json)` };
     let s = this.#session;
-    if (!s || s.session !== a.session || s.configHash !== a.configHash) {
+    const keyed = s && s.session === a.session && s.configHash === a.configHash && s.codec.keyId === a.keyId ? s.codec : this.#codecFor(a);
+    if (!keyed) {
+      return { kind: 'presence', state: 'incompatible', reason: `the round is under key epoch ${a.keyEpoch ?? 0} (key ${a.keyId}); this agent holds ${this.keyIds().join(', ') || 'no key'} (install that epoch's agent.json as federation.next_keys)` };
+    }
+    if (!s || s.session !== a.session || s.configHash !== a.configHash || s.codec !== keyed) {
       // An agent that withholds this round does not start a session (nor train for it): it keeps forecasting with its model.
       const dp = a.phase === 'final' ? undefined : this.#o.privacy?.admit(a);
       if (dp && !dp.contribute) return { kind: 'presence', state: 'withholding', reason: dp.reason };
-      const begun = await this.#begin(a);
+      const begun = await this.#begin(a, keyed);
       if ('kind' in begun) return begun;
       s = begun;
     }
@@ -136,14 +166,14 @@ export class Participant {
   }
 
   /** A new session: its windows, scaler and local model. */
-  async #begin(a: Announce): Promise<Session | Answer> {
+  async #begin(a: Announce, codec: AgentCodec): Promise<Session | Answer> {
     const { data, logger } = this.#o;
     const windows = data.sessionWindows(a.model);
     if ('state' in windows) return { kind: 'presence', state: windows.state, reason: windows.reason, windows: windows.windows };
     const m = a.model;
     const engines = this.#o.engines(m);
     const scaler = fitScaler(windows.train);
-    const s: Session = { session: a.session, configHash: a.configHash, model: m, data: windows, scaler, local: { weights: engines.initial, calibration: undefined }, ridge: undefined, global: undefined, sent: new Map() };
+    const s: Session = { session: a.session, configHash: a.configHash, model: m, data: windows, scaler, local: { weights: engines.initial, calibration: undefined }, ridge: undefined, global: undefined, sent: new Map(), codec, keyEpoch: a.keyEpoch ?? 0, averaged: new Map() };
     this.#session = s;
     s.local = await engines.exclusive(async () => {
       const f = engines.model;
@@ -184,7 +214,7 @@ export class Participant {
     s.ridge = { own, rows: stats[0]!.rows };
     const { samples, windows } = this.#samples(s, a);
     // The agent's own statistics stay exact (its personal refit); only what leaves is noised.
-    return updateFor(a, this.#o.agent, { samples, windows, body: this.#o.codec.encode(release ? release(own, { limit: this.#o.codec.maxAbsValue }) : own, samples) });
+    return updateFor(a, this.#o.agent, { samples, windows, body: s.codec.encode(release ? release(own, { limit: s.codec.maxAbsValue }) : own, samples) });
   }
 
   async #fedavgUpdate(s: Session, a: Announce, release?: Release): Promise<Update | undefined> {
@@ -198,19 +228,32 @@ export class Participant {
     f.calibration = undefined;
     f.setWeights(base);
     const baseLoss = f.relativeLoss(s.data.validation);
+    // Federated dropout: the sub-model without this agent's dropped units (zeroed: they get no gradient, see dropout.ts).
+    const layout = a.dropout ? dropoutLayout(s.model) : undefined;
+    const kept = layout && a.dropout ? keptUnits(a.dropout, this.#o.agent, layout.units) : undefined;
+    if (layout && kept) {
+      base = dropUnits(base, layout, kept);
+      f.setWeights(base);
+    }
     // Adam's moments belong to one client's landscape; each round starts clean.
     f.resetOptimizer();
     await f.train(s.data.train, { epochs: s.model.localEpochs, batchSize: s.model.batchSize, seed: this.#seed(a.step) });
     const { samples, windows } = this.#samples(s, a);
-    const trained = f.getWeights();
+    let trained = f.getWeights();
+    // Exactly zero where dropped, whatever the training step did there: the coordinator's per-unit weights assume it.
+    if (layout && kept) trained = dropUnits(trained, layout, kept);
+    let values = release ? release(trained, { base, limit: s.codec.maxAbsValue }) : trained;
+    // Noise (DP) lands on dropped units too; they must stay out of the sum.
+    if (layout && kept && release) values = dropUnits(values, layout, kept);
     // Under DP the update is base + clip(trained − base) + noise: the delta is what is bounded.
-    return updateFor(a, this.#o.agent, { samples, windows, baseLoss: lossToWire(baseLoss), body: this.#o.codec.encode(release ? release(trained, { base, limit: this.#o.codec.maxAbsValue }) : trained, samples) });
+    return updateFor(a, this.#o.agent, { samples, windows, baseLoss: lossToWire(baseLoss), body: s.codec.encode(values, samples) });
   }
 
   /** Installs a global; the acknowledgement to send (undefined: not for this agent's session). */
   async install(g: Global, a: Announce | undefined): Promise<Ack | undefined> {
     const s = this.#session;
     if (!s || s.session !== g.session) return undefined;
+    if ((g.keyEpoch ?? s.keyEpoch) !== s.keyEpoch) return ackFor(g, this.#o.agent, { ok: false, reason: `the global is of key epoch ${g.keyEpoch}; this session runs under epoch ${s.keyEpoch}` });
     try {
       return await this.#engines().exclusive(() => {
         if (g.phase === 'ridge') return this.#installRidge(s, g);
@@ -227,7 +270,7 @@ export class Participant {
     const f = this.#engines().ridge;
     if (!f || !s.ridge) return ackFor(g, this.#o.agent, { ok: false, reason: 'no ridge statistics of this session on this agent (it joined after the ridge round)' });
     const m = s.model;
-    const pooledValues = this.#o.codec.decode(g.body, ridgePayloadLength(m), g);
+    const pooledValues = s.codec.decode(g.body, ridgePayloadLength(m), g);
     s.ridge.pooled = pooledValues;
     s.ridge.pooledRows = g.totalSamples;
     const heads = headCount(f);
@@ -248,12 +291,25 @@ export class Participant {
 
   #installFedavg(s: Session, g: Global): Ack {
     const f = this.#engines().model;
-    const weights = this.#o.codec.decode(g.body, modelParamCount(s.model), g);
+    const weights = this.#averaged(s, g, s.codec.decode(g.body, modelParamCount(s.model), g));
     s.global = { round: g.round, weights };
     f.scaler = s.scaler;
     f.calibration = undefined;
     f.setWeights(weights);
     return ackFor(g, this.#o.agent, { ok: true, loss: lossToWire(f.relativeLoss(s.data.validation)) });
+  }
+
+  /**
+   * Federated dropout: the global's Σ n_k·w_k / Σ n_k made a per-parameter average (each unit
+   * divided by the Σ n_k of those who kept it, dropout.ts); units no one kept keep the base
+   * (the session's newest global, or the initial model). Without unitWeights: as decoded.
+   */
+  #averaged(s: Session, g: Global, decoded: Float32Array): Float32Array {
+    const layout = dropoutLayout(s.model);
+    if (!g.unitWeights || !layout) return decoded;
+    const out = rescaleAverage(decoded, g.totalSamples, g.unitWeights, s.global?.weights ?? this.#engines().initial, layout);
+    if (g.phase === 'fedavg') s.averaged.set(g.round, out);
+    return out;
   }
 
   async #installFinal(s: Session, g: Global, a: Announce | undefined): Promise<Ack> {
@@ -262,7 +318,7 @@ export class Participant {
     const m = s.model;
     const selection = g.selection ?? a?.selection;
     if (!selection) return ackFor(g, this.#o.agent, { ok: false, reason: 'the final global names no selection' });
-    const best = selection.bestRound === 0 ? engines.initial : this.#o.codec.decode(g.body, modelParamCount(m), g);
+    const best = selection.bestRound === 0 ? engines.initial : (s.averaged.get(selection.bestRound) ?? this.#averaged(s, g, s.codec.decode(g.body, modelParamCount(m), g)));
     const f = engines.model;
     f.scaler = s.scaler;
     const fedavg = this.#calibrated(best, s.data);

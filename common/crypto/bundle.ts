@@ -39,6 +39,8 @@ export interface FederationOptions {
   federationId?: string;
   maxAbsWeight?: number;
   maxRoundSamples?: number;
+  /** Key epoch (0 for a new federation; `keys rotate` passes the previous one + 1). */
+  epoch?: number;
 }
 
 export function keyId(secretKey: Uint8Array): string {
@@ -68,6 +70,7 @@ export async function generateFederation(opts: FederationOptions = {}): Promise<
         maxAbsWeight: opts.maxAbsWeight ?? DEFAULT_MAX_ABS_WEIGHT,
         maxRoundSamples: opts.maxRoundSamples ?? DEFAULT_MAX_ROUND_SAMPLES,
         keyId: keyId(skBytes),
+        epoch: opts.epoch ?? 0,
       },
       'new federation',
     );
@@ -80,6 +83,15 @@ export async function generateFederation(opts: FederationOptions = {}): Promise<
     moduli.delete();
     parms.delete();
   }
+}
+
+/**
+ * The next key epoch of a federation (`keys rotate`): same federation id and parameters, a new
+ * secret key, epoch + 1. Takes only parameters, so the coordinator's host can rotate without
+ * ever holding the current secret key.
+ */
+export function rotateFederation(current: FederationParams): Promise<{ agent: AgentBundle; coordinator: CoordinatorBundle }> {
+  return generateFederation({ federationId: current.federationId, maxAbsWeight: current.maxAbsWeight, maxRoundSamples: current.maxRoundSamples, epoch: current.epoch + 1 });
 }
 
 /** Writes agent.json (0600) and coordinator.json (0644) into dir (created 0700 if absent). */

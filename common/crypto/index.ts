@@ -33,6 +33,7 @@ export {
   loadCoordinatorBundle,
   parseAgentBundle,
   parseCoordinatorBundle,
+  rotateFederation,
   writeFederation,
   type AgentBundle,
   type CoordinatorBundle,

@@ -77,6 +77,11 @@ export const federationParamsSchema = z
     maxRoundSamples: z.number().int().min(1).max(2 ** 32 - 1),
     /** First 16 bytes of SHA-256 of the secret key (hex): binds the key to this parameter set. */
     keyId: z.string().regex(/^[0-9a-f]{32}$/),
+    /**
+     * Key epoch: 0 from `keys init`, +1 for each `keys rotate` (same federation and parameters, a new
+     * secret key). Rounds announce it; absent in bundles written before rotation existed (= 0).
+     */
+    epoch: z.number().int().min(0).max(2 ** 31 - 1).default(0),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import { z, ZodError } from 'zod';
 
 /**
  * What a federation trains, and how: the one configuration object behind the coordinator's
@@ -47,6 +47,11 @@ export const federationModelSchema = z
     seed: z.number().int().min(0).max(2 ** 31 - 1).describe("Seed of the initial model's weights and of shuffling."),
     maxWindows: z.number().int().min(16).max(10_000_000).describe("Only an agent's newest windows train: bounds a round's time and memory."),
     minWindows: z.number().int().min(1).max(10_000_000).describe('Training windows an agent needs to take part (fewer: it says so in its presence).'),
+    dropoutRate: z
+      .number()
+      .min(0)
+      .max(0.9)
+      .describe("Federated dropout (Caldas et al. 2018; 'mlp' only): the fraction of hidden units each agent drops in each FedAvg round, chosen from the announcement's seed and its id (common/protocol/dropout.ts); 0: off."),
   })
   .strict();
 
@@ -78,16 +83,20 @@ export const DEFAULT_FEDERATION_MODEL: Readonly<FederationModel> = Object.freeze
   seed: 42,
   maxWindows: 5000,
   minWindows: 8,
+  dropoutRate: 0,
 });
 
 /** Parses a model config, defaults filled in; ZodError on a bad one (callers say where it came from). */
 export function parseFederationModel(input: unknown): FederationModel {
-  return federationModelSchema.parse({ ...DEFAULT_FEDERATION_MODEL, ...(input as object) });
+  const m = federationModelSchema.parse({ ...DEFAULT_FEDERATION_MODEL, ...(input as object) });
+  if (m.dropoutRate > 0 && m.kind !== 'mlp') throw new ZodError([{ code: 'custom', path: ['dropoutRate'], message: `federated dropout drops hidden units of the 'mlp' model; kind '${m.kind}' takes dropout rate 0` }]);
+  return m;
 }
 
 /** SHA-256 (hex, first 16 bytes) of the config in a canonical key order: agents compare it, not the object. */
 export function modelConfigHash(m: FederationModel): string {
-  const keys = Object.keys(m).sort() as (keyof FederationModel)[];
+  // dropoutRate 0 (off) is left out, so configs from before the key keep their hash (and their session).
+  const keys = (Object.keys(m).sort() as (keyof FederationModel)[]).filter((k) => !(k === 'dropoutRate' && m.dropoutRate === 0));
   const canonical = JSON.stringify(keys.map((k) => [k, m[k]]));
   return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
 }

@@ -65,6 +65,10 @@ export const selectionSchema = z
   .strict();
 export type Selection = z.infer<typeof selectionSchema>;
 
+/** Federated dropout (Caldas et al. 2018): the fraction of hidden units each agent drops, and the round's mask seed. */
+const dropoutSchema = z.object({ rate: z.number().min(0).max(0.9), seed: count }).strict();
+export type DropoutSpec = z.infer<typeof dropoutSchema>;
+
 const announceSchema = z
   .object({
     type: z.literal('announce'),
@@ -83,11 +87,15 @@ const announceSchema = z
     codec: z.enum(CODECS),
     /** The federation key's id (CKKS keyId): an agent holding another key says so instead of sending garbage. */
     keyId: z.string().max(64),
+    /** The key's epoch (0 from `keys init`, +1 per `keys rotate`); absent = 0. Updates name it back. */
+    keyEpoch: count.optional(),
     /** Largest sample weight n_k an update may claim this round (keeps Σ n_k inside the CKKS range). */
     weightCap: positive,
     model: federationModelSchema,
     configHash: z.string().regex(/^[0-9a-f]{32}$/),
     selection: selectionSchema.optional(),
+    /** Federated dropout of this FedAvg round: each agent's kept hidden units follow from (seed, agent id) (dropout.ts). */
+    dropout: dropoutSchema.optional(),
   })
   .strict();
 
@@ -106,6 +114,8 @@ const updateSchema = z
     /** Validation relative loss of the model the update started from (FedAvg step 1: of the initial model). */
     baseLoss: lossSchema.optional(),
     codec: z.enum(CODECS),
+    /** The announcement's key epoch this update is encrypted under; another epoch's update is refused. */
+    keyEpoch: count.optional(),
   })
   .strict();
 
@@ -120,6 +130,10 @@ const globalSchema = z
     totalSamples: count,
     codec: z.enum(CODECS),
     selection: selectionSchema.optional(),
+    /** Key epoch of the aggregate in the body; an agent refuses one of another epoch than its session's. */
+    keyEpoch: count.optional(),
+    /** Federated dropout: Σ n_k of the contributors that kept each hidden unit (the body's average divides by Σ n_k of all). */
+    unitWeights: z.array(count).max(4096).optional(),
   })
   .strict();
 
@@ -153,6 +167,8 @@ const presenceSchema = z
     lastRound: count.optional(),
     installed: count.optional(),
     software: z.string().max(64).optional(),
+    /** CKKS key ids this agent holds (its current and next epoch's bundles), so the coordinator knows when it may switch. */
+    keys: z.array(z.string().regex(/^[0-9a-f]{32}$/)).max(4).optional(),
     at: timeMs,
   })
   .strict();
@@ -203,5 +219,5 @@ export function ackFor(g: GlobalHeader, agent: string, fields: Pick<Ack, 'ok'> &
 /** Builds an update from the announcement it answers. */
 export function updateFor(a: Announce, agent: string, fields: Pick<Update, 'samples' | 'windows' | 'body'> & Partial<Pick<Update, 'baseLoss'>>): Update {
   if (a.phase === 'final') throw new RangeError('updateFor: the final round takes no updates');
-  return { type: 'update', federation: a.federation, agent, session: a.session, round: a.round, phase: a.phase, codec: a.codec, ...fields };
+  return { type: 'update', federation: a.federation, agent, session: a.session, round: a.round, phase: a.phase, codec: a.codec, ...(a.keyEpoch !== undefined ? { keyEpoch: a.keyEpoch } : {}), ...fields };
 }

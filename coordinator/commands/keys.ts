@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand, type CommandGroup } from '../../common/cli.js';
 import { IcosflError } from '../../common/errors.js';
@@ -10,6 +10,7 @@ import {
   generateFederation,
   loadAgentBundle,
   loadCoordinatorBundle,
+  rotateFederation,
   securityBits,
   writeFederation,
 } from '../../common/crypto/index.js';
@@ -27,7 +28,7 @@ function positiveNumber(flag: string, raw: string | undefined, integer: boolean)
 function describe(params: ReturnType<typeof loadCoordinatorBundle>['params']): string {
   const d = deriveParams(params);
   return (
-    `federation ${params.federationId}: CKKS N=${d.n}, q=${params.coeffModulus} (${d.qBits} bits), ` +
+    `federation ${params.federationId} key epoch ${params.epoch} (key ${params.keyId}): CKKS N=${d.n}, q=${params.coeffModulus} (${d.qBits} bits), ` +
     `${securityBits(d.n, d.qBits)}-bit security, scale 2^${Math.log2(d.scale)}, |w| ≤ ${params.maxAbsWeight}, ` +
     `Σ n_k ≤ ${params.maxRoundSamples} per round\n`
   );
@@ -76,6 +77,48 @@ const init = defineCommand({
   },
 });
 
+/** The bundle a rotation starts from: DIR/coordinator.json, else DIR/agent.json, else FILE itself. */
+function currentParams(from: string): ReturnType<typeof loadCoordinatorBundle>['params'] {
+  const coordinator = join(from, COORDINATOR_BUNDLE_FILE);
+  const agent = join(from, AGENT_BUNDLE_FILE);
+  if (existsSync(coordinator)) return loadCoordinatorBundle(coordinator).params;
+  if (existsSync(agent)) return loadAgentBundle(agent).params;
+  if (existsSync(from) && statSync(from).isFile()) return loadCoordinatorBundle(from).params;
+  throw new IcosflError('CRYPTO_KEY_INVALID', `--from: ${from} holds neither ${COORDINATOR_BUNDLE_FILE} nor ${AGENT_BUNDLE_FILE}; name the directory \`keys init\` or the last \`keys rotate\` wrote`);
+}
+
+const rotate = defineCommand({
+  summary: "create the federation's next CKKS key epoch in DIR (same federation and parameters, a new secret key): agent.json (0600) for every agent's federation.next_keys, coordinator.json for the coordinator's coordinator.next_keys",
+  flags: {
+    from: { type: 'string', value: 'DIR', description: 'the current epoch: a directory holding coordinator.json (or agent.json), or a coordinator.json', required: true },
+    out: { type: 'string', value: 'DIR', description: 'directory to write the next epoch\'s bundles to (never overwritten)', required: true },
+  },
+  async run({ values }) {
+    const current = currentParams(values.from);
+    for (const f of [AGENT_BUNDLE_FILE, COORDINATOR_BUNDLE_FILE]) {
+      if (existsSync(join(values.out, f))) throw new IcosflError('OUTPUT_UNWRITABLE', `--out: ${join(values.out, f)} already exists; keys rotate never overwrites key material: choose another --out DIR`);
+    }
+    try {
+      mkdirSync(values.out, { recursive: true, mode: 0o700 });
+      accessSync(values.out, constants.W_OK);
+    } catch (cause) {
+      throw outputError(values.out, cause, '--out');
+    }
+    const next = await rotateFederation(current);
+    let written: ReturnType<typeof writeFederation>;
+    try {
+      written = writeFederation(values.out, next);
+    } catch (cause) {
+      throw outputError(values.out, cause, '--out');
+    }
+    process.stdout.write(describe(next.coordinator.params));
+    process.stdout.write(`replaces key epoch ${current.epoch} (key ${current.keyId})\n`);
+    process.stdout.write(`agent bundle (secret key, mode 0600): ${written.agentPath}: install it on every agent as federation.next_keys; delete it here once copied\n`);
+    process.stdout.write(`coordinator bundle: ${written.coordinatorPath}: install it as coordinator.next_keys; the service switches at the next session once federation.min_agents agents hold the key (SECURITY.md, "Rotating the CKKS key")\n`);
+    return 0;
+  },
+});
+
 const check = defineCommand({
   summary: 'check that FILE is a valid key bundle for a role and print its parameters (the coordinator refuses a secret key)',
   operands: 'FILE',
@@ -91,7 +134,7 @@ const check = defineCommand({
 });
 
 const command: CommandGroup = {
-  summary: "create a federation's CKKS key bundles (init) or check a bundle for a role (check)",
-  subcommands: { init, check },
+  summary: "create a federation's CKKS key bundles (init), its next key epoch (rotate), or check a bundle for a role (check)",
+  subcommands: { init, rotate, check },
 };
 export default command;

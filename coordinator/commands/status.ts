@@ -14,7 +14,7 @@ export interface StatusAnswer {
   configFile: string | null;
   stateDir: string;
   socket: string;
-  federation: { id: string; keyId: string; codec: string; configHash: string; minAgents: number; sessions: number };
+  federation: { id: string; keyId: string; keyEpoch?: number; nextKey?: { epoch: number; keyId: string; holders: number } | null; codec: string; configHash: string; minAgents: number; sessions: number };
   broker: { url: string; embedded: boolean; port: number | null; connected: boolean; connectedAt: string | null; reconnects: number; lastError: string | null; clients: number | null } | null;
   round: RoundView | null;
   nextRoundAt: number | null;
@@ -38,7 +38,9 @@ export function formatStatus(st: StatusAnswer, now = Date.now()): string {
   const rows: [string, string][] = [];
   rows.push(['coordinator', `pid ${st.pid}, up ${duration(st.uptimeS)}, ${st.ready ? 'ready' : 'starting'}`]);
   rows.push(['config', st.configFile ?? 'defaults (no file)']);
-  rows.push(['federation', `${st.federation.id}, codec ${st.federation.codec}${st.federation.keyId ? `, key ${st.federation.keyId}` : ''}, model ${st.federation.configHash.slice(0, 12)}`]);
+  rows.push(['federation', `${st.federation.id}, codec ${st.federation.codec}${st.federation.keyId ? `, key epoch ${st.federation.keyEpoch ?? 0} (${st.federation.keyId})` : ''}, model ${st.federation.configHash.slice(0, 12)}`]);
+  const nk = st.federation.nextKey;
+  if (nk) rows.push(['next key', `epoch ${nk.epoch} (${nk.keyId}): held by ${nk.holders} of the ${st.federation.minAgents} agents online the switch needs; rounds switch at the next session`]);
   const b = st.broker;
   rows.push(['broker', b ? `${b.url}${b.embedded ? ` (embedded, port ${b.port}, ${b.clients ?? 0} clients)` : ''}, ${b.connected ? 'connected' : 'DISCONNECTED'}${b.reconnects ? `, ${b.reconnects} reconnects` : ''}${b.lastError && !b.connected ? ` (${b.lastError})` : ''}` : 'not connected yet']);
   const r = st.round;

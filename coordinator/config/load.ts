@@ -89,6 +89,7 @@ export function loadCoordinatorConfig(opts: LoadOptions = {}): CoordinatorConfig
       log_level: resolveLogLevel(raw.coordinator.log_level, env),
       log_format: resolveLogFormat(raw.coordinator.log_format, env),
       keys: c.keys === '' ? '' : pathOf('coordinator.keys', c.keys, o, source),
+      next_keys: c.next_keys ? pathOf('coordinator.next_keys', c.next_keys, o, source) : c.keys === '' ? '' : join(dirname(pathOf('coordinator.keys', c.keys, o, source)), 'coordinator-next.json'),
       signing_key: c.signing_key === '' ? signingCredential(env) : pathOf('coordinator.signing_key', c.signing_key, o, source),
       enrolled_agents: c.enrolled_agents ? pathOf('coordinator.enrolled_agents', c.enrolled_agents, o, source) : join(stateDir, 'enrolled-agents.json'),
     },

@@ -34,6 +34,7 @@ export const MODEL_KEYS = {
   seed: 'seed',
   max_windows: 'maxWindows',
   min_windows: 'minWindows',
+  dropout_rate: 'dropoutRate',
 } as const satisfies Record<string, keyof FederationModel>;
 
 export type ModelKey = keyof typeof MODEL_KEYS;
@@ -62,6 +63,8 @@ export const DEFAULTS = {
     runtime_dir: '',
     log_level: '' as LogLevel | '',
     keys: '/etc/icosfl/coordinator.json',
+    /** The next key epoch's coordinator.json (`keys rotate`), picked up while running. Empty: coordinator-next.json beside keys. */
+    next_keys: '',
     codec: 'ckks' as (typeof CODECS)[number],
     /**
      * coordinator-signing.key from `keys init` (Ed25519, 0600). Set: the coordinator signs its
@@ -149,6 +152,7 @@ export const coordinatorConfigSchema = z
         runtime_dir: z.string().default(DEFAULTS.coordinator.runtime_dir).describe('The control socket coordinator.sock (used by `status`, `agents`, `rounds`). Empty: $RUNTIME_DIRECTORY, else <state_dir>/run.'),
         log_level: z.union([z.enum(LOG_LEVELS), z.literal('')]).default(DEFAULTS.coordinator.log_level).describe('Log level. Empty: $LOG_LEVEL, else info.'),
         keys: z.string().default(DEFAULTS.coordinator.keys).describe("The federation's coordinator.json from `icosfl-coordinator keys init` (parameters only; a bundle with the secret key is refused, exit 77)."),
+        next_keys: z.string().default(DEFAULTS.coordinator.next_keys).describe("The next key epoch's coordinator.json from `icosfl-coordinator keys rotate`, re-read within a second while the service runs; rounds switch to it at the next session once federation.min_agents agents hold its key. Empty: coordinator-next.json beside keys."),
         codec: z.enum(CODECS).default(DEFAULTS.coordinator.codec).describe("'ckks': agents send CKKS ciphertexts and the coordinator only adds them; 'plaintext' lets the coordinator see every agent's weights, for benchmarks only (needs federation.id)."),
         signing_key: z.string().default(DEFAULTS.coordinator.signing_key).describe('coordinator-signing.key from `keys init` (Ed25519, mode 0600): sign announcements and globals and take only messages signed by enrolled agents; empty: $CREDENTIALS_DIRECTORY/coordinator-signing.key when systemd passed it (LoadCredential=), else no signatures (warned)'),
         enrolled_agents: z.string().default(DEFAULTS.coordinator.enrolled_agents).describe("the enrolled agents' public keys (`icosfl-coordinator agents enroll`); empty: <state_dir>/enrolled-agents.json"),

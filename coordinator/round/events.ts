@@ -23,7 +23,9 @@ export type RoundEvent =
   | { type: 'published'; now: number; round: number; chunks: number; bytes: number }
   /** An operator's `pause` / `resume` (control socket): announcing new rounds stops / goes on. */
   | { type: 'pause'; now: number }
-  | { type: 'resume'; now: number };
+  | { type: 'resume'; now: number }
+  /** The service picked up the next key epoch's coordinator bundle (coordinator.next_keys). */
+  | { type: 'keys-offered'; now: number; epoch: number; keyId: string };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

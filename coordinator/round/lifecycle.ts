@@ -1,7 +1,8 @@
+import { dropoutSeed, unitWeights } from '../../common/protocol/dropout.js';
 import { RIDGE_POOLED_LAMBDAS, ridgeHeads } from '../../common/protocol/federation-model.js';
 import type { Announce, GlobalHeader, Phase, Selection } from '../../common/protocol/messages.js';
 import { pooledRelativeLoss } from '../strategy/model-selection.js';
-import type { AckRecord, RoundState, RoundSummary, SessionState } from './state.js';
+import { keysOf, type AckRecord, type RoundState, type RoundSummary, type SessionState } from './state.js';
 import type { Step } from './step.js';
 
 /**
@@ -54,6 +55,22 @@ export function bestRound(session: SessionState): number {
   return best?.round ?? session.lastGlobal;
 }
 
+/**
+ * Key rotation's switching rule: between sessions (every round of a session, and the aggregate
+ * its final round hands out, is under one key), rounds move to the next epoch once at least
+ * min_agents of the agents online say they hold its key. Agents without it then answer
+ * 'incompatible'.
+ */
+export function maybeSwitchKeys(step: Step, online: readonly string[]): void {
+  const keys = keysOf(step.state, step.settings);
+  const next = keys.next;
+  if (!next || step.state.session || step.state.current) return;
+  const holders = online.filter((a) => step.state.agents[a]?.keyIds?.includes(next.keyId));
+  if (holders.length < step.settings.minAgents) return;
+  step.set({ keys: { active: next, next: null, since: step.now } });
+  step.log('info', 'key epoch switched: rounds from now on are announced under the new key', { epoch: next.epoch, keyId: next.keyId, previous: keys.active.epoch, holders: holders.length, online: online.length });
+}
+
 /** Announces the next round when it is due and enough agents are online. */
 export function maybeAnnounce(step: Step): void {
   const s = step.state;
@@ -64,8 +81,10 @@ export function maybeAnnounce(step: Step): void {
   let session = s.session;
   if (!session) {
     if (settings.sessions > 0 && s.sessionsDone >= settings.sessions) return;
+    maybeSwitchKeys(step, online);
     session = { session: s.sessionsDone + 1, startedAt: step.now, ridge: null, completedSteps: 0, lastGlobal: 0, scores: [] };
   }
+  const key = keysOf(step.state, settings).active;
   const next = plan(step, session);
   const round = s.nextRound;
   const deadline = step.now + settings.roundTimeoutMs;
@@ -80,11 +99,14 @@ export function maybeAnnounce(step: Step): void {
     deadline,
     issuedAt: step.now,
     codec: settings.codec,
-    keyId: settings.keyId,
+    keyId: key.keyId,
+    // Plaintext runs (benchmarks) have no key, so no epoch.
+    ...(settings.codec === 'ckks' ? { keyEpoch: key.epoch } : {}),
     weightCap: weightCap(settings.maxRoundSamples, online.length, settings.minAgents),
     model: settings.model,
     configHash: settings.configHash,
     ...(next.selection ? { selection: next.selection } : {}),
+    ...(next.phase === 'fedavg' && settings.model.dropoutRate > 0 ? { dropout: { rate: settings.model.dropoutRate, seed: dropoutSeed(settings.federation, round) } } : {}),
   };
   const current: RoundState = {
     round,
@@ -113,7 +135,19 @@ export function maybeAnnounce(step: Step): void {
   if (next.phase === 'final') publishGlobal(step);
 }
 
+/**
+ * Federated dropout: per hidden unit, Σ n_k of the contributors that kept it (common/protocol/dropout.ts);
+ * for a final round, those of the round whose aggregate it hands out.
+ */
+function globalUnitWeights(step: Step, c: RoundState): number[] | undefined {
+  if (c.phase === 'final') return step.state.session?.unitWeights?.[String(c.source)];
+  if (!c.announce.dropout || !c.global) return undefined;
+  const contributors = Object.keys(c.updates).sort().map((agent) => ({ agent, samples: c.updates[agent]!.samples }));
+  return unitWeights(c.announce.dropout, contributors, step.settings.model.hiddenUnits);
+}
+
 export function globalHeader(step: Step, c: RoundState): GlobalHeader {
+  const weights = globalUnitWeights(step, c);
   return {
     type: 'global',
     federation: step.settings.federation,
@@ -124,6 +158,8 @@ export function globalHeader(step: Step, c: RoundState): GlobalHeader {
     totalSamples: c.global?.totalSamples ?? 0,
     codec: step.settings.codec,
     ...(c.selection ? { selection: c.selection } : {}),
+    ...(c.announce.keyEpoch !== undefined ? { keyEpoch: c.announce.keyEpoch } : {}),
+    ...(weights ? { unitWeights: weights } : {}),
   };
 }
 
@@ -218,6 +254,7 @@ function summary(step: Step, c: RoundState, outcome: RoundSummary['outcome'], re
     announcedAt: c.announcedAt,
     closedAt: step.now,
     score,
+    ...(c.announce.keyEpoch !== undefined ? { keyEpoch: c.announce.keyEpoch } : {}),
   };
 }
 
@@ -265,7 +302,16 @@ export function finishRound(step: Step): void {
   let score: number | null = null;
   if (c.phase === 'fedavg') {
     score = pooled(acks.map((a) => a.loss));
-    step.set({ session: { ...session, completedSteps: session.completedSteps + 1, lastGlobal: c.round, scores: [...session.scores, ...(score === null ? [] : [{ round: c.round, score }])] } });
+    const weights = globalUnitWeights(step, c);
+    step.set({
+      session: {
+        ...session,
+        completedSteps: session.completedSteps + 1,
+        lastGlobal: c.round,
+        scores: [...session.scores, ...(score === null ? [] : [{ round: c.round, score }])],
+        ...(weights ? { unitWeights: { ...session.unitWeights, [String(c.round)]: weights } } : {}),
+      },
+    });
   } else if (c.phase === 'ridge') {
     const lambdas = ridgeLambdas(acks, ridgeHeads(step.settings.model));
     if (lambdas.length === 0) step.log('warn', 'no ridge penalty could be chosen; this session has no ridge model', { round: c.round, acks: acks.length });

@@ -1,6 +1,7 @@
 import type { Reduction, RoundEvent } from './events.js';
 import { onAck } from './handlers/on-ack.js';
 import { onAggregated, onAggregationFailed } from './handlers/on-aggregated.js';
+import { onKeysOffered } from './handlers/on-keys-offered.js';
 import { onPresence } from './handlers/on-presence.js';
 import { onPublished } from './handlers/on-published.js';
 import { onPause, onResume } from './handlers/on-pause.js';
@@ -56,6 +57,9 @@ export function reduce(state: CoordinatorState, event: RoundEvent, settings: Rou
       break;
     case 'resume':
       onResume(step);
+      break;
+    case 'keys-offered':
+      onKeysOffered(step, event);
       break;
   }
   return step.result();

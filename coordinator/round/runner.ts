@@ -24,6 +24,8 @@ export interface RunnerOptions {
   messenger: Messenger;
   journal: RoundJournal;
   strategy: AggregationStrategy;
+  /** Key rotation: the strategy of a key epoch's bundle (by keyId); each round's bodies are checked and summed with its own. Default: `strategy` for every key. */
+  strategyFor?: (keyId: string) => AggregationStrategy | undefined;
   logger: Logger;
   clock?: () => number;
   /** How often the clock is looked at (deadlines, presence); default 250 ms. */
@@ -65,7 +67,7 @@ export class RoundRunner extends EventEmitter {
     if (state.federation !== settings.federation) {
       throw new IcosflError('CONFIG_INVALID', `the coordinator state belongs to federation '${state.federation}', the config names '${settings.federation}'; use another state_dir`);
     }
-    for (const e of loaded.events) state = reduce(state, e, settings, (b, p, s) => this.#o.strategy.checkBody(b, p, s)).state;
+    for (const e of loaded.events) state = reduce(state, e, settings, this.#checkBody(state)).state;
     if (state.configHash !== settings.configHash) {
       // Rounds of the old model cannot be finished with the new one: the session starts over.
       logger.warn({ old: state.configHash, new: settings.configHash }, 'the model configuration changed; the session in progress ends and a new one starts');
@@ -87,6 +89,20 @@ export class RoundRunner extends EventEmitter {
       this.#timer = setTimeout(tick, this.#o.tickMs ?? 250);
     };
     this.#timer = setTimeout(tick, this.#o.tickMs ?? 250);
+  }
+
+  /** The strategy of a round's key (its announcement's keyId). */
+  #strategyOf(keyId: string): AggregationStrategy | undefined {
+    return this.#o.strategyFor ? this.#o.strategyFor(keyId) : this.#o.strategy;
+  }
+
+  /** The reducer checks bodies of the round in progress only, under that round's key. */
+  #checkBody(state: CoordinatorState): (b: Uint8Array, p: number, s: number) => string | undefined {
+    return (b, p, s) => {
+      const keyId = state.current?.announce.keyId ?? '';
+      const strategy = this.#strategyOf(keyId);
+      return strategy ? strategy.checkBody(b, p, s) : `this coordinator has no bundle of key ${keyId} (coordinator.keys, coordinator.next_keys)`;
+    };
   }
 
   #inbound(m: Message): Promise<void> {
@@ -125,7 +141,7 @@ export class RoundRunner extends EventEmitter {
   async #process(event: RoundEvent): Promise<void> {
     if (this.#stopped) return;
     const { settings, journal } = this.#o;
-    const r = reduce(this.#state, event, settings, (b, p, s) => this.#o.strategy.checkBody(b, p, s));
+    const r = reduce(this.#state, event, settings, this.#checkBody(this.#state));
     if (r.durable) journal.append(event);
     this.#state = r.state;
     for (const e of r.effects) await this.#effect(e);
@@ -137,7 +153,7 @@ export class RoundRunner extends EventEmitter {
   }
 
   async #effect(e: Effect): Promise<void> {
-    const { messenger, journal, strategy, logger, settings } = this.#o;
+    const { messenger, journal, logger, settings } = this.#o;
     switch (e.type) {
       case 'log':
         logger[e.level](e.data, e.msg);
@@ -164,7 +180,9 @@ export class RoundRunner extends EventEmitter {
           const started = performance.now();
           try {
             const bodies = journal.updateBodies(e.round, e.agents);
-            const sum = strategy.aggregate(bodies.map((body, i) => ({ body, samples: c.updates[e.agents[i]!]!.samples })), params);
+            const keyStrategy = this.#strategyOf(c.announce.keyId);
+            if (!keyStrategy) throw new IcosflError('CRYPTO_PARAMS_MISMATCH', `no bundle of key ${c.announce.keyId} (epoch ${c.announce.keyEpoch ?? 0}) to sum round ${e.round} with`);
+            const sum = keyStrategy.aggregate(bodies.map((body, i) => ({ body, samples: c.updates[e.agents[i]!]!.samples })), params);
             journal.putAggregate(e.round, sum.bytes);
             logger.debug({ round: e.round, ms: performance.now() - started }, 'sum computed');
             await this.dispatch({ type: 'aggregated', now: this.#now(), round: e.round, clients: sum.clients, totalSamples: sum.totalSamples, bytes: sum.bytes.length });

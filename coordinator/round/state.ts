@@ -12,6 +12,8 @@ export interface RoundSettings {
   codec: Codec;
   /** The federation key's id (coordinator.json keyId), announced so agents with another key say so. */
   keyId: string;
+  /** Its epoch (0 from `keys init`, +1 per `keys rotate`); a journal's later switch (state.keys) overrides both. */
+  keyEpoch?: number;
   model: FederationModel;
   configHash: string;
   /** Updates a round needs (quorum); a round is announced only once this many agents are online. */
@@ -87,6 +89,8 @@ export interface SessionState {
   completedSteps: number;
   /** Round id of the newest FedAvg global of the session (0 = the seeded initial model). */
   lastGlobal: number;
+  /** Federated dropout: each FedAvg round's per-unit weights (global unitWeights), by round id, for the final round's global. */
+  unitWeights?: Record<string, number[]>;
   /** Pooled validation score of each candidate model, in order (round 0 = the initial model). */
   scores: { round: number; score: number }[];
 }
@@ -102,6 +106,26 @@ export interface AgentRecord {
   installed: number | null;
   rounds: number;
   lastError: string | null;
+  /** CKKS key ids the agent said it holds (presence `keys`); null: it never said. */
+  keyIds?: string[] | null;
+}
+
+/** A key epoch: its number and its key's id. */
+export interface KeyEpoch {
+  epoch: number;
+  keyId: string;
+}
+
+/**
+ * The key rounds are announced with, and the next epoch's once the coordinator picked up its
+ * bundle (coordinator.next_keys): rounds switch to it at a session boundary once min_agents
+ * online agents hold it (lifecycle.ts maybeSwitchKeys).
+ */
+export interface KeyState {
+  active: KeyEpoch;
+  next: KeyEpoch | null;
+  /** When the active epoch began (0: the configured one at the first start). */
+  since: number;
 }
 
 export type RoundOutcome = 'completed' | 'abandoned';
@@ -124,6 +148,8 @@ export interface RoundSummary {
   closedAt: number;
   /** Pooled validation loss relative to persistence (FedAvg rounds; 1 = persistence), null when nobody reported. */
   score: number | null;
+  /** The key epoch the round was announced under (CKKS; absent for plaintext). */
+  keyEpoch?: number;
 }
 
 export interface CoordinatorState {
@@ -150,6 +176,13 @@ export interface CoordinatorState {
    * Journaled, so a restart stays paused. Absent in snapshots made before pause existed.
    */
   paused?: { at: number } | null;
+  /** Absent in snapshots written before key rotation: the settings' key then (keysOf). */
+  keys?: KeyState;
+}
+
+/** The state's key epochs, or the configured key for a state that never rotated. */
+export function keysOf(state: CoordinatorState, s: RoundSettings): KeyState {
+  return state.keys ?? { active: { epoch: s.keyEpoch ?? 0, keyId: s.keyId }, next: null, since: 0 };
 }
 
 export function initialState(s: RoundSettings, now: number): CoordinatorState {
@@ -169,6 +202,7 @@ export function initialState(s: RoundSettings, now: number): CoordinatorState {
     rejected: {},
     done: false,
     paused: null,
+    keys: { active: { epoch: s.keyEpoch ?? 0, keyId: s.keyId }, next: null, since: 0 },
   };
 }
 

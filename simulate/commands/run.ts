@@ -130,6 +130,7 @@ const command = defineCommand({
     'clip-norm': { type: 'string', value: 'C', description: "with --dp: L2 bound of a FedAvg update's change", default: String(PRIVACY.clip_norm) },
     'ridge-clip-norm': { type: 'string', value: 'C', description: 'with --dp: L2 bound of the packed ridge statistics', default: String(PRIVACY.ridge_clip_norm) },
     delta: { type: 'string', value: 'δ', description: 'with --dp: δ of the reported (ε, δ)', default: String(PRIVACY.delta) },
+    dropout: { type: 'string', value: 'RATE', description: "run the session a second time with federated dropout: RATE (0 < RATE ≤ 0.9) of the MLP's hidden units dropped per agent in every FedAvg round; reports the accuracy and bytes change", defaultText: 'off' },
     resample: { type: 'string', value: 'SECONDS', description: "bin irregular samples onto a SECONDS grid from each file's first timestamp (last sample in a bin wins; empty bins missing)", defaultText: 'off' },
   },
   async run({ values }) {
@@ -179,6 +180,10 @@ const command = defineCommand({
       calibrate: !values['no-calibration'],
     }));
     const clientLimit = int(values, 'clients', 50, 1);
+    const dropoutRate = values.dropout === undefined ? undefined : Number(values.dropout);
+    if (dropoutRate !== undefined && !(dropoutRate > 0 && dropoutRate <= 0.9)) throw new RangeError(`--dropout must be a rate in (0, 0.9], got '${values.dropout}'`);
+    if (dropoutRate !== undefined && model.kind !== 'mlp') throw new RangeError(`--dropout drops hidden units of the mlp model; --model is ${model.kind}`);
+    if (dropoutRate !== undefined && privacy) throw new TypeError('--dropout and --dp each run a second session against the same baseline; run them one at a time');
 
     // tfjs and the trainer load only when this command runs (see common/cli.ts).
     const { clientFiles, readClientCsv } = await import('../csv.js');
@@ -219,12 +224,12 @@ const command = defineCommand({
     const witness = keys ? ckksWitness() : undefined;
     // The session's rounds: the ridge round (when the ridge model takes part), the FedAvg rounds, the final one; twice with --dp.
     const ridgeRound = model.ridgeFeatures > 0 && model.kind !== 'lstm' ? 1 : 0;
-    progress = new Progress({ total: (ridgeRound + model.rounds + 1) * (privacy ? 2 : 1), noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
+    progress = new Progress({ total: (ridgeRound + model.rounds + 1) * (privacy || dropoutRate !== undefined ? 2 : 1), noun: 'rounds', tty: Boolean(process.stderr.isTTY), write: (t) => process.stderr.write(t) });
     let roundsDone = 0;
     progress.update(0, 'starting the session');
-    const simulate = (dp?: typeof privacy) =>
+    const simulate = (dp?: typeof privacy, runModel = model) =>
       runSimulation(series, {
-        model,
+        model: runModel,
         testFraction: 0.2,
         logger: log,
         transport,
@@ -232,10 +237,11 @@ const command = defineCommand({
         ...(witness ? { wrapCodec: witness.wrap } : {}),
         ...(resampleSeconds === undefined ? {} : { resampleSeconds }),
         ...(dp ? { privacy: dp } : {}),
-        onRound: (h) => progress!.update(++roundsDone, `${dp ? 'with DP: ' : ''}round ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.phase === 'final' ? h.acks : h.participants} agents`),
+        onRound: (h) => progress!.update(++roundsDone, `${dp ? 'with DP: ' : runModel !== model ? 'with dropout: ' : ''}round ${h.round} (${h.phase}${h.step ? ` ${h.step}/${model.rounds}` : ''}) ${h.outcome}, ${h.phase === 'final' ? h.acks : h.participants} agents`),
       });
     const r = await simulate();
     const rDp = privacy ? await simulate(privacy) : undefined;
+    const rDrop = dropoutRate !== undefined ? await simulate(undefined, { ...model, dropoutRate }) : undefined;
     progress.end();
     const encrypted = witness;
     const opts = { ...model, model: model.kind, fineTuneEpochs: model.fineTuneEpochs };
@@ -274,6 +280,22 @@ const command = defineCommand({
         mean_relative_change: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), meanCost(privacyCost(plain[m], dpScores[m], metrics))])),
       };
     };
+    /** Federated dropout against the same run without it: errors, and what changes in bytes (dropout-report.ts). */
+    const { dropoutBytes } = await import('../dropout-report.js');
+    const dropReport = (d: NonNullable<typeof rDrop>) => {
+      const dScores = d.scores as Record<(typeof DP_ROWS)[number], MethodScores>;
+      const plain = r.scores as Record<(typeof DP_ROWS)[number], MethodScores>;
+      const name = (m: (typeof DP_ROWS)[number]) => (m === 'fineTuned' ? 'fine_tuned' : m);
+      return {
+        rate: dropoutRate!,
+        fedavg_best_round: d.fedavgBestRound,
+        rmse: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dScores[m].rmse])),
+        mae: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), dScores[m].mae])),
+        relative_change: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), privacyCost(plain[m], dScores[m], metrics)])),
+        mean_relative_change: Object.fromEntries(DP_ROWS.filter((m) => m in d.scores).map((m) => [name(m), meanCost(privacyCost(plain[m], dScores[m], metrics))])),
+        bytes: dropoutBytes({ ...model, dropoutRate: dropoutRate! }, r.rounds, d.rounds, keys?.coordinator.params),
+      };
+    };
     // JSON keys persistence/local/federated/centralized as specified, plus the federated
     // pipeline's pieces: fedavg (global model), fine_tuned and ridge (before the mixtures).
     const ROWS = [...METHODS, 'fedavg', 'fineTuned', ...(r.scores.ridge ? (['ridge'] as const) : [])];
@@ -303,6 +325,7 @@ const command = defineCommand({
         ridge_penalties: r.ridgePenalties,
         seconds: r.seconds,
         ...(rDp ? { dp: dpReport(rDp) } : {}),
+        ...(rDrop ? { dropout: dropReport(rDrop) } : {}),
       };
       process.stdout.write(JSON.stringify(out) + '\n');
       if (plotError) throw plotError;
@@ -343,6 +366,23 @@ const command = defineCommand({
       );
       for (const [m, c] of Object.entries(d.relative_change)) lines.push([m.padEnd(12), ...metrics.flatMap((k) => [cell(d.rmse[m]![k]!), pct(c.rmse[k]!), cell(d.mae[m]![k]!), pct(c.mae[k]!)])].join(' '));
       lines.push(`mean change of the federated row's RMSE and MAE: ${pct(d.mean_relative_change.federated!).trim()}`);
+    }
+    if (rDrop) {
+      const d = dropReport(rDrop);
+      const pct = (v: number) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)} %`.padStart(10);
+      const b = d.bytes;
+      lines.push(
+        '',
+        `with federated dropout: ${(d.rate * 100).toFixed(0)} % of the ${model.hiddenUnits} hidden units dropped per agent and FedAvg round (${b.kept_units} kept; FedAvg round kept ${d.fedavg_best_round})`,
+        'errors with dropout and their change against the run without it (+ = worse)',
+        ['method'.padEnd(12), ...metrics.flatMap((m) => [`${m} RMSE`.padStart(10), 'change'.padStart(10), `${m} MAE`.padStart(10), 'change'.padStart(10)])].join(' '),
+      );
+      for (const [m, c] of Object.entries(d.relative_change)) lines.push([m.padEnd(12), ...metrics.flatMap((k) => [cell(d.rmse[m]![k]!), pct(c.rmse[k]!), cell(d.mae[m]![k]!), pct(c.mae[k]!)])].join(' '));
+      lines.push(`mean change of the federated row's RMSE and MAE: ${pct(d.mean_relative_change.federated!).trim()}`);
+      lines.push(
+        `bytes per FedAvg update: ${b.update_bytes} without dropout, ${b.update_bytes_dropout} with (${(b.zeroed_fraction * 100).toFixed(1)} % of the ${b.parameters} values are zeros); ` +
+          `packing only the kept units would take ${b.kept_only_bytes} (the coordinator could not add updates of different layouts: see docs/decisions.md)`,
+      );
     }
     if (values.plot !== undefined && !plotError) lines.push(`plot: ${values.plot} (client ${r.plot.client})`);
     process.stdout.write(lines.join('\n') + '\n');

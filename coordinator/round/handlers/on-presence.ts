@@ -15,6 +15,7 @@ export function onPresence(step: Step, m: Presence): void {
     reason: m.reason ?? null,
     ...(m.windows !== undefined ? { windows: m.windows } : {}),
     ...(m.installed !== undefined ? { installed: m.installed } : {}),
+    ...(m.keys !== undefined ? { keyIds: m.keys } : {}),
   });
   if (!old || old.state !== m.state) step.log(m.state === 'offline' ? 'warn' : 'info', 'agent presence', { agent: m.agent, state: m.state, reason: m.reason ?? null });
   const c = step.state.current;

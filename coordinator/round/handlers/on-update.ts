@@ -26,6 +26,7 @@ export function onUpdate(step: Step, m: Update, checkBody: BodyCheck): void {
   if (c.status !== 'collecting') return step.reject('late', `update for round ${m.round} arrived after its collection closed`, who);
   if (m.phase !== c.phase) return step.reject('wrong-phase', `update of phase ${m.phase} for a ${c.phase} round`, who);
   if (m.codec !== step.settings.codec) return step.reject('wrong-codec', `update encoded as ${m.codec}; this federation uses ${step.settings.codec}`, who);
+  if ((m.keyEpoch ?? 0) !== (c.announce.keyEpoch ?? 0)) return step.reject('wrong-key-epoch', `update of key epoch ${m.keyEpoch ?? 0}; round ${c.round} is under key epoch ${c.announce.keyEpoch ?? 0}`, who);
   if (m.samples > c.weightCap || m.samples > m.windows) {
     return step.reject('weight', `update claims weight ${m.samples} (windows ${m.windows}); the round allows at most ${c.weightCap}, and no more than its windows`, who);
   }

@@ -83,6 +83,7 @@ test('modelConfigHash changes with every field', () => {
     seed: 43,
     maxWindows: 5001,
     minWindows: 9,
+    dropoutRate: 0.25,
   };
   assert.equal(Object.keys(changed).sort(), Object.keys(base).sort(), 'every field is covered');
   const seen = new Set([modelConfigHash(base)]);
@@ -91,7 +92,7 @@ test('modelConfigHash changes with every field', () => {
     assert.not.ok(seen.has(h), `changing ${k} left the hash as it was (or equal to another change)`);
     seen.add(h);
   }
-  assert.is(seen.size, 19);
+  assert.is(seen.size, 20);
 });
 
 /** Layouts across kinds, channel modes and sizes. */
@@ -163,6 +164,21 @@ test('ridgePayloadLength equals the length of the ridge statistics the agent pac
   assert.is(withRidge, 8, 'linear and mlp, both channel modes, two sizes with ridge features');
   // Worked by hand: 1 head, d = 4 + 8 = 12, O = 2: 12·13/2 + 12·2.
   assert.is(ridgePayloadLength(parseFederationModel({ metrics: ['cpu'], lookback: 4, horizon: 2, hiddenUnits: 3, ridgeFeatures: 8 })), 102);
+});
+
+
+test('modelConfigHash: dropout off leaves the hash of a config from before the key', () => {
+  const m = parseFederationModel({});
+  const { dropoutRate: _off, ...before } = m;
+  void _off;
+  assert.is(modelConfigHash(before as FederationModel), modelConfigHash(m));
+  assert.is.not(modelConfigHash({ ...m, dropoutRate: 0.5 }), modelConfigHash(m));
+});
+
+test('parseFederationModel: dropout only for the mlp', () => {
+  assert.is(parseFederationModel({ dropoutRate: 0.5 }).dropoutRate, 0.5);
+  assert.throws(() => parseFederationModel({ kind: 'lstm', dropoutRate: 0.5 }), /mlp/);
+  assert.throws(() => parseFederationModel({ dropoutRate: 0.95 }));
 });
 
 test.run();
