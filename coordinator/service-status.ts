@@ -48,12 +48,12 @@ export interface AgentView extends AgentRecord {
 /** Rounds shown in `status`. */
 export const STATUS_ROUNDS = 5;
 
-function isOnline(a: AgentRecord, settings: RoundSettings, now: number): boolean {
+export function isOnline(a: AgentRecord, settings: RoundSettings, now: number): boolean {
   return a.state !== 'offline' && a.lastSeen >= now - settings.presenceTimeoutMs;
 }
 
 /** Online and willing (online or busy): what the quorum counts (lifecycle.ts onlineAgents). */
-function isEligible(a: AgentRecord, settings: RoundSettings, now: number): boolean {
+export function isEligible(a: AgentRecord, settings: RoundSettings, now: number): boolean {
   return isOnline(a, settings, now) && (a.state === 'online' || a.state === 'busy');
 }
 

@@ -4,7 +4,7 @@ import { EnrolmentRegistry } from './enrolment.js';
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../common/control/server.js';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { createCoordinatorMetrics, metricsRoute } from './http/metrics.js';
 import { HttpServer, type Route } from './http/server.js';
 import { statusPageRoutes } from './http/status-page.js';
 import { IcosflError } from '../common/errors.js';
@@ -195,6 +195,18 @@ export class CoordinatorService {
       this.logger('rounds').debug({ round: s.round, outcome: s.outcome }, 'round summary recorded');
       this.#notify.status(this.#statusLine());
     });
+    if (c.http.enabled) {
+      // Before runner.start(), so a round that the start closes or moves on is counted.
+      const metrics = createCoordinatorMetrics({
+        runner,
+        settings,
+        federation: { id: federation.id, keyId: federation.keyId },
+        messenger: () => messenger.stats(),
+        broker: () => ({ transport: transport.status(), embedded: link.embedded?.stats() ?? null }),
+        storage: storageHealth,
+      });
+      this.#routes.set('/metrics', metricsRoute(metrics));
+    }
     void runner.finished.then(() => {
       if (this.#stopping) return;
       this.#log.info({ sessions: settings.sessions, drainMs: DRAIN_MS }, 'every configured session ran; stopping after a short drain');
@@ -221,11 +233,6 @@ export class CoordinatorService {
     transport.on('connect', () => void runner.reconnected().catch((err) => this.#log.warn({ err }, 'republishing after a reconnection failed')));
 
     if (c.http.enabled) {
-      const registry = new Registry();
-      collectDefaultMetrics({ register: registry, prefix: 'icosfl_coordinator_' });
-      this.#routes.set('/metrics', async (_req, res) => {
-        res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
-      });
       // The status page (/, /status.json and its files) answers from the same state as the control socket.
       const page = statusPageRoutes({ status: () => this.status(), rounds: (limit) => roundsAnswer(this.#state(), limit), agents: () => agentsAnswer(this.#state(), settings, Date.now()) });
       for (const [path, route] of page) this.#routes.set(path, route);

@@ -129,7 +129,7 @@ export class Daemon {
     await sampler.firstSample();
     if (this.shuttingDown) return;
 
-    this.registry = createMetricsRegistry(sampler, this.ring, storageHealth, this.logStats);
+    this.registry = createMetricsRegistry(sampler, this.ring, storageHealth, this.logStats, c.sampler.metrics);
     await this.applyPrometheus(c);
     this.ready = true;
     notify.ready(this.statusLine());

@@ -10,11 +10,27 @@ import type { Sampler } from '../sampler/sampler.js';
  * per sample, so an endpoint nobody scrapes costs nothing.
  * Collector health follows node_exporter: `icosfl_collector_success` (1/0) and
  * `icosfl_collector_duration_seconds` per collector, for the latest sample.
+ * `icosfl_sample_value{metric}`: the newest stored sample per channel, beside the forecasts.
  * Storage: `icosfl_storage_write_failures_total{kind}` and `icosfl_storage_degraded` (1 while a
  * state file or the log cannot be written) from common/storage-health.ts.
  */
-export function createMetricsRegistry(sampler: Sampler, ring: MetricRing, storage: StorageHealth, logStats: LogDestinationStats): Registry {
+export function createMetricsRegistry(sampler: Sampler, ring: MetricRing, storage: StorageHealth, logStats: LogDestinationStats, channelNames: readonly string[]): Registry {
   const registry = new Registry();
+  new Gauge({
+    name: 'icosfl_sample_value',
+    help: "The newest sample of each metric the ring holds, in the metric's unit (what icosfl_forecast forecasts; absent while missing)",
+    labelNames: ['metric'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (ring.isClosed || ring.size === 0) return;
+      const { values } = ring.latest(1);
+      channelNames.forEach((metric, c) => {
+        const v = values[c]!;
+        if (Number.isFinite(v)) this.set({ metric }, v);
+      });
+    },
+  });
   new Counter({
     name: 'icosfl_storage_write_failures_total',
     help: 'Failed writes (disk full, quota, I/O error) of state files, the ring and the log, by file kind',

@@ -7,7 +7,7 @@ import type { AggregationStrategy } from '../strategy/aggregation.js';
 import type { Effect, RoundEvent } from './events.js';
 import type { RoundJournal } from './journal.js';
 import { reduce } from './reducer.js';
-import { expectedParams, initialState, type CoordinatorState, type RoundSettings, type RoundSummary } from './state.js';
+import { expectedParams, initialState, type CoordinatorState, type RoundSettings, type RoundStatus, type RoundSummary } from './state.js';
 
 /**
  * Joins the pure round state machine (reducer.ts) to the world: inbound messages and a clock
@@ -17,7 +17,9 @@ import { expectedParams, initialState, type CoordinatorState, type RoundSettings
  * through the strategy (coordinator/strategy, pure maths), snapshots. Work that produces a new
  * event (a sum, a publish) is queued behind the current one, never awaited inside it.
  *
- * Emits 'round' (RoundSummary) when a round ends, and 'done' when every configured session ran.
+ * Emits 'round' (RoundSummary) when a round ends, 'stage' (StageChange) when the round in
+ * progress moves on (collecting → aggregating → publishing → acking, or ends), and 'done' when
+ * every configured session ran.
  */
 export interface RunnerOptions {
   settings: RoundSettings;
@@ -30,6 +32,13 @@ export interface RunnerOptions {
   clock?: () => number;
   /** How often the clock is looked at (deadlines, presence); default 250 ms. */
   tickMs?: number;
+}
+
+/** Where the round in progress stood before and after an event (null: no round), at the event's time. */
+export interface StageChange {
+  from: { round: number; status: RoundStatus } | null;
+  to: { round: number; status: RoundStatus } | null;
+  at: number;
 }
 
 export class RoundRunner extends EventEmitter {
@@ -143,7 +152,13 @@ export class RoundRunner extends EventEmitter {
     const { settings, journal } = this.#o;
     const r = reduce(this.#state, event, settings, this.#checkBody(this.#state));
     if (r.durable) journal.append(event);
+    const before = this.#state.current;
     this.#state = r.state;
+    const after = r.state.current;
+    if (before?.round !== after?.round || before?.status !== after?.status) {
+      const change: StageChange = { from: before ? { round: before.round, status: before.status } : null, to: after ? { round: after.round, status: after.status } : null, at: event.now };
+      this.emit('stage', change);
+    }
     for (const e of r.effects) await this.#effect(e);
     for (const h of this.#state.history) {
       if (h.round <= this.#lastSummaryRound) continue;

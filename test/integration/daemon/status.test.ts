@@ -66,6 +66,7 @@ test('status and /metrics against the running daemon', async () => {
   assert.match(text, /icosfl_collector_duration_seconds\{collector="memory"\} [\d.e-]+/);
   assert.match(text, /icosfl_ring_samples \d+/);
   assert.match(text, /icosfl_ring_fill_ratio [\d.e-]+/);
+  assert.match(text, /icosfl_sample_value\{metric="mem_used_pct"\} [\d.e-]+/);
   assert.match(text, 'icosfl_storage_degraded 0');
   assert.match(text, 'icosfl_storage_write_failures_total{kind="model"} 0');
   const stored = Number(/icosfl_samples_stored_total (\d+)/.exec(text)?.[1]);
