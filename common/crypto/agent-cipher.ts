@@ -3,7 +3,7 @@ import { keyId, type AgentBundle } from './bundle.js';
 import { packFromUint64, unpackToUint64 } from './packing.js';
 import { SEED_BYTES, decryptionStep, deriveParams, type DerivedParams } from './params.js';
 import { createSession, type SealSession } from './seal-session.js';
-import { KIND_UPDATE, MAX_PARAM_COUNT, c0Offset, frameBytes, parseFrame, seedOffset, writeHeader } from './wire.js';
+import { KIND_EXPANDED, KIND_UPDATE, MAX_PARAM_COUNT, c0Offset, c1Offset, frameBytes, parseFrame, seedOffset, writeHeader } from './wire.js';
 
 export interface DecryptedAggregate {
   /** Σ n_k·w_k / Σ n_k, the weighted FedAvg of the clients in the aggregate. */
@@ -83,8 +83,9 @@ export class AgentCipher {
   /**
    * Decrypts an aggregate (or a single update), rounds each Σ n_k·w_k to decryptionStep (so no raw
    * decryption, which would carry the key-revealing noise, ever leaves this class) and divides by
-   * Σ n_k. The only decryption path of the codec. Costs one SEAL seed expansion
-   * per client per ciphertext; `maxClients` (the federation's size) bounds that work up front.
+   * Σ n_k. The only decryption path of the codec. A seeded aggregate (kinds 1, 2) costs one SEAL
+   * seed expansion per client per ciphertext, `maxClients` (the federation's size) bounds that
+   * work up front; an expanded one (kind 3) one decryption per ciphertext.
    */
   decryptAggregate(bytes: Uint8Array, opts: { paramCount?: number; maxClients?: number } = {}): DecryptedAggregate {
     const session = this.#live();
@@ -96,12 +97,21 @@ export class AgentCipher {
     const weights = new Float32Array(h.paramCount);
     const step = decryptionStep(d, h.clients);
     const seeds: Uint8Array[] = new Array<Uint8Array>(h.clients);
+    const hiBits = d.qBits - 32;
     for (let j = 0; j < h.ciphertextCount; j++) {
-      for (let k = 0; k < h.clients; k++) {
-        const off = seedOffset(d, h, j, k);
-        seeds[k] = bytes.subarray(off, off + SEED_BYTES);
+      let values: Float64Array;
+      if (h.kind === KIND_EXPANDED) {
+        values = session.decryptFull((template, c0At, c1At) => {
+          unpackToUint64(bytes, c0Offset(d, j), d.n, hiBits, d.q, template, c0At, j * d.n);
+          unpackToUint64(bytes, c1Offset(d, h, j), d.n, hiBits, d.q, template, c1At, j * d.n);
+        });
+      } else {
+        for (let k = 0; k < h.clients; k++) {
+          const off = seedOffset(d, h, j, k);
+          seeds[k] = bytes.subarray(off, off + SEED_BYTES);
+        }
+        values = session.decryptSum((template, at) => unpackToUint64(bytes, c0Offset(d, j), d.n, hiBits, d.q, template, at, j * d.n), seeds);
       }
-      const values = session.decryptSum((template, at) => unpackToUint64(bytes, c0Offset(d, j), d.n, d.qBits - 32, d.q, template, at, j * d.n), seeds);
       const base = j * d.slots;
       const count = Math.min(d.slots, h.paramCount - base);
       for (let i = 0; i < count; i++) weights[base + i] = (Math.round(values[i]! / step) * step) / h.totalSamples;

@@ -22,7 +22,9 @@ import { loadSeal, type SEALLibrary } from './seal-loader.js';
  *   [89,105)              SEAL header of the data array; [105,113) its element count = N (c0 only)
  *   [113, 113+8N)         c0 residues, uint64 little-endian
  *   [113+8N, +16)         SEAL header of the PRNG info; then 1 byte PRNG type, then the 64-byte seed
- * createSession() checks this layout on a real encryption and refuses to run if SEAL differs.
+ * The same ciphertext saved once loaded (c1 expanded) differs only in its data array: element count
+ * 2N at [105,113), then c0 and c1 residues, and no PRNG info (113 + 16N bytes in all).
+ * createSession() checks both layouts on a real encryption and refuses to run if SEAL differs.
  */
 const C0_OFFSET = 113;
 const SEAL_MAGIC = 0xa15e;
@@ -41,6 +43,8 @@ export interface SealSession {
    * N decoded values (Σ n_k·w_k), two per slot.
    */
   decryptSum(fillC0: (template: Uint8Array, offset: number) => void, seeds: readonly Uint8Array[]): Float64Array;
+  /** Decrypts the ciphertext (c0, c1) of an expanded aggregate (wire kind 3): `fill` writes both polynomials' residues as SEAL uint64s at c0At and c1At. */
+  decryptFull(fill: (template: Uint8Array, c0At: number, c1At: number) => void): Float64Array;
   dispose(): void;
 }
 
@@ -55,6 +59,12 @@ function checkTemplate(t: Uint8Array, n: number): void {
     v.getUint32(109, true) === 0 &&
     v.getUint16(seedInfo, true) === SEAL_MAGIC;
   if (!ok) throw new Error(`node-seal produced an unexpected seeded-ciphertext layout (${t.length} bytes); the codec was written for node-seal 6.0.3 (SEAL 4.1)`);
+}
+
+function checkFullTemplate(t: Uint8Array, n: number): void {
+  const v = new DataView(t.buffer, t.byteOffset, t.byteLength);
+  const ok = t.length === C0_OFFSET + 16 * n && v.getUint16(0, true) === SEAL_MAGIC && v.getUint16(89, true) === SEAL_MAGIC && v.getUint32(105, true) === 2 * n && v.getUint32(109, true) === 0;
+  if (!ok) throw new Error(`node-seal produced an unexpected ciphertext layout (${t.length} bytes); the codec was written for node-seal 6.0.3 (SEAL 4.1)`);
 }
 
 function checkPlain(p: Uint8Array, n: number): void {
@@ -169,6 +179,10 @@ export async function createSession(d: DerivedParams, secretKeyBytes: Uint8Array
     const zeroC0 = template.slice();
     zeroC0.fill(0, C0_OFFSET, C0_OFFSET + 8 * d.n);
     const seedOffset = C0_OFFSET + 8 * d.n + 17;
+    // The unseeded form, for expanded aggregates: SEAL's own save of a loaded (expanded) ciphertext.
+    sum.loadArray(context, template);
+    const fullTemplate = sum.saveArray(none);
+    checkFullTemplate(fullTemplate, d.n);
 
     return {
       c0Offset: C0_OFFSET,
@@ -188,6 +202,12 @@ export async function createSession(d: DerivedParams, secretKeyBytes: Uint8Array
           term.loadArray(context, zeroC0);
           evaluator.add(sum, term, sum);
         }
+        decryptor.decrypt(sum, plain);
+        return decodeComplex();
+      },
+      decryptFull(fill) {
+        fill(fullTemplate, C0_OFFSET, C0_OFFSET + 8 * d.n);
+        sum.loadArray(context, fullTemplate);
         decryptor.decrypt(sum, plain);
         return decodeComplex();
       },

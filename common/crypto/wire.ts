@@ -8,25 +8,30 @@ import { SEED_BYTES, type DerivedParams } from './params.js';
  *   off  size  field
  *     0     4  magic 'ICKS'
  *     4     1  version (1)
- *     5     1  kind: 1 = one agent's update, 2 = an aggregate of `clients` updates
+ *     5     1  kind: 1 = one agent's update, 2 = an aggregate of `clients` updates carrying their seeds,
+ *              3 = an aggregate of `clients` updates with its c1 polynomials expanded and summed
  *     6     2  reserved, 0
  *     8    16  parameter-set hash (federation id, N, q, W, S, key id; see params.ts)
  *    24     4  paramCount: model parameters (the model layout's length)
  *    28     4  ciphertextCount = ceil(paramCount / N): N values per ciphertext, two per slot
  *    32     4  clients: 1 for an update
  *    36     4  totalSamples: n_k for an update, Σ n_k for an aggregate
- *    40     …  ciphertextCount packed c0 polynomials (packing.ts), then for each ciphertext the
- *              `clients` 64-byte PRNG seeds of its c1 polynomials
+ *    40     …  ciphertextCount packed c0 polynomials (packing.ts), then
+ *              kinds 1, 2: for each ciphertext the `clients` 64-byte PRNG seeds of its c1 polynomials
+ *              kind 3:     ciphertextCount packed c1 polynomials, Σ c1_k mod q
  *
- * An aggregate keeps every agent's c1 seed instead of expanding and adding the c1 polynomials:
- * expanding a seed is SEAL's Blake2 PRNG in WASM (≈ 0.3 ms per ciphertext of 4096 params, ≈ 15× the
- * coordinator's whole cost per update); the decrypting agents expand them instead. It also makes partial sums
- * (intermediate aggregators) the same operation as sums of updates.
+ * A small aggregate keeps every agent's c1 seed instead of expanding and adding the c1 polynomials:
+ * expanding a seed costs ≈ 0.6 ms per ciphertext (seed-expansion.ts), ≈ 30× the adder's whole
+ * cost per update. Past EXPAND_ABOVE_CLIENTS the seeds outweigh one packed polynomial (376 × 64
+ * bytes > 24,064), so the adder expands them into one c1 (kind 3): the aggregate stays at two
+ * polynomials per ciphertext however many agents it holds, and a decrypting agent does one SEAL
+ * decryption per ciphertext instead of one seed expansion per client (docs/decisions.md D12).
  */
 export const WIRE_MAGIC = 0x534b4349; // 'ICKS' read as little-endian uint32
 export const WIRE_VERSION = 1;
 export const KIND_UPDATE = 1;
 export const KIND_AGGREGATE = 2;
+export const KIND_EXPANDED = 3;
 export const HEADER_BYTES = 40;
 export const MAX_PARAM_COUNT = 2 ** 26;
 export const MAX_CLIENTS = 2 ** 16;
@@ -39,7 +44,13 @@ export interface FrameHeader {
   totalSamples: number;
 }
 
-export function frameBytes(d: DerivedParams, ciphertextCount: number, clients: number): number {
+/** Clients above which an aggregate is written expanded (kind 3): where their seeds outweigh one packed c1. */
+export function expandAboveClients(d: DerivedParams): number {
+  return Math.floor(d.packedPolyBytes / SEED_BYTES);
+}
+
+export function frameBytes(d: DerivedParams, ciphertextCount: number, clients: number, kind = KIND_AGGREGATE): number {
+  if (kind === KIND_EXPANDED) return HEADER_BYTES + ciphertextCount * 2 * d.packedPolyBytes;
   return HEADER_BYTES + ciphertextCount * (d.packedPolyBytes + clients * SEED_BYTES);
 }
 
@@ -47,6 +58,12 @@ export function c0Offset(d: DerivedParams, j: number): number {
   return HEADER_BYTES + j * d.packedPolyBytes;
 }
 
+/** Kind 3: where ciphertext j's summed c1 starts. */
+export function c1Offset(d: DerivedParams, h: FrameHeader, j: number): number {
+  return HEADER_BYTES + (h.ciphertextCount + j) * d.packedPolyBytes;
+}
+
+/** Kinds 1 and 2: where seed k of ciphertext j starts. */
 export function seedOffset(d: DerivedParams, h: FrameHeader, j: number, k: number): number {
   return HEADER_BYTES + h.ciphertextCount * d.packedPolyBytes + (j * h.clients + k) * SEED_BYTES;
 }
@@ -69,7 +86,8 @@ function malformed(message: string, details: Record<string, unknown> = {}): Icos
 }
 
 /**
- * Checks everything but the residues (which the adder and the decryptor check in their one pass)
+ * Checks everything but the residues (which the adder and the decryptor check in their one pass; for
+ * kind 3 the c1 residues too)
  * and returns the header. `expectParamCount` is the model layout's length when the caller knows it.
  */
 export function parseFrame(bytes: unknown, d: DerivedParams, expectParamCount?: number): FrameHeader {
@@ -80,7 +98,7 @@ export function parseFrame(bytes: unknown, d: DerivedParams, expectParamCount?: 
   const version = v.getUint8(4);
   if (version !== WIRE_VERSION) throw malformed(`unsupported wire version ${version} (this build reads ${WIRE_VERSION})`, { version });
   const kind = v.getUint8(5);
-  if (kind !== KIND_UPDATE && kind !== KIND_AGGREGATE) throw malformed(`unknown frame kind ${kind}`, { kind });
+  if (kind !== KIND_UPDATE && kind !== KIND_AGGREGATE && kind !== KIND_EXPANDED) throw malformed(`unknown frame kind ${kind}`, { kind });
   if (v.getUint16(6, true) !== 0) throw malformed('reserved header bytes are not zero');
   for (let i = 0; i < 16; i++) {
     if (bytes[8 + i] !== d.paramsHash[i]) {
@@ -107,7 +125,7 @@ export function parseFrame(bytes: unknown, d: DerivedParams, expectParamCount?: 
   if (h.totalSamples < h.clients || h.totalSamples > d.params.maxRoundSamples) {
     throw new IcosflError('CRYPTO_VALUE_OUT_OF_RANGE', `sample count ${h.totalSamples} is outside ${h.clients}…${d.params.maxRoundSamples} (maxRoundSamples)`, { details: { totalSamples: h.totalSamples } });
   }
-  const expected = frameBytes(d, h.ciphertextCount, h.clients);
+  const expected = frameBytes(d, h.ciphertextCount, h.clients, kind);
   if (bytes.length < expected) throw malformed(`truncated: ${bytes.length} bytes, the header announces ${expected}`, { length: bytes.length, expected });
   if (bytes.length > expected) throw malformed(`oversized: ${bytes.length} bytes, the header announces ${expected}`, { length: bytes.length, expected });
   return h;

@@ -7,9 +7,10 @@ import { TOPIC_ROOT, type TopicKind } from './topics.js';
  * (deploy/mosquitto/acl, scripts/gen-mosquitto-acl.mjs) is written from it, so both brokers
  * grant the same. A client's identity is the CN of its certificate (or its username):
  *
- *   coordinator   write round, global/+                 read update/+, ack/+, presence/+
+ *   coordinator   write round, global/+, partial/+      read update/+, ack/+, presence/+, shard-update/+/+, partial/+
  *   agent <id>    write update/<id>, ack/<id>,          read round, global/+
- *                 presence/<id> (its will too)
+ *                 presence/<id> (its will too),
+ *                 shard-update/+/<id>
  *
  * An agent reads no ack topic (acks go agent → coordinator only) and no other agent's topic.
  * Anything not granted is refused; `$SYS`, `#` and other wildcard-first filters fall outside
@@ -35,11 +36,16 @@ export const ACL_RULES: readonly AclRule[] = [
   { role: 'coordinator', access: 'read', kind: 'update' },
   { role: 'coordinator', access: 'read', kind: 'ack' },
   { role: 'coordinator', access: 'read', kind: 'presence' },
+  // Sharded rounds: aggregator workers (the coordinator's identity) read their shard's updates and publish partial sums to the leader.
+  { role: 'coordinator', access: 'read', kind: 'shard-update' },
+  { role: 'coordinator', access: 'write', kind: 'partial' },
+  { role: 'coordinator', access: 'read', kind: 'partial' },
   { role: 'agent', access: 'read', kind: 'round' },
   { role: 'agent', access: 'read', kind: 'global' },
   { role: 'agent', access: 'write', kind: 'update', own: true },
   { role: 'agent', access: 'write', kind: 'ack', own: true },
   { role: 'agent', access: 'write', kind: 'presence', own: true },
+  { role: 'agent', access: 'write', kind: 'shard-update', own: true },
 ];
 
 export interface AclIdentity {
@@ -61,6 +67,8 @@ export function aclIdentity(name: string, coordinator: string = COORDINATOR_IDEN
 export function ruleFilter(rule: AclRule, federation: string, self: string): string {
   const prefix = `${TOPIC_ROOT}/${federation}/${rule.kind}`;
   if (rule.kind === 'round') return prefix;
+  // shard-update/<shard>/<agent>: any shard, the agent's own.
+  if (rule.kind === 'shard-update') return `${prefix}/+/${rule.own ? self : '+'}`;
   return `${prefix}/${rule.own ? self : '+'}`;
 }
 

@@ -40,6 +40,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES: Readonly<Record<MessageType, number>> = 
   update: 64 * 1024 * 1024,
   // An aggregate carries every agent's 64-byte seed per ciphertext (wire.ts).
   global: 256 * 1024 * 1024,
+  // A shard's sum (kind 3 past 376 agents: two polynomials per ciphertext) and its agent list.
+  partial: 256 * 1024 * 1024,
 };
 
 export function sha256(bytes: Uint8Array): Uint8Array {

@@ -9,10 +9,11 @@ import { NONCE_BYTES, SIGNATURE_BYTES, type SignatureBlock, type SignatureReject
  *   off  size  field
  *     0     4  magic 'ICFM'
  *     4     1  protocol version (1)
- *     5     1  type: 1 announce, 2 update, 3 global, 4 ack, 5 presence
+ *     5     1  type: 1 announce, 2 update, 3 global, 4 ack, 5 presence, 6 partial
  *     6     1  flags: bit 0 = a signature block follows the body; other bits 0
  *     7     1  reserved, 0
  *     8     4  header length H: UTF-8 JSON of the message's fields but `type` and `body`, 2 … MAX_HEADER_BYTES
+ *              (a partial's, which lists up to 65,536 agents: 2 … MAX_PARTIAL_HEADER_BYTES)
  *    12     4  body length B: 0 for announce, ack and presence
  *    16     H  header JSON
  *  16+H     B  body: a CKKS frame (common/crypto/wire.ts) or plaintext float32 LE
@@ -33,8 +34,10 @@ import { NONCE_BYTES, SIGNATURE_BYTES, type SignatureBlock, type SignatureReject
 export const MESSAGE_MAGIC = 0x4d464349; // 'ICFM' read as little-endian uint32
 export const MESSAGE_HEADER_BYTES = 16;
 export const MAX_HEADER_BYTES = 64 * 1024;
+export const MAX_PARTIAL_HEADER_BYTES = 16 * 1024 * 1024;
+const maxHeaderBytes = (type: MessageType) => (type === 'partial' ? MAX_PARTIAL_HEADER_BYTES : MAX_HEADER_BYTES);
 
-export const TYPE_CODES: Readonly<Record<MessageType, number>> = { announce: 1, update: 2, global: 3, ack: 4, presence: 5 };
+export const TYPE_CODES: Readonly<Record<MessageType, number>> = { announce: 1, update: 2, global: 3, ack: 4, presence: 5, partial: 6 };
 const TYPE_BY_CODE = new Map(Object.entries(TYPE_CODES).map(([t, c]) => [c, t as MessageType]));
 
 export function typeOfCode(code: number): MessageType | undefined {
@@ -95,7 +98,7 @@ export function encodeMessage(message: Message, sign?: (frame: Uint8Array) => Si
     throw new TypeError(`encodeMessage: ${type}.${issue.path.join('.')}: ${issue.message}`);
   }
   const header = Buffer.from(JSON.stringify(fields), 'utf8');
-  if (header.length > MAX_HEADER_BYTES) throw new RangeError(`encodeMessage: ${type} header is ${header.length} bytes, over ${MAX_HEADER_BYTES}`);
+  if (header.length > maxHeaderBytes(type)) throw new RangeError(`encodeMessage: ${type} header is ${header.length} bytes, over ${maxHeaderBytes(type)}`);
   const bodyLength = body?.length ?? 0;
   const signedLength = MESSAGE_HEADER_BYTES + header.length + bodyLength;
   const frame = new Uint8Array(signedLength);
@@ -157,7 +160,7 @@ export function decodeFrame(bytes: Uint8Array, accept?: ReadonlySet<MessageType>
   if ((flags & ~FLAG_SIGNED) !== 0 || v.getUint8(7) !== 0) throw protocolError('reserved-nonzero', 'reserved header bits are not zero');
   const headerLength = v.getUint32(8, true);
   const bodyLength = v.getUint32(12, true);
-  if (headerLength < 2 || headerLength > MAX_HEADER_BYTES) throw protocolError('bad-length', `header length ${headerLength} is outside 2…${MAX_HEADER_BYTES}`);
+  if (headerLength < 2 || headerLength > maxHeaderBytes(type)) throw protocolError('bad-length', `header length ${headerLength} is outside 2…${maxHeaderBytes(type)}`);
   if (!WITH_BODY.has(type) && bodyLength !== 0) throw protocolError('bad-length', `a ${type} message carries no body, this one announces ${bodyLength} bytes`);
   const signedLength = MESSAGE_HEADER_BYTES + headerLength + bodyLength;
   let signature: SignatureBlock | undefined;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { federationModelSchema } from './federation-model.js';
+import { MAX_SHARDS, shardOf } from './shards.js';
 
 /**
  * The closed set of federation messages, in instruction/result pairs:
@@ -8,6 +9,8 @@ import { federationModelSchema } from './federation-model.js';
  *   announce (retained)          →    update     a round's contribution (encrypted)
  *   global   (retained, chunked) →    ack        installed or not, with the agent's validation report
  *                                     presence   online / busy / waiting-for-data / incompatible / offline (last will)
+ *   aggregator worker → round leader (sharded rounds, `icosfl-coordinator aggregate --shard K/S`):
+ *   partial  the sum of one shard's updates of a round, listing its agents and their weights
  *
  * Every message has a JSON header (the fields below) and, for update and global, a binary body
  * (a CKKS frame, common/crypto/wire.ts, or plaintext float32 when the federation runs without
@@ -96,6 +99,8 @@ const announceSchema = z
     selection: selectionSchema.optional(),
     /** Federated dropout of this FedAvg round: each agent's kept hidden units follow from (seed, agent id) (dropout.ts). */
     dropout: dropoutSchema.optional(),
+    /** Aggregator shards (absent or 1: updates go to the leader): an agent publishes on shard shardOf(agent, shards). */
+    shards: z.number().int().min(1).max(MAX_SHARDS).optional(),
   })
   .strict();
 
@@ -116,6 +121,38 @@ const updateSchema = z
     codec: z.enum(CODECS),
     /** The announcement's key epoch this update is encrypted under; another epoch's update is refused. */
     keyEpoch: count.optional(),
+    /** Sharded rounds: the shard it is published to (the topic's), shardOf(agent, announce.shards). */
+    shard: z.number().int().min(0).max(MAX_SHARDS - 1).optional(),
+  })
+  .strict();
+
+/** One contributor of a partial sum: what the leader would have recorded from its update. */
+const partialAgentSchema = z
+  .object({
+    agent: id,
+    samples: positive,
+    windows: positive,
+    baseLoss: lossSchema.optional(),
+    /** Bytes of its update body (the round's bytes-in figure). */
+    bytes: count,
+  })
+  .strict();
+
+/** Agents one partial sum may list: the wire format's client bound. */
+export const MAX_PARTIAL_AGENTS = 65_536;
+
+const partialSchema = z
+  .object({
+    type: z.literal('partial'),
+    federation: id,
+    session: positive,
+    round: positive,
+    phase: z.enum(['ridge', 'fedavg']),
+    shard: z.number().int().min(0).max(MAX_SHARDS - 1),
+    shards: z.number().int().min(2).max(MAX_SHARDS),
+    codec: z.enum(CODECS),
+    /** Sorted by agent id, each once; the body is the sum of exactly these agents' updates. */
+    agents: z.array(partialAgentSchema).min(1).max(MAX_PARTIAL_AGENTS),
   })
   .strict();
 
@@ -179,6 +216,7 @@ export const MESSAGE_SCHEMAS = {
   global: globalSchema,
   ack: ackSchema,
   presence: presenceSchema,
+  partial: partialSchema,
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
@@ -189,6 +227,8 @@ export type UpdateHeader = z.infer<typeof updateSchema>;
 export type GlobalHeader = z.infer<typeof globalSchema>;
 export type Ack = z.infer<typeof ackSchema>;
 export type Presence = z.infer<typeof presenceSchema>;
+export type PartialHeader = z.infer<typeof partialSchema>;
+export type PartialAgent = z.infer<typeof partialAgentSchema>;
 
 /** Update and global carry a body; the others never do. */
 export interface Update extends UpdateHeader {
@@ -197,16 +237,20 @@ export interface Update extends UpdateHeader {
 export interface Global extends GlobalHeader {
   body: Uint8Array;
 }
+export interface PartialSum extends PartialHeader {
+  body: Uint8Array;
+}
 
-export type Message = Announce | Update | Global | Ack | Presence;
+export type Message = Announce | Update | Global | Ack | Presence | PartialSum;
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
 /** The types that carry a body. */
-export const WITH_BODY: ReadonlySet<MessageType> = new Set(['update', 'global']);
+export const WITH_BODY: ReadonlySet<MessageType> = new Set(['update', 'global', 'partial']);
 
 /** Who may send what: the coordinator's and the agents' sides, for routing and for topic checks. */
 export const FROM_COORDINATOR: ReadonlySet<MessageType> = new Set(['announce', 'global']);
 export const FROM_AGENT: ReadonlySet<MessageType> = new Set(['update', 'ack', 'presence']);
+export const FROM_AGGREGATOR: ReadonlySet<MessageType> = new Set(['partial']);
 
 /**
  * Builds the acknowledgement of a global from the global itself (Flower's reply_to): the reply
@@ -219,5 +263,6 @@ export function ackFor(g: GlobalHeader, agent: string, fields: Pick<Ack, 'ok'> &
 /** Builds an update from the announcement it answers. */
 export function updateFor(a: Announce, agent: string, fields: Pick<Update, 'samples' | 'windows' | 'body'> & Partial<Pick<Update, 'baseLoss'>>): Update {
   if (a.phase === 'final') throw new RangeError('updateFor: the final round takes no updates');
-  return { type: 'update', federation: a.federation, agent, session: a.session, round: a.round, phase: a.phase, codec: a.codec, ...(a.keyEpoch !== undefined ? { keyEpoch: a.keyEpoch } : {}), ...fields };
+  const shard = a.shards !== undefined && a.shards > 1 ? { shard: shardOf(agent, a.shards) } : {};
+  return { type: 'update', federation: a.federation, agent, session: a.session, round: a.round, phase: a.phase, codec: a.codec, ...(a.keyEpoch !== undefined ? { keyEpoch: a.keyEpoch } : {}), ...fields, ...shard };
 }

@@ -36,8 +36,9 @@ export const MESSAGE_LIFETIME_MS: Readonly<Record<Message['type'], number>> = {
   update: 15 * 60_000,
   ack: 15 * 60_000,
   presence: 30 * 24 * 3600_000,
+  partial: 15 * 60_000,
 };
-export const REPLAY_CHECKED: ReadonlySet<Message['type']> = new Set(['update', 'ack']);
+export const REPLAY_CHECKED: ReadonlySet<Message['type']> = new Set(['update', 'ack', 'partial']);
 /** Clock difference between sender and receiver tolerated on top of a lifetime. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
@@ -74,7 +75,8 @@ export function expectedSigner(message: Message): string {
 }
 
 function recipientOf(message: Message): string {
-  return 'agent' in message ? COORDINATOR_SIGNER : RECIPIENT_AGENTS;
+  // A partial sum goes from an aggregator worker to the round leader, both signing as the coordinator.
+  return 'agent' in message || message.type === 'partial' ? COORDINATOR_SIGNER : RECIPIENT_AGENTS;
 }
 
 /** The exact bytes signed for `message` framed as `frame` (the frame without its signature block). */

@@ -166,7 +166,8 @@ export class Messenger {
     if (message.type === 'global') throw new TypeError('Messenger.send: publish globals with sendGlobal (retained chunk topics)');
     const topic =
       message.type === 'announce' ? this.topics.round
-      : message.type === 'update' ? this.topics.update(message.agent)
+      : message.type === 'update' ? (message.shard === undefined ? this.topics.update(message.agent) : this.topics.shardUpdate(message.shard, message.agent))
+      : message.type === 'partial' ? this.topics.partial(message.shard)
       : message.type === 'ack' ? this.topics.ack(message.agent)
       : this.topics.presence(message.agent);
     const chunks = splitMessage(this.#encode(message), this.#chunkBytes);

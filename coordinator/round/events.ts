@@ -1,4 +1,4 @@
-import type { Ack, Announce, GlobalHeader, Presence, Update } from '../../common/protocol/messages.js';
+import type { Ack, Announce, GlobalHeader, PartialSum, Presence, Update } from '../../common/protocol/messages.js';
 import type { CoordinatorState } from './state.js';
 
 /**
@@ -14,6 +14,8 @@ export type RoundEvent =
   /** The broker connection came back after a loss (it may have lost what it retained). */
   | { type: 'reconnected'; now: number }
   | { type: 'update'; now: number; message: Update }
+  /** An aggregator worker's sum of its shard's updates (sharded rounds). */
+  | { type: 'partial'; now: number; message: PartialSum }
   | { type: 'ack'; now: number; message: Ack }
   | { type: 'presence'; now: number; message: Presence }
   /** The runner summed the round's stored updates (aggregate file written). */
@@ -32,8 +34,11 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Effect =
   /** Publish (retained) the round's announcement. */
   | { type: 'announce'; message: Announce }
-  /** Sum these agents' stored updates of `round` (sorted, so the bytes never depend on arrival order), store the aggregate, then dispatch 'aggregated'. */
-  | { type: 'aggregate'; round: number; agents: string[] }
+  /**
+   * Sum these agents' stored updates of `round` and these shards' stored partial sums (both
+   * sorted, so the bytes never depend on arrival order), store the aggregate, then dispatch 'aggregated'.
+   */
+  | { type: 'aggregate'; round: number; agents: string[]; shards?: number[] }
   /** Publish this global (retained chunks) with the aggregate of round `source` as its body (0: an empty body), then dispatch 'published'. */
   | { type: 'publish-global'; header: GlobalHeader; source: number; previousChunks: number }
   /** A round is over: its update bodies are no longer needed; aggregates other than `keepAggregates` may go too. */

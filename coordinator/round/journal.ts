@@ -5,7 +5,7 @@ import { IcosflError } from '../../common/errors.js';
 import { writeFailed, writeFileAtomic } from '../../common/atomic-file.js';
 import { storageHealth } from '../../common/storage-health.js';
 import type { Logger } from '../../common/log.js';
-import type { Update } from '../../common/protocol/messages.js';
+import type { PartialSum, Update } from '../../common/protocol/messages.js';
 import type { RoundEvent } from './events.js';
 import type { CoordinatorState } from './state.js';
 
@@ -22,9 +22,9 @@ import type { CoordinatorState } from './state.js';
  *       off size  field (little-endian)
  *         0    4  magic 'ICJR'
  *         4    4  JSON length J
- *         8    4  body length B (an update's ciphertext; 0 for other events)
+ *         8    4  body length B (an update's or a partial sum's ciphertext; 0 for other events)
  *        12    4  CRC-32 of the J + B bytes that follow
- *        16    J  the event as JSON (an update without its body)
+ *        16    J  the event as JSON (an update or partial without its body)
  *      16+J    B  the body
  *   aggregates/<round>.bin  sums the session may still publish (atomic files)
  *   lock                  the pid of the process that holds the directory
@@ -41,7 +41,7 @@ export interface RoundJournal {
   load(): JournalLoad;
   append(event: RoundEvent): void;
   checkpoint(state: CoordinatorState): void;
-  /** The stored bodies of these agents' updates of `round`, in the order given. */
+  /** The stored bodies of these agents' updates of `round`, in the order given (a shard's partial sum: partialBodyKey). */
   updateBodies(round: number, agents: string[]): Uint8Array[];
   putAggregate(round: number, bytes: Uint8Array): void;
   getAggregate(round: number): Uint8Array | undefined;
@@ -61,8 +61,20 @@ const RECORD_MAGIC = 0x524a4349; // 'ICJR' read as little-endian uint32
 const RECORD_HEADER = 16;
 const MAX_RECORD_JSON = 16 * 1024 * 1024;
 
+/** The name a shard's partial sum is stored under beside the agents' updates ('#' is in no agent id). */
+export function partialBodyKey(shard: number): string {
+  return `#shard-${shard}`;
+}
+
+/** Events that carry a ciphertext: the round and key it is stored under. */
+function bodyKey(event: RoundEvent): { round: number; key: string } | undefined {
+  if (event.type === 'update') return { round: event.message.round, key: event.message.agent };
+  if (event.type === 'partial') return { round: event.message.round, key: partialBodyKey(event.message.shard) };
+  return undefined;
+}
+
 function encodeRecord(event: RoundEvent): { json: Buffer; body: Uint8Array } {
-  if (event.type === 'update') {
+  if (event.type === 'update' || event.type === 'partial') {
     const { body, ...rest } = event.message;
     return { json: Buffer.from(JSON.stringify({ ...event, message: rest })), body };
   }
@@ -82,10 +94,11 @@ export class MemoryJournal implements RoundJournal {
 
   append(event: RoundEvent): void {
     this.#events.push(event);
-    if (event.type === 'update') {
-      const m = this.#bodies.get(event.message.round) ?? new Map<string, Uint8Array>();
-      m.set(event.message.agent, event.message.body);
-      this.#bodies.set(event.message.round, m);
+    const at = bodyKey(event);
+    if (at && (event.type === 'update' || event.type === 'partial')) {
+      const m = this.#bodies.get(at.round) ?? new Map<string, Uint8Array>();
+      m.set(at.key, event.message.body);
+      this.#bodies.set(at.round, m);
     }
   }
 
@@ -245,10 +258,11 @@ export class FileJournal implements RoundJournal {
         bad('not JSON');
         break;
       }
-      if (event.type === 'update') {
+      const at = bodyKey(event);
+      if (at && (event.type === 'update' || event.type === 'partial')) {
         const bodyAt = off + RECORD_HEADER + J;
-        (event.message as Update).body = new Uint8Array(data.subarray(bodyAt, bodyAt + B));
-        this.#index(event.message.round, event.message.agent, bodyAt, B);
+        (event.message as Update | PartialSum).body = new Uint8Array(data.subarray(bodyAt, bodyAt + B));
+        this.#index(at.round, at.key, bodyAt, B);
       }
       events.push(event);
       off += RECORD_HEADER + J + B;
@@ -294,7 +308,8 @@ export class FileJournal implements RoundJournal {
       throw writeFailed('journal', this.#journalPath(this.#epoch), err, `the ${event.type} event was not recorded and not applied`);
     }
     storageHealth.succeeded('journal', this.#journalPath(this.#epoch));
-    if (event.type === 'update') this.#index(event.message.round, event.message.agent, this.#size + RECORD_HEADER + json.length, body.length);
+    const at = bodyKey(event);
+    if (at) this.#index(at.round, at.key, this.#size + RECORD_HEADER + json.length, body.length);
     this.#size += length;
   }
 

@@ -1,5 +1,6 @@
 import type { Announce, Codec, GlobalHeader, Phase, PresenceState, Selection } from '../../common/protocol/messages.js';
 import { modelConfigHash, modelParamCount, ridgePayloadLength, type FederationModel } from '../../common/protocol/federation-model.js';
+import { MAX_SHARDS } from '../../common/protocol/shards.js';
 
 /**
  * The coordinator's whole state: plain JSON (it is the snapshot journal.ts writes), changed only
@@ -35,6 +36,8 @@ export interface RoundSettings {
   resumeGraceMs: number;
   /** Round summaries kept in the state (older ones are dropped). */
   historyLimit: number;
+  /** Aggregator shards (0 or 1: none, the coordinator takes every update itself); announced as `shards` when > 1. */
+  shards: number;
   /** Expected parameter count of a FedAvg and of a ridge update (federation-model.ts). */
   paramCounts: { fedavg: number; ridge: number };
 }
@@ -71,6 +74,8 @@ export interface RoundState {
   /** Agents expected to answer (online at the announcement, or that came online since). */
   expected: string[];
   updates: Record<string, UpdateRecord>;
+  /** Sharded rounds: the partial sums taken, by shard: the agents each summed (their updates are in `updates`) and its bytes. */
+  partials?: Record<string, { agents: string[]; bytes: number }>;
   acks: Record<string, AckRecord>;
   ackDeadline: number | null;
   global: { clients: number; totalSamples: number; bytes: number; aggregatedAt: number } | null;
@@ -228,10 +233,13 @@ export type SettingsInput = Pick<RoundSettings, 'federation' | 'codec' | 'keyId'
 /** Complete settings: timing defaults filled in, the model's hash and layout lengths derived once. */
 export function makeSettings(i: SettingsInput): RoundSettings {
   if (!Number.isInteger(i.minAgents) || i.minAgents < 1) throw new RangeError(`minAgents must be a positive integer, got ${i.minAgents}`);
+  const shards = i.shards ?? 1;
+  if (!Number.isInteger(shards) || shards < 0 || shards > MAX_SHARDS) throw new RangeError(`shards must be an integer 0…${MAX_SHARDS}, got ${i.shards}`);
   return {
     ...DEFAULT_TIMING,
     sessions: 0,
     ...i,
+    shards: Math.max(1, shards),
     configHash: modelConfigHash(i.model),
     paramCounts: { fedavg: modelParamCount(i.model), ridge: ridgePayloadLength(i.model) },
   };

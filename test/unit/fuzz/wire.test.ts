@@ -5,7 +5,7 @@ import { UpdateAccumulator, aggregate, checkFrame } from '../../../common/crypto
 import { AgentCipher } from '../../../common/crypto/agent-cipher.js';
 import { generateFederation, type AgentBundle, type CoordinatorBundle } from '../../../common/crypto/bundle.js';
 import { deriveParams, type DerivedParams } from '../../../common/crypto/params.js';
-import { HEADER_BYTES, MAX_CLIENTS, MAX_PARAM_COUNT, parseFrame } from '../../../common/crypto/wire.js';
+import { HEADER_BYTES, KIND_EXPANDED, MAX_CLIENTS, MAX_PARAM_COUNT, frameBytes, parseFrame } from '../../../common/crypto/wire.js';
 import type { ErrorCode } from '../../../common/errors.js';
 import { FUZZ_RUNS, FUZZ_SEED, Tally, applyMutations, arrayBufferBytes, fuzzOptions, mutationArb, refusedWith } from '../../helpers/fuzz.js';
 
@@ -13,7 +13,7 @@ import { FUZZ_RUNS, FUZZ_SEED, Tally, applyMutations, arrayBufferBytes, fuzzOpti
 // (10,000 seeded-PRNG cases through both loaders) with fast-check: parseFrame and the
 // coordinator's checkFrame / UpdateAccumulator.add at FUZZ_RUNS inputs each, the agent's
 // decryptAggregate (SEAL: milliseconds a call) at SEAL_RUNS. Inputs: mutations of a valid update
-// and a valid 3-client aggregate (header fields set to edge values, bit flips in header and
+// a valid 3-client aggregate and the same aggregate expanded (wire kind 3: Σ c1 instead of seeds; header fields set to edge values, bit flips in header and
 // body, truncation, insertion), and random bytes behind a valid header prefix.
 const SEAL_RUNS = Number(process.env.FUZZ_SEAL_RUNS ?? 2_000);
 const PARAMS = 300; // one ciphertext: the loaders' cost is per ciphertext, not per parameter
@@ -33,9 +33,11 @@ test.before(async () => {
   cipher = await AgentCipher.create(agent);
   const w = new Float32Array(PARAMS).map((_, i) => Math.sin(i) / 4);
   const update = cipher.encryptUpdate(w, 5);
-  bases = [update, aggregate(coordinator, [update, cipher.encryptUpdate(w, 7), cipher.encryptUpdate(w, 9)])];
-  const mutated = fc.tuple(fc.nat({ max: 1 }), mutationArb(HEADER_FIELDS)).map(([i, ms]) => applyMutations(bases[i]!, ms));
-  const randomBody = fc.tuple(fc.nat({ max: 1 }), fc.uint8Array({ minLength: 0, maxLength: 64, size: 'max' }), fc.nat()).map(([i, noise, cut]) => {
+  const three = [update, cipher.encryptUpdate(w, 7), cipher.encryptUpdate(w, 9)];
+  bases = [update, aggregate(coordinator, three), aggregate(coordinator, three, { expandAbove: 0 })];
+  assert.is(bases[2]![5], KIND_EXPANDED);
+  const mutated = fc.tuple(fc.nat({ max: 2 }), mutationArb(HEADER_FIELDS)).map(([i, ms]) => applyMutations(bases[i]!, ms));
+  const randomBody = fc.tuple(fc.nat({ max: 2 }), fc.uint8Array({ minLength: 0, maxLength: 64, size: 'max' }), fc.nat()).map(([i, noise, cut]) => {
     // A valid header, then the base body with a run of random bytes written over it at a random place.
     const b = bases[i]!.slice();
     const at = HEADER_BYTES + (cut % (b.length - HEADER_BYTES));
@@ -57,7 +59,8 @@ test(`parseFrame (${FUZZ_RUNS}): refused with a CRYPTO_* code, or a header consi
       if (outcome === 'accepted') {
         assert.is(h!.paramCount, PARAMS);
         assert.ok(h!.clients >= 1 && h!.clients <= MAX_CLIENTS && h!.totalSamples >= h!.clients);
-        assert.is(b.length, HEADER_BYTES + h!.ciphertextCount * (d.packedPolyBytes + h!.clients * 64));
+        assert.is(b.length, frameBytes(d, h!.ciphertextCount, h!.clients, h!.kind));
+        if (h!.kind !== KIND_EXPANDED) assert.is(b.length, HEADER_BYTES + h!.ciphertextCount * (d.packedPolyBytes + h!.clients * 64));
       }
     }),
     fuzzOptions(),

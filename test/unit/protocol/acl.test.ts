@@ -43,7 +43,19 @@ test('a federation-scoped ACL grants nothing in another federation', () => {
   assert.not.ok(mayPublish(agentA, other.update('agent-a'), 'fed'));
   assert.not.ok(maySubscribe(agentA, other.round, 'fed'));
   assert.ok(maySubscribe(agentA, other.round), "'+' (the default) is every federation");
-  assert.equal(grantedFilters(agentA, 'write', 'fed'), [T.update('agent-a'), T.ack('agent-a'), T.presence('agent-a')]);
+  assert.equal(grantedFilters(agentA, 'write', 'fed'), [T.update('agent-a'), T.ack('agent-a'), T.presence('agent-a'), 'icosfl/v1/fed/shard-update/+/agent-a']);
+});
+
+test("sharded rounds: an agent publishes on any shard's topic under its own id only; the coordinator's identity reads shards and carries partial sums", () => {
+  const coordinator = { role: 'coordinator' as const, name: 'icosfl-coordinator' };
+  assert.ok(mayPublish(agentA, T.shardUpdate(3, 'agent-a')));
+  assert.not.ok(mayPublish(agentA, T.shardUpdate(3, 'agent-b')));
+  assert.not.ok(mayPublish(agentA, T.partial(3)));
+  assert.not.ok(maySubscribe(agentA, T.shardUpdateFilter(3)));
+  assert.ok(maySubscribe(coordinator, T.shardUpdateFilter(3)));
+  assert.ok(mayPublish(coordinator, T.partial(3)));
+  assert.ok(maySubscribe(coordinator, T.partialFilter));
+  assert.not.ok(mayPublish(coordinator, T.shardUpdate(3, 'agent-a')));
 });
 
 test('topicMatches and filterWithin follow MQTT matching', () => {

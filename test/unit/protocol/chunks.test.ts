@@ -276,7 +276,7 @@ test('parseChunk: header checks and a data length that does not fit the set', ()
   parse(rawChunk({ ...ok, magic: 0x4d464349 }), 'bad-magic', /bad magic/); // a frame's 'ICFM'
   parse(rawChunk({ ...ok, version: 2 }), 'unknown-version', /version 2/);
   parse(rawChunk({ ...ok, code: 0 }), 'unknown-type', /unknown message type 0/);
-  parse(rawChunk({ ...ok, code: 6 }), 'unknown-type', /type 6/);
+  parse(rawChunk({ ...ok, code: 7 }), 'unknown-type', /type 7/);
   parse(rawChunk({ ...ok, reserved: 1 }), 'reserved-nonzero', /reserved/);
   parse(rawChunk({ ...ok, count: 0 }), 'bad-chunk', /impossible/);
   parse(rawChunk({ ...ok, count: 65_537, length: 70_000 }), 'bad-chunk', /impossible/);

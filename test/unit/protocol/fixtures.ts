@@ -1,5 +1,5 @@
 import { modelConfigHash, parseFederationModel } from '../../../common/protocol/federation-model.js';
-import type { Ack, Announce, Global, Message, MessageType, Presence, Update } from '../../../common/protocol/messages.js';
+import type { Ack, Announce, Global, Message, MessageType, PartialSum, Presence, Update } from '../../../common/protocol/messages.js';
 
 /** One valid message of each type (and variants with every optional field), for the protocol tests. */
 const model = parseFederationModel({ metrics: ['cpu', 'mem_used_pct'] });
@@ -85,6 +85,25 @@ function withoutBaseLoss(u: Update): Update {
   return rest;
 }
 
+export const PARTIAL: PartialSum = {
+  type: 'partial',
+  federation: 'fed-1',
+  session: 1,
+  round: 7,
+  phase: 'fedavg',
+  shard: 1,
+  shards: 4,
+  codec: 'ckks',
+  agents: [
+    { agent: 'a1', samples: 5, windows: 9, baseLoss: 0.5, bytes: 24168 },
+    { agent: 'a7', samples: 3, windows: 3, bytes: 24168 },
+  ],
+  body: new Uint8Array([1, 2, 3, 4]),
+};
+
+export const SHARDED_ANNOUNCE: Announce = { ...ANNOUNCE, shards: 4 };
+export const SHARDED_UPDATE: Update = { ...UPDATE, shard: 2 };
+
 export const EVERY_MESSAGE: [string, Message][] = [
   ['announce', ANNOUNCE],
   ['announce with selection', FINAL_ANNOUNCE],
@@ -96,10 +115,13 @@ export const EVERY_MESSAGE: [string, Message][] = [
   ['ridge ack', RIDGE_ACK],
   ['presence', PRESENCE],
   ['presence with every field', FULL_PRESENCE],
+  ['sharded announce', SHARDED_ANNOUNCE],
+  ['sharded update', SHARDED_UPDATE],
+  ['partial sum', PARTIAL],
 ];
 
 /** The type codes of frame.ts's byte table, written out (not taken from the code under test). */
-export const DOCUMENTED_CODES: Record<MessageType, number> = { announce: 1, update: 2, global: 3, ack: 4, presence: 5 };
+export const DOCUMENTED_CODES: Record<MessageType, number> = { announce: 1, update: 2, global: 3, ack: 4, presence: 5, partial: 6 };
 
 /** A message's header fields as the frame carries them: everything but `type` and `body`, undefined dropped. */
 export function headerFields(m: Message): Record<string, unknown> {

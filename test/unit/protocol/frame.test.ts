@@ -129,7 +129,7 @@ test('truncated, bad magic, unknown version, unknown type, reserved bytes', () =
   assert.is(v2.details?.version, 2);
   expectReject(rawFrame({ version: 0, header: json(PRESENCE) }), 'unknown-version', /protocol version 0/);
   expectReject(rawFrame({ code: 0, header: json(PRESENCE) }), 'unknown-type', /unknown message type 0/);
-  expectReject(rawFrame({ code: 6, header: json(PRESENCE) }), 'unknown-type', /unknown message type 6/);
+  expectReject(rawFrame({ code: 7, header: json(PRESENCE) }), 'unknown-type', /unknown message type 7/);
   expectReject(rawFrame({ code: 255, header: json(PRESENCE) }), 'unknown-type', /unknown message type 255/);
   // Byte 6 is the flags byte: bit 0 (signed) is defined, the others are reserved.
   expectReject(rawFrame({ reserved: [2, 0], header: json(PRESENCE) }), 'reserved-nonzero', /reserved/);

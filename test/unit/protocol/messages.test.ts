@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeMessage, encodeMessage } from '../../../common/protocol/frame.js';
-import { FROM_AGENT, FROM_COORDINATOR, MESSAGE_TYPES, WITH_BODY, ackFor, lossFromWire, lossToWire, updateFor, type Ack } from '../../../common/protocol/messages.js';
+import { FROM_AGENT, FROM_AGGREGATOR, FROM_COORDINATOR, MESSAGE_TYPES, WITH_BODY, ackFor, lossFromWire, lossToWire, updateFor, type Ack } from '../../../common/protocol/messages.js';
+import { shardOf } from '../../../common/protocol/shards.js';
 import { ANNOUNCE, FINAL_ANNOUNCE, GLOBAL } from './fixtures.js';
 
 // messages.ts: the loss encoding JSON can carry, and replies built from what they answer.
@@ -49,14 +50,19 @@ test('ackFor names the global it answers; updateFor the announcement', () => {
   const body = new Uint8Array([1, 2, 3, 4]);
   const u = updateFor(ANNOUNCE, 'a9', { samples: 5, windows: 9, body, baseLoss: 1 });
   assert.equal(u, { type: 'update', federation: 'fed-1', agent: 'a9', session: 1, round: 7, phase: 'fedavg', codec: 'ckks', samples: 5, windows: 9, body, baseLoss: 1 });
+  // A sharded round: the update names its agent's shard, which picks its topic.
+  const sharded = updateFor({ ...ANNOUNCE, shards: 4 }, 'a9', { samples: 5, windows: 9, body });
+  assert.is(sharded.shard, shardOf('a9', 4));
+  assert.is(updateFor({ ...ANNOUNCE, shards: 1 }, 'a9', { samples: 5, windows: 9, body }).shard, undefined);
   assert.throws(() => updateFor(FINAL_ANNOUNCE, 'a9', { samples: 1, windows: 1, body }), (e: unknown) => e instanceof RangeError && /final round takes no updates/.test((e as Error).message));
 });
 
 test('who sends what, and which types carry a body', () => {
-  assert.equal([...MESSAGE_TYPES].sort(), ['ack', 'announce', 'global', 'presence', 'update']);
+  assert.equal([...MESSAGE_TYPES].sort(), ['ack', 'announce', 'global', 'partial', 'presence', 'update']);
   assert.equal([...FROM_COORDINATOR].sort(), ['announce', 'global']);
   assert.equal([...FROM_AGENT].sort(), ['ack', 'presence', 'update']);
-  assert.equal([...WITH_BODY].sort(), ['global', 'update']);
+  assert.equal([...FROM_AGGREGATOR], ['partial']);
+  assert.equal([...WITH_BODY].sort(), ['global', 'partial', 'update']);
 });
 
 test.run();
