@@ -6,6 +6,12 @@ import { controlRequest, findControlSocket } from '../daemon/control-client.js';
 import type { Forecast } from '../trainer/job.js';
 import { METRICS } from '../collectors/index.js';
 import { formatValue } from '../sampler/format-ring.js';
+import { recentSamples, type RecentSamples } from '../sampler/recent-samples.js';
+import { checkOutputFile, writeOutputFile } from '../../common/output-file.js';
+import { forecastPlotSvg } from './forecast-plot.js';
+
+/** Samples of history `--plot` draws before the forecast: six times the horizon, so the forecast keeps a sixth of the width. */
+const plotHistory = (horizon: number) => Math.max(24, 6 * horizon);
 
 /**
  * The forecast as a table in each metric's unit, formatted as `sample` formats the ring
@@ -31,7 +37,7 @@ export function formatForecast(f: Forecast): string {
  * Without a daemon the saved model and the ring are read directly (the ring lock is free then);
  * one forward pass runs on the plain JS backend, which needs no calibration.
  */
-async function predictOffline(stateDir: string, metrics: string[], capacity: number, horizon: number | undefined): Promise<Forecast> {
+async function predictOffline(stateDir: string, metrics: string[], capacity: number, intervalMs: number, horizon: number | undefined): Promise<{ forecast: Forecast; recent: RecentSamples }> {
   const { loadModel } = await import('../trainer/persist.js');
   const { Forecaster } = await import('../trainer/forecaster.js');
   const { clampForecast, clampedWithin } = await import('../trainer/forecast-domain.js');
@@ -56,11 +62,27 @@ async function predictOffline(stateDir: string, metrics: string[], capacity: num
     saved.channelNames.forEach((name, c) => {
       forecast[name] = Array.from({ length: h }, (_, k) => pred[k * saved.spec.channels + c]!);
     });
-    return { version: saved.version, round: saved.round, savedAt: saved.savedAt, backend: undefined, horizon: h, forecast, clamped };
+    const recent = recentSamples(ring, metrics, intervalMs, plotHistory(h));
+    return { forecast: { version: saved.version, round: saved.round, savedAt: saved.savedAt, backend: undefined, horizon: h, forecast, clamped }, recent };
   } finally {
     f.dispose();
     ring.close();
   }
+}
+
+/** The picture `--plot` writes: each forecast metric with its unit, its recent samples and its forecast. */
+export function plotOf(f: Forecast, recent: RecentSamples): string {
+  return forecastPlotSvg({
+    title: `icosfl-agent predict: model version ${f.version} (federated round ${f.round}), ${f.horizon} steps ahead`,
+    intervalMs: recent.intervalMs,
+    series: Object.entries(f.forecast).map(([metric, forecast]) => ({
+      metric,
+      unit: METRICS[metric]?.unit ?? '',
+      historyAt: recent.timestamps,
+      history: (recent.values[metric] ?? recent.timestamps.map(() => null)).map((v) => v ?? NaN),
+      forecast,
+    })),
+  });
 }
 
 const command = defineCommand({
@@ -68,6 +90,7 @@ const command = defineCommand({
   flags: {
     ...CONFIG_FLAGS,
     horizon: { type: 'string', value: 'N', description: 'steps ahead to print, at most the model\'s horizon', defaultText: "the model's horizon" },
+    plot: { type: 'string', value: 'FILE.svg', description: 'also draw the recent samples (six times the horizon) and the forecast of each metric, with units, into an SVG (the path is checked first)' },
     ...SOCKET_FLAG,
     ...JSON_FLAG,
   },
@@ -77,18 +100,25 @@ const command = defineCommand({
       horizon = Number(values.horizon);
       if (!Number.isInteger(horizon) || horizon < 1) throw new RangeError(`--horizon must be a positive integer, got '${String(values.horizon)}'`);
     }
+    if (values.plot !== undefined) checkOutputFile('--plot', values.plot);
     const config = loadAgentConfig(loadOptionsOf(values));
     // The configured runtime directory's socket, else the systemd unit's (/run/icosfl/agent.sock).
     const socket = typeof values.socket === 'string' ? values.socket : findControlSocket(config.agent.runtime_dir);
     let result: Forecast;
+    let recent: RecentSamples | undefined;
     try {
       result = (await controlRequest(socket, { cmd: 'predict', ...(horizon ? { horizon } : {}) })) as Forecast;
+      if (values.plot !== undefined) recent = (await controlRequest(socket, { cmd: 'recent', samples: plotHistory(result.horizon) })) as RecentSamples;
     } catch (err) {
       // The only argument the daemon can refuse is the horizon (beyond its model's): a bad flag.
       if (err instanceof RangeError) throw new RangeError(`--horizon ${String(horizon)} is not accepted: ${err.message}`);
       // Offline only when nothing runs there: a --socket that names no socket is the user's to fix.
       if (!isIcosflError(err, 'DAEMON_NOT_RUNNING') || err.details?.notASocket) throw err;
-      result = await predictOffline(config.agent.state_dir, config.sampler.metrics, config.sampler.ring_capacity, horizon);
+      ({ forecast: result, recent } = await predictOffline(config.agent.state_dir, config.sampler.metrics, config.sampler.ring_capacity, config.sampler.interval_ms, horizon));
+    }
+    if (values.plot !== undefined) {
+      writeOutputFile('--plot', values.plot, plotOf(result, recent!));
+      process.stderr.write(`plot: ${values.plot} (${Object.keys(result.forecast).length} metrics, the last ${recent!.timestamps.length} samples and ${result.horizon} steps ahead)\n`);
     }
     process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatForecast(result));
     return 0;

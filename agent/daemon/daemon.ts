@@ -13,6 +13,7 @@ import { loadAgentConfig, type LoadOptions } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { TrainingJob } from '../trainer/job.js';
 import { makeDir, openStateRing, RING_FILE } from '../sampler/open-ring.js';
+import { recentSamples } from '../sampler/recent-samples.js';
 import { Sampler } from '../sampler/sampler.js';
 import { mainStallMsForPing } from '../sampler/watchdog-gate.js';
 import { diffConfig, restartEffects } from './config-diff.js';
@@ -109,6 +110,8 @@ export class Daemon {
     this.control = new ControlServer(controlSocketPath(c.agent.runtime_dir), this.logger('control'));
     this.control.handle('status', async () => this.status());
     this.control.handle('ping', async () => ({ pong: true, pid: process.pid }));
+    // `predict --plot`: the ring's newest samples (the ring is this process's while it runs).
+    this.control.handle('recent', async (req) => recentSamples(this.ring!, this.config.sampler.metrics, this.config.sampler.interval_ms, req.samples));
     this.answerTrainerCommandsAbsent();
     await this.control.listen();
     if (this.shuttingDown) return;

@@ -221,7 +221,7 @@ export const coordinatorConfigSchema = z
       })
       .strict()
       .default({})
-      .describe("The coordinator's metrics endpoint and status page; off unless enabled."),
+      .describe("The coordinator's metrics endpoint and status page (/, refreshed from /status.json; README \"Status page\"); off unless enabled."),
     model: modelSectionSchema().default({}).describe('What the federation trains, announced with every round (common/protocol/federation-model.ts; why each default: docs/decisions.md). A changed [model] ends the session in progress.'),
   })
   .strict();

@@ -49,7 +49,7 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
 export async function dumpDom(url: string, o: ChromiumOptions = {}): Promise<string> {
   const size = o.windowSize ?? [1280, 1000];
   const r = await run([`--virtual-time-budget=${o.budgetMs ?? 4000}`, `--window-size=${size[0]},${size[1]}`, '--dump-dom', url], o.timeoutMs ?? 60_000);
-  if (r.code !== 0 || !r.stdout.includes('</html>')) throw new Error(`chromium --dump-dom ${url} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+  if (r.code !== 0 || r.stdout.trim() === '') throw new Error(`chromium --dump-dom ${url} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   return r.stdout;
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { test } from 'uvu';
@@ -146,6 +146,18 @@ test('predict offline: no daemon, reads the saved model and the ring, prints the
   for (const v of f.forecast.load1!) assert.ok(v >= 0, JSON.stringify(f));
   assert.type(f.clamped, 'object');
   for (const [m, n] of Object.entries(f.clamped)) assert.ok(METRICS.includes(m) && Number.isInteger(n) && n >= 1 && n <= 3, JSON.stringify(f.clamped));
+});
+
+test('predict --plot offline: the ring\'s recent samples and the forecast, one panel per metric with its unit', async () => {
+  const file = join(tmp.dir, 'offline.svg');
+  const r = await runCli(['predict', ...configFlags(stateDir), '--plot', file]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, `plot: ${file} (2 metrics, the last 24 samples and 3 steps ahead)`);
+  const svg = readFileSync(file, 'utf8');
+  assert.match(svg, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.equal([...svg.matchAll(/<g class="panel" data-metric="([^"]+)" data-unit="([^"]*)">/g)].map((m) => [m[1], m[2]]), [['cpu_busy_pct', 'percent'], ['load1', 'tasks']]);
+  assert.match(svg, />cpu_busy_pct \(%\)</);
+  assert.match(svg, />load1 \(tasks\)</);
 });
 
 test('predict without a daemon or a saved model: a clear error, exit 69 (unavailable)', async () => {

@@ -3,13 +3,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../../helpers/paths.js';
 
-/** What `npm pack` puts in the package: the licence, the example configs and the config reference travel with the code. */
-test('the npm package holds LICENSE, NOTICE, both example configs and docs/CONFIG.md', () => {
+/** What `npm pack` puts in the package: the licence, the example configs, the config reference and the status page's files travel with the code. */
+test('the npm package holds LICENSE, NOTICE, both example configs, docs/CONFIG.md and the status page', () => {
   const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
   assert.is(r.status, 0, r.stderr);
   const [pack] = JSON.parse(r.stdout) as { files: { path: string }[] }[];
   const files = new Set(pack!.files.map((f) => f.path));
-  for (const f of ['LICENSE', 'NOTICE', 'agent/config/agent.example.toml', 'coordinator/config/coordinator.example.toml', 'docs/CONFIG.md', 'dist/agent/cli.js', 'dist/common/cli-flags.js']) {
+  for (const f of ['LICENSE', 'NOTICE', 'agent/config/agent.example.toml', 'coordinator/config/coordinator.example.toml', 'docs/CONFIG.md', 'dist/agent/cli.js', 'dist/common/cli-flags.js',
+    'dist/coordinator/http/status-page.js', 'coordinator/http/page/index.html', 'coordinator/http/page/page.js', 'coordinator/http/page/page.css']) {
     assert.ok(files.has(f), `${f} is packed`);
   }
 });

@@ -1,7 +1,8 @@
 // scripts/install.sh in staging mode (--destdir): it lays out the real built package, changes
 // nothing on this system, and the staged package runs. The live mode (users, systemctl) is
 // exercised under a real systemd by test/system/agent-systemd.test.ts.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -71,16 +72,38 @@ test('the staged package runs from its own node_modules', () => {
   assert.match(r.stdout, /config OK/);
 });
 
-test("the staged coordinator finds its status page's files inside the staged tree", () => {
+test("the staged coordinator serves its status page, and uPlot, from the staged tree", async () => {
   assert.ok(existsSync(join(pkg, 'node_modules/uplot/package.json')), 'uplot (the status page charts) missing');
   const script = `import { statusPageFiles } from ${JSON.stringify(join(pkg, 'dist/coordinator/http/status-page.js'))}; process.stdout.write(JSON.stringify(statusPageFiles().map((f) => f.file)));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: dir, env: { ...process.env, NODE_PATH: '' } });
   assert.is(r.status, 0, r.stderr);
   const files = JSON.parse(r.stdout) as string[];
   assert.is(files.length, 5);
-  for (const f of files) {
-    assert.ok(f.startsWith(`${pkg}/`), `${f} is outside the staged package`);
-    assert.ok(existsSync(f), `${f} is missing`);
+  for (const f of files) assert.ok(f.startsWith(`${pkg}/`) && existsSync(f), `${f} is not in the staged package`);
+  // The real service from the staged tree, [http] on a free loopback port.
+  const state = join(dir, 'served');
+  const sets = ['coordinator.codec=plaintext', 'federation.id=install-test', `coordinator.state_dir=${state}/state`, `coordinator.runtime_dir=${state}/run`, 'broker.embedded_port=0', 'http.enabled=true', 'http.port=0'];
+  const serve = spawn(process.execPath, [join(pkg, 'dist/coordinator/cli.js'), 'serve', ...sets.flatMap((v) => ['--set', v])], { cwd: dir, env: { ...process.env, NODE_PATH: '', LOG_FORMAT: 'json', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const base = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no "coordinator ready" within 20 s')), 20_000);
+      createInterface({ input: serve.stdout! }).on('line', (line) => {
+        const rec = JSON.parse(line) as { msg?: string; http?: string };
+        if (rec.msg === 'coordinator ready') {
+          clearTimeout(timer);
+          resolve(rec.http!);
+        }
+      });
+      serve.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
+    });
+    for (const path of ['/', '/page.js', '/uplot.iife.min.js', '/uplot.min.css', '/status.json']) {
+      const res = await fetch(base + path);
+      assert.is(res.status, 200, path);
+      await res.arrayBuffer();
+    }
+  } finally {
+    serve.kill('SIGTERM');
+    await new Promise((resolve) => (serve.exitCode === null ? serve.once('exit', resolve) : resolve(null)));
   }
 });
 
