@@ -5,7 +5,7 @@
 // Every metric the rules and the Grafana dashboard name must be among the series it scraped, so
 // a renamed metric fails here; every rule must evaluate without error and every dashboard query
 // must be accepted by Prometheus' own parser.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -155,6 +155,13 @@ test('Prometheus scrapes a running federation: every metric the rules and the da
       const expr = expandGrafanaVariables(t.expr, { instance, metric: 'cpu_busy_pct' });
       const data = await api<{ result: unknown[] }>(base, `/api/v1/query?query=${encodeURIComponent(expr)}`);
       if (t.panel.startsWith('Actual vs forecast')) assert.ok(data.result.length > 0, `${t.panel}: ${expr} returned nothing`);
+    }
+    // The coordinator's served exposition passes promtool's lint (prom-client's own nodejs_* names
+    // aside). The agents' is not linted: its icosfl_sampler_jitter_seconds gauge has a quantile label.
+    for (const url of [new URL('/metrics', coordinatorUrl)]) {
+      const text = await (await fetch(url, { signal: AbortSignal.timeout(5000) })).text();
+      const lint = spawnSync('promtool', ['check', 'metrics'], { input: text.split('\n').filter((l) => !/^(# \w+ )?\w*nodejs_/.test(l)).join('\n'), encoding: 'utf8', timeout: 30_000 });
+      assert.is(lint.status, 0, `promtool check metrics ${url}: ${lint.error?.message ?? ''}${lint.stdout}${lint.stderr}`);
     }
     const coordinatorRounds = await api<{ result: { value: [number, string] }[] }>(base, `/api/v1/query?query=${encodeURIComponent('sum(icosfl_coordinator_rounds_total{outcome="completed"})')}`);
     assert.ok(Number(coordinatorRounds.result[0]?.value[1]) >= 3, `completed rounds scraped: ${JSON.stringify(coordinatorRounds.result)}`);
