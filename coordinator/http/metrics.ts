@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { StorageHealth } from '../../common/storage-health.js';
 import { STORAGE_KINDS } from '../../common/storage-health.js';
 import { PHASES, PROTOCOL_VERSION } from '../../common/protocol/messages.js';
+import type { RejectReason } from '../../common/protocol/frame.js';
 import type { MessengerStats } from '../../common/transport/messenger.js';
 import type { TransportStatus } from '../../common/transport/transport.js';
 import type { EmbeddedBrokerStats } from '../broker/embedded-broker.js';
@@ -29,6 +30,17 @@ export interface CoordinatorMetricsSources {
 
 const PREFIX = 'icosfl_coordinator_';
 export const ROUND_STAGES: readonly RoundStatus[] = ['collecting', 'aggregating', 'publishing', 'acking'];
+/** Every wire rejection reason, exported at 0 from the start (an increase() needs the series before the first rejection). */
+export const WIRE_REJECT_REASONS = [
+  'truncated', 'bad-magic', 'unknown-version', 'unknown-type', 'reserved-nonzero', 'bad-length', 'oversized', 'bad-header', 'bad-chunk',
+  'inconsistent-chunk', 'hash-mismatch', 'too-many-pending', 'rate-limited', 'incomplete', 'type-not-accepted', 'wrong-federation', 'wrong-topic',
+  'agent-mismatch', 'unsigned', 'unknown-signer', 'revoked-signer', 'signer-mismatch', 'bad-signature', 'expired', 'replayed',
+] as const satisfies readonly RejectReason[];
+// Fails to compile when common/protocol adds a reason this list lacks.
+const WIRE_REASONS_COMPLETE: Exclude<RejectReason, (typeof WIRE_REJECT_REASONS)[number]> extends never ? true : never = true;
+void WIRE_REASONS_COMPLETE;
+/** The round's own refusals (coordinator/round/handlers); one not listed still appears once it happens. */
+export const ROUND_REJECT_REASONS = ['stale', 'unknown-round', 'late', 'wrong-phase', 'wrong-codec', 'weight', 'sample-budget', 'bad-body'] as const;
 export const ABANDON_REASONS = ['below_quorum', 'aggregation_failed', 'other'] as const;
 export type AbandonReason = (typeof ABANDON_REASONS)[number];
 
@@ -245,6 +257,8 @@ export function createCoordinatorMetrics(src: CoordinatorMetricsSources): Regist
     registers,
     collect() {
       this.reset();
+      for (const reason of WIRE_REJECT_REASONS) this.inc({ stage: 'wire', reason }, 0);
+      for (const reason of ROUND_REJECT_REASONS) this.inc({ stage: 'round', reason }, 0);
       for (const [reason, n] of Object.entries(src.messenger()?.rejected ?? {})) this.inc({ stage: 'wire', reason }, n ?? 0);
       for (const [reason, n] of Object.entries(state().rejected)) this.inc({ stage: 'round', reason }, n);
     },

@@ -54,6 +54,17 @@ export interface ClusterOptions {
   tls?: FederationCerts;
   /** The coordinator's `[http]` section (absent: off). */
   http?: Record<string, unknown>;
+  /** Sections of each agent's config over the ones written here (e.g. { prometheus: { enabled: true, port: 0 } }). */
+  agentSections?: Record<string, Record<string, unknown>>;
+  /** Sections of the coordinator's config over the ones written here (e.g. { http: { enabled: true, port: 0 } }). */
+  coordinatorSections?: Record<string, Record<string, unknown>>;
+}
+
+/** `over`'s sections merged into `base`, key by key. */
+function withSections(base: Record<string, Record<string, unknown>>, over: Record<string, Record<string, unknown>> = {}): Record<string, Record<string, unknown>> {
+  const out = { ...base };
+  for (const [name, kv] of Object.entries(over)) out[name] = { ...out[name], ...kv };
+  return out;
 }
 
 /** The coordinator's `[federation]` defaults here: short timeouts; after the first session the next is a day away, so the service stays up to be asked. */
@@ -65,7 +76,7 @@ const toml = (sections: Record<string, Record<string, unknown>>): string =>
     .join('\n');
 
 /** The environment without this host's icosfl and systemd variables (a test must not pick them up). */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ICOSFL_') && !['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'STATE_DIRECTORY', 'RUNTIME_DIRECTORY', 'LOG_LEVEL', 'LOG_FORMAT', 'JOURNAL_STREAM'].includes(k)));
 }
 
@@ -230,13 +241,13 @@ export class FederationCluster {
       const coordinatorConfig = join(coordDir, 'coordinator.toml');
       writeFileSync(
         coordinatorConfig,
-        toml({
+        toml(withSections({
           coordinator: { state_dir: join(coordDir, 'state'), runtime_dir: join(coordDir, 'run'), keys: coordinatorPath, codec: 'ckks', log_level: o.coordinatorLogLevel ?? 'debug', ...signing },
           broker: { ...(o.broker === 'embedded' ? { url: 'embedded', embedded_host: '127.0.0.1', embedded_port: embeddedPort } : { url: o.broker }), ...coordinatorTls },
           federation: { min_agents: o.agents, ...FEDERATION_DEFAULTS, ...o.federation },
           model: { metrics: METRICS, rounds: o.rounds, ...o.model },
           ...(o.http ? { http: o.http } : {}),
-        }),
+        }, o.coordinatorSections)),
       );
       const agents: AgentPaths[] = [];
       for (let i = 0; i < o.agents; i++) {
@@ -246,7 +257,7 @@ export class FederationCluster {
         if (signed) enrollAgent(enrolled, `agent-${i}`, publicKeyText(loadOrCreateSigningKey(join(a, 'state', 'agent-signing.key')).key));
         writeFileSync(
           config,
-          toml({
+          toml(withSections({
             agent: { state_dir: join(a, 'state'), runtime_dir: join(a, 'run'), log_level: 'info' },
             sampler: { interval_ms: intervalMs, metrics: METRICS, ring_capacity: 4096, replay_file: join(TRACES, traces[i]!), replay_history: o.replayHistory?.[i] ?? 0.8, replay_hold: true },
             trainer: { forecast_interval_s: intervalMs / 1000 },
@@ -262,7 +273,7 @@ export class FederationCluster {
               reconnect_max_ms: 1000,
               ...(o.tls ? { ca: o.tls.ca, cert: o.tls.agent(`agent-${i}`).cert, key: o.tls.agent(`agent-${i}`).key } : {}),
             },
-          }),
+          }, o.agentSections)),
         );
         agents.push({ id: `agent-${i}`, dir: a, config, socket: join(a, 'run', 'agent.sock') });
       }

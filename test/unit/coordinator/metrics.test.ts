@@ -154,6 +154,8 @@ test('rounds, stages, participants, bytes, rejections, agents and the pooled los
     // Messages: the wire rejection is the messenger's; both agents online, b missed round 3.
     const wire = [...s.entries()].filter(([k]) => k.startsWith('icosfl_coordinator_messages_rejected_total{stage="wire"')).reduce((a, [, v]) => a + v, 0);
     assert.is(wire, 1);
+    assert.is(value(s, 'icosfl_coordinator_messages_rejected_total{stage="wire",reason="bad-signature"}'), 0, 'every known reason from the start');
+    assert.is(value(s, 'icosfl_coordinator_messages_rejected_total{stage="round",reason="late"}'), 0);
     assert.is(value(s, 'icosfl_coordinator_message_bytes_total{direction="in"}'), messenger.stats().bytesIn);
     assert.is(value(s, 'icosfl_coordinator_messages_total{direction="in",type="update"}'), 5);
     assert.is(value(s, 'icosfl_coordinator_messages_total{direction="out",type="global"}'), 2);
