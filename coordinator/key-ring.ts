@@ -1,6 +1,5 @@
 import { statSync } from 'node:fs';
 import { loadCoordinatorBundle, type CoordinatorBundle } from '../common/crypto/bundle.js';
-import { IcosflError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { ckksStrategy, type AggregationStrategy } from './strategy/aggregation.js';
 
@@ -87,11 +86,5 @@ export class CoordinatorKeyRing {
     this.#add(next);
     security.info({ event: 'key-loaded', file: this.nextPath, epoch: next.params.epoch, keyId: next.params.keyId }, 'next key epoch loaded');
     return next;
-  }
-
-  /** A state whose active key is in neither file cannot finish its rounds: say which files to restore. */
-  requireKey(keyId: string, epoch: number, keysPath: string): void {
-    if (this.has(keyId)) return;
-    throw new IcosflError('CRYPTO_KEY_INVALID', `the federation's rounds run under key epoch ${epoch} (key ${keyId}), which is in neither coordinator.keys (${keysPath}) nor coordinator.next_keys (${this.nextPath}); install that epoch's coordinator.json as one of them`);
   }
 }

@@ -116,7 +116,6 @@ test('coordinator key ring: takes a later epoch of its own federation from next_
   assert.is(ring.poll()?.params.keyId, e1.coordinator.params.keyId);
   assert.ok(ring.strategyFor(e1.coordinator.params.keyId));
   assert.equal(ring.epochs().map((e) => e.epoch), [0, 1]);
-  assert.throws(() => ring.requireKey('f'.repeat(32), 5, '/etc/icosfl/coordinator.json'), /key epoch 5 .* in neither coordinator\.keys/);
   // An older epoch offered as the next one is refused.
   const ring1 = new CoordinatorKeyRing(e1.coordinator, join(dir, 'back.json'), logger);
   writeFederation(join(dir, 'e0'), e0);
