@@ -6,8 +6,8 @@ import { ckksStrategy, type AggregationStrategy } from './strategy/aggregation.j
 /**
  * The coordinator's CKKS bundles by key id: the configured one (coordinator.keys) and the next
  * epoch's (coordinator.next_keys), which `keys rotate` writes and the operator installs while
- * the service runs. That file is re-read when its modification time, size or inode changes
- * (poll(), once a second from the service); a bundle of another federation or other
+ * the service runs. That file is re-read when its mtime, ctime, size or inode changes (poll(),
+ * once a second from the service); a bundle of another federation or other
  * parameters, or an epoch not after the configured one, is refused and logged. Each round is
  * checked and summed with the strategy of its own key (RoundRunner strategyFor).
  */
@@ -62,7 +62,7 @@ export class CoordinatorKeyRing {
     let stamp: string;
     try {
       const st = statSync(this.nextPath);
-      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      stamp = `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}`;
     } catch {
       this.#stamp = '';
       return undefined; // absent: no rotation under way
