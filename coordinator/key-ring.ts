@@ -1,14 +1,13 @@
 import { statSync } from 'node:fs';
 import { loadCoordinatorBundle, type CoordinatorBundle } from '../common/crypto/bundle.js';
-import { IcosflError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { ckksStrategy, type AggregationStrategy } from './strategy/aggregation.js';
 
 /**
  * The coordinator's CKKS bundles by key id: the configured one (coordinator.keys) and the next
  * epoch's (coordinator.next_keys), which `keys rotate` writes and the operator installs while
- * the service runs. That file is re-read when its modification time, size or inode changes
- * (poll(), once a second from the service); a bundle of another federation or other
+ * the service runs. That file is re-read when its mtime, ctime, size or inode changes (poll(),
+ * once a second from the service); a bundle of another federation or other
  * parameters, or an epoch not after the configured one, is refused and logged. Each round is
  * checked and summed with the strategy of its own key (RoundRunner strategyFor).
  */
@@ -63,7 +62,7 @@ export class CoordinatorKeyRing {
     let stamp: string;
     try {
       const st = statSync(this.nextPath);
-      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      stamp = `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}`;
     } catch {
       this.#stamp = '';
       return undefined; // absent: no rotation under way
@@ -87,11 +86,5 @@ export class CoordinatorKeyRing {
     this.#add(next);
     security.info({ event: 'key-loaded', file: this.nextPath, epoch: next.params.epoch, keyId: next.params.keyId }, 'next key epoch loaded');
     return next;
-  }
-
-  /** A state whose active key is in neither file cannot finish its rounds: say which files to restore. */
-  requireKey(keyId: string, epoch: number, keysPath: string): void {
-    if (this.has(keyId)) return;
-    throw new IcosflError('CRYPTO_KEY_INVALID', `the federation's rounds run under key epoch ${epoch} (key ${keyId}), which is in neither coordinator.keys (${keysPath}) nor coordinator.next_keys (${this.nextPath}); install that epoch's coordinator.json as one of them`);
   }
 }

@@ -220,7 +220,6 @@ export class CoordinatorService {
     if (this.#stopping) return;
     if (keyRing) {
       const active = keysOf(runner.state, settings).active;
-      keyRing.requireKey(active.keyId, active.epoch, c.coordinator.keys);
       // The next epoch's bundle: offered now if it is already installed, then whenever the file changes.
       const offer = (b: CoordinatorBundle | undefined) => b && b.params.keyId !== active.keyId && void runner.dispatch({ type: 'keys-offered', now: Date.now(), epoch: b.params.epoch, keyId: b.params.keyId });
       for (const e of keyRing.epochs()) if (e.epoch > active.epoch) void runner.dispatch({ type: 'keys-offered', now: Date.now(), ...e });

@@ -5,9 +5,9 @@ import { ckksCodec, type AgentCodec, type AgentKeyring } from './codec.js';
 
 /**
  * The agent's CKKS bundles as files: federation.keys (the current epoch) and federation.next_keys
- * (the next one, installed by the operator during a rotation), each re-read when its
- * modification time, size or inode changes (poll(), from the daemon's timer). What the files
- * hold is what the agent holds: presence lists their key ids, and a round is answered with the
+ * (the next one, installed by the operator during a rotation), each re-read when its mtime,
+ * ctime (a chmod), size or inode changes (poll(), from the daemon's timer). What the files hold
+ * is what the agent holds: presence lists their key ids, and a round is answered with the
  * bundle its announcement names. A bundle of another federation, or one that does not load
  * (mode, corrupt), is refused and logged, and the file counts as holding nothing.
  * SEAL contexts of keys no longer held are kept until dispose(): a session may still be using one.
@@ -34,7 +34,7 @@ export class AgentKeyFiles implements AgentKeyring {
   #stampOf(path: string): string | undefined {
     try {
       const st = statSync(path);
-      return `${st.mtimeMs}:${st.size}:${st.ino}`;
+      return `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}`;
     } catch {
       return undefined;
     }

@@ -7,7 +7,7 @@ import type { AggregationStrategy } from '../strategy/aggregation.js';
 import type { Effect, RoundEvent } from './events.js';
 import type { RoundJournal } from './journal.js';
 import { reduce } from './reducer.js';
-import { expectedParams, initialState, type CoordinatorState, type RoundSettings, type RoundStatus, type RoundSummary } from './state.js';
+import { expectedParams, initialState, keysOf, type CoordinatorState, type RoundSettings, type RoundStatus, type RoundSummary } from './state.js';
 
 /**
  * Joins the pure round state machine (reducer.ts) to the world: inbound messages and a clock
@@ -88,6 +88,11 @@ export class RoundRunner extends EventEmitter {
       state = { ...state, done: false, nextAt: this.#now() };
     }
     if (loaded.events.length > 0) logger.info({ events: loaded.events.length, round: state.current?.round ?? null }, 'journal replayed');
+    // Key rotation: rounds run under the journal's active epoch, whose bundle must be at hand.
+    const active = keysOf(state, settings).active;
+    if (settings.codec === 'ckks' && !this.#strategyOf(active.keyId)) {
+      throw new IcosflError('CRYPTO_KEY_INVALID', `the federation's rounds run under key epoch ${active.epoch} (key ${active.keyId}), which is in neither coordinator.keys nor coordinator.next_keys; install that epoch's coordinator.json as one of them`);
+    }
     this.#state = state;
     this.#lastSummaryRound = state.history.at(-1)?.round ?? 0;
     this.#o.messenger.onMessage((m) => this.#inbound(m));

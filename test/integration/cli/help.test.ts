@@ -127,12 +127,12 @@ test('a group command: its --help lists each subcommand with its flags; an unkno
   const bare = await run(cli, ['keys']);
   assert.is(bare.code, 64);
   assert.is(bare.stdout, r.stdout);
-  const wrong = await run(cli, ['keys', 'rotate']);
+  const wrong = await run(cli, ['keys', 'revoke']);
   assert.is(wrong.code, 64);
-  assert.match(wrong.stderr, "[USAGE_INVALID] unknown subcommand 'rotate' of 'icosfl-coordinator keys' (init, check)");
-  const wrongHelp = await run(cli, ['help', 'keys', 'rotate']);
+  assert.match(wrong.stderr, "[USAGE_INVALID] unknown subcommand 'revoke' of 'icosfl-coordinator keys' (init, rotate, check)");
+  const wrongHelp = await run(cli, ['help', 'keys', 'revoke']);
   assert.is(wrongHelp.code, 64);
-  assert.match(wrongHelp.stderr, "'icosfl-coordinator keys' has no subcommand 'rotate'");
+  assert.match(wrongHelp.stderr, "'icosfl-coordinator keys' has no subcommand 'revoke'");
 });
 
 test('flag misuse names the flag: a missing value, a value on a switch, a required flag, a stray argument', async () => {

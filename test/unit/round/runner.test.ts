@@ -71,4 +71,29 @@ test('a restarted runner replays the journal to the state the first one had', as
   await second.stop();
 });
 
+test('key rotation: a journal whose rounds switched to a key this runner has no bundle of refuses to start, naming both files', async () => {
+  const OLD = 'a'.repeat(32);
+  const NEW = 'b'.repeat(32);
+  const settings = testSettings({ codec: 'ckks', keyId: OLD, keyEpoch: 0 });
+  const journal = new MemoryJournal();
+  const d = new Driver(settings, { journal }); // journals every durable event it feeds
+  d.feed({ type: 'keys-offered', now: 0, epoch: 1, keyId: NEW });
+  for (const a of ['a', 'b']) d.feed({ type: 'presence', now: 0, message: { type: 'presence', federation: 't', agent: a, state: 'online', at: 0, keys: [OLD, NEW] } });
+  assert.is(d.announce().keyEpoch, 1, 'the journal switched to epoch 1');
+  const strategy = plaintextStrategy();
+  const only = (keyId: string) => (k: string) => (k === keyId ? strategy : undefined);
+  const runner = new RoundRunner({ settings, messenger: fakeMessenger().messenger, journal, strategy, strategyFor: only(OLD), logger: pino({ level: 'silent' }), clock: () => 10, tickMs: 3_600_000 });
+  try {
+    await runner.start();
+    assert.unreachable('started without the active key');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'CRYPTO_KEY_INVALID');
+    assert.match((err as Error).message, /key epoch 1 \(key b{32}\), which is in neither coordinator\.keys nor coordinator\.next_keys/);
+  }
+  const ok = new RoundRunner({ settings, messenger: fakeMessenger().messenger, journal, strategy, strategyFor: only(NEW), logger: pino({ level: 'silent' }), clock: () => 10, tickMs: 3_600_000 });
+  await ok.start();
+  assert.is(ok.state.current?.announce.keyEpoch, 1);
+  await ok.stop();
+});
+
 test.run();
