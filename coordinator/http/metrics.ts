@@ -7,7 +7,7 @@ import type { MessengerStats } from '../../common/transport/messenger.js';
 import type { TransportStatus } from '../../common/transport/transport.js';
 import type { EmbeddedBrokerStats } from '../broker/embedded-broker.js';
 import type { RoundRunner, StageChange } from '../round/runner.js';
-import type { CoordinatorState, RoundSettings, RoundStatus, RoundSummary } from '../round/state.js';
+import { keysOf, type CoordinatorState, type RoundSettings, type RoundStatus, type RoundSummary } from '../round/state.js';
 import { isEligible, isOnline } from '../service-status.js';
 import type { Route } from './server.js';
 
@@ -136,6 +136,9 @@ export function createCoordinatorMetrics(src: CoordinatorMetricsSources): Regist
         else this.set(v);
       },
     });
+  // The info metric's key_id is the bundle loaded at start; rotation moves the active epoch (D14).
+  gauge('key_epoch', 'CKKS key epoch the rounds are announced under (0 from keys init, +1 per keys rotate)', () => keysOf(state(), src.settings).active.epoch);
+  gauge('key_next_epoch', 'The next key epoch offered (coordinator.next_keys) while a rotation waits for agents to hold it; absent otherwise', () => keysOf(state(), src.settings).next?.epoch);
   gauge('last_round', 'Id of the newest closed round', () => lastRound()?.round);
   gauge('last_round_completed', '1 when the newest closed round completed, 0 when it was abandoned', () => (lastRound() ? (lastRound()!.outcome === 'completed' ? 1 : 0) : undefined));
   gauge('last_round_participants', 'Updates the newest closed round accepted', () => lastRound()?.participants);

@@ -72,6 +72,8 @@ test('chromium renders the rounds, agents, identity and a drawn chart', async ()
   assert.match(html, new RegExp(`<dd id="federation">${cluster!.federation}</dd>`));
   const status = await cluster!.status();
   assert.match(html, /<dd id="key-id">[0-9a-f]{32}<\/dd>/);
+  // The key epoch the rounds ran under: 0 from keys init (no rotation here).
+  assert.match(html, /<dd id="key-epoch">0<\/dd>/);
   assert.match(html, new RegExp(`<p class="big" id="rounds-done">${status.roundsDone}</p>`));
   assert.match(html, /<tr data-agent="agent-0" data-online="true"/);
   assert.match(html, /<tr data-agent="agent-1" data-online="true"/);
