@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/log.js';
 import { modelParamCount, ridgeHeads, ridgePayloadLength, RIDGE_POOLED_LAMBDAS, type FederationModel } from '../../common/protocol/federation-model.js';
-import { ackFor, lossToWire, updateFor, type Ack, type Announce, type Global, type PresenceState, type Update, type WireLoss } from '../../common/protocol/messages.js';
+import { ackFor, lossFromWire, lossToWire, updateFor, type Ack, type Announce, type Global, type PresenceState, type Update, type WireLoss } from '../../common/protocol/messages.js';
 import { trainWithValidation, type OutputCalibration } from '../trainer/forecaster.js';
 import { headCount, headStatistics, packStatistics, personalHeads, setHead, solveHead, unpackStatistics } from '../trainer/ridge.js';
 import { fitScaler, type Scaler } from '../trainer/scaler.js';
@@ -8,7 +8,7 @@ import type { WindowSet } from '../trainer/windows.js';
 import type { AgentCodec } from './codec.js';
 import type { Engines } from './engines.js';
 import type { FederatedModel, Piece } from './federated-model.js';
-import type { UpdatePrivacy } from './privacy.js';
+import type { LossRelease, UpdatePrivacy } from './privacy.js';
 
 /**
  * One agent's side of a federation session, as simulate measures it (docs/ARCHITECTURE.md):
@@ -129,7 +129,8 @@ export class Participant {
     const dp = this.#o.privacy?.admit(a);
     if (dp && !dp.contribute) return { kind: 'presence', state: 'withholding', reason: dp.reason };
     const release = dp?.release;
-    const update = await this.#engines().exclusive(() => (a.phase === 'ridge' ? this.#ridgeUpdate(s, a, release) : this.#fedavgUpdate(s, a, release)));
+    const releaseLoss = dp?.releaseLoss;
+    const update = await this.#engines().exclusive(() => (a.phase === 'ridge' ? this.#ridgeUpdate(s, a, release) : this.#fedavgUpdate(s, a, release, releaseLoss)));
     if (!update) return { kind: 'wait', base: a.base };
     s.sent.set(a.round, update);
     return { kind: 'update', update };
@@ -187,7 +188,7 @@ export class Participant {
     return updateFor(a, this.#o.agent, { samples, windows, body: this.#o.codec.encode(release ? release(own, { limit: this.#o.codec.maxAbsValue }) : own, samples) });
   }
 
-  async #fedavgUpdate(s: Session, a: Announce, release?: Release): Promise<Update | undefined> {
+  async #fedavgUpdate(s: Session, a: Announce, release?: Release, releaseLoss?: LossRelease): Promise<Update | undefined> {
     let base: Float32Array;
     const engines = this.#engines();
     if (a.base === 0) base = engines.initial;
@@ -203,8 +204,10 @@ export class Participant {
     await f.train(s.data.train, { epochs: s.model.localEpochs, batchSize: s.model.batchSize, seed: this.#seed(a.step) });
     const { samples, windows } = this.#samples(s, a);
     const trained = f.getWeights();
-    // Under DP the update is base + clip(trained − base) + noise: the delta is what is bounded.
-    return updateFor(a, this.#o.agent, { samples, windows, baseLoss: lossToWire(baseLoss), body: this.#o.codec.encode(release ? release(trained, { base, limit: this.#o.codec.maxAbsValue }) : trained, samples) });
+    // Under DP the update is base + clip(trained − base) + noise: the delta is what is bounded;
+    // baseLoss is noised, and sent only where the coordinator uses it (the initial model's score).
+    const reported = !releaseLoss ? { baseLoss: lossToWire(baseLoss) } : a.base === 0 ? { baseLoss: lossToWire(releaseLoss(baseLoss)) } : {};
+    return updateFor(a, this.#o.agent, { samples, windows, ...reported, body: this.#o.codec.encode(release ? release(trained, { base, limit: this.#o.codec.maxAbsValue }) : trained, samples) });
   }
 
   /** Installs a global; the acknowledgement to send (undefined: not for this agent's session). */
@@ -243,6 +246,11 @@ export class Participant {
         return lossToWire(f.relativeLoss(s.data.validation, heads > 1 ? head : undefined));
       }),
     );
+    if (this.#o.privacy) {
+      const release = this.#o.privacy.lossRelease(g.round);
+      // Noised, an unsolvable penalty (null) included: that too says something about the data.
+      return ackFor(g, this.#o.agent, { ok: true, ...(release ? { ridgeLosses: ridgeLosses.map((row) => row.map((x) => lossToWire(release(lossFromWire(x))))) } : {}) });
+    }
     return ackFor(g, this.#o.agent, { ok: true, ridgeLosses });
   }
 
@@ -253,7 +261,13 @@ export class Participant {
     f.scaler = s.scaler;
     f.calibration = undefined;
     f.setWeights(weights);
-    return ackFor(g, this.#o.agent, { ok: true, loss: lossToWire(f.relativeLoss(s.data.validation)) });
+    const loss = f.relativeLoss(s.data.validation);
+    if (this.#o.privacy) {
+      // Only a round this agent was charged for may carry its loss, noised.
+      const release = this.#o.privacy.lossRelease(g.round);
+      return ackFor(g, this.#o.agent, { ok: true, ...(release ? { loss: lossToWire(release(loss)) } : {}) });
+    }
+    return ackFor(g, this.#o.agent, { ok: true, loss: lossToWire(loss) });
   }
 
   async #installFinal(s: Session, g: Global, a: Announce | undefined): Promise<Ack> {
@@ -304,6 +318,8 @@ export class Participant {
       if (!r.pooled || r.pooledRows === undefined || lambdas.length === 0 || lambdas.length !== heads) return undefined;
       const pooled = unpackStatistics(r.pooled, features, outputs, r.pooledRows, heads);
       priors = pooled.map((stats, h) => solveHead(stats, lambdas[h]!));
+      // Under DP the noised losses always name a penalty, which the noised statistics may not solve: own fit, as above.
+      if (this.#o.privacy) priors = priors.map((p) => p ?? new Float64Array(features * outputs));
     }
     if (priors.some((p) => !p)) return undefined;
     f.scaler = s.scaler;
