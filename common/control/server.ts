@@ -10,7 +10,8 @@ import { errorReply, okReply } from './protocol.js';
  * directory. A request is `{"cmd":"status", ...args}`; the answer is one line (protocol.ts),
  * `{"v":1,"ok":true,"result":…}` or `{"v":1,"ok":false,"error":{"code":…,"message":…}}`. Handlers are
  * registered by name, so the trainer adds `predict` without touching this file.
- * Only the service's user (and group) can connect: the socket is mode 0660 in a 0750 directory.
+ * Only the service's user (and group) can connect: each socket is mode 0660. The agent has one
+ * socket (in a 0750 directory); the coordinator one per role (coordinator/control-socket.ts).
  */
 export type ControlHandler = (req: Record<string, unknown>) => Promise<unknown>;
 
