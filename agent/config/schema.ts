@@ -73,9 +73,9 @@ export const DEFAULTS = {
   /**
    * Differential privacy of what the agent sends (agent/federation/privacy.ts; README
    * "Differential privacy"; docs/decisions.md D9 for the defaults' cost in accuracy). Agent-level:
-   * each update is clipped and noised on its own. At the defaults one round alone is ε 0.65,
-   * 100 rounds ε 8.6 (δ 1e-5, RDP composition), and the budget of 10 lasts 128 rounds (three
-   * sessions of the default 41 rounds).
+   * each update, and each validation loss it reports, is clipped and noised on its own. At the
+   * defaults one round alone is ε 0.74, 100 rounds ε 9.84 (δ 1e-5, RDP composition; 8.60 of it
+   * the updates', D9, the rest the losses', D17), and the budget of 10 lasts 102 rounds.
    */
   privacy: {
     /** Off by default: DP costs accuracy (D5), and a federation decides it for all its agents alike. */
@@ -97,6 +97,13 @@ export const DEFAULTS = {
      * accountant credits the subsampling. 1 = every round (the coordinator samples no agents).
      */
     sampling_rate: 1,
+    /**
+     * σ_l of the reported validation losses (common/privacy/losses.ts): each gets noise of σ_l × loss_clip
+     * × √(losses in the round). 12 adds ε 1.24 over 100 rounds to the updates' 8.60 (D17).
+     */
+    loss_noise_multiplier: 12,
+    /** Reported relative losses are clipped to [0, loss_clip]: model selection caps them at 2 anyway. */
+    loss_clip: 2,
   },
 };
 
@@ -176,6 +183,8 @@ export const agentConfigSchema = z
         delta: z.number().positive().max(0.01).default(DEFAULTS.privacy.delta).describe('δ of the reported (ε, δ); well below 1 / the number of agents'),
         epsilon_budget: z.number().positive().max(1000).default(DEFAULTS.privacy.epsilon_budget).describe('the agent withholds its updates once the next round would take ε above this'),
         sampling_rate: z.number().positive().max(1).default(DEFAULTS.privacy.sampling_rate).describe('probability the agent takes part in a round (drawn by the agent; 1 = every round)'),
+        loss_noise_multiplier: z.number().positive().max(1000).default(DEFAULTS.privacy.loss_noise_multiplier).describe('σ_l: each validation loss reported gets Gaussian noise of σ_l × loss_clip × √(losses reported that round); charged with the update'),
+        loss_clip: z.number().positive().max(100).default(DEFAULTS.privacy.loss_clip).describe('reported relative losses are clipped to [0, loss_clip] before the noise (and clamped to it after)'),
       })
       .strict()
       .default({})

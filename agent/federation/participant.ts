@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/log.js';
 import { modelParamCount, ridgeHeads, ridgePayloadLength, RIDGE_POOLED_LAMBDAS, type FederationModel } from '../../common/protocol/federation-model.js';
-import { ackFor, lossToWire, updateFor, type Ack, type Announce, type Global, type PresenceState, type Update, type WireLoss } from '../../common/protocol/messages.js';
+import { ackFor, lossFromWire, lossToWire, updateFor, type Ack, type Announce, type Global, type PresenceState, type Update, type WireLoss } from '../../common/protocol/messages.js';
 import { trainWithValidation, type OutputCalibration } from '../trainer/forecaster.js';
 import { headCount, headStatistics, packStatistics, personalHeads, setHead, solveHead, unpackStatistics } from '../trainer/ridge.js';
 import { fitScaler, type Scaler } from '../trainer/scaler.js';
@@ -9,7 +9,7 @@ import { dropoutLayout, dropUnits, keptUnits, rescaleAverage } from '../../commo
 import type { AgentCodec, AgentKeyring } from './codec.js';
 import type { Engines } from './engines.js';
 import type { FederatedModel, Piece } from './federated-model.js';
-import type { UpdatePrivacy } from './privacy.js';
+import type { LossRelease, UpdatePrivacy } from './privacy.js';
 
 /**
  * One agent's side of a federation session, as simulate measures it (docs/ARCHITECTURE.md):
@@ -159,7 +159,8 @@ export class Participant {
     const dp = this.#o.privacy?.admit(a);
     if (dp && !dp.contribute) return { kind: 'presence', state: 'withholding', reason: dp.reason };
     const release = dp?.release;
-    const update = await this.#engines().exclusive(() => (a.phase === 'ridge' ? this.#ridgeUpdate(s, a, release) : this.#fedavgUpdate(s, a, release)));
+    const releaseLoss = dp?.releaseLoss;
+    const update = await this.#engines().exclusive(() => (a.phase === 'ridge' ? this.#ridgeUpdate(s, a, release) : this.#fedavgUpdate(s, a, release, releaseLoss)));
     if (!update) return { kind: 'wait', base: a.base };
     s.sent.set(a.round, update);
     return { kind: 'update', update };
@@ -217,7 +218,7 @@ export class Participant {
     return updateFor(a, this.#o.agent, { samples, windows, body: s.codec.encode(release ? release(own, { limit: s.codec.maxAbsValue }) : own, samples) });
   }
 
-  async #fedavgUpdate(s: Session, a: Announce, release?: Release): Promise<Update | undefined> {
+  async #fedavgUpdate(s: Session, a: Announce, release?: Release, releaseLoss?: LossRelease): Promise<Update | undefined> {
     let base: Float32Array;
     const engines = this.#engines();
     if (a.base === 0) base = engines.initial;
@@ -245,8 +246,10 @@ export class Participant {
     let values = release ? release(trained, { base, limit: s.codec.maxAbsValue }) : trained;
     // Noise (DP) lands on dropped units too; they must stay out of the sum.
     if (layout && kept && release) values = dropUnits(values, layout, kept);
-    // Under DP the update is base + clip(trained − base) + noise: the delta is what is bounded.
-    return updateFor(a, this.#o.agent, { samples, windows, baseLoss: lossToWire(baseLoss), body: s.codec.encode(values, samples) });
+    // Under DP the update is base + clip(trained − base) + noise: the delta is what is bounded;
+    // baseLoss is noised, and sent only where the coordinator uses it (the initial model's score).
+    const reported = !releaseLoss ? { baseLoss: lossToWire(baseLoss) } : a.base === 0 ? { baseLoss: lossToWire(releaseLoss(baseLoss)) } : {};
+    return updateFor(a, this.#o.agent, { samples, windows, ...reported, body: s.codec.encode(values, samples) });
   }
 
   /** Installs a global; the acknowledgement to send (undefined: not for this agent's session). */
@@ -286,6 +289,11 @@ export class Participant {
         return lossToWire(f.relativeLoss(s.data.validation, heads > 1 ? head : undefined));
       }),
     );
+    if (this.#o.privacy) {
+      const release = this.#o.privacy.lossRelease(g.round);
+      // Noised, an unsolvable penalty (null) included: that too says something about the data.
+      return ackFor(g, this.#o.agent, { ok: true, ...(release ? { ridgeLosses: ridgeLosses.map((row) => row.map((x) => lossToWire(release(lossFromWire(x))))) } : {}) });
+    }
     return ackFor(g, this.#o.agent, { ok: true, ridgeLosses });
   }
 
@@ -296,7 +304,13 @@ export class Participant {
     f.scaler = s.scaler;
     f.calibration = undefined;
     f.setWeights(weights);
-    return ackFor(g, this.#o.agent, { ok: true, loss: lossToWire(f.relativeLoss(s.data.validation)) });
+    const loss = f.relativeLoss(s.data.validation);
+    if (this.#o.privacy) {
+      // Only a round this agent was charged for may carry its loss, noised.
+      const release = this.#o.privacy.lossRelease(g.round);
+      return ackFor(g, this.#o.agent, { ok: true, ...(release ? { loss: lossToWire(release(loss)) } : {}) });
+    }
+    return ackFor(g, this.#o.agent, { ok: true, loss: lossToWire(loss) });
   }
 
   /**
@@ -360,6 +374,8 @@ export class Participant {
       if (!r.pooled || r.pooledRows === undefined || lambdas.length === 0 || lambdas.length !== heads) return undefined;
       const pooled = unpackStatistics(r.pooled, features, outputs, r.pooledRows, heads);
       priors = pooled.map((stats, h) => solveHead(stats, lambdas[h]!));
+      // Under DP the noised losses always name a penalty, which the noised statistics may not solve: own fit, as above.
+      if (this.#o.privacy) priors = priors.map((p) => p ?? new Float64Array(features * outputs));
     }
     if (priors.some((p) => !p)) return undefined;
     f.scaler = s.scaler;

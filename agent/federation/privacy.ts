@@ -6,11 +6,13 @@ import { IcosflError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { epsilonOfOneStep, PrivacyAccountant, type MechanismSteps } from '../../common/privacy/accountant.js';
 import { clampAbs, cryptoUniform, privatise, type UniformSource } from '../../common/privacy/gaussian.js';
+import { combinedNoiseMultiplier, lossesPerRound, privatiseLoss } from '../../common/privacy/losses.js';
 import type { Announce } from '../../common/protocol/messages.js';
 
 /**
  * The agent's differential privacy ([privacy] in agent.toml; README "Differential privacy"):
- * every payload that leaves the agent is clipped to an L2 bound and noised before encryption,
+ * every payload that leaves the agent is clipped to an L2 bound and noised before encryption
+ * (and every validation loss it reports, clipped to [0, loss_clip] and noised: common/privacy/losses.ts),
  * each round is composed into an RDP accountant kept in the state directory, and the agent
  * withholds its updates once the next round would take ε over the budget.
  *
@@ -28,6 +30,10 @@ export interface PrivacySettings {
   delta: number;
   epsilon_budget: number;
   sampling_rate: number;
+  /** σ_l of the validation losses reported (common/privacy/losses.ts). */
+  loss_noise_multiplier: number;
+  /** L: reported relative losses are clipped to [0, L]. */
+  loss_clip: number;
 }
 
 export const PRIVACY_STATE_FILE = 'privacy-accountant.json';
@@ -35,8 +41,11 @@ export const PRIVACY_STATE_FILE = 'privacy-accountant.json';
 /** What the agent does with a round, as far as privacy goes. */
 export type PrivacyDecision =
   /** release: clipped and noised (around `base` for a model update), then clamped to ±limit (the codec's range: post-processing, free of privacy cost). */
-  | { contribute: true; release(values: Float32Array, opts?: { base?: Float32Array; limit?: number }): Float32Array }
+  | { contribute: true; release(values: Float32Array, opts?: { base?: Float32Array; limit?: number }): Float32Array; releaseLoss: LossRelease }
   | { contribute: false; reason: string };
+
+/** A validation loss as it may leave the agent this round: clipped and noised (common/privacy/losses.ts). */
+export type LossRelease = (loss: number) => number;
 
 /** Where the accountant's history lives: a file in the state directory, or memory (simulate). */
 export interface AccountantStore {
@@ -98,8 +107,12 @@ export interface PrivacyStatus {
   /** ε of one round on its own at the current settings. */
   epsilon_per_round: number;
   noise_multiplier: number;
+  /** σ_l of the reported validation losses, and the multiplier a round is charged at (update and losses together). */
+  loss_noise_multiplier: number;
+  round_noise_multiplier: number;
   clip_norm: number;
   ridge_clip_norm: number;
+  loss_clip: number;
   sampling_rate: number;
   rounds_charged: number;
   rounds_contributed: number;
@@ -147,8 +160,23 @@ export class UpdatePrivacy {
   #perRound: number | undefined;
   /** ε of one round on its own at these settings (computed once). */
   get epsilonPerRound(): number {
-    this.#perRound ??= epsilonOfOneStep(this.#s.sampling_rate, this.#s.noise_multiplier, this.#s.delta);
+    this.#perRound ??= epsilonOfOneStep(this.#s.sampling_rate, this.roundNoiseMultiplier, this.#s.delta);
     return this.#perRound;
+  }
+
+  /** A round releases the update and its validation losses: one Gaussian mechanism of this multiplier. */
+  get roundNoiseMultiplier(): number {
+    return combinedNoiseMultiplier(this.#s.noise_multiplier, this.#s.loss_noise_multiplier);
+  }
+
+  /**
+   * How a loss of round `round` may be reported: noised when this agent contributed to it (the
+   * round was charged for its losses), else not at all (null: an agent restarted since, or not
+   * sampled). Only rounds admitted in this process are known, so a restart fails closed.
+   */
+  lossRelease(round: number): LossRelease | undefined {
+    const d = this.#decided.get(round);
+    return d?.contribute ? d.releaseLoss : undefined;
   }
 
   /**
@@ -170,7 +198,7 @@ export class UpdatePrivacy {
     if (this.#unusable || !this.#accountant) return { contribute: false, reason: this.#unusable ?? 'privacy state unusable' };
     const s = this.#s;
     const acc = this.#accountant;
-    const step: MechanismSteps = { samplingRate: s.sampling_rate, noiseMultiplier: s.noise_multiplier, steps: 1 };
+    const step: MechanismSteps = { samplingRate: s.sampling_rate, noiseMultiplier: this.roundNoiseMultiplier, steps: 1 };
     const next = acc.spent(s.delta, step).epsilon;
     if (next > s.epsilon_budget) {
       const now = acc.spent(s.delta).epsilon;
@@ -179,7 +207,7 @@ export class UpdatePrivacy {
       this.#budgetSpent = true;
       return { contribute: false, reason };
     }
-    acc.compose(s.sampling_rate, s.noise_multiplier, 1);
+    acc.compose(s.sampling_rate, this.roundNoiseMultiplier, 1);
     try {
       this.#store.save(acc.history(), acc.steps);
     } catch (err) {
@@ -194,8 +222,10 @@ export class UpdatePrivacy {
     const spent = acc.spent(s.delta);
     const roundEpsilon = this.epsilonPerRound;
     this.#lastReason = null;
+    const perRound = Math.max(1, lossesPerRound(a.phase, a.base, a.model));
     return {
       contribute: true,
+      releaseLoss: (loss) => privatiseLoss(loss, { clip: s.loss_clip, noiseMultiplier: s.loss_noise_multiplier, perRound, source: this.#random }),
       release: (values, opts = {}) => {
         const { base, limit = Infinity } = opts;
         const clip = base ? s.clip_norm : s.ridge_clip_norm;
@@ -224,8 +254,11 @@ export class UpdatePrivacy {
       epsilon_budget: s.epsilon_budget,
       epsilon_per_round: this.epsilonPerRound,
       noise_multiplier: s.noise_multiplier,
+      loss_noise_multiplier: s.loss_noise_multiplier,
+      round_noise_multiplier: this.roundNoiseMultiplier,
       clip_norm: s.clip_norm,
       ridge_clip_norm: s.ridge_clip_norm,
+      loss_clip: s.loss_clip,
       sampling_rate: s.sampling_rate,
       rounds_charged: this.#accountant?.steps ?? 0,
       rounds_contributed: this.#contributed,
@@ -244,4 +277,6 @@ export function validateSettings(s: PrivacySettings): void {
   if (!(s.delta > 0 && s.delta < 1)) throw bad('delta', 'in (0, 1)', s.delta);
   if (!(s.epsilon_budget > 0)) throw bad('epsilon_budget', 'a positive number', s.epsilon_budget);
   if (!(s.sampling_rate > 0 && s.sampling_rate <= 1)) throw bad('sampling_rate', 'in (0, 1]', s.sampling_rate);
+  if (!(s.loss_noise_multiplier > 0 && Number.isFinite(s.loss_noise_multiplier))) throw bad('loss_noise_multiplier', 'a positive number', s.loss_noise_multiplier);
+  if (!(s.loss_clip > 0 && Number.isFinite(s.loss_clip))) throw bad('loss_clip', 'a positive number', s.loss_clip);
 }

@@ -10,14 +10,15 @@ import { errorReply, okReply } from './protocol.js';
  * directory. A request is `{"cmd":"status", ...args}`; the answer is one line (protocol.ts),
  * `{"v":1,"ok":true,"result":…}` or `{"v":1,"ok":false,"error":{"code":…,"message":…}}`. Handlers are
  * registered by name, so the trainer adds `predict` without touching this file.
- * Only the service's user (and group) can connect: the socket is mode 0660 in a 0750 directory.
+ * Only the service's user (and group) can connect: each socket is mode 0660. The agent has one
+ * socket (in a 0750 directory); the coordinator one per role (coordinator/control-socket.ts).
  */
 export type ControlHandler = (req: Record<string, unknown>) => Promise<unknown>;
 
 /**
  * Who a socket serves, lowest first: a request answers on a socket whose role is at least the
  * request's. Node cannot read SO_PEERCRED, so the kernel's permission check on each socket file
- * is the authentication: a role is a socket with its own group (SECURITY.md, docs/decisions.md D12).
+ * is the authentication: a role is a socket with its own group (SECURITY.md, docs/decisions.md D16).
  */
 export const CONTROL_ROLES = ['viewer', 'operator'] as const;
 export type ControlRole = (typeof CONTROL_ROLES)[number];

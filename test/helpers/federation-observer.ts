@@ -1,6 +1,6 @@
 import type { AgentCipher } from '../../common/crypto/index.js';
 import type { Logger } from '../../common/log.js';
-import type { Global, Update } from '../../common/protocol/messages.js';
+import type { Ack, Global, Update } from '../../common/protocol/messages.js';
 import { Messenger, type MessengerStats } from '../../common/transport/messenger.js';
 import type { InboundMessage, MessageHandler, Transport } from '../../common/transport/transport.js';
 
@@ -18,6 +18,8 @@ export interface SeenUpdate {
 export class FederationObserver {
   /** round → agent → every distinct update (a resend of the same bytes is a duplicate, not kept twice). */
   readonly updates = new Map<number, Map<string, SeenUpdate[]>>();
+  /** round → every acknowledgement seen for it (the validation losses agents report). */
+  readonly acks = new Map<number, Ack[]>();
   /** round → every distinct global published for it. */
   readonly globals = new Map<number, Global[]>();
   /** Raw payloads that arrived, per topic kind (before reassembly and dedup). */
@@ -45,7 +47,7 @@ export class FederationObserver {
           return handler(m);
         }),
     };
-    this.#messenger = new Messenger({ transport: tapped, federation, accept: new Set(['update', 'global']), logger });
+    this.#messenger = new Messenger({ transport: tapped, federation, accept: new Set(['update', 'global', 'ack']), logger });
     this.#messenger.onMessage((m) => {
       if (m.type === 'update') {
         const { body, ...header } = m;
@@ -54,6 +56,8 @@ export class FederationObserver {
         if (!list.some((u) => Buffer.from(u.body).equals(Buffer.from(body)))) list.push({ header, body });
         byAgent.set(m.agent, list);
         this.updates.set(m.round, byAgent);
+      } else if (m.type === 'ack') {
+        this.acks.set(m.round, [...(this.acks.get(m.round) ?? []), m]);
       } else if (m.type === 'global') {
         const list = this.globals.get(m.round) ?? [];
         if (!list.some((g) => Buffer.from(g.body).equals(Buffer.from(m.body)))) list.push(m);
@@ -67,6 +71,7 @@ export class FederationObserver {
     const o = new FederationObserver(transport, federation, logger);
     await transport.subscribe(o.#messenger.topics.updateFilter);
     await transport.subscribe(o.#messenger.topics.globalFilter);
+    await transport.subscribe(o.#messenger.topics.ackFilter);
     return o;
   }
 

@@ -24,6 +24,8 @@ const CHECKS: [id: string, title: string][] = [
   ['watchdog', 'a stopped watchdog ping gets it killed (SIGABRT) and restarted'],
   ['crash-restart', 'SIGKILL restarts it with its ring intact'],
   ['stop-clean', 'systemctl stop is clean: exit 0 within 5 s'],
+  ['coordinator-signed', "install.sh --coordinator: the coordinator runs signed ('message signing on') with its root-only 0600 key passed by LoadCredential="],
+  ['coordinator-roles', 'the coordinator socket roles under systemd: a viewer gets status but not pause (CONTROL_FORBIDDEN, exit 77), an operator pauses and resumes, no group gets nothing'],
   ['coordinator-sandbox', 'install.sh --coordinator: the coordinator unit (DynamicUser, Type=notify, same hardening) runs serve, answers status, stops cleanly'],
   ['uninstall', 'install.sh --uninstall keeps state; --purge removes state, config and user'],
 ];

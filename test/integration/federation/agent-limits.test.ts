@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CHUNK_HEADER_BYTES, CHUNK_MAGIC, MAX_CHUNKS } from '../../../common/protocol/chunks.js';
-import { TYPE_CODES } from '../../../common/protocol/frame.js';
+import { CHUNK_HEADER_BYTES, CHUNK_MAGIC, MAX_CHUNKS, splitMessage } from '../../../common/protocol/chunks.js';
+import { encodeMessage, TYPE_CODES } from '../../../common/protocol/frame.js';
 import { PROTOCOL_VERSION, type Announce, type Update } from '../../../common/protocol/messages.js';
 import { MemoryBus } from '../../../common/transport/memory.js';
 import { Messenger } from '../../../common/transport/messenger.js';
@@ -142,6 +142,29 @@ for (const kind of ['memory', 'embedded'] as const) {
     await evilMessenger.send(updateOf('evil', 8, 101));
     await waitFor(() => evilUpdates() > before, 10_000, 'taken in the next round');
     evilMessenger.close();
+  });
+
+  // The allowance is keyed on the topic's agent, which the broker's ACL binds to the client's
+  // identity (deploy/mosquitto, the embedded broker's ACL), never on the id a message claims, and
+  // it is charged before the signature is checked (reassembly must be bounded first). So an agent
+  // claiming another's id spends only its own allowance: it cannot exhaust another agent's budget.
+  t("updates claiming another agent's id, on the sender's own topic, spend the sender's allowance, not the victim's", async () => {
+    await r.messenger.send({ ...ANNOUNCE, round: 9 });
+    const limited = () => r.messenger.stats().rejected['rate-limited'] ?? 0;
+    const mismatched = () => r.messenger.stats().rejected['agent-mismatch'] ?? 0;
+    const [l0, m0] = [limited(), mismatched()];
+    for (let n = 0; n < BUDGET.maxMessages + 3; n++) {
+      for (const chunk of splitMessage(encodeMessage(updateOf('good', 9, 200 + n)))) await r.evil.publish(r.messenger.topics.update('evil'), chunk, { qos: 1 });
+    }
+    await waitFor(() => limited() - l0 + mismatched() - m0 >= BUDGET.maxMessages + 3, 10_000, 'the forged updates handled');
+    assert.equal([mismatched() - m0, limited() - l0], [BUDGET.maxMessages, 3], "the forgeries are refused as agent-mismatch until evil's own allowance is spent");
+    assert.not.ok(r.updates.some((u) => u.round === 9), 'none taken');
+    // good's allowance for round 9 is whole: all of its updates are taken.
+    const goodMessenger = new Messenger({ transport: r.good, federation: FEDERATION, accept: new Set(['announce']), logger: pino({ level: 'silent' }) });
+    for (let n = 0; n < BUDGET.maxMessages; n++) await goodMessenger.send(updateOf('good', 9, 300 + n));
+    goodMessenger.close();
+    await waitFor(() => r.updates.filter((u) => u.round === 9 && u.agent === 'good').length === BUDGET.maxMessages, 10_000, "good's updates");
+    assert.is(limited() - l0, 3, 'good was never rate-limited');
   });
 
   t.run();

@@ -11,6 +11,7 @@ import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AgentCipher, generateFederation } from '../../../common/crypto/index.js';
+import { combinedNoiseMultiplier } from '../../../common/privacy/losses.js';
 import { PrivacyAccountant } from '../../../common/privacy/accountant.js';
 import { modelConfigHash, modelParamCount, parseFederationModel, ridgePayloadLength, type FederationModel } from '../../../common/protocol/federation-model.js';
 import type { Announce, Message, Presence, Update } from '../../../common/protocol/messages.js';
@@ -34,8 +35,8 @@ const tmp = tempDir('icosfl-dp-');
 test.after(() => tmp.cleanup());
 
 const MODEL: FederationModel = parseFederationModel({ metrics: METRICS, rounds: 2, localEpochs: 1, fineTuneEpochs: 1, ridgeFeatures: 16 });
-const DP: PrivacySettings = { enabled: true, noise_multiplier: 2, clip_norm: 0.5, ridge_clip_norm: 0.5, delta: 1e-5, epsilon_budget: 1000, sampling_rate: 1 };
-const epsAfter = (n: number) => new PrivacyAccountant([{ samplingRate: 1, noiseMultiplier: DP.noise_multiplier, steps: n }]).spent(DP.delta).epsilon;
+const DP: PrivacySettings = { enabled: true, noise_multiplier: 2, clip_norm: 0.5, ridge_clip_norm: 0.5, delta: 1e-5, epsilon_budget: 1000, sampling_rate: 1, loss_noise_multiplier: 4, loss_clip: 2 };
+const epsAfter = (n: number) => new PrivacyAccountant([{ samplingRate: 1, noiseMultiplier: combinedNoiseMultiplier(DP.noise_multiplier, DP.loss_noise_multiplier), steps: n }]).spent(DP.delta).epsilon;
 
 function agentData(file: string): ParticipantData {
   const { series } = markGaps(readClientCsv(join(TRACES, file), METRICS), MODEL.lookback + MODEL.horizon);
@@ -83,6 +84,20 @@ test('a CKKS federation with DP: weight 1, noise σ·C around the base, the glob
       }
     }
     initial.dispose();
+    // The validation losses leave noised and clipped to [0, loss_clip]: a baseLoss only where the
+    // coordinator scores the initial model (step 1), one per acknowledgement, every ridge penalty's.
+    const inRange = (x: unknown) => typeof x === 'number' && x >= 0 && x <= DP.loss_clip;
+    for (const h of fed.history.filter((r) => r.phase === 'fedavg')) {
+      for (const u of observer.roundUpdates(h.round).values()) {
+        if (h.step === 1) assert.ok(inRange(u.header.baseLoss), `round ${h.round}: baseLoss ${u.header.baseLoss}`);
+        else assert.is(u.header.baseLoss, undefined, `round ${h.round}: no baseLoss after step 1`);
+      }
+      const acks = observer.acks.get(h.round) ?? [];
+      assert.ok(acks.length >= 3 && acks.every((a) => inRange(a.loss)), `round ${h.round}: acks ${JSON.stringify(acks.map((a) => a.loss))}`);
+    }
+    const ridge = fed.history.find((r) => r.phase === 'ridge')!;
+    const ridgeAcks = observer.acks.get(ridge.round) ?? [];
+    assert.ok(ridgeAcks.length >= 3 && ridgeAcks.every((a) => a.ridgeLosses!.flat().length === 12 && a.ridgeLosses!.flat().every(inRange)), 'ridge acks: 2 heads × 6 penalties, each noised into [0, L]');
     // Step 1 starts every agent from the seeded initial model: update − initial = clip(Δ) + noise,
     // and ‖clip(Δ)‖ ≤ C adds at most C²/P to the variance. 5 standard errors of a sample std.
     const mean = noise.reduce((a, b) => a + b, 0) / noise.length;
@@ -180,7 +195,7 @@ test('an agent stops contributing when the next round would pass its budget, and
     assert.is(agent.privacy.status().state, 'budget-spent');
     assert.is(agent.participant.session, undefined, 'no session begun: the agent keeps its current model');
     const file = JSON.parse(readFileSync(join(stateDir, PRIVACY_STATE_FILE), 'utf8')) as { history: unknown };
-    assert.equal(file.history, [{ samplingRate: 1, noiseMultiplier: 2, steps: 3 }]);
+    assert.equal(file.history, [{ samplingRate: 1, noiseMultiplier: combinedNoiseMultiplier(DP.noise_multiplier, DP.loss_noise_multiplier), steps: 3 }]);
     await agent.stop();
   } finally {
     engines.dispose();

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULTS } from '../../../agent/config/schema.js';
 import { PrivacyAccountant } from '../../../common/privacy/accountant.js';
+import { combinedNoiseMultiplier } from '../../../common/privacy/losses.js';
 import { DIST, REPO_ROOT } from '../../helpers/paths.js';
 
 // `icosfl-simulate run --dp` end to end on the shipped GCD traces: the run without DP, the run
@@ -24,7 +25,8 @@ test('--dp reports ε for the rounds taken (ridge + FedAvg) and each federated r
   const out = JSON.parse(r.stdout) as { rmse: Record<string, Record<string, number>>; dp: DpJson };
   const P = DEFAULTS.privacy;
   assert.equal([out.dp.rounds, out.dp.noise_multiplier, out.dp.clip_norm, out.dp.delta], [3, P.noise_multiplier, P.clip_norm, P.delta]);
-  const want = new PrivacyAccountant([{ samplingRate: 1, noiseMultiplier: P.noise_multiplier, steps: 3 }]).spent(P.delta).epsilon;
+  // Each round charged for its update and its validation losses together (D17).
+  const want = new PrivacyAccountant([{ samplingRate: 1, noiseMultiplier: combinedNoiseMultiplier(P.noise_multiplier, P.loss_noise_multiplier), steps: 3 }]).spent(P.delta).epsilon;
   assert.ok(Math.abs(out.dp.epsilon - want) < 1e-9, `ε ${out.dp.epsilon}, want ${want}`);
   // Noised statistics may leave no pooled penalty that solves; each agent's own ridge fit then stands in, so the row is there.
   assert.ok(out.dp.ridge_model);

@@ -180,6 +180,34 @@ for _ in $(seq 240); do [ "$(systemctl show -P ActiveState "$C")" = activating ]
 cstate=$(systemctl show -P ActiveState "$C")
 canswer=$(echo '{"cmd":"status"}' | socat -t 5 - UNIX-CONNECT:"$CSOCK" 2>/dev/null)
 if [ "$cstate" = active ] && echo "$canswer" | grep -q '"ready":true' && [ -f /etc/icosfl/coordinator.json ] && [ "$(stat -c %a /etc/icosfl/agent.json)" = 600 ]; then
+  # Signed: the root-only 0600 key reached the dynamic user as a LoadCredential= credential.
+  if journalctl -u "$C" --no-pager -o cat | grep -q 'message signing on' && [ "$(stat -c %a /etc/icosfl/coordinator-signing.key)" = 600 ]; then
+    ok coordinator-signed "the coordinator logged 'message signing on' with /etc/icosfl/coordinator-signing.key root 0600 ($(systemctl show -P LoadCredential "$C"))"
+  else
+    not_ok coordinator-signed "no 'message signing on' in its log; key mode $(stat -c '%U %a' /etc/icosfl/coordinator-signing.key 2>&1)"
+  fi
+  # Roles: each socket's group from ExecStartPost=; a user of a group asks over its socket.
+  OSOCK=/run/icosfl-coordinator/operator.sock
+  vgid=$(getent group icosfl-viewers | cut -d: -f3)
+  ogid=$(getent group icosfl-operators | cut -d: -f3)
+  as_gid() { local g=$1; shift; setpriv --reuid=65534 --regid=65534 --groups="$g" "$@"; }
+  ask() { echo "{\"cmd\":\"$2\"}" | as_gid "$1" socat -t 5 - UNIX-CONNECT:"$3" 2>&1; }
+  socks="$(stat -c '%n %a %G' "$CSOCK" "$OSOCK" | tr '\n' ' ')"
+  v_status=$(ask "$vgid" status "$CSOCK")
+  v_pause=$(ask "$vgid" pause "$CSOCK")
+  v_osock=$(ask "$vgid" pause "$OSOCK")
+  v_cli=$(as_gid "$vgid" /usr/local/bin/icosfl-coordinator pause 2>&1); v_cli_rc=$?
+  o_pause=$(ask "$ogid" pause "$OSOCK")
+  o_status=$(ask "$vgid" status "$CSOCK")
+  o_resume=$(ask "$ogid" resume "$OSOCK")
+  none=$(ask 65534 status "$CSOCK")
+  if echo "$v_status" | grep -q '"ready":true' && echo "$v_pause" | grep -q '"code":"CONTROL_FORBIDDEN"' && ! echo "$v_osock" | grep -q '"ok"' \
+    && [ "$v_cli_rc" = 77 ] && echo "$o_pause" | grep -q '"ok":true' && echo "$o_status" | grep -q '"paused":{' \
+    && echo "$o_resume" | grep -q '"paused":null' && ! echo "$none" | grep -q '"ok"'; then
+    ok coordinator-roles "viewer: status answered, pause CONTROL_FORBIDDEN, operator.sock refused, CLI pause exit 77; operator: pause, status paused, resume; no group: refused ($socks)"
+  else
+    not_ok coordinator-roles "sockets: $socks; viewer status: ${v_status:0:80}; viewer pause: ${v_pause:0:200}; viewer on operator.sock: ${v_osock:0:120}; CLI exit $v_cli_rc ${v_cli:0:200}; operator pause: ${o_pause:0:120}; status: ${o_status:0:60}; resume: ${o_resume:0:120}; no group: ${none:0:120}"
+  fi
   systemctl stop "$C"
   cres="Result=$(systemctl show -P Result "$C") status=$(systemctl show -P ExecMainStatus "$C")"
   if [ "$cres" = "Result=success status=0" ]; then

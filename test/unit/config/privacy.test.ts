@@ -46,7 +46,8 @@ test('status prints ε of the budget, and says when the budget is spent', () => 
   const p = new UpdatePrivacy({ settings: { ...DEFAULTS.privacy, enabled: true, epsilon_budget: 0.8 }, store: memoryAccountantStore(), logger: pino({ level: 'silent' }) });
   assert.ok(p.admit(announce(1)).contribute);
   const line = formatPrivacy(p.status() as unknown as Record<string, unknown>);
-  assert.match(line, /^DP ε 0\.652 of 0\.8 \(δ 0\.00001, ε 0\.652 per round, 1 rounds charged, 0 contributed since start\)$/);
+  // σ 6 with the losses' σ_l 12: one round is a Gaussian of multiplier 5.37, ε 0.736 (D17).
+  assert.match(line, /^DP ε 0\.736 of 0\.8 \(δ 0\.00001, ε 0\.736 per round, 1 rounds charged, 0 contributed since start\)$/);
   assert.not.ok(p.admit(announce(2)).contribute);
   assert.match(formatPrivacy(p.status() as unknown as Record<string, unknown>), /: BUDGET SPENT, no more updates \(forecasting with the current model\)$/);
   assert.is(formatPrivacy({ enabled: false }), 'differential privacy off');

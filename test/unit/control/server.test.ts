@@ -137,4 +137,27 @@ test('no daemon: DAEMON_NOT_RUNNING naming the socket', async () => {
   }
 });
 
+test('roles: a request above a socket\'s role is CONTROL_FORBIDDEN naming the socket that serves it; the higher socket answers both', async () => {
+  const viewer = join(dir, 'viewer.sock');
+  const operator = join(dir, 'operator.sock');
+  const s = new ControlServer(viewer, log, 'icosfl-coordinator', [
+    { path: viewer, role: 'viewer', how: 'group v' },
+    { path: operator, role: 'operator', how: 'group o' },
+  ]);
+  s.handle('look', async () => 'seen');
+  s.handle('act', async () => 'done', 'operator');
+  await s.listen();
+  servers.push(s);
+  assert.equal(await raw(viewer, '{"cmd":"look"}\n'), { v: 1, ok: true, result: 'seen' });
+  assert.equal(await raw(operator, '{"cmd":"look"}\n'), { v: 1, ok: true, result: 'seen' });
+  assert.equal(await raw(operator, '{"cmd":"act"}\n'), { v: 1, ok: true, result: 'done' });
+  assert.equal(await raw(viewer, '{"cmd":"act"}\n'), {
+    v: 1,
+    ok: false,
+    error: { code: 'CONTROL_FORBIDDEN', message: "'act' needs the operator role; it is served on operator.sock (group o); viewer.sock is the viewer socket and answers look" },
+  });
+  assert.throws(() => s.handle('x', async () => 1, 'admin' as never), /control\.handle\('x'\): role must be one of viewer, operator, got "admin"/);
+  assert.throws(() => new ControlServer(viewer, log, 'x', [{ path: viewer, role: 'root' as never, how: '' }]), /ControlServer: role must be one of viewer, operator/);
+});
+
 test.run();

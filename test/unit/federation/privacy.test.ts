@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isIcosflError } from '../../../common/errors.js';
 import { PrivacyAccountant } from '../../../common/privacy/accountant.js';
+import { combinedNoiseMultiplier } from '../../../common/privacy/losses.js';
 import { modelConfigHash, parseFederationModel } from '../../../common/protocol/federation-model.js';
 import type { Announce } from '../../../common/protocol/messages.js';
 import { fileAccountantStore, memoryAccountantStore, PRIVACY_STATE_FILE, UpdatePrivacy, validateSettings, type PrivacySettings } from '../../../agent/federation/privacy.js';
@@ -14,9 +15,9 @@ const tmp = tempDir('icosfl-privacy-');
 test.after(() => tmp.cleanup());
 const logger = pino({ level: 'silent' });
 const model = parseFederationModel({ metrics: ['cpu_busy_pct'] });
-const SETTINGS: PrivacySettings = { enabled: true, noise_multiplier: 2, clip_norm: 1, ridge_clip_norm: 1, delta: 1e-5, epsilon_budget: 0, sampling_rate: 1 };
-/** ε after n rounds at SETTINGS: the budget of each test lies between two of these. */
-const epsAfter = (n: number, s = SETTINGS) => new PrivacyAccountant([{ samplingRate: s.sampling_rate, noiseMultiplier: s.noise_multiplier, steps: n }]).spent(s.delta).epsilon;
+const SETTINGS: PrivacySettings = { enabled: true, noise_multiplier: 2, clip_norm: 1, ridge_clip_norm: 1, delta: 1e-5, epsilon_budget: 0, sampling_rate: 1, loss_noise_multiplier: 4, loss_clip: 2 };
+/** ε after n rounds at SETTINGS (update and losses composed): the budget of each test lies between two of these. */
+const epsAfter = (n: number, s = SETTINGS) => new PrivacyAccountant([{ samplingRate: s.sampling_rate, noiseMultiplier: combinedNoiseMultiplier(s.noise_multiplier, s.loss_noise_multiplier), steps: n }]).spent(s.delta).epsilon;
 
 function announce(round: number): Announce {
   return {
@@ -59,6 +60,41 @@ test('the release clips and noises: FedAvg around its base with clip_norm, stati
   assert.is(p.status().rounds_contributed, 3);
 });
 
+test('reported losses: noised (bounded sample: mean and spread as calibrated), only for rounds this agent was charged for', () => {
+  // σ_l 0.05 × L 2 × √1 (a FedAvg round after step 1 reports one loss): std 0.1, far from the [0, 2] clamp around 0.9.
+  const p = new UpdatePrivacy({ settings: { ...SETTINGS, loss_noise_multiplier: 0.05, epsilon_budget: Infinity }, store: memoryAccountantStore(), logger });
+  assert.is(p.lossRelease(3), undefined, 'no loss goes out for a round never admitted (e.g. before a restart)');
+  const d = p.admit({ ...announce(3), base: 2 });
+  assert.ok(d.contribute);
+  const release = p.lossRelease(3)!;
+  const n = 4000;
+  const xs = Array.from({ length: n }, () => release(0.9));
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const std = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  const want = 0.05 * 2;
+  assert.ok(Math.abs(mean - 0.9) < (5 * want) / Math.sqrt(n), `mean ${mean}`);
+  assert.ok(Math.abs(std - want) < (5 * want) / Math.sqrt(2 * n), `std ${std}, want ${want}`);
+  assert.ok(xs.every((x) => x !== 0.9), 'every report is noised');
+  // Step 1 reports two losses (baseLoss and the acknowledgement's): √2 more noise each.
+  p.admit({ ...announce(4), base: 0 });
+  const two = Array.from({ length: n }, () => p.lossRelease(4)!(0.9));
+  const std2 = Math.sqrt(two.reduce((a, b) => a + (b - 0.9) ** 2, 0) / n);
+  assert.ok(Math.abs(std2 - want * Math.SQRT2) < (5 * want * Math.SQRT2) / Math.sqrt(2 * n), `std ${std2}`);
+  const st = p.status();
+  assert.equal([st.loss_noise_multiplier, st.loss_clip, st.round_noise_multiplier], [0.05, 2, combinedNoiseMultiplier(2, 0.05)]);
+  const refused = new UpdatePrivacy({ settings: { ...SETTINGS, epsilon_budget: 1e-9 }, store: memoryAccountantStore(), logger });
+  assert.not.ok(refused.admit(announce(5)).contribute);
+  assert.is(refused.lossRelease(5), undefined, 'a withheld round reports no loss');
+});
+
+test('the accountant charges each round for its update and its losses together', () => {
+  const p = new UpdatePrivacy({ settings: { ...SETTINGS, epsilon_budget: Infinity }, store: memoryAccountantStore(), logger });
+  for (const r of [1, 2, 3]) p.admit(announce(r));
+  const updatesOnly = new PrivacyAccountant([{ samplingRate: 1, noiseMultiplier: SETTINGS.noise_multiplier, steps: 3 }]).spent(SETTINGS.delta).epsilon;
+  assert.ok(Math.abs(p.status().epsilon - epsAfter(3)) < 1e-12);
+  assert.ok(p.status().epsilon > updatesOnly, 'the losses cost ε too');
+});
+
 test('the accountant file survives a restart: spent budget is not reset', () => {
   const dir = join(tmp.dir, 'restart');
   mkdirSync(dir);
@@ -74,11 +110,12 @@ test('the accountant file survives a restart: spent budget is not reset', () => 
   assert.not.ok(third.admit(announce(5)).contribute, 'still spent after another restart');
   assert.is(third.status().state, 'budget-spent');
   const file = JSON.parse(readFileSync(join(dir, PRIVACY_STATE_FILE), 'utf8')) as { history: unknown; rounds: number };
-  assert.equal(file.history, [{ samplingRate: 1, noiseMultiplier: 2, steps: 3 }]);
+  const charged = combinedNoiseMultiplier(2, SETTINGS.loss_noise_multiplier);
+  assert.equal(file.history, [{ samplingRate: 1, noiseMultiplier: charged, steps: 3 }]);
   // A changed noise multiplier composes as a second group, priced with the old one.
   const louder = new UpdatePrivacy({ settings: { ...settings, noise_multiplier: 50, epsilon_budget: 1e9 }, store: fileAccountantStore(dir), logger });
   assert.ok(louder.admit(announce(6)).contribute);
-  const both = new PrivacyAccountant([{ samplingRate: 1, noiseMultiplier: 2, steps: 3 }, { samplingRate: 1, noiseMultiplier: 50, steps: 1 }]).spent(1e-5).epsilon;
+  const both = new PrivacyAccountant([{ samplingRate: 1, noiseMultiplier: charged, steps: 3 }, { samplingRate: 1, noiseMultiplier: combinedNoiseMultiplier(50, SETTINGS.loss_noise_multiplier), steps: 1 }]).spent(1e-5).epsilon;
   assert.ok(Math.abs(louder.status().epsilon - both) < 1e-12);
 });
 
@@ -125,7 +162,7 @@ test('sampling_rate < 1: the agent draws its own participation, and every round 
 });
 
 test('settings out of range are CONFIG_INVALID naming the key', () => {
-  for (const [key, value] of [['noise_multiplier', 0], ['clip_norm', -1], ['delta', 1], ['sampling_rate', 0], ['epsilon_budget', 0]] as const) {
+  for (const [key, value] of [['noise_multiplier', 0], ['clip_norm', -1], ['delta', 1], ['sampling_rate', 0], ['epsilon_budget', 0], ['loss_noise_multiplier', 0], ['loss_clip', Infinity]] as const) {
     assert.throws(() => validateSettings({ ...SETTINGS, epsilon_budget: 1, [key]: value }), (e: unknown) => isIcosflError(e, 'CONFIG_INVALID') && (e as Error).message.startsWith(`privacy.${key} must be`), key);
   }
 });
