@@ -85,6 +85,7 @@ export function maybeAnnounce(step: Step): void {
     model: settings.model,
     configHash: settings.configHash,
     ...(next.selection ? { selection: next.selection } : {}),
+    ...(settings.shards > 1 ? { shards: settings.shards } : {}),
   };
   const current: RoundState = {
     round,
@@ -132,10 +133,15 @@ export function publishGlobal(step: Step): void {
   step.emit({ type: 'publish-global', header: globalHeader(step, c), source: c.source, previousChunks: step.state.globalChunks });
 }
 
-/** Collection may close early: the quorum is in and every expected agent has answered. */
-export function collectionComplete(c: RoundState, minAgents: number): boolean {
+/**
+ * Collection may close early: the quorum is in and every expected agent has answered, or (sharded
+ * rounds) every shard's partial sum is in: no other update can come.
+ */
+export function collectionComplete(c: RoundState, minAgents: number, shards = 1): boolean {
   const n = Object.keys(c.updates).length;
-  return n >= minAgents && c.expected.every((a) => a in c.updates);
+  if (n < minAgents) return false;
+  if (shards > 1 && Object.keys(c.partials ?? {}).length === shards) return true;
+  return c.expected.every((a) => a in c.updates);
 }
 
 /** Who must acknowledge: the round's contributors, or for a final every agent expected. */
@@ -165,8 +171,12 @@ export function closeCollection(step: Step, why: 'complete' | 'deadline'): void 
     if (score !== null && !session.scores.some((s) => s.round === 0)) step.set({ session: { ...session, scores: [{ round: 0, score }, ...session.scores] } });
   }
   step.patchCurrent({ status: 'aggregating' });
-  step.emit({ type: 'aggregate', round: c.round, agents });
-  step.log('info', 'collection closed', { round: c.round, phase: c.phase, updates: agents.length, expected: c.expected.length, why });
+  // Agents summed by a shard's worker are in that shard's partial, not stored one by one.
+  const inPartials = new Set(Object.values(c.partials ?? {}).flatMap((p) => p.agents));
+  const shards = Object.keys(c.partials ?? {}).map(Number).sort((a, b) => a - b);
+  const direct = inPartials.size === 0 ? agents : agents.filter((a) => !inPartials.has(a));
+  step.emit({ type: 'aggregate', round: c.round, agents: direct, ...(shards.length > 0 ? { shards } : {}) });
+  step.log('info', 'collection closed', { round: c.round, phase: c.phase, updates: agents.length, expected: c.expected.length, why, ...(shards.length > 0 ? { partials: shards.length } : {}) });
 }
 
 /** Pooled relative loss of the finite (or infinite) reports; null when there is none. */

@@ -5,7 +5,7 @@ import type { Message } from '../../common/protocol/messages.js';
 import type { Messenger } from '../../common/transport/messenger.js';
 import type { AggregationStrategy } from '../strategy/aggregation.js';
 import type { Effect, RoundEvent } from './events.js';
-import type { RoundJournal } from './journal.js';
+import { partialBodyKey, type RoundJournal } from './journal.js';
 import { reduce } from './reducer.js';
 import { expectedParams, initialState, type CoordinatorState, type RoundSettings, type RoundSummary } from './state.js';
 
@@ -65,7 +65,7 @@ export class RoundRunner extends EventEmitter {
     if (state.federation !== settings.federation) {
       throw new IcosflError('CONFIG_INVALID', `the coordinator state belongs to federation '${state.federation}', the config names '${settings.federation}'; use another state_dir`);
     }
-    for (const e of loaded.events) state = reduce(state, e, settings, (b, p, s) => this.#o.strategy.checkBody(b, p, s)).state;
+    for (const e of loaded.events) state = reduce(state, e, settings, (b, p, s) => this.#o.strategy.checkBody(b, p, s), (b, p, c, s) => this.#o.strategy.checkPartial(b, p, c, s)).state;
     if (state.configHash !== settings.configHash) {
       // Rounds of the old model cannot be finished with the new one: the session starts over.
       logger.warn({ old: state.configHash, new: settings.configHash }, 'the model configuration changed; the session in progress ends and a new one starts');
@@ -94,6 +94,7 @@ export class RoundRunner extends EventEmitter {
     if (m.type === 'update') return this.dispatch({ type: 'update', now, message: m });
     if (m.type === 'ack') return this.dispatch({ type: 'ack', now, message: m });
     if (m.type === 'presence') return this.dispatch({ type: 'presence', now, message: m });
+    if (m.type === 'partial') return this.dispatch({ type: 'partial', now, message: m });
     // announce/global: the messenger only takes the agents' types, so this is a bug.
     this.#o.logger.error({ type: m.type }, 'coordinator received a coordinator message');
     return Promise.resolve();
@@ -114,7 +115,7 @@ export class RoundRunner extends EventEmitter {
   async #process(event: RoundEvent): Promise<void> {
     if (this.#stopped) return;
     const { settings, journal } = this.#o;
-    const r = reduce(this.#state, event, settings, (b, p, s) => this.#o.strategy.checkBody(b, p, s));
+    const r = reduce(this.#state, event, settings, (b, p, s) => this.#o.strategy.checkBody(b, p, s), (b, p, c, s) => this.#o.strategy.checkPartial(b, p, c, s));
     if (r.durable) journal.append(event);
     this.#state = r.state;
     for (const e of r.effects) await this.#effect(e);
@@ -153,7 +154,12 @@ export class RoundRunner extends EventEmitter {
           const started = performance.now();
           try {
             const bodies = journal.updateBodies(e.round, e.agents);
-            const sum = strategy.aggregate(bodies.map((body, i) => ({ body, samples: c.updates[e.agents[i]!]!.samples })), params);
+            const inputs = bodies.map((body, i) => ({ body, samples: c.updates[e.agents[i]!]!.samples }));
+            // Sharded: each shard's partial sum (the accumulator adds aggregates as it adds updates).
+            const shards = e.shards ?? [];
+            const partials = journal.updateBodies(e.round, shards.map(partialBodyKey));
+            partials.forEach((body, i) => inputs.push({ body, samples: c.partials![String(shards[i])]!.agents.reduce((s, a) => s + c.updates[a]!.samples, 0) }));
+            const sum = strategy.aggregate(inputs, params);
             journal.putAggregate(e.round, sum.bytes);
             logger.debug({ round: e.round, ms: performance.now() - started }, 'sum computed');
             await this.dispatch({ type: 'aggregated', now: this.#now(), round: e.round, clients: sum.clients, totalSamples: sum.totalSamples, bytes: sum.bytes.length });

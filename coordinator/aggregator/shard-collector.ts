@@ -1,0 +1,132 @@
+import type { CoordinatorBundle } from '../../common/crypto/bundle.js';
+import { UpdateAccumulator } from '../../common/crypto/aggregate.js';
+import { modelParamCount, ridgePayloadLength } from '../../common/protocol/federation-model.js';
+import type { Announce, PartialAgent, PartialSum, Presence, Update } from '../../common/protocol/messages.js';
+import { shardOf } from '../../common/protocol/shards.js';
+import type { AggregationStrategy } from '../strategy/aggregation.js';
+
+/**
+ * One aggregator worker's view of the rounds (`icosfl-coordinator aggregate --shard K/S`): which
+ * round the leader announced, the updates of shard K's agents for it, who of the shard is online.
+ * No clock and no I/O: the worker (worker.ts) feeds it messages with their arrival time and asks
+ * `due(now)` whether to send the partial sum yet. Nothing is journaled: a restarted worker reads
+ * the retained announcement again, and a broker's persistent session delivers what it missed.
+ *
+ * An update is taken under the same rules as the leader's (on-update.ts), checked by the same
+ * strategy, so a bad one is refused here, where its round's sum is built, not in the middle of it.
+ */
+export interface ShardCollectorOptions {
+  shard: number;
+  shards: number;
+  federation: string;
+  bundle: CoordinatorBundle;
+  strategy: AggregationStrategy;
+  /** An agent not heard from for this long is not waited for. */
+  presenceTimeoutMs: number;
+  /** Send at the latest this long before the announcement's deadline. */
+  marginMs: number;
+}
+
+export type Verdict = { taken: true } | { taken: false; reason: string; detail: string };
+
+interface Collecting {
+  announce: Announce;
+  updates: Map<string, { samples: number; windows: number; baseLoss: Update['baseLoss']; body: Uint8Array }>;
+  sent: boolean;
+}
+
+export class ShardCollector {
+  readonly #o: ShardCollectorOptions;
+  #round: Collecting | undefined;
+  /** Agents of this shard by last word: when heard from, whether taking part. */
+  readonly #seen = new Map<string, { at: number; active: boolean }>();
+
+  constructor(o: ShardCollectorOptions) {
+    if (!Number.isInteger(o.shards) || o.shards < 2 || !Number.isInteger(o.shard) || o.shard < 0 || o.shard >= o.shards) throw new RangeError(`shard ${o.shard}/${o.shards}: need 0 ≤ K < S, S ≥ 2`);
+    this.#o = o;
+  }
+
+  get round(): number | undefined {
+    return this.#round?.announce.round;
+  }
+
+  get updates(): number {
+    return this.#round?.updates.size ?? 0;
+  }
+
+  /** A (re)announced round: a new one starts a collection; the same one again changes nothing. */
+  onAnnounce(a: Announce): Verdict {
+    if (this.#round && a.round === this.#round.announce.round && a.session === this.#round.announce.session) return { taken: true };
+    if (this.#round && a.round < this.#round.announce.round) return { taken: false, reason: 'stale', detail: `announcement of round ${a.round} after round ${this.#round.announce.round}` };
+    if ((a.shards ?? 1) !== this.#o.shards) {
+      this.#round = undefined;
+      return { taken: false, reason: 'wrong-shard', detail: `round ${a.round} is announced with ${a.shards ?? 1} shard(s); this worker is shard ${this.#o.shard}/${this.#o.shards}` };
+    }
+    // The final round takes no updates: nothing to collect.
+    this.#round = a.phase === 'final' ? undefined : { announce: a, updates: new Map(), sent: false };
+    return { taken: true };
+  }
+
+  onPresence(p: Presence, now: number): void {
+    if (shardOf(p.agent, this.#o.shards) !== this.#o.shard) return;
+    this.#seen.set(p.agent, { at: now, active: p.state === 'online' || p.state === 'busy' });
+  }
+
+  onUpdate(m: Update, now: number): Verdict {
+    const c = this.#round;
+    const refuse = (reason: string, detail: string): Verdict => ({ taken: false, reason, detail });
+    if (!c || c.sent || m.round !== c.announce.round || m.session !== c.announce.session) return refuse(c && m.round === c.announce.round ? 'late' : 'stale', `update of ${m.agent} for round ${m.round}: ${c ? (c.sent ? `round ${c.announce.round}'s partial sum is sent` : `round ${c.announce.round} is collected`) : 'no round is collected'}`);
+    if (m.shard !== this.#o.shard || shardOf(m.agent, this.#o.shards) !== this.#o.shard) return refuse('wrong-shard', `update of ${m.agent} (shard ${shardOf(m.agent, this.#o.shards)}) at shard ${this.#o.shard}`);
+    if (c.updates.has(m.agent)) return { taken: true }; // a redelivery
+    if (m.phase !== c.announce.phase || m.codec !== c.announce.codec) return refuse('wrong-phase', `update of phase ${m.phase} (${m.codec}) for a ${c.announce.phase} round (${c.announce.codec})`);
+    if (m.samples > c.announce.weightCap || m.samples > m.windows) return refuse('weight', `update of ${m.agent} claims weight ${m.samples} (windows ${m.windows}); the round allows at most ${c.announce.weightCap}`);
+    const params = m.phase === 'ridge' ? ridgePayloadLength(c.announce.model) : modelParamCount(c.announce.model);
+    const bad = this.#o.strategy.checkBody(m.body, params, m.samples);
+    if (bad) return refuse('bad-body', `update of ${m.agent} refused: ${bad}`);
+    c.updates.set(m.agent, { samples: m.samples, windows: m.windows, baseLoss: m.baseLoss, body: m.body });
+    this.#seen.set(m.agent, { at: now, active: true });
+    return { taken: true };
+  }
+
+  /** Send now: every online agent of the shard has sent, or the margin before the deadline is reached (with at least one update). */
+  due(now: number): boolean {
+    const c = this.#round;
+    if (!c || c.sent || c.updates.size === 0) return false;
+    if (now >= c.announce.deadline - this.#o.marginMs) return true;
+    const since = now - this.#o.presenceTimeoutMs;
+    for (const [agent, s] of this.#seen) if (s.active && s.at >= since && !c.updates.has(agent)) return false;
+    return true;
+  }
+
+  /** The partial sum of the updates taken (sorted by agent, so its bytes never depend on arrival order); marks the round sent. */
+  partial(): PartialSum {
+    const c = this.#round;
+    if (!c || c.updates.size === 0) throw new RangeError('ShardCollector.partial: no update to sum');
+    const a = c.announce;
+    const agents = [...c.updates.keys()].sort();
+    const params = a.phase === 'ridge' ? ridgePayloadLength(a.model) : modelParamCount(a.model);
+    const acc = new UpdateAccumulator(this.#o.bundle, { paramCount: params });
+    const list: PartialAgent[] = [];
+    for (const agent of agents) {
+      const u = c.updates.get(agent)!;
+      acc.add(u.body);
+      list.push({ agent, samples: u.samples, windows: u.windows, bytes: u.body.length, ...(u.baseLoss === undefined ? {} : { baseLoss: u.baseLoss }) });
+    }
+    c.sent = true;
+    // The bodies are summed: keep only what a resend would need (none: the partial is sent once).
+    c.updates.clear();
+    for (const l of list) c.updates.set(l.agent, { samples: l.samples, windows: l.windows, baseLoss: l.baseLoss, body: new Uint8Array(0) });
+    return {
+      type: 'partial',
+      federation: this.#o.federation,
+      session: a.session,
+      round: a.round,
+      phase: a.phase as 'ridge' | 'fedavg',
+      shard: this.#o.shard,
+      shards: this.#o.shards,
+      codec: a.codec,
+      agents: list,
+      body: acc.finish(),
+    };
+  }
+}
