@@ -1,15 +1,16 @@
 import type { CoordinatorBundle } from '../../common/crypto/bundle.js';
 import { UpdateAccumulator } from '../../common/crypto/aggregate.js';
 import { modelParamCount, ridgePayloadLength } from '../../common/protocol/federation-model.js';
-import type { Announce, PartialAgent, PartialSum, Presence, Update } from '../../common/protocol/messages.js';
+import { announcedShards, type Announce, type PartialAgent, type PartialSum, type Update } from '../../common/protocol/messages.js';
 import { shardOf } from '../../common/protocol/shards.js';
 import type { AggregationStrategy } from '../strategy/aggregation.js';
 
 /**
  * One aggregator worker's view of the rounds (`icosfl-coordinator aggregate --shard K/S`): which
- * round the leader announced, the updates of shard K's agents for it, who of the shard is online.
- * No clock and no I/O: the worker (worker.ts) feeds it messages with their arrival time and asks
- * `due(now)` whether to send the partial sum yet. Nothing is journaled: a restarted worker reads
+ * round the leader announced and the updates of shard K's agents for it. No clock and no I/O: the
+ * worker (worker.ts) feeds it messages and asks `due(now)` whether to send the partial sum yet:
+ * once as many of its agents have sent as the announcement expects on shard K (the leader's count
+ * of them online), or at the margin before the deadline. Nothing is journaled: a restarted worker reads
  * the retained announcement again, and a broker's persistent session delivers what it missed.
  *
  * An update is taken under the same rules as the leader's (on-update.ts), checked by the same
@@ -21,8 +22,6 @@ export interface ShardCollectorOptions {
   federation: string;
   bundle: CoordinatorBundle;
   strategy: AggregationStrategy;
-  /** An agent not heard from for this long is not waited for. */
-  presenceTimeoutMs: number;
   /** Send at the latest this long before the announcement's deadline. */
   marginMs: number;
 }
@@ -38,8 +37,6 @@ interface Collecting {
 export class ShardCollector {
   readonly #o: ShardCollectorOptions;
   #round: Collecting | undefined;
-  /** Agents of this shard by last word: when heard from, whether taking part. */
-  readonly #seen = new Map<string, { at: number; active: boolean }>();
 
   constructor(o: ShardCollectorOptions) {
     if (!Number.isInteger(o.shards) || o.shards < 2 || !Number.isInteger(o.shard) || o.shard < 0 || o.shard >= o.shards) throw new RangeError(`shard ${o.shard}/${o.shards}: need 0 ≤ K < S, S ≥ 2`);
@@ -58,21 +55,16 @@ export class ShardCollector {
   onAnnounce(a: Announce): Verdict {
     if (this.#round && a.round === this.#round.announce.round && a.session === this.#round.announce.session) return { taken: true };
     if (this.#round && a.round < this.#round.announce.round) return { taken: false, reason: 'stale', detail: `announcement of round ${a.round} after round ${this.#round.announce.round}` };
-    if ((a.shards ?? 1) !== this.#o.shards) {
+    if (announcedShards(a) !== this.#o.shards) {
       this.#round = undefined;
-      return { taken: false, reason: 'wrong-shard', detail: `round ${a.round} is announced with ${a.shards ?? 1} shard(s); this worker is shard ${this.#o.shard}/${this.#o.shards}` };
+      return { taken: false, reason: 'wrong-shard', detail: `round ${a.round} is announced with ${announcedShards(a)} shard(s); this worker is shard ${this.#o.shard}/${this.#o.shards}` };
     }
     // The final round takes no updates: nothing to collect.
     this.#round = a.phase === 'final' ? undefined : { announce: a, updates: new Map(), sent: false };
     return { taken: true };
   }
 
-  onPresence(p: Presence, now: number): void {
-    if (shardOf(p.agent, this.#o.shards) !== this.#o.shard) return;
-    this.#seen.set(p.agent, { at: now, active: p.state === 'online' || p.state === 'busy' });
-  }
-
-  onUpdate(m: Update, now: number): Verdict {
+  onUpdate(m: Update): Verdict {
     const c = this.#round;
     const refuse = (reason: string, detail: string): Verdict => ({ taken: false, reason, detail });
     if (!c || c.sent || m.round !== c.announce.round || m.session !== c.announce.session) return refuse(c && m.round === c.announce.round ? 'late' : 'stale', `update of ${m.agent} for round ${m.round}: ${c ? (c.sent ? `round ${c.announce.round}'s partial sum is sent` : `round ${c.announce.round} is collected`) : 'no round is collected'}`);
@@ -84,18 +76,15 @@ export class ShardCollector {
     const bad = this.#o.strategy.checkBody(m.body, params, m.samples);
     if (bad) return refuse('bad-body', `update of ${m.agent} refused: ${bad}`);
     c.updates.set(m.agent, { samples: m.samples, windows: m.windows, baseLoss: m.baseLoss, body: m.body });
-    this.#seen.set(m.agent, { at: now, active: true });
     return { taken: true };
   }
 
-  /** Send now: every online agent of the shard has sent, or the margin before the deadline is reached (with at least one update). */
+  /** Send now: the shard's expected agents have all sent, or the margin before the deadline is reached (with at least one update). */
   due(now: number): boolean {
     const c = this.#round;
     if (!c || c.sent || c.updates.size === 0) return false;
     if (now >= c.announce.deadline - this.#o.marginMs) return true;
-    const since = now - this.#o.presenceTimeoutMs;
-    for (const [agent, s] of this.#seen) if (s.active && s.at >= since && !c.updates.has(agent)) return false;
-    return true;
+    return c.updates.size >= (c.announce.shards?.[this.#o.shard] ?? Infinity);
   }
 
   /** The partial sum of the updates taken (sorted by agent, so its bytes never depend on arrival order); marks the round sent. */

@@ -18,8 +18,7 @@ import { ShardCollector } from './shard-collector.js';
 
 /**
  * `icosfl-coordinator aggregate --shard K/S`: an aggregator worker. It reads the leader's retained
- * announcement, takes the updates agents publish on shard K's topic (and their presence, to know
- * whom to wait for), sums them without any key (wire kind 3 past 376 agents) and publishes one
+ * announcement, takes the updates agents publish on shard K's topic, sums them without any key (wire kind 3 past 376 agents) and publishes one
  * signed partial sum per round on partial/K for `serve`, which adds the partials. It signs with
  * the coordinator's own key (docs/decisions.md D12) and connects with the coordinator's broker
  * identity under its own client id (`<client_id>-shard-K`, a persistent session: updates sent
@@ -32,7 +31,6 @@ export interface AggregatorOptions {
   federation: string;
   bundle: CoordinatorBundle;
   logger: Logger;
-  presenceTimeoutMs: number;
   marginMs: number;
   chunkBytes?: number;
   signer?: Signer;
@@ -58,7 +56,7 @@ export class AggregatorWorker {
     this.messenger = new Messenger({
       transport: o.transport,
       federation: o.federation,
-      accept: new Set(['announce', 'update', 'presence']),
+      accept: new Set(['announce', 'update']),
       logger: o.logger,
       ...(o.chunkBytes === undefined ? {} : { chunkBytes: o.chunkBytes }),
       ...(o.signer ? { signer: o.signer } : {}),
@@ -66,14 +64,14 @@ export class AggregatorWorker {
       ...(o.agentBudget ? { agentBudget: o.agentBudget } : {}),
       now: this.#now,
     });
-    this.#collector = new ShardCollector({ shard: o.shard, shards: o.shards, federation: o.federation, bundle: o.bundle, strategy: ckksStrategy(o.bundle), presenceTimeoutMs: o.presenceTimeoutMs, marginMs: o.marginMs });
+    this.#collector = new ShardCollector({ shard: o.shard, shards: o.shards, federation: o.federation, bundle: o.bundle, strategy: ckksStrategy(o.bundle), marginMs: o.marginMs });
   }
 
   async start(): Promise<void> {
     const { transport, shard } = this.#o;
     this.messenger.onMessage((m) => this.#serial(() => this.#inbound(m)));
     const t = this.messenger.topics;
-    for (const filter of [t.round, t.shardUpdateFilter(shard), t.presenceFilter]) await transport.subscribe(filter);
+    for (const filter of [t.round, t.shardUpdateFilter(shard)]) await transport.subscribe(filter);
     const tick = () => {
       void this.#serial(() => this.#maybeSend());
       this.#timer = setTimeout(tick, this.#o.tickMs ?? 250);
@@ -88,7 +86,6 @@ export class AggregatorWorker {
   }
 
   async #inbound(m: Message): Promise<void> {
-    const now = this.#now();
     const log = this.#o.logger;
     if (m.type === 'announce') {
       const before = this.#collector.round;
@@ -96,11 +93,10 @@ export class AggregatorWorker {
       if (!v.taken) log.warn({ reason: v.reason, round: m.round }, v.detail);
       else if (this.#collector.round !== before) {
         this.messenger.resetAgentBudgets();
-        log.info({ round: m.round, phase: m.phase, deadline: new Date(m.deadline).toISOString() }, 'collecting shard');
+        log.info({ round: m.round, phase: m.phase, expected: m.shards?.[this.#o.shard] ?? null, deadline: new Date(m.deadline).toISOString() }, 'collecting shard');
       }
-    } else if (m.type === 'presence') this.#collector.onPresence(m, now);
-    else if (m.type === 'update') {
-      const v = this.#collector.onUpdate(m, now);
+    } else if (m.type === 'update') {
+      const v = this.#collector.onUpdate(m);
       if (!v.taken) log.warn({ reason: v.reason, agent: m.agent, round: m.round }, v.detail);
     }
     await this.#maybeSend();
@@ -165,7 +161,6 @@ export async function runAggregator(load: LoadOptions, spec: { shard: number; sh
     federation: federation.id,
     bundle,
     logger: log,
-    presenceTimeoutMs: config.federation.presence_timeout_s * 1000,
     marginMs: config.federation.partial_margin_s * 1000,
     chunkBytes: config.broker.chunk_bytes,
     agentBudget: { maxBytes: config.federation.agent_bytes_per_round, maxMessages: config.federation.agent_messages_per_round },

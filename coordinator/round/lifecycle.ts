@@ -1,7 +1,9 @@
 import { RIDGE_POOLED_LAMBDAS, ridgeHeads } from '../../common/protocol/federation-model.js';
 import type { Announce, GlobalHeader, Phase, Selection } from '../../common/protocol/messages.js';
+import { shardOf } from '../../common/protocol/shards.js';
 import { pooledRelativeLoss } from '../strategy/model-selection.js';
 import type { AckRecord, RoundState, RoundSummary, SessionState } from './state.js';
+import type { Effect } from './events.js';
 import type { Step } from './step.js';
 
 /**
@@ -85,7 +87,7 @@ export function maybeAnnounce(step: Step): void {
     model: settings.model,
     configHash: settings.configHash,
     ...(next.selection ? { selection: next.selection } : {}),
-    ...(settings.shards > 1 ? { shards: settings.shards } : {}),
+    ...(settings.shards > 1 ? { shards: expectedPerShard(online, settings.shards) } : {}),
   };
   const current: RoundState = {
     round,
@@ -112,6 +114,13 @@ export function maybeAnnounce(step: Step): void {
   step.log('info', 'round announced', { round, session: session.session, phase: next.phase, step: next.step, expected: online.length, weightCap: announce.weightCap, deadline: new Date(deadline).toISOString() });
   // The final round sums nothing: its global is the best round's aggregate, sent at once.
   if (next.phase === 'final') publishGlobal(step);
+}
+
+/** How many of the agents online at an announcement each shard's worker should wait for. */
+export function expectedPerShard(online: readonly string[], shards: number): number[] {
+  const counts = new Array<number>(shards).fill(0);
+  for (const a of online) counts[shardOf(a, shards)]!++;
+  return counts;
 }
 
 export function globalHeader(step: Step, c: RoundState): GlobalHeader {
@@ -171,12 +180,18 @@ export function closeCollection(step: Step, why: 'complete' | 'deadline'): void 
     if (score !== null && !session.scores.some((s) => s.round === 0)) step.set({ session: { ...session, scores: [{ round: 0, score }, ...session.scores] } });
   }
   step.patchCurrent({ status: 'aggregating' });
-  // Agents summed by a shard's worker are in that shard's partial, not stored one by one.
+  const effect = aggregateEffect(c);
+  step.emit(effect);
+  step.log('info', 'collection closed', { round: c.round, phase: c.phase, updates: agents.length, expected: c.expected.length, why, ...(effect.shards ? { partials: effect.shards.length } : {}) });
+}
+
+/** What to sum for a round: its agents' stored updates, but those a shard's worker summed, which are in that shard's partial. */
+export function aggregateEffect(c: RoundState): Extract<Effect, { type: 'aggregate' }> {
+  const agents = Object.keys(c.updates).sort();
   const inPartials = new Set(Object.values(c.partials ?? {}).flatMap((p) => p.agents));
   const shards = Object.keys(c.partials ?? {}).map(Number).sort((a, b) => a - b);
   const direct = inPartials.size === 0 ? agents : agents.filter((a) => !inPartials.has(a));
-  step.emit({ type: 'aggregate', round: c.round, agents: direct, ...(shards.length > 0 ? { shards } : {}) });
-  step.log('info', 'collection closed', { round: c.round, phase: c.phase, updates: agents.length, expected: c.expected.length, why, ...(shards.length > 0 ? { partials: shards.length } : {}) });
+  return { type: 'aggregate', round: c.round, agents: direct, ...(shards.length > 0 ? { shards } : {}) };
 }
 
 /** Pooled relative loss of the finite (or infinite) reports; null when there is none. */
