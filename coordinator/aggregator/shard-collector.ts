@@ -1,5 +1,7 @@
 import type { CoordinatorBundle } from '../../common/crypto/bundle.js';
 import { UpdateAccumulator } from '../../common/crypto/aggregate.js';
+import { deriveParams } from '../../common/crypto/params.js';
+import { expandAboveClients } from '../../common/crypto/wire.js';
 import { modelParamCount, ridgePayloadLength } from '../../common/protocol/federation-model.js';
 import { announcedShards, type Announce, type PartialAgent, type PartialSum, type Update } from '../../common/protocol/messages.js';
 import { shardOf } from '../../common/protocol/shards.js';
@@ -94,7 +96,11 @@ export class ShardCollector {
     const a = c.announce;
     const agents = [...c.updates.keys()].sort();
     const params = a.phase === 'ridge' ? ridgePayloadLength(a.model) : modelParamCount(a.model);
-    const acc = new UpdateAccumulator(this.#o.bundle, { paramCount: params });
+    // When the round's whole aggregate will be expanded (over 376 agents expected in all), expand
+    // here: the seed expansions are the costly part, and they belong on the workers, not the leader.
+    const expected = (a.shards ?? []).reduce((s, n) => s + n, 0);
+    const expand = expected > expandAboveClients(deriveParams(this.#o.bundle.params));
+    const acc = new UpdateAccumulator(this.#o.bundle, { paramCount: params, ...(expand ? { expandAbove: 0 } : {}) });
     const list: PartialAgent[] = [];
     for (const agent of agents) {
       const u = c.updates.get(agent)!;

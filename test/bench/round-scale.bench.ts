@@ -32,6 +32,8 @@ import { startLightAgents, type LightAgents } from './light-agents.js';
  * with the coordinator's); the plaintext run, which cannot shard, stays unsharded. Then
  * coordinator_rss_mb is serve's and workers_rss_mb the largest worker's.
  *
+ * BENCH_PLAINTEXT=0 skips the plaintext run (plaintext_round_s and he_vs_plaintext are then null).
+ *
  * Other knobs: BENCH_AGENT_PROCS (light-agent processes; default one per 500 agents, at most 4),
  * BENCH_TIMEOUT_S (per coordinator run, default 600), BENCH_CPU_PROF=DIR (the coordinator runs
  * with --cpu-prof into DIR), BENCH_COORDINATOR_NODE_ARGS (more node flags for it, e.g. --trace-gc),
@@ -369,11 +371,11 @@ async function main(): Promise<void> {
       const he = await runCoordinator({ ...common, codec: 'ckks', bodiesFile: ckksFile, bodyBytes: ckksBytes });
       const heLog = join(dir, `ckks-${n}`, 'coordinator.log');
       he.phases = phaseTimes(heLog, he.rounds.map((r) => r.round));
-      const plain = await runCoordinator({ ...common, codec: 'plaintext', bodiesFile: plainFile, bodyBytes: params * 4 });
-      plain.phases = phaseTimes(join(dir, `plaintext-${n}`, 'coordinator.log'), plain.rounds.map((r) => r.round));
+      const plain = process.env.BENCH_PLAINTEXT === '0' ? undefined : await runCoordinator({ ...common, codec: 'plaintext', bodiesFile: plainFile, bodyBytes: params * 4 });
+      if (plain) plain.phases = phaseTimes(join(dir, `plaintext-${n}`, 'coordinator.log'), plain.rounds.map((r) => r.round));
       const heS = median(he.rounds.map((r) => (r.closedAt - r.announcedAt) / 1000));
-      const plainS = median(plain.rounds.map((r) => (r.closedAt - r.announcedAt) / 1000));
-      for (const [name, r] of [['ckks', he], ['plaintext', plain]] as const) {
+      const plainS = plain ? median(plain.rounds.map((r) => (r.closedAt - r.announcedAt) / 1000)) : null;
+      for (const [name, r] of [['ckks', he], ...(plain ? [['plaintext', plain] as const] : [])] as const) {
         const ph = r.phases ? `collect ${r.phases.collect.toFixed(2)} s, sum ${r.phases.sum.toFixed(2)} s, publish+acks ${r.phases.publishAck.toFixed(2)} s` : 'phases: not in the log';
         const cores = (x: number) => `${x.toFixed(1)} s (${((x / r.wallS) * 100).toFixed(0)} % of a core)`;
         log(`${name} N=${n}: median round ${median(r.rounds.map((x) => (x.closedAt - x.announcedAt) / 1000)).toFixed(2)} s (${ph}); over ${r.wallS.toFixed(1)} s of rounds CPU: coordinator ${cores(r.coordinatorCpuS)}, aggregator workers ${cores(r.workersCpuS)}, mosquitto ${cores(r.brokerCpuS)}, light agents ${cores(r.agentCpuS)}, everything else ${cores(r.machineS - r.coordinatorCpuS - r.workersCpuS - r.brokerCpuS - r.agentCpuS)}; rejected ${JSON.stringify(r.rejected)}`);
@@ -385,7 +387,7 @@ async function main(): Promise<void> {
           rounds: ROUNDS,
           round_overhead_s: heS,
           plaintext_round_s: plainS,
-          he_vs_plaintext: heS / plainS,
+          he_vs_plaintext: plainS === null ? null : heS / plainS,
           coordinator_rss_mb: Math.round(he.rssMb * 10) / 10,
           shards: SHARDS >= 2 ? SHARDS : 0,
           ...(SHARDS >= 2 ? { workers_rss_mb: Math.round(he.workersRssMb * 10) / 10 } : {}),

@@ -1,7 +1,7 @@
 import { lossFromWire, type PartialSum } from '../../../common/protocol/messages.js';
 import { shardOf } from '../../../common/protocol/shards.js';
 import { collectionComplete, closeCollection } from '../lifecycle.js';
-import { expectedParams, type UpdateRecord } from '../state.js';
+import { expectedParams, type AgentRecord, type UpdateRecord } from '../state.js';
 import type { Step } from '../step.js';
 
 /**
@@ -58,10 +58,9 @@ export function onPartial(step: Step, m: PartialSum, checkPartial: PartialCheck)
   }
   const agents = m.agents.map((a) => a.agent).sort();
   const next = step.patchCurrent({ updates, expected: [...expected].sort(), partials: { ...c.partials, [String(m.shard)]: { agents, bytes: m.body.length } } });
-  for (const a of agents) {
-    const rec = step.agent(a);
-    step.patchAgent(a, { lastSeen: step.now, lastRound: m.round, rounds: (rec?.rounds ?? 0) + 1, lastError: null, ...(rec ? {} : { state: 'online' as const }) });
-  }
+  const patches: Record<string, (old: AgentRecord | undefined) => Partial<AgentRecord>> = {};
+  for (const a of agents) patches[a] = (rec) => ({ lastSeen: step.now, lastRound: m.round, rounds: (rec?.rounds ?? 0) + 1, lastError: null });
+  step.patchAgents(patches);
   step.log('info', 'partial sum accepted', { ...who, samples, bytes: m.body.length });
   if (collectionComplete(next, step.settings.minAgents, shards)) closeCollection(step, 'complete');
 }
