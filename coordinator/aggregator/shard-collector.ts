@@ -32,7 +32,16 @@ export type Verdict = { taken: true } | { taken: false; reason: string; detail: 
 
 interface Collecting {
   announce: Announce;
-  updates: Map<string, { samples: number; windows: number; baseLoss: Update['baseLoss']; body: Uint8Array }>;
+  params: number;
+  updates: Map<string, { samples: number; windows: number; baseLoss: Update['baseLoss']; bytes: number; body: Uint8Array | undefined }>;
+  /**
+   * When the round's aggregate will be expanded (over 376 agents expected in all): the running sum,
+   * each update added (its seed expanded) as it arrives, so the expansions are spread over the
+   * intake rather than done at once when the partial is due; an expanded sum's bytes do not depend
+   * on the order. Otherwise the bodies are kept and summed in agent order at the end (a seeded
+   * aggregate lists its seeds in the order added).
+   */
+  running: UpdateAccumulator | undefined;
   sent: boolean;
 }
 
@@ -62,7 +71,16 @@ export class ShardCollector {
       return { taken: false, reason: 'wrong-shard', detail: `round ${a.round} is announced with ${announcedShards(a)} shard(s); this worker is shard ${this.#o.shard}/${this.#o.shards}` };
     }
     // The final round takes no updates: nothing to collect.
-    this.#round = a.phase === 'final' ? undefined : { announce: a, updates: new Map(), sent: false };
+    if (a.phase === 'final') {
+      this.#round = undefined;
+      return { taken: true };
+    }
+    const params = a.phase === 'ridge' ? ridgePayloadLength(a.model) : modelParamCount(a.model);
+    // Expanded here when the round's whole aggregate will be: the seed expansions are the costly
+    // part, and they belong on the workers, not the leader.
+    const expected = (a.shards ?? []).reduce((s, n) => s + n, 0);
+    const expand = expected > expandAboveClients(deriveParams(this.#o.bundle.params));
+    this.#round = { announce: a, params, updates: new Map(), running: expand ? new UpdateAccumulator(this.#o.bundle, { paramCount: params, expandAbove: 0 }) : undefined, sent: false };
     return { taken: true };
   }
 
@@ -74,10 +92,17 @@ export class ShardCollector {
     if (c.updates.has(m.agent)) return { taken: true }; // a redelivery
     if (m.phase !== c.announce.phase || m.codec !== c.announce.codec) return refuse('wrong-phase', `update of phase ${m.phase} (${m.codec}) for a ${c.announce.phase} round (${c.announce.codec})`);
     if (m.samples > c.announce.weightCap || m.samples > m.windows) return refuse('weight', `update of ${m.agent} claims weight ${m.samples} (windows ${m.windows}); the round allows at most ${c.announce.weightCap}`);
-    const params = m.phase === 'ridge' ? ridgePayloadLength(c.announce.model) : modelParamCount(c.announce.model);
-    const bad = this.#o.strategy.checkBody(m.body, params, m.samples);
+    const bad = this.#o.strategy.checkBody(m.body, c.params, m.samples);
     if (bad) return refuse('bad-body', `update of ${m.agent} refused: ${bad}`);
-    c.updates.set(m.agent, { samples: m.samples, windows: m.windows, baseLoss: m.baseLoss, body: m.body });
+    if (c.running) {
+      try {
+        c.running.add(m.body);
+      } catch (err) {
+        // A replayed ciphertext under another agent's name, or Σ n_k over the bound: the sum is unchanged.
+        return refuse('bad-body', `update of ${m.agent} refused: ${(err as Error).message}`);
+      }
+    }
+    c.updates.set(m.agent, { samples: m.samples, windows: m.windows, baseLoss: m.baseLoss, bytes: m.body.length, body: c.running ? undefined : m.body });
     return { taken: true };
   }
 
@@ -95,22 +120,17 @@ export class ShardCollector {
     if (!c || c.updates.size === 0) throw new RangeError('ShardCollector.partial: no update to sum');
     const a = c.announce;
     const agents = [...c.updates.keys()].sort();
-    const params = a.phase === 'ridge' ? ridgePayloadLength(a.model) : modelParamCount(a.model);
-    // When the round's whole aggregate will be expanded (over 376 agents expected in all), expand
-    // here: the seed expansions are the costly part, and they belong on the workers, not the leader.
-    const expected = (a.shards ?? []).reduce((s, n) => s + n, 0);
-    const expand = expected > expandAboveClients(deriveParams(this.#o.bundle.params));
-    const acc = new UpdateAccumulator(this.#o.bundle, { paramCount: params, ...(expand ? { expandAbove: 0 } : {}) });
+    const acc = c.running ?? new UpdateAccumulator(this.#o.bundle, { paramCount: c.params });
     const list: PartialAgent[] = [];
     for (const agent of agents) {
       const u = c.updates.get(agent)!;
-      acc.add(u.body);
-      list.push({ agent, samples: u.samples, windows: u.windows, bytes: u.body.length, ...(u.baseLoss === undefined ? {} : { baseLoss: u.baseLoss }) });
+      if (u.body) acc.add(u.body);
+      // The body is summed: only what answers a redelivery stays.
+      u.body = undefined;
+      list.push({ agent, samples: u.samples, windows: u.windows, bytes: u.bytes, ...(u.baseLoss === undefined ? {} : { baseLoss: u.baseLoss }) });
     }
     c.sent = true;
-    // The bodies are summed: keep only what a resend would need (none: the partial is sent once).
-    c.updates.clear();
-    for (const l of list) c.updates.set(l.agent, { samples: l.samples, windows: l.windows, baseLoss: l.baseLoss, body: new Uint8Array(0) });
+    c.running = undefined;
     return {
       type: 'partial',
       federation: this.#o.federation,

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRequest } from '../../common/control/client.js';
-import { AgentCipher, generateFederation, writeFederation } from '../../common/crypto/index.js';
+import { AgentCipher, DEFAULT_MAX_ROUND_SAMPLES, generateFederation, writeFederation } from '../../common/crypto/index.js';
 import { DEFAULT_FEDERATION_MODEL, modelParamCount } from '../../common/protocol/federation-model.js';
 import { startMosquitto, type MosquittoBroker } from '../helpers/mosquitto.js';
 import { DIST, tempDir } from '../helpers/paths.js';
@@ -54,7 +54,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 600);
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const KEEP = process.env.BENCH_KEEP === '1';
-const SAMPLES = 100;
+/** n_k of every light agent: 100, or less where the weight cap of the largest N is below it (D4: 83 at 10,000). */
+let SAMPLES = 100;
 const WINDOWS = 100;
 const MOSQUITTO_CONFIG = (process.env.BENCH_MOSQUITTO_CONFIG ?? 'max_inflight_messages 100;max_queued_messages 100000').split(';').map((s) => s.trim()).filter(Boolean);
 const SHARDS = Number(process.env.BENCH_SHARDS ?? 0);
@@ -348,6 +349,7 @@ async function main(): Promise<void> {
   const federation = 'round-scale';
   const params = modelParamCount(DEFAULT_FEDERATION_MODEL);
   const maxN = Math.max(...AGENTS);
+  SAMPLES = Math.min(100, Math.floor(DEFAULT_MAX_ROUND_SAMPLES / Math.ceil(1.25 * maxN)));
   try {
     const fed = await generateFederation({ federationId: federation });
     const keyDir = join(dir, 'keys');

@@ -8,6 +8,7 @@ import { shardOf } from '../../../common/protocol/shards.js';
 import { COORDINATOR_SIGNER, generateSigningKey, signBlock, verifyBlock, NonceCache } from '../../../common/protocol/signature.js';
 import { createPublicKey } from 'node:crypto';
 import { ShardCollector } from '../../../coordinator/aggregator/shard-collector.js';
+import { KIND_EXPANDED } from '../../../common/crypto/wire.js';
 import { ckksStrategy } from '../../../coordinator/strategy/aggregation.js';
 import { isIcosflError } from '../../../common/errors.js';
 
@@ -91,6 +92,18 @@ test('takes only its own shard of the announced round, waits for as many agents 
   d.onAnnounce(a);
   for (const u of [...us].reverse()) d.onUpdate(u);
   assert.equal(d.partial().body, p.body);
+  // A round whose whole aggregate will be expanded (over 376 agents expected): summed as the
+  // updates arrive, written as kind 3, the same bytes in either order, and the same decryption.
+  const big = { ...a, round: 6, shards: [400, 3, 2] };
+  const sums = [us, [...us].reverse()].map((order) => {
+    const x = collector();
+    x.onAnnounce(big);
+    for (const u of order) assert.ok(x.onUpdate({ ...u, round: 6 }).taken);
+    return x.partial().body;
+  });
+  assert.is(sums[0]![5], KIND_EXPANDED);
+  assert.equal(sums[0], sums[1]);
+  assert.equal(cipher.decryptAggregate(sums[0]!, { paramCount: PARAMS }).weights, out.weights);
   // The final round, and an announcement of another shard count, start no collection.
   const e = collector();
   assert.equal(e.onAnnounce({ ...a, phase: 'final', step: 0, round: 6 }), { taken: true });
