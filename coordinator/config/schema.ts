@@ -217,7 +217,7 @@ export const coordinatorConfigSchema = z
           .describe("Aggregator shards: 0 or 1, none (serve takes every update itself); S ≥ 2, agents publish to S shard topics, each summed by an `icosfl-coordinator aggregate --shard K/S` worker, and serve adds the workers' partial sums (needs codec 'ckks' and agents that know shards; docs/OPERATIONS.md)."),
         partial_margin_s: seconds(0, 3600)
           .default(DEFAULTS.federation.partial_margin_s)
-          .describe("An aggregator worker publishes its shard's partial sum this long before the round's deadline at the latest (earlier once every online agent of its shard has sent), so it reaches serve in time."),
+          .describe("An aggregator worker publishes its shard's partial sum this long before the round's deadline at the latest (earlier, once as many of its agents have sent as the announcement expects on its shard), so it reaches serve in time."),
       })
       .strict()
       .default({})
