@@ -35,6 +35,10 @@ export class CoordinatorKeyRing {
     return this.#strategies.get(keyId);
   }
 
+  bundleFor(keyId: string): CoordinatorBundle | undefined {
+    return this.#bundles.get(keyId);
+  }
+
   has(keyId: string): boolean {
     return this.#bundles.has(keyId);
   }

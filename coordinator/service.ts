@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { loadSigningKey } from '../common/crypto/signing-keys.js';
 import { COORDINATOR_SIGNER, publicKeyText, type Signer, type SignerKey } from '../common/protocol/signature.js';
 import { EnrolmentRegistry } from './enrolment.js';
@@ -99,7 +100,9 @@ export class CoordinatorService {
       (change) => security.info({ event: 'enrolment-changed', ...change, file: c.enrolled_agents }, 'enrolled agents changed'),
     );
     security.info({ event: 'key-loaded', signingKey: c.signing_key, publicKey: publicKeyText(key), enrolled: registry.size, file: c.enrolled_agents }, 'message signing on: taking only messages signed by enrolled agents');
-    return { signer: { id: COORDINATOR_SIGNER, key }, keyOf: (id) => registry.keyOf(id) };
+    // Aggregator workers sign their partial sums with this same key (docs/decisions.md D18).
+    const own = createPublicKey(key);
+    return { signer: { id: COORDINATOR_SIGNER, key }, keyOf: (id) => (id === COORDINATOR_SIGNER ? { key: own } : registry.keyOf(id)) };
   }
 
   /** The child logger of a component, one per name. */
@@ -141,6 +144,7 @@ export class CoordinatorService {
       sessions: c.federation.sessions,
       presenceTimeoutMs: seconds(c.federation.presence_timeout_s),
       resumeGraceMs: seconds(c.federation.resume_grace_s),
+      shards: c.federation.shards,
     });
     this.#settings = settings;
 
@@ -172,7 +176,7 @@ export class CoordinatorService {
     const messenger = new Messenger({
       transport,
       federation: federation.id,
-      accept: new Set(['update', 'ack', 'presence']),
+      accept: new Set(['update', 'ack', 'presence', ...(settings.shards > 1 ? (['partial'] as const) : [])]),
       logger: this.logger('messenger'),
       chunkBytes: c.broker.chunk_bytes,
       ...signing,
@@ -225,7 +229,7 @@ export class CoordinatorService {
       for (const e of keyRing.epochs()) if (e.epoch > active.epoch) void runner.dispatch({ type: 'keys-offered', now: Date.now(), ...e });
       this.#timers.push(setInterval(() => offer(keyRing.poll()), KEY_POLL_MS));
     }
-    for (const filter of [messenger.topics.updateFilter, messenger.topics.ackFilter, messenger.topics.presenceFilter]) await transport.subscribe(filter);
+    for (const filter of [messenger.topics.updateFilter, messenger.topics.ackFilter, messenger.topics.presenceFilter, ...(settings.shards > 1 ? [messenger.topics.partialFilter] : [])]) await transport.subscribe(filter);
     if (this.#stopping) return;
     // Every reconnection (after the subscriptions are back): a broker that restarted without
     // persistence lost the retained announcement and global, and what agents sent meanwhile.

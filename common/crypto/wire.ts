@@ -25,7 +25,7 @@ import { SEED_BYTES, type DerivedParams } from './params.js';
  * cost per update. Past EXPAND_ABOVE_CLIENTS the seeds outweigh one packed polynomial (376 × 64
  * bytes > 24,064), so the adder expands them into one c1 (kind 3): the aggregate stays at two
  * polynomials per ciphertext however many agents it holds, and a decrypting agent does one SEAL
- * decryption per ciphertext instead of one seed expansion per client (docs/decisions.md D12).
+ * decryption per ciphertext instead of one seed expansion per client (docs/decisions.md D18).
  */
 export const WIRE_MAGIC = 0x534b4349; // 'ICKS' read as little-endian uint32
 export const WIRE_VERSION = 1;

@@ -99,8 +99,13 @@ const announceSchema = z
     selection: selectionSchema.optional(),
     /** Federated dropout of this FedAvg round: each agent's kept hidden units follow from (seed, agent id) (dropout.ts). */
     dropout: dropoutSchema.optional(),
-    /** Aggregator shards (absent or 1: updates go to the leader): an agent publishes on shard shardOf(agent, shards). */
-    shards: z.number().int().min(1).max(MAX_SHARDS).optional(),
+    /**
+     * Sharded rounds (absent: updates go to the leader): the agents the round expects on each
+     * aggregator shard (online at the announcement, by shardOf); its length S is the shard count,
+     * and an agent publishes on shard shardOf(agent, S). A worker sends its partial sum once its
+     * shard's count is in.
+     */
+    shards: z.array(count).min(2).max(MAX_SHARDS).optional(),
   })
   .strict();
 
@@ -260,9 +265,14 @@ export function ackFor(g: GlobalHeader, agent: string, fields: Pick<Ack, 'ok'> &
   return { type: 'ack', federation: g.federation, agent, session: g.session, round: g.round, phase: g.phase, ...fields };
 }
 
+/** The shard count an announcement names: 1 when it is not sharded. */
+export function announcedShards(a: Pick<Announce, 'shards'>): number {
+  return a.shards?.length ?? 1;
+}
+
 /** Builds an update from the announcement it answers. */
 export function updateFor(a: Announce, agent: string, fields: Pick<Update, 'samples' | 'windows' | 'body'> & Partial<Pick<Update, 'baseLoss'>>): Update {
   if (a.phase === 'final') throw new RangeError('updateFor: the final round takes no updates');
-  const shard = a.shards !== undefined && a.shards > 1 ? { shard: shardOf(agent, a.shards) } : {};
+  const shard = a.shards !== undefined ? { shard: shardOf(agent, a.shards.length) } : {};
   return { type: 'update', federation: a.federation, agent, session: a.session, round: a.round, phase: a.phase, codec: a.codec, ...(a.keyEpoch !== undefined ? { keyEpoch: a.keyEpoch } : {}), ...fields, ...shard };
 }

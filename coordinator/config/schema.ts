@@ -4,6 +4,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../../co
 import { DEFAULT_CHUNK_BYTES } from '../../common/protocol/chunks.js';
 import { DEFAULT_FEDERATION_MODEL, federationModelSchema, type FederationModel } from '../../common/protocol/federation-model.js';
 import { ID_PATTERN } from '../../common/protocol/messages.js';
+import { MAX_SHARDS } from '../../common/protocol/shards.js';
 
 /**
  * The coordinator's configuration: `/etc/icosfl/coordinator.toml`, overridable by environment
@@ -107,6 +108,8 @@ export const DEFAULTS = {
     agent_bytes_per_round: 192 * 1024 * 1024,
     /** Per agent and round: one update and one ack, with room for resends after reconnects. */
     agent_messages_per_round: 16,
+    shards: 0,
+    partial_margin_s: 10,
   },
   http: {
     enabled: false,
@@ -209,6 +212,16 @@ export const coordinatorConfigSchema = z
           .max(1_000_000)
           .default(DEFAULTS.federation.agent_messages_per_round)
           .describe('update and ack messages one agent may send per round; the excess is refused as rate-limited before reassembly'),
+        shards: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_SHARDS)
+          .default(DEFAULTS.federation.shards)
+          .describe("Aggregator shards: 0 or 1, none (serve takes every update itself); S ≥ 2, agents publish to S shard topics, each summed by an `icosfl-coordinator aggregate --shard K/S` worker, and serve adds the workers' partial sums (needs codec 'ckks' and agents that know shards; docs/OPERATIONS.md)."),
+        partial_margin_s: seconds(0, 3600)
+          .default(DEFAULTS.federation.partial_margin_s)
+          .describe("An aggregator worker publishes its shard's partial sum this long before the round's deadline at the latest (earlier, once as many of its agents have sent as the announcement expects on its shard), so it reaches serve in time."),
       })
       .strict()
       .default({})
@@ -260,6 +273,12 @@ export const checkedCoordinatorConfigSchema = coordinatorConfigSchema.superRefin
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['coordinator', 'keys'], message: "must name the coordinator.json of `icosfl-coordinator keys init` when codec is 'ckks'" });
   }
   // Without a key bundle nothing else can say which federation this is.
+  if (c.coordinator.codec === 'plaintext' && c.federation.shards > 1) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['federation', 'shards'], message: "must be 0 or 1 when coordinator.codec is 'plaintext' (a plaintext partial would be an average, not a sum)" });
+  }
+  if (c.federation.shards > 1 && c.federation.partial_margin_s >= c.federation.round_timeout_s) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['federation', 'partial_margin_s'], message: `must be below round_timeout_s (${c.federation.round_timeout_s}) when shards > 1: the workers would publish before collecting anything` });
+  }
   if (c.coordinator.codec === 'plaintext' && c.federation.id === '') {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['federation', 'id'], message: "must be set when coordinator.codec is 'plaintext' (there is no key bundle to take the id from)" });
   }

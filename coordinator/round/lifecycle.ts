@@ -1,8 +1,10 @@
 import { dropoutSeed, unitWeights } from '../../common/protocol/dropout.js';
 import { RIDGE_POOLED_LAMBDAS, ridgeHeads } from '../../common/protocol/federation-model.js';
 import type { Announce, GlobalHeader, Phase, Selection } from '../../common/protocol/messages.js';
+import { shardOf } from '../../common/protocol/shards.js';
 import { pooledRelativeLoss } from '../strategy/model-selection.js';
 import { keysOf, type AckRecord, type RoundState, type RoundSummary, type SessionState } from './state.js';
+import type { Effect } from './events.js';
 import type { Step } from './step.js';
 
 /**
@@ -107,6 +109,7 @@ export function maybeAnnounce(step: Step): void {
     configHash: settings.configHash,
     ...(next.selection ? { selection: next.selection } : {}),
     ...(next.phase === 'fedavg' && settings.model.dropoutRate > 0 ? { dropout: { rate: settings.model.dropoutRate, seed: dropoutSeed(settings.federation, round) } } : {}),
+    ...(settings.shards > 1 ? { shards: expectedPerShard(online, settings.shards) } : {}),
   };
   const current: RoundState = {
     round,
@@ -146,6 +149,13 @@ function globalUnitWeights(step: Step, c: RoundState): number[] | undefined {
   return unitWeights(c.announce.dropout, contributors, step.settings.model.hiddenUnits);
 }
 
+/** How many of the agents online at an announcement each shard's worker should wait for. */
+export function expectedPerShard(online: readonly string[], shards: number): number[] {
+  const counts = new Array<number>(shards).fill(0);
+  for (const a of online) counts[shardOf(a, shards)]!++;
+  return counts;
+}
+
 export function globalHeader(step: Step, c: RoundState): GlobalHeader {
   const weights = globalUnitWeights(step, c);
   return {
@@ -168,10 +178,15 @@ export function publishGlobal(step: Step): void {
   step.emit({ type: 'publish-global', header: globalHeader(step, c), source: c.source, previousChunks: step.state.globalChunks });
 }
 
-/** Collection may close early: the quorum is in and every expected agent has answered. */
-export function collectionComplete(c: RoundState, minAgents: number): boolean {
+/**
+ * Collection may close early: the quorum is in and every expected agent has answered, or (sharded
+ * rounds) every shard's partial sum is in: no other update can come.
+ */
+export function collectionComplete(c: RoundState, minAgents: number, shards = 1): boolean {
   const n = Object.keys(c.updates).length;
-  return n >= minAgents && c.expected.every((a) => a in c.updates);
+  if (n < minAgents) return false;
+  if (shards > 1 && Object.keys(c.partials ?? {}).length === shards) return true;
+  return c.expected.every((a) => a in c.updates);
 }
 
 /** Who must acknowledge: the round's contributors, or for a final every agent expected. */
@@ -201,8 +216,18 @@ export function closeCollection(step: Step, why: 'complete' | 'deadline'): void 
     if (score !== null && !session.scores.some((s) => s.round === 0)) step.set({ session: { ...session, scores: [{ round: 0, score }, ...session.scores] } });
   }
   step.patchCurrent({ status: 'aggregating' });
-  step.emit({ type: 'aggregate', round: c.round, agents });
-  step.log('info', 'collection closed', { round: c.round, phase: c.phase, updates: agents.length, expected: c.expected.length, why });
+  const effect = aggregateEffect(c);
+  step.emit(effect);
+  step.log('info', 'collection closed', { round: c.round, phase: c.phase, updates: agents.length, expected: c.expected.length, why, ...(effect.shards ? { partials: effect.shards.length } : {}) });
+}
+
+/** What to sum for a round: its agents' stored updates, but those a shard's worker summed, which are in that shard's partial. */
+export function aggregateEffect(c: RoundState): Extract<Effect, { type: 'aggregate' }> {
+  const agents = Object.keys(c.updates).sort();
+  const inPartials = new Set(Object.values(c.partials ?? {}).flatMap((p) => p.agents));
+  const shards = Object.keys(c.partials ?? {}).map(Number).sort((a, b) => a - b);
+  const direct = inPartials.size === 0 ? agents : agents.filter((a) => !inPartials.has(a));
+  return { type: 'aggregate', round: c.round, agents: direct, ...(shards.length > 0 ? { shards } : {}) };
 }
 
 /** Pooled relative loss of the finite (or infinite) reports; null when there is none. */

@@ -2,6 +2,7 @@ import type { Reduction, RoundEvent } from './events.js';
 import { onAck } from './handlers/on-ack.js';
 import { onAggregated, onAggregationFailed } from './handlers/on-aggregated.js';
 import { onKeysOffered } from './handlers/on-keys-offered.js';
+import { onPartial, type PartialCheck } from './handlers/on-partial.js';
 import { onPresence } from './handlers/on-presence.js';
 import { onPublished } from './handlers/on-published.js';
 import { onPause, onResume } from './handlers/on-pause.js';
@@ -16,9 +17,10 @@ import { Step } from './step.js';
  * The coordinator's round state machine: (state, event) → (state, effects), with one handler per
  * event type (handlers/) and this one dispatcher. Pure: no clock (events carry it), no I/O (the
  * runner carries out the effects), the input state is never mutated. `checkBody` is the
- * strategy's pure check of an update body (a CKKS frame of the right layout, or plaintext).
+ * strategy's pure check of an update body (a CKKS frame of the right layout, or plaintext),
+ * `checkPartial` its check of a shard's partial sum (sharded rounds; without one, partials are refused).
  */
-export function reduce(state: CoordinatorState, event: RoundEvent, settings: RoundSettings, checkBody: BodyCheck): Reduction {
+export function reduce(state: CoordinatorState, event: RoundEvent, settings: RoundSettings, checkBody: BodyCheck, checkPartial: PartialCheck = () => 'this coordinator takes no partial sums'): Reduction {
   const step = new Step(state, settings, event.now);
   switch (event.type) {
     case 'start':
@@ -33,6 +35,9 @@ export function reduce(state: CoordinatorState, event: RoundEvent, settings: Rou
       break;
     case 'update':
       onUpdate(step, event.message, checkBody);
+      break;
+    case 'partial':
+      onPartial(step, event.message, checkPartial);
       break;
     case 'ack':
       onAck(step, event.message);

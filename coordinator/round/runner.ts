@@ -5,7 +5,7 @@ import type { Message } from '../../common/protocol/messages.js';
 import type { Messenger } from '../../common/transport/messenger.js';
 import type { AggregationStrategy } from '../strategy/aggregation.js';
 import type { Effect, RoundEvent } from './events.js';
-import type { RoundJournal } from './journal.js';
+import { partialBodyKey, type RoundJournal } from './journal.js';
 import { reduce } from './reducer.js';
 import { expectedParams, initialState, keysOf, type CoordinatorState, type RoundSettings, type RoundStatus, type RoundSummary } from './state.js';
 
@@ -76,7 +76,7 @@ export class RoundRunner extends EventEmitter {
     if (state.federation !== settings.federation) {
       throw new IcosflError('CONFIG_INVALID', `the coordinator state belongs to federation '${state.federation}', the config names '${settings.federation}'; use another state_dir`);
     }
-    for (const e of loaded.events) state = reduce(state, e, settings, this.#checkBody(state)).state;
+    for (const e of loaded.events) state = reduce(state, e, settings, this.#checkBody(state), this.#checkPartial(state)).state;
     if (state.configHash !== settings.configHash) {
       // Rounds of the old model cannot be finished with the new one: the session starts over.
       logger.warn({ old: state.configHash, new: settings.configHash }, 'the model configuration changed; the session in progress ends and a new one starts');
@@ -119,11 +119,21 @@ export class RoundRunner extends EventEmitter {
     };
   }
 
+  /** Partial sums are checked like bodies: against the bundle of the key the round is under. */
+  #checkPartial(state: CoordinatorState): (b: Uint8Array, p: number, c: number, s: number) => string | undefined {
+    return (b, p, c, s) => {
+      const keyId = state.current?.announce.keyId ?? '';
+      const strategy = this.#strategyOf(keyId);
+      return strategy ? strategy.checkPartial(b, p, c, s) : `this coordinator has no bundle of key ${keyId} (coordinator.keys, coordinator.next_keys)`;
+    };
+  }
+
   #inbound(m: Message): Promise<void> {
     const now = this.#now();
     if (m.type === 'update') return this.dispatch({ type: 'update', now, message: m });
     if (m.type === 'ack') return this.dispatch({ type: 'ack', now, message: m });
     if (m.type === 'presence') return this.dispatch({ type: 'presence', now, message: m });
+    if (m.type === 'partial') return this.dispatch({ type: 'partial', now, message: m });
     // announce/global: the messenger only takes the agents' types, so this is a bug.
     this.#o.logger.error({ type: m.type }, 'coordinator received a coordinator message');
     return Promise.resolve();
@@ -155,7 +165,7 @@ export class RoundRunner extends EventEmitter {
   async #process(event: RoundEvent): Promise<void> {
     if (this.#stopped) return;
     const { settings, journal } = this.#o;
-    const r = reduce(this.#state, event, settings, this.#checkBody(this.#state));
+    const r = reduce(this.#state, event, settings, this.#checkBody(this.#state), this.#checkPartial(this.#state));
     if (r.durable) journal.append(event);
     const before = this.#state.current;
     this.#state = r.state;
@@ -202,7 +212,12 @@ export class RoundRunner extends EventEmitter {
             const bodies = journal.updateBodies(e.round, e.agents);
             const keyStrategy = this.#strategyOf(c.announce.keyId);
             if (!keyStrategy) throw new IcosflError('CRYPTO_PARAMS_MISMATCH', `no bundle of key ${c.announce.keyId} (epoch ${c.announce.keyEpoch ?? 0}) to sum round ${e.round} with`);
-            const sum = keyStrategy.aggregate(bodies.map((body, i) => ({ body, samples: c.updates[e.agents[i]!]!.samples })), params);
+            const inputs = bodies.map((body, i) => ({ body, samples: c.updates[e.agents[i]!]!.samples }));
+            // Sharded: each shard's partial sum (the accumulator adds aggregates as it adds updates).
+            const shards = e.shards ?? [];
+            const partials = journal.updateBodies(e.round, shards.map(partialBodyKey));
+            partials.forEach((body, i) => inputs.push({ body, samples: c.partials![String(shards[i])]!.agents.reduce((s, a) => s + c.updates[a]!.samples, 0) }));
+            const sum = keyStrategy.aggregate(inputs, params);
             journal.putAggregate(e.round, sum.bytes);
             logger.debug({ round: e.round, ms: performance.now() - started }, 'sum computed');
             await this.dispatch({ type: 'aggregated', now: this.#now(), round: e.round, clients: sum.clients, totalSamples: sum.totalSamples, bytes: sum.bytes.length });

@@ -55,6 +55,17 @@ export class Step {
     this.state = { ...this.state, agents: { ...this.state.agents, [id]: { ...old, ...patch } } };
   }
 
+  /** patchAgent for many agents at once: one copy of the agents map, not one per agent (a partial sum lists thousands). */
+  patchAgents(patches: Record<string, (old: AgentRecord | undefined) => Partial<AgentRecord>>): void {
+    const agents = { ...this.state.agents };
+    for (const id in patches) {
+      const old = agents[id];
+      const base = old ?? { firstSeen: this.now, lastSeen: this.now, state: 'online' as const, reason: null, windows: null, lastRound: null, installed: null, rounds: 0, lastError: null };
+      agents[id] = { ...base, ...patches[id]!(old) };
+    }
+    this.state = { ...this.state, agents };
+  }
+
   reject(reason: string, msg: string, data: Record<string, unknown>): void {
     this.state = { ...this.state, rejected: { ...this.state.rejected, [reason]: (this.state.rejected[reason] ?? 0) + 1 } };
     const agent = data.agent;

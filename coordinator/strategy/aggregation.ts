@@ -16,6 +16,8 @@ export interface AggregationStrategy {
   readonly codec: Codec;
   /** Why the body is refused, or undefined. `params`: the layout's length; `samples`: the n_k its message claims. */
   checkBody(body: Uint8Array, params: number, samples: number): string | undefined;
+  /** Why a shard's partial sum is refused (it must sum exactly `clients` updates of Σ n_k = `samples`), or undefined. */
+  checkPartial(body: Uint8Array, params: number, clients: number, samples: number): string | undefined;
   /** Sums the updates (already checked), given in a fixed order so the bytes never depend on arrival order. */
   aggregate(updates: { body: Uint8Array; samples: number }[], params: number): { bytes: Uint8Array; clients: number; totalSamples: number };
 }
@@ -31,6 +33,16 @@ export function ckksStrategy(bundle: CoordinatorBundle): AggregationStrategy {
         if (h.totalSamples !== samples) return `the frame carries n_k = ${h.totalSamples}, the message claims ${samples}`;
         // Every residue below q: the adder would refuse it later, in the middle of the round's sum.
         checkFrame(d, body, params);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+    checkPartial(body, params, clients, samples) {
+      try {
+        const h = checkFrame(d, body, params);
+        if (h.kind === KIND_UPDATE) return "one agent's update where a partial sum belongs";
+        if (h.clients !== clients || h.totalSamples !== samples) return `the frame sums ${h.clients} clients and Σ n_k = ${h.totalSamples}, the message lists ${clients} agents and Σ n_k = ${samples}`;
         return undefined;
       } catch (err) {
         return (err as Error).message;
@@ -57,6 +69,10 @@ export function plaintextStrategy(): AggregationStrategy {
       const w = asFloats(body);
       for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i]!)) return `parameter ${i} is ${w[i]}`;
       return undefined;
+    },
+    checkPartial() {
+      // A plaintext partial would be an average, not a sum: sharding needs CKKS (the config refuses it).
+      return 'plaintext federations take no partial sums';
     },
     aggregate(updates) {
       const avg = fedAvg(updates.map((u) => ({ weights: asFloats(u.body), samples: u.samples })));

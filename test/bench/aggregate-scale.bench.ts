@@ -4,7 +4,7 @@ import { DEFAULT_FEDERATION_MODEL, modelParamCount } from '../../common/protocol
 
 /**
  * aggregate-scale: what an aggregate of K updates weighs and what decrypting it costs an agent,
- * seeded (kind 2: every agent's c1 seed carried, the form before D12) against expanded (kind 3:
+ * seeded (kind 2: every agent's c1 seed carried, the form before D18) against expanded (kind 3:
  * the adder expands the seeds into one summed c1), for the default model (one ciphertext) or
  * BENCH_PARAMS parameters.
  *

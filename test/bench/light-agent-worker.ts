@@ -108,7 +108,9 @@ function onAnnounce(a: LightAgent, m: Announce): void {
     return;
   }
   a.answered.add(m.round);
-  publish(a, topics.update(a.id), updateFor(m, a.id, { samples: cfg.samples, windows: cfg.windows, body: a.body }), () => stats.updatesSent++);
+  // A sharded round (announce.shards): the update names its shard and goes to that shard's topic.
+  const u = updateFor(m, a.id, { samples: cfg.samples, windows: cfg.windows, body: a.body });
+  publish(a, u.shard === undefined ? topics.update(a.id) : topics.shardUpdate(u.shard, a.id), u, () => stats.updatesSent++);
 }
 
 function onGlobalChunk(a: LightAgent, payload: Uint8Array): void {

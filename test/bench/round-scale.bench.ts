@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRequest } from '../../common/control/client.js';
-import { AgentCipher, generateFederation, writeFederation } from '../../common/crypto/index.js';
+import { AgentCipher, DEFAULT_MAX_ROUND_SAMPLES, generateFederation, writeFederation } from '../../common/crypto/index.js';
 import { DEFAULT_FEDERATION_MODEL, modelParamCount } from '../../common/protocol/federation-model.js';
 import { startMosquitto, type MosquittoBroker } from '../helpers/mosquitto.js';
 import { DIST, tempDir } from '../helpers/paths.js';
@@ -27,6 +27,13 @@ import { startLightAgents, type LightAgents } from './light-agents.js';
  *   bytes_per_round     median bytesIn + bytesOut of a CKKS round
  * Goals: 1,000 agents with round_overhead_s ≤ 10 on 2 cores, he_vs_plaintext ≤ 1.1, RSS ≤ 200 MB.
  *
+ * BENCH_SHARDS=S (≥ 2; default 0, none): the CKKS run gets `[federation] shards = S` and S
+ * `icosfl-coordinator aggregate --shard K/S` worker processes beside serve (their CPU is reported
+ * with the coordinator's); the plaintext run, which cannot shard, stays unsharded. Then
+ * coordinator_rss_mb is serve's and workers_rss_mb the largest worker's.
+ *
+ * BENCH_PLAINTEXT=0 skips the plaintext run (plaintext_round_s and he_vs_plaintext are then null).
+ *
  * Other knobs: BENCH_AGENT_PROCS (light-agent processes; default one per 500 agents, at most 4),
  * BENCH_TIMEOUT_S (per coordinator run, default 600), BENCH_CPU_PROF=DIR (the coordinator runs
  * with --cpu-prof into DIR), BENCH_COORDINATOR_NODE_ARGS (more node flags for it, e.g. --trace-gc),
@@ -47,9 +54,12 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 600);
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const KEEP = process.env.BENCH_KEEP === '1';
-const SAMPLES = 100;
+/** n_k of every light agent: 100, or less where the weight cap of the largest N is below it (D4: 83 at 10,000). */
+let SAMPLES = 100;
 const WINDOWS = 100;
 const MOSQUITTO_CONFIG = (process.env.BENCH_MOSQUITTO_CONFIG ?? 'max_inflight_messages 100;max_queued_messages 100000').split(';').map((s) => s.trim()).filter(Boolean);
+const SHARDS = Number(process.env.BENCH_SHARDS ?? 0);
+if (!Number.isInteger(SHARDS) || SHARDS < 0 || SHARDS > 64) throw new RangeError(`BENCH_SHARDS must be an integer 0 … 64, got ${process.env.BENCH_SHARDS}`);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 for (const n of AGENTS) if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new RangeError(`BENCH_AGENTS: each N must be an integer 1 … 10000, got ${process.env.BENCH_AGENTS}`);
@@ -144,6 +154,9 @@ interface RoundRow {
 interface RunResult {
   rounds: RoundRow[];
   rssMb: number;
+  /** Largest peak RSS of the aggregator workers (0 without shards). */
+  workersRssMb: number;
+  workersCpuS: number;
   coordinatorCpuS: number;
   brokerCpuS: number;
   agentCpuS: number;
@@ -185,6 +198,7 @@ function phaseTimes(logFile: string, rounds: number[]): RunResult['phases'] {
 
 async function runCoordinator(opts: { dir: string; n: number; codec: 'ckks' | 'plaintext'; federation: string; keys: string; bodiesFile: string; bodyBytes: number; processes: number }): Promise<RunResult> {
   const { n, codec } = opts;
+  const shards = codec === 'ckks' && SHARDS >= 2 ? SHARDS : 0;
   const dir = join(opts.dir, `${codec}-${n}`);
   mkdirSync(dir, { recursive: true });
   const broker = await startMosquitto({ extraConfig: MOSQUITTO_CONFIG });
@@ -195,7 +209,7 @@ async function runCoordinator(opts: { dir: string; n: number; codec: 'ckks' | 'p
     toml({
       coordinator: { state_dir: join(dir, 'state'), runtime_dir: join(dir, 'run'), keys: opts.keys, codec, log_level: process.env.BENCH_COORDINATOR_LOG_LEVEL ?? 'info' },
       broker: { url: broker.url, client_id: 'icosfl-coordinator' },
-      federation: { ...(codec === 'plaintext' ? { id: opts.federation } : {}), min_agents: n, sessions: 0, round_interval_s: 0.5, round_timeout_s: 300, ack_timeout_s: 120, presence_timeout_s: 600 },
+      federation: { ...(codec === 'plaintext' ? { id: opts.federation } : {}), min_agents: n, sessions: 0, round_interval_s: 0.5, round_timeout_s: 300, ack_timeout_s: 120, presence_timeout_s: 600, shards },
       // Enough FedAvg steps that the session's final round never comes within the measured rounds.
       model: { ridge_features: 0, rounds: ROUNDS + 10 },
     }),
@@ -220,7 +234,29 @@ async function runCoordinator(opts: { dir: string; n: number; codec: 'ckks' | 'p
   let agents: LightAgents | undefined;
   let sampler: NodeJS.Timeout | undefined;
   const deadline = Date.now() + TIMEOUT_S * 1000;
+  // The aggregator workers, one process per shard, logging beside serve.
+  const workers: ChildProcess[] = [];
+  const workersUp: Promise<void>[] = [];
+  for (let k = 0; k < shards; k++) {
+    const w = spawn(process.execPath, [join(DIST, 'coordinator', 'cli.js'), 'aggregate', '--shard', `${k}/${shards}`, '--config', config], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    workers.push(w);
+    workersUp.push(
+      new Promise<void>((resolve, reject) => {
+        let seen = '';
+        w.stdout!.on('data', (b: Buffer) => {
+          seen += b.toString();
+          if (seen.includes('aggregator worker running')) resolve();
+          if (seen.length > 65536) seen = seen.slice(-4096);
+        });
+        w.on('exit', (code) => reject(new Error(`aggregator worker ${k}/${shards} exited with code ${code}; see ${logFile}`)));
+      }),
+    );
+    w.stdout!.pipe(out, { end: false });
+    w.stderr!.pipe(out, { end: false });
+  }
   try {
+    await Promise.all(workersUp.map((p) => Promise.race([p, sleep(60_000).then(() => Promise.reject(new Error('an aggregator worker did not start within 60 s')))])));
+    if (shards > 0) log(`${codec} N=${n}: ${shards} aggregator workers running`);
     for (;;) {
       alive();
       if (Date.now() > deadline) throw new Error('the coordinator did not get ready');
@@ -236,6 +272,7 @@ async function runCoordinator(opts: { dir: string; n: number; codec: 'ckks' | 'p
     agents = await startLightAgents({ url: broker.url, federation: opts.federation, count: n, processes: opts.processes, bodiesFile: opts.bodiesFile, bodyBytes: opts.bodyBytes, samples: SAMPLES, windows: WINDOWS, readyTimeoutMs: 300_000 });
     log(`${codec} N=${n}: ${n} light agents connected in ${((performance.now() - t0) / 1000).toFixed(1)} s over ${opts.processes} process(es); coordinator RSS ${rssReady.toFixed(0)} MB when ready, ${(statusKb(pid, 'VmRSS') / 1024).toFixed(0)} MB with the agents online`);
     const c0 = cpuS(pid);
+    const wc0 = workers.map((w) => cpuS(w.pid));
     const b0 = cpuS(brokerPid);
     const m0 = machineBusyS();
     const a0 = await agents.stats();
@@ -272,6 +309,8 @@ async function runCoordinator(opts: { dir: string; n: number; codec: 'ckks' | 'p
     const peakRound = rows.find((r) => r.announcedAt <= rssPeak.at && rssPeak.at <= r.closedAt + 500);
     log(`${codec} N=${n}: coordinator RSS peak ${rssPeak.mb.toFixed(0)} MB (sampled every 50 ms) ${peakRound ? `${((rssPeak.at - peakRound.announcedAt) / 1000).toFixed(2)} s into round ${peakRound.round}` : 'between rounds'}`);
     const coordinatorCpuS = cpuS(pid) - c0;
+    const workersCpuS = workers.reduce((a, w, i) => a + (cpuS(w.pid) - wc0[i]!), 0);
+    const workersRssMb = Math.max(0, ...workers.map((w) => statusKb(w.pid!, 'VmHWM') / 1024));
     const brokerCpuS = cpuS(brokerPid) - b0;
     const machineS = machineBusyS() - m0;
     const rssMb = statusKb(pid, 'VmHWM') / 1024;
@@ -283,6 +322,8 @@ async function runCoordinator(opts: { dir: string; n: number; codec: 'ckks' | 'p
     return {
       rounds: measured,
       rssMb,
+      workersRssMb,
+      workersCpuS,
       coordinatorCpuS,
       brokerCpuS,
       agentCpuS: a1.cpuUserS + a1.cpuSystemS - (a0.cpuUserS + a0.cpuSystemS),
@@ -294,6 +335,7 @@ async function runCoordinator(opts: { dir: string; n: number; codec: 'ckks' | 'p
   } finally {
     clearInterval(sampler);
     if (agents) await agents.stop().catch((err: Error) => log(`stopping the light agents: ${err.message}`));
+    for (const w of workers) if (w.exitCode === null) w.kill('SIGTERM');
     if (child.exitCode === null) child.kill('SIGTERM');
     const code = await Promise.race([exited, sleep(10_000).then(() => 'late' as const)]);
     if (code === 'late') child.kill('SIGKILL');
@@ -307,6 +349,7 @@ async function main(): Promise<void> {
   const federation = 'round-scale';
   const params = modelParamCount(DEFAULT_FEDERATION_MODEL);
   const maxN = Math.max(...AGENTS);
+  SAMPLES = Math.min(100, Math.floor(DEFAULT_MAX_ROUND_SAMPLES / Math.ceil(1.25 * maxN)));
   try {
     const fed = await generateFederation({ federationId: federation });
     const keyDir = join(dir, 'keys');
@@ -330,14 +373,14 @@ async function main(): Promise<void> {
       const he = await runCoordinator({ ...common, codec: 'ckks', bodiesFile: ckksFile, bodyBytes: ckksBytes });
       const heLog = join(dir, `ckks-${n}`, 'coordinator.log');
       he.phases = phaseTimes(heLog, he.rounds.map((r) => r.round));
-      const plain = await runCoordinator({ ...common, codec: 'plaintext', bodiesFile: plainFile, bodyBytes: params * 4 });
-      plain.phases = phaseTimes(join(dir, `plaintext-${n}`, 'coordinator.log'), plain.rounds.map((r) => r.round));
+      const plain = process.env.BENCH_PLAINTEXT === '0' ? undefined : await runCoordinator({ ...common, codec: 'plaintext', bodiesFile: plainFile, bodyBytes: params * 4 });
+      if (plain) plain.phases = phaseTimes(join(dir, `plaintext-${n}`, 'coordinator.log'), plain.rounds.map((r) => r.round));
       const heS = median(he.rounds.map((r) => (r.closedAt - r.announcedAt) / 1000));
-      const plainS = median(plain.rounds.map((r) => (r.closedAt - r.announcedAt) / 1000));
-      for (const [name, r] of [['ckks', he], ['plaintext', plain]] as const) {
+      const plainS = plain ? median(plain.rounds.map((r) => (r.closedAt - r.announcedAt) / 1000)) : null;
+      for (const [name, r] of [['ckks', he], ...(plain ? [['plaintext', plain] as const] : [])] as const) {
         const ph = r.phases ? `collect ${r.phases.collect.toFixed(2)} s, sum ${r.phases.sum.toFixed(2)} s, publish+acks ${r.phases.publishAck.toFixed(2)} s` : 'phases: not in the log';
         const cores = (x: number) => `${x.toFixed(1)} s (${((x / r.wallS) * 100).toFixed(0)} % of a core)`;
-        log(`${name} N=${n}: median round ${median(r.rounds.map((x) => (x.closedAt - x.announcedAt) / 1000)).toFixed(2)} s (${ph}); over ${r.wallS.toFixed(1)} s of rounds CPU: coordinator ${cores(r.coordinatorCpuS)}, mosquitto ${cores(r.brokerCpuS)}, light agents ${cores(r.agentCpuS)}, everything else ${cores(r.machineS - r.coordinatorCpuS - r.brokerCpuS - r.agentCpuS)}; rejected ${JSON.stringify(r.rejected)}`);
+        log(`${name} N=${n}: median round ${median(r.rounds.map((x) => (x.closedAt - x.announcedAt) / 1000)).toFixed(2)} s (${ph}); over ${r.wallS.toFixed(1)} s of rounds CPU: coordinator ${cores(r.coordinatorCpuS)}, aggregator workers ${cores(r.workersCpuS)}, mosquitto ${cores(r.brokerCpuS)}, light agents ${cores(r.agentCpuS)}, everything else ${cores(r.machineS - r.coordinatorCpuS - r.workersCpuS - r.brokerCpuS - r.agentCpuS)}; rejected ${JSON.stringify(r.rejected)}`);
       }
       process.stdout.write(
         JSON.stringify({
@@ -346,8 +389,10 @@ async function main(): Promise<void> {
           rounds: ROUNDS,
           round_overhead_s: heS,
           plaintext_round_s: plainS,
-          he_vs_plaintext: heS / plainS,
+          he_vs_plaintext: plainS === null ? null : heS / plainS,
           coordinator_rss_mb: Math.round(he.rssMb * 10) / 10,
+          shards: SHARDS >= 2 ? SHARDS : 0,
+          ...(SHARDS >= 2 ? { workers_rss_mb: Math.round(he.workersRssMb * 10) / 10 } : {}),
           bytes_per_round: median(he.rounds.map((r) => r.bytesIn + r.bytesOut)),
         }) + '\n',
       );

@@ -1,4 +1,4 @@
-import { maybeAnnounce, publishGlobal } from '../lifecycle.js';
+import { aggregateEffect, maybeAnnounce, publishGlobal } from '../lifecycle.js';
 import type { Step } from '../step.js';
 
 /**
@@ -27,7 +27,7 @@ export function onStart(step: Step): void {
   step.patchCurrent({ deadline, announce });
   step.emit({ type: 'announce', message: announce });
   if (c.status === 'collecting') return;
-  if (c.status === 'aggregating') step.emit({ type: 'aggregate', round: c.round, agents: Object.keys(c.updates).sort() });
+  if (c.status === 'aggregating') step.emit(aggregateEffect(c));
   else if (c.status === 'publishing') publishGlobal(step);
   else {
     // acking: the global went out before the restart, but the broker may have lost it.

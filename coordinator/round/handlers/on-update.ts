@@ -27,6 +27,8 @@ export function onUpdate(step: Step, m: Update, checkBody: BodyCheck): void {
   if (m.phase !== c.phase) return step.reject('wrong-phase', `update of phase ${m.phase} for a ${c.phase} round`, who);
   if (m.codec !== step.settings.codec) return step.reject('wrong-codec', `update encoded as ${m.codec}; this federation uses ${step.settings.codec}`, who);
   if ((m.keyEpoch ?? 0) !== (c.announce.keyEpoch ?? 0)) return step.reject('wrong-key-epoch', `update of key epoch ${m.keyEpoch ?? 0}; round ${c.round} is under key epoch ${c.announce.keyEpoch ?? 0}`, who);
+  // Sharded: an agent's update goes to its shard's worker, which lists it in a partial sum.
+  if (step.settings.shards > 1 || m.shard !== undefined) return step.reject('wrong-shard', `update sent to the leader in a round of ${step.settings.shards} shard(s)`, who);
   if (m.samples > c.weightCap || m.samples > m.windows) {
     return step.reject('weight', `update claims weight ${m.samples} (windows ${m.windows}); the round allows at most ${c.weightCap}, and no more than its windows`, who);
   }
@@ -46,5 +48,5 @@ export function onUpdate(step: Step, m: Update, checkBody: BodyCheck): void {
   const rec = step.agent(m.agent);
   step.patchAgent(m.agent, { lastSeen: step.now, lastRound: m.round, rounds: (rec?.rounds ?? 0) + 1, lastError: null, ...(rec ? {} : { state: 'online' as const }) });
   step.log('debug', 'update accepted', { ...who, samples: m.samples, bytes: m.body.length });
-  if (collectionComplete(next, step.settings.minAgents)) closeCollection(step, 'complete');
+  if (collectionComplete(next, step.settings.minAgents, step.settings.shards)) closeCollection(step, 'complete');
 }

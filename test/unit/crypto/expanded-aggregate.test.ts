@@ -9,7 +9,7 @@ import { SeedExpander, expandSeed } from '../../../common/crypto/seed-expansion.
 import { HEADER_BYTES, KIND_AGGREGATE, KIND_EXPANDED, expandAboveClients, parseFrame } from '../../../common/crypto/wire.js';
 import { isIcosflError } from '../../../common/errors.js';
 
-// Wire kind 3 (docs/decisions.md D12): the adder's own seed expansion against SEAL's, bit for bit;
+// Wire kind 3 (docs/decisions.md D18): the adder's own seed expansion against SEAL's, bit for bit;
 // an expanded aggregate decrypts to exactly what the seeded one does; its size; mixing kinds.
 let agent: AgentBundle;
 let coordinator: CoordinatorBundle;

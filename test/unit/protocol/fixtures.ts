@@ -101,7 +101,7 @@ export const PARTIAL: PartialSum = {
   body: new Uint8Array([1, 2, 3, 4]),
 };
 
-export const SHARDED_ANNOUNCE: Announce = { ...ANNOUNCE, shards: 4 };
+export const SHARDED_ANNOUNCE: Announce = { ...ANNOUNCE, shards: [3, 0, 5, 1] };
 export const SHARDED_UPDATE: Update = { ...UPDATE, shard: 2 };
 
 export const EVERY_MESSAGE: [string, Message][] = [

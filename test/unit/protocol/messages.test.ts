@@ -51,9 +51,9 @@ test('ackFor names the global it answers; updateFor the announcement', () => {
   const u = updateFor(ANNOUNCE, 'a9', { samples: 5, windows: 9, body, baseLoss: 1 });
   assert.equal(u, { type: 'update', federation: 'fed-1', agent: 'a9', session: 1, round: 7, phase: 'fedavg', codec: 'ckks', samples: 5, windows: 9, body, baseLoss: 1 });
   // A sharded round: the update names its agent's shard, which picks its topic.
-  const sharded = updateFor({ ...ANNOUNCE, shards: 4 }, 'a9', { samples: 5, windows: 9, body });
+  const sharded = updateFor({ ...ANNOUNCE, shards: [1, 2, 0, 4] }, 'a9', { samples: 5, windows: 9, body });
   assert.is(sharded.shard, shardOf('a9', 4));
-  assert.is(updateFor({ ...ANNOUNCE, shards: 1 }, 'a9', { samples: 5, windows: 9, body }).shard, undefined);
+  assert.is(updateFor(ANNOUNCE, 'a9', { samples: 5, windows: 9, body }).shard, undefined);
   assert.throws(() => updateFor(FINAL_ANNOUNCE, 'a9', { samples: 1, windows: 1, body }), (e: unknown) => e instanceof RangeError && /final round takes no updates/.test((e as Error).message));
 });
 
