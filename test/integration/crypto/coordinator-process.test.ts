@@ -21,7 +21,7 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 test('keys init writes both bundles; the coordinator role refuses the agent bundle (exit 77)', () => {
   const r = cli('keys', 'init', '--out', join(tmp.dir, 'fed'), '--federation-id', 'it-1');
   assert.is(r.status, 0, r.stderr);
-  assert.match(r.stdout, /federation it-1: CKKS N=4096, .*256-bit security/);
+  assert.match(r.stdout, /federation it-1 key epoch 0 \(key [0-9a-f]{32}\): CKKS N=4096, .*256-bit security/);
   assert.is(statSync(join(tmp.dir, 'fed', 'agent.json')).mode & 0o777, 0o600);
   const refused = cli('keys', 'check', '--role', 'coordinator', join(tmp.dir, 'fed', 'agent.json'));
   assert.is(refused.status, 77);
