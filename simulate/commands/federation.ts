@@ -109,6 +109,7 @@ const command = defineCommand({
       writeSigningKeyPair(join(keys, COORDINATOR_SIGNING_KEY_FILE), join(keys, COORDINATOR_PUBLIC_KEY_FILE));
       const enrolled = join(keys, 'enrolled-agents.json');
       const port = await freePort();
+      const httpPort = await freePort();
       const coordDir = join(dir, 'coordinator');
       mkdirSync(coordDir, { recursive: true });
       writeFileSync(
@@ -118,6 +119,7 @@ const command = defineCommand({
           broker: { url: 'embedded', embedded_host: '127.0.0.1', embedded_port: port },
           federation: { ...(values.plaintext ? { id: federation } : {}), min_agents: agents, round_timeout_s: 120, ack_timeout_s: 60, round_interval_s: 0.2, sessions: 0, session_interval_s: 86400, presence_timeout_s: 60 },
           model: { metrics: METRICS, rounds },
+          http: { enabled: true, host: '127.0.0.1', port: httpPort },
         }),
       );
       const coordinator = start('coordinator', [join(DIST, 'coordinator', 'cli.js'), 'serve', '--config', join(coordDir, 'coordinator.toml')], join(coordDir, 'log.jsonl'));
@@ -143,6 +145,7 @@ const command = defineCommand({
         agentSockets.push(join(a, 'run', 'agent.sock'));
       }
       out(`federation ${federation}: coordinator and ${agents} agents on 127.0.0.1:${port} (embedded broker), ${values.plaintext ? 'plaintext' : 'CKKS-encrypted'} updates, state and logs in ${dir}`);
+      out(`status page http://127.0.0.1:${httpPort}/ and Prometheus metrics at /metrics while it runs`);
       out(`agents ${values.live ? `sample this machine every ${intervalMs} ms` : `replay Google cluster VMs from data/gcd (${traces.slice(0, agents).join(', ')}), one 5-minute sample every ${intervalMs} ms`}`);
       out('');
       out(['round', 'session', 'phase', 'agents', 'bytes in', 'bytes out', 'seconds', 'val. loss vs persistence'].map((h, i) => (i === 0 ? h.padEnd(6) : h.padStart(i === 7 ? 26 : 10))).join(' '));
