@@ -18,8 +18,21 @@ export function onlineAgents(step: Step): string[] {
   const { agents } = step.state;
   const since = step.now - step.settings.presenceTimeoutMs;
   return Object.keys(agents)
-    .filter((id) => agents[id]!.lastSeen >= since && (agents[id]!.state === 'online' || agents[id]!.state === 'busy'))
+    .filter((id) => isTaking(agents[id]!, since))
     .sort();
+}
+
+function isTaking(a: { lastSeen: number; state: string }, since: number): boolean {
+  return a.lastSeen >= since && (a.state === 'online' || a.state === 'busy');
+}
+
+/** How many agents onlineAgents would list, without its sorted copy: asked on every presence before a round. */
+function onlineCount(step: Step): number {
+  const { agents } = step.state;
+  const since = step.now - step.settings.presenceTimeoutMs;
+  let n = 0;
+  for (const id in agents) if (isTaking(agents[id]!, since)) n++;
+  return n;
 }
 
 /**
@@ -78,6 +91,7 @@ export function maybeAnnounce(step: Step): void {
   const s = step.state;
   const settings = step.settings;
   if (s.done || s.current || s.paused || step.now < s.nextAt) return;
+  if (onlineCount(step) < settings.minAgents) return;
   const online = onlineAgents(step);
   if (online.length < settings.minAgents) return;
   let session = s.session;
@@ -194,11 +208,35 @@ export function ackers(c: RoundState): string[] {
   return c.phase === 'final' ? c.expected : Object.keys(c.updates).sort();
 }
 
-/** Every acker has acknowledged. Checked on each acknowledgement, so without ackers()' sorted copy (O(N log N) per ack). */
-export function ackComplete(c: RoundState): boolean {
+/**
+ * Ackers not yet seen acknowledged, per acks map: the runner's maps live a whole round (written in
+ * place, step.ts), so each check resumes where the last stopped instead of scanning every acker
+ * again (O(N) per acknowledgement: 2.6 s of a 3,000-agent round). A cache only: a complete
+ * answer is confirmed by a full scan, and a copied map (pure reductions) starts a scan afresh.
+ */
+const ackScans = new WeakMap<object, { ackers: object; pending: Set<string> }>();
+
+function allAcked(c: RoundState): boolean {
   if (c.phase === 'final') return c.expected.every((a) => a in c.acks);
   for (const a in c.updates) if (!(a in c.acks)) return false;
   return true;
+}
+
+/** Every acker has acknowledged. Checked on each acknowledgement, so without ackers()' sorted copy. */
+export function ackComplete(c: RoundState): boolean {
+  const source = c.phase === 'final' ? c.expected : c.updates;
+  let scan = ackScans.get(c.acks);
+  if (!scan || scan.ackers !== source) {
+    scan = { ackers: source, pending: new Set(c.phase === 'final' ? c.expected : Object.keys(c.updates)) };
+    ackScans.set(c.acks, scan);
+  }
+  for (const a of scan.pending) {
+    if (!(a in c.acks)) return false;
+    scan.pending.delete(a);
+  }
+  const complete = allAcked(c);
+  if (!complete) ackScans.delete(c.acks);
+  return complete;
 }
 
 /** Ends collection: aggregate with the quorum, or abandon below it. */
