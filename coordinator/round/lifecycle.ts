@@ -5,7 +5,7 @@ import { shardOf } from '../../common/protocol/shards.js';
 import { pooledRelativeLoss } from '../strategy/model-selection.js';
 import { keysOf, type AckRecord, type RoundState, type RoundSummary, type SessionState } from './state.js';
 import type { Effect } from './events.js';
-import type { Step } from './step.js';
+import { entryCount, type Step } from './step.js';
 
 /**
  * The transitions every handler shares: announce the next round, close a collection, finish or
@@ -26,13 +26,18 @@ function isTaking(a: { lastSeen: number; state: string }, since: number): boolea
   return a.lastSeen >= since && (a.state === 'online' || a.state === 'busy');
 }
 
-/** How many agents onlineAgents would list, without its sorted copy: asked on every presence before a round. */
-function onlineCount(step: Step): number {
+/**
+ * Whether at least `min` agents are online, without onlineAgents' sorted copy: asked on every
+ * presence before a round. O(1) while fewer agents than that are known at all, and the scan
+ * stops at the min-th.
+ */
+function atLeastOnline(step: Step, min: number): boolean {
   const { agents } = step.state;
+  if (entryCount(agents) < min) return false;
   const since = step.now - step.settings.presenceTimeoutMs;
   let n = 0;
-  for (const id in agents) if (isTaking(agents[id]!, since)) n++;
-  return n;
+  for (const id in agents) if (isTaking(agents[id]!, since) && ++n >= min) return true;
+  return n >= min;
 }
 
 /**
@@ -91,7 +96,7 @@ export function maybeAnnounce(step: Step): void {
   const s = step.state;
   const settings = step.settings;
   if (s.done || s.current || s.paused || step.now < s.nextAt) return;
-  if (onlineCount(step) < settings.minAgents) return;
+  if (!atLeastOnline(step, settings.minAgents)) return;
   const online = onlineAgents(step);
   if (online.length < settings.minAgents) return;
   let session = s.session;

@@ -1,6 +1,23 @@
 import type { Effect, LogLevel, Reduction } from './events.js';
 import type { AckRecord, AgentRecord, CoordinatorState, RoundSettings, RoundState, UpdateRecord } from './state.js';
 
+/**
+ * How many entries a map counted by entryCount holds, kept up to date by Step's writes: the
+ * agents map of an in-place runner lives for the process, and counting it on every presence
+ * before a round (is the quorum online yet?) made taking N presences O(N²).
+ */
+const entryCounts = new WeakMap<object, number>();
+
+/** The number of keys of one of the state's maps (O(1) after the first call for the runner's own maps). */
+export function entryCount(map: Record<string, unknown>): number {
+  let n = entryCounts.get(map);
+  if (n === undefined) {
+    n = Object.keys(map).length;
+    entryCounts.set(map, n);
+  }
+  return n;
+}
+
 const newAgent = (now: number): AgentRecord => ({ firstSeen: now, lastSeen: now, state: 'online', reason: null, windows: null, lastRound: null, installed: null, rounds: 0, lastError: null });
 
 /**
@@ -41,12 +58,22 @@ export class Step {
   }
 
   #put<V>(map: Record<string, V>, key: string, value: V): void {
+    const had = Object.hasOwn(map, key);
     if (!this.#fresh.has(map)) {
-      const had = Object.hasOwn(map, key);
       const old = map[key];
-      this.#undo.push(had ? () => void (map[key] = old!) : () => void delete map[key]);
+      this.#undo.push(
+        had
+          ? () => void (map[key] = old!)
+          : () => {
+              delete map[key];
+              const n = entryCounts.get(map);
+              if (n !== undefined) entryCounts.set(map, n - 1);
+            },
+      );
     }
     map[key] = value;
+    const n = entryCounts.get(map);
+    if (!had && n !== undefined) entryCounts.set(map, n + 1);
   }
 
   /** Takes back this reduction's writes into the caller's maps (inPlace only; nothing to undo otherwise). */

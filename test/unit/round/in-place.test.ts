@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import type { Reduction, RoundEvent } from '../../../coordinator/round/events.js';
 import { reduce } from '../../../coordinator/round/reducer.js';
 import type { CoordinatorState } from '../../../coordinator/round/state.js';
+import { entryCount } from '../../../coordinator/round/step.js';
 import { Driver, TIMING, checkBody } from './driver.js';
 
 // The runner reduces in place (step.ts: the per-agent maps are written into, not copied): every
@@ -74,6 +75,14 @@ test('in place: undo() takes back what an acknowledgement and an update wrote in
   assert.ok('b' in acking.current!.acks && acking.agents.b!.installed === acking.current!.round);
   r2.undo();
   assert.equal(acking, snapshot, 'the acknowledgement and the agent record taken back');
+
+  // A new agent's presence, taken back: the agents map's kept count follows both.
+  assert.is(entryCount(acking.agents), 3);
+  const r3 = reduce(acking, { type: 'presence', now: d.now, message: { type: 'presence', federation: 't', agent: 'z', state: 'online', at: d.now } }, d.settings, checkBody, undefined, { inPlace: true });
+  assert.is(entryCount(acking.agents), 4);
+  r3.undo();
+  assert.is(entryCount(acking.agents), 3);
+  assert.equal(acking, snapshot, 'the presence taken back');
 });
 
 test.run();
