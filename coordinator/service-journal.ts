@@ -54,6 +54,10 @@ export class PreloadedJournal implements RoundJournal {
     this.#inner.append(...a);
   }
 
+  sync(): void {
+    this.#inner.sync();
+  }
+
   checkpoint(state: CoordinatorState): void {
     this.#inner.checkpoint(state);
   }

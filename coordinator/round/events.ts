@@ -54,4 +54,6 @@ export interface Reduction {
   effects: Effect[];
   /** The event changed the course of a round or can change a later one (journal it: every presence); false for bookkeeping only (rejections). */
   durable: boolean;
+  /** Takes back what an in-place reduction wrote into the input state's maps (the event could not be journaled). */
+  undo(): void;
 }

@@ -13,8 +13,9 @@ import type { CoordinatorState } from './state.js';
  * The coordinator's persistence: a snapshot of the state plus a journal of the events since
  * (event sourcing). The reducer is pure, so replaying the journal over the snapshot rebuilds
  * exactly the state a killed process had, and with it the same global model. Why not SQLite: one
- * append and one fdatasync per event is all a round needs (0.4 ms here for a 24 KB update), the
- * journal doubles as the store of the round's update bodies, and there is no native build.
+ * append and one fdatasync per event is all a round needs (0.4 ms here for a 24 KB update; the
+ * thousands of presences and acks share theirs, D19), the journal doubles as the store of the
+ * round's update bodies, and there is no native build.
  *
  * Files in the state directory:
  *   state.json            snapshot (atomic rename), with the journal epoch it continues in
@@ -39,7 +40,14 @@ export interface JournalLoad {
 
 export interface RoundJournal {
   load(): JournalLoad;
-  append(event: RoundEvent): void;
+  /**
+   * Records an event before it is applied. `group`: written at once (a killed process keeps it)
+   * but its fdatasync is shared with the events of the next GROUP_COMMIT_MS; otherwise synced now
+   * (with every grouped event before it).
+   */
+  append(event: RoundEvent, group?: boolean): void;
+  /** Syncs the grouped events: called before an effect others see (an announcement, a global). */
+  sync(): void;
   checkpoint(state: CoordinatorState): void;
   /** The stored bodies of these agents' updates of `round`, in the order given (a shard's partial sum: partialBodyKey). */
   updateBodies(round: number, agents: string[]): Uint8Array[];
@@ -56,6 +64,9 @@ export interface RoundJournal {
  * opened on the same directory by this process is refused here instead.
  */
 const HELD_HERE = new Set<string>();
+
+/** How long a grouped event waits for its fdatasync at most (decisions D19). */
+export const GROUP_COMMIT_MS = 20;
 
 const RECORD_MAGIC = 0x524a4349; // 'ICJR' read as little-endian uint32
 const RECORD_HEADER = 16;
@@ -89,7 +100,8 @@ export class MemoryJournal implements RoundJournal {
   #events: RoundEvent[] = [];
 
   load(): JournalLoad {
-    return { snapshot: this.#snapshot, events: [...this.#events] };
+    // A copy: the runner reduces over its snapshot in place.
+    return { snapshot: this.#snapshot && structuredClone(this.#snapshot), events: [...this.#events] };
   }
 
   append(event: RoundEvent): void {
@@ -129,6 +141,8 @@ export class MemoryJournal implements RoundJournal {
     for (const r of [...this.#aggregates.keys()]) if (!keep.includes(r)) this.#aggregates.delete(r);
   }
 
+  sync(): void {}
+
   close(): void {}
 }
 
@@ -141,6 +155,9 @@ export class FileJournal implements RoundJournal {
   /** round → agent → [offset, length] of the body in the current journal file. */
   readonly #bodies = new Map<number, Map<string, [number, number]>>();
   #locked = false;
+  /** Grouped events written since the last fdatasync, and the timer that will sync them. */
+  #unsynced = false;
+  #syncTimer: NodeJS.Timeout | undefined;
 
   constructor(dir: string, logger: Logger) {
     this.#dir = dir;
@@ -278,7 +295,7 @@ export class FileJournal implements RoundJournal {
     this.#bodies.set(round, m);
   }
 
-  append(event: RoundEvent): void {
+  append(event: RoundEvent, group = false): void {
     if (this.#fd === undefined) throw new Error('FileJournal.append before load()');
     const { json, body } = encodeRecord(event);
     const header = Buffer.alloc(RECORD_HEADER);
@@ -295,8 +312,14 @@ export class FileJournal implements RoundJournal {
         const record = Buffer.concat([header, json, body]);
         while (written < length) written += writeSync(this.#fd, record, written, length - written, this.#size + written);
       }
-      // Durable before the event's effects run and before the message is acknowledged.
-      fdatasyncSync(this.#fd);
+      // Durable before the event's effects run and before the message is acknowledged; a grouped
+      // event is in the kernel's cache now and on disk within GROUP_COMMIT_MS, or before any
+      // announcement or global (sync()).
+      if (group) this.#groupSync();
+      else {
+        fdatasyncSync(this.#fd);
+        this.#synced();
+      }
     } catch (err) {
       // Not journaled, so not accepted: the runner neither applies the event nor runs its
       // effects. The torn tail is cut off so the next append (and a replay) starts clean.
@@ -313,6 +336,37 @@ export class FileJournal implements RoundJournal {
     this.#size += length;
   }
 
+  #groupSync(): void {
+    this.#unsynced = true;
+    this.#syncTimer ??= setTimeout(() => {
+      this.#syncTimer = undefined;
+      try {
+        this.sync();
+      } catch (err) {
+        // Tried again at the next sync (the next ungrouped event, announcement or global).
+        this.#log.error({ err }, 'journal sync failed');
+      }
+    }, GROUP_COMMIT_MS);
+    this.#syncTimer.unref();
+  }
+
+  #synced(): void {
+    this.#unsynced = false;
+    if (this.#syncTimer) clearTimeout(this.#syncTimer);
+    this.#syncTimer = undefined;
+  }
+
+  sync(): void {
+    if (!this.#unsynced || this.#fd === undefined) return;
+    try {
+      fdatasyncSync(this.#fd);
+    } catch (err) {
+      throw writeFailed('journal', this.#journalPath(this.#epoch), err, 'the events recorded since the last sync may not survive a power loss');
+    }
+    this.#synced();
+    storageHealth.succeeded('journal', this.#journalPath(this.#epoch));
+  }
+
   checkpoint(state: CoordinatorState): void {
     const epoch = this.#epoch + 1;
     writeFileAtomic(join(this.#dir, 'state.json'), [Buffer.from(JSON.stringify({ epoch, state }) + '\n')], { kind: 'snapshot' });
@@ -320,6 +374,8 @@ export class FileJournal implements RoundJournal {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#epoch = epoch;
     this.#fd = openSync(this.#journalPath(epoch), 'w+', 0o600);
+    // The snapshot holds what the old journal's unsynced events did.
+    this.#synced();
     this.#size = 0;
     this.#bodies.clear();
     rmSync(old, { force: true });
@@ -367,6 +423,12 @@ export class FileJournal implements RoundJournal {
   }
 
   close(): void {
+    try {
+      this.sync();
+    } catch (err) {
+      this.#log.error({ err }, 'journal sync at close failed');
+    }
+    this.#synced();
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
     if (this.#locked) {

@@ -19,9 +19,11 @@ import { Step } from './step.js';
  * runner carries out the effects), the input state is never mutated. `checkBody` is the
  * strategy's pure check of an update body (a CKKS frame of the right layout, or plaintext),
  * `checkPartial` its check of a shard's partial sum (sharded rounds; without one, partials are refused).
+ * `inPlace` is for an owner that drops the input state: the per-agent maps are written into
+ * rather than copied (step.ts), and the reduction's `undo()` takes the writes back.
  */
-export function reduce(state: CoordinatorState, event: RoundEvent, settings: RoundSettings, checkBody: BodyCheck, checkPartial: PartialCheck = () => 'this coordinator takes no partial sums'): Reduction {
-  const step = new Step(state, settings, event.now);
+export function reduce(state: CoordinatorState, event: RoundEvent, settings: RoundSettings, checkBody: BodyCheck, checkPartial: PartialCheck = () => 'this coordinator takes no partial sums', opts: { inPlace?: boolean } = {}): Reduction {
+  const step = new Step(state, settings, event.now, opts.inPlace === true);
   switch (event.type) {
     case 'start':
       onStart(step);

@@ -76,7 +76,7 @@ export class RoundRunner extends EventEmitter {
     if (state.federation !== settings.federation) {
       throw new IcosflError('CONFIG_INVALID', `the coordinator state belongs to federation '${state.federation}', the config names '${settings.federation}'; use another state_dir`);
     }
-    for (const e of loaded.events) state = reduce(state, e, settings, this.#checkBody(state), this.#checkPartial(state)).state;
+    for (const e of loaded.events) state = reduce(state, e, settings, this.#checkBody(state), this.#checkPartial(state), { inPlace: true }).state;
     if (state.configHash !== settings.configHash) {
       // Rounds of the old model cannot be finished with the new one: the session starts over.
       logger.warn({ old: state.configHash, new: settings.configHash }, 'the model configuration changed; the session in progress ends and a new one starts');
@@ -165,8 +165,18 @@ export class RoundRunner extends EventEmitter {
   async #process(event: RoundEvent): Promise<void> {
     if (this.#stopped) return;
     const { settings, journal } = this.#o;
-    const r = reduce(this.#state, event, settings, this.#checkBody(this.#state), this.#checkPartial(this.#state));
-    if (r.durable) journal.append(event);
+    // In place: the runner owns its state (step.ts); an event that cannot be journaled is undone.
+    const r = reduce(this.#state, event, settings, this.#checkBody(this.#state), this.#checkPartial(this.#state), { inPlace: true });
+    if (r.durable) {
+      try {
+        // Presences and acknowledgements come by the thousand and only feed later decisions: their
+        // fdatasyncs are grouped, and every announcement and global waits for them (D19).
+        journal.append(event, event.type === 'presence' || event.type === 'ack');
+      } catch (err) {
+        r.undo();
+        throw err;
+      }
+    }
     const before = this.#state.current;
     this.#state = r.state;
     const after = r.state.current;
@@ -189,6 +199,7 @@ export class RoundRunner extends EventEmitter {
         logger[e.level](e.data, e.msg);
         return;
       case 'announce':
+        journal.sync();
         await messenger.send(e.message);
         return;
       case 'checkpoint':
@@ -235,6 +246,7 @@ export class RoundRunner extends EventEmitter {
             return;
           }
           try {
+            journal.sync();
             const sent = await messenger.sendGlobal({ ...e.header, body }, e.previousChunks);
             await this.dispatch({ type: 'published', now: this.#now(), round: e.header.round, chunks: sent.chunks, bytes: sent.bytes });
           } catch (err) {

@@ -18,9 +18,7 @@ export function onAck(step: Step, m: Ack): void {
     const v = lossFromWire(x);
     return Number.isNaN(v) ? null : v;
   }));
-  const next = step.patchCurrent({
-    acks: { ...c.acks, [m.agent]: { ok: m.ok, ...(m.reason ? { reason: m.reason } : {}), loss: loss === null || Number.isNaN(loss) ? null : loss, ...(ridgeLosses ? { ridgeLosses } : {}), at: step.now } },
-  });
+  const next = step.putAck(m.agent, { ok: m.ok, ...(m.reason ? { reason: m.reason } : {}), loss: loss === null || Number.isNaN(loss) ? null : loss, ...(ridgeLosses ? { ridgeLosses } : {}), at: step.now });
   step.patchAgent(m.agent, { lastSeen: step.now, ...(m.ok ? { installed: m.round, lastError: null } : { lastError: `could not install round ${m.round}: ${m.reason ?? 'no reason given'}` }) });
   if (!m.ok) step.log('warn', 'agent could not install the global', { ...who, reason: m.reason ?? null });
   if (next.status === 'acking' && ackComplete(next)) finishRound(step);

@@ -49,15 +49,16 @@ export function onPartial(step: Step, m: PartialSum, checkPartial: PartialCheck)
   const bad = checkPartial(m.body, expectedParams(step.settings, c.phase), m.agents.length, samples);
   if (bad) return step.reject('bad-body', `partial sum of shard ${m.shard} refused: ${bad}`, who);
 
-  const updates: Record<string, UpdateRecord> = { ...c.updates };
+  const entries: [string, UpdateRecord][] = [];
   const expected = new Set(c.expected);
   for (const a of m.agents) {
     const baseLoss = a.baseLoss === undefined ? null : lossFromWire(a.baseLoss);
-    updates[a.agent] = { samples: a.samples, windows: a.windows, bytes: a.bytes, baseLoss: baseLoss === null || Number.isNaN(baseLoss) ? null : baseLoss, at: step.now };
+    entries.push([a.agent, { samples: a.samples, windows: a.windows, bytes: a.bytes, baseLoss: baseLoss === null || Number.isNaN(baseLoss) ? null : baseLoss, at: step.now }]);
     expected.add(a.agent);
   }
   const agents = m.agents.map((a) => a.agent).sort();
-  const next = step.patchCurrent({ updates, expected: [...expected].sort(), partials: { ...c.partials, [String(m.shard)]: { agents, bytes: m.body.length } } });
+  step.putUpdates(entries);
+  const next = step.patchCurrent({ expected: [...expected].sort(), partials: { ...c.partials, [String(m.shard)]: { agents, bytes: m.body.length } } });
   const patches: Record<string, (old: AgentRecord | undefined) => Partial<AgentRecord>> = {};
   for (const a of agents) patches[a] = (rec) => ({ lastSeen: step.now, lastRound: m.round, rounds: (rec?.rounds ?? 0) + 1, lastError: null });
   step.patchAgents(patches);

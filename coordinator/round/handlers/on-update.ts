@@ -40,11 +40,9 @@ export function onUpdate(step: Step, m: Update, checkBody: BodyCheck): void {
   const bad = checkBody(m.body, expectedParams(step.settings, c.phase), m.samples);
   if (bad) return step.reject('bad-body', `update body refused: ${bad}`, who);
   const baseLoss = m.baseLoss === undefined ? null : lossFromWire(m.baseLoss);
-  const next = step.patchCurrent({
-    updates: { ...c.updates, [m.agent]: { samples: m.samples, windows: m.windows, bytes: m.body.length, baseLoss: baseLoss === null || Number.isNaN(baseLoss) ? null : baseLoss, at: step.now } },
-    // An agent that answers is expected from now on, whether or not it was online at the announcement.
-    expected: c.expected.includes(m.agent) ? c.expected : [...c.expected, m.agent].sort(),
-  });
+  let next = step.putUpdates([[m.agent, { samples: m.samples, windows: m.windows, bytes: m.body.length, baseLoss: baseLoss === null || Number.isNaN(baseLoss) ? null : baseLoss, at: step.now }]]);
+  // An agent that answers is expected from now on, whether or not it was online at the announcement.
+  if (!next.expected.includes(m.agent)) next = step.patchCurrent({ expected: [...next.expected, m.agent].sort() });
   const rec = step.agent(m.agent);
   step.patchAgent(m.agent, { lastSeen: step.now, lastRound: m.round, rounds: (rec?.rounds ?? 0) + 1, lastError: null, ...(rec ? {} : { state: 'online' as const }) });
   step.log('debug', 'update accepted', { ...who, samples: m.samples, bytes: m.body.length });

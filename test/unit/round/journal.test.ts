@@ -72,6 +72,23 @@ function records(path: string): { off: number; J: number; B: number; json: unkno
   return out;
 }
 
+test('grouped events (presences, acks) are in the file at once, as a killed process leaves it, and load back; sync() and close() sync them', () => {
+  const dir = freshDir();
+  const first = open(dir);
+  first.j.append(EVENTS[0]!);
+  first.j.append(EVENTS[1]!, true);
+  first.j.append(EVENTS[3]!, true);
+  // Before any fdatasync: the records were written (the kernel has them; only a power loss could drop them).
+  assert.equal(records(join(dir, 'journal-0.log')).map((r) => r.json), [EVENTS[0], EVENTS[1], EVENTS[3]]);
+  first.j.sync();
+  first.j.append(EVENTS[2]!);
+  first.j.append(EVENTS[1]!, true);
+  first.j.close();
+  const again = open(dir);
+  assert.equal(again.events, [EVENTS[0], EVENTS[1], EVENTS[3], EVENTS[2], EVENTS[1]]);
+  again.j.close();
+});
+
 test('events and update bodies survive a reopen by a new instance; the records are as documented', () => {
   const dir = freshDir();
   const first = open(dir);

@@ -89,7 +89,7 @@ test('the journal alone (no snapshot yet) replays from the first event', () => {
   // A driver whose checkpoints are never taken: everything replays from the initial state.
   const d = new Driver(testSettings(), { now: 1000 });
   const journal = new MemoryJournal();
-  d.journal = { load: () => journal.load(), append: (e) => journal.append(e), checkpoint: () => undefined, updateBodies: () => [], putAggregate: () => undefined, getAggregate: () => undefined, release: () => undefined, close: () => undefined };
+  d.journal = { load: () => journal.load(), append: (e) => journal.append(e), sync: () => undefined, checkpoint: () => undefined, updateBodies: () => [], putAggregate: () => undefined, getAggregate: () => undefined, release: () => undefined, close: () => undefined };
   session(d, (where) => assert.equal(rebuild(journal, d.settings, 99_999), d.state, where));
   assert.ok(journal.load().events.length > 30);
   assert.is(journal.load().snapshot, undefined);
