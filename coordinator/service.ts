@@ -5,8 +5,8 @@ import { EnrolmentRegistry } from './enrolment.js';
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ControlServer } from '../common/control/server.js';
-import { createCoordinatorMetrics, metricsRoute } from './http/metrics.js';
-import { HttpServer, type Route } from './http/server.js';
+import { createCoordinatorMetrics } from './http/metrics.js';
+import { HttpServer, metricsRoute, type Route } from '../common/http-server.js';
 import { statusPageRoutes } from './http/status-page.js';
 import { IcosflError } from '../common/errors.js';
 import { outputError } from '../common/system-errors.js';
@@ -240,6 +240,7 @@ export class CoordinatorService {
       const page = statusPageRoutes({ status: () => this.status(), rounds: (limit) => roundsAnswer(this.#state(), limit), agents: () => agentsAnswer(this.#state(), settings, Date.now()) });
       for (const [path, route] of page) this.#routes.set(path, route);
       this.#http = await HttpServer.start(this.#routes, c.http.host, c.http.port, this.logger('http'));
+      this.logger('http').info({ url: this.#http.base, paths: [...this.#routes.keys()] }, 'http endpoint listening');
       if (this.#stopping) return;
     }
 

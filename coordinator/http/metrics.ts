@@ -9,7 +9,6 @@ import type { EmbeddedBrokerStats } from '../broker/embedded-broker.js';
 import type { RoundRunner, StageChange } from '../round/runner.js';
 import { keysOf, type CoordinatorState, type RoundSettings, type RoundStatus, type RoundSummary } from '../round/state.js';
 import { isEligible, isOnline } from '../service-status.js';
-import type { Route } from './server.js';
 
 /**
  * The coordinator's Prometheus metrics (`icosfl_coordinator_*`, docs/MONITORING.md), in a
@@ -293,12 +292,4 @@ export function createCoordinatorMetrics(src: CoordinatorMetricsSources): Regist
   });
   gauge('storage_degraded', "1 while some state file's or the log's latest write failed (see status: storage), else 0", () => (src.storage.degraded ? 1 : 0));
   return registry;
-}
-
-/** GET /metrics: the registry's text exposition. */
-export function metricsRoute(registry: Registry): Route {
-  return async (_req, res) => {
-    const text = await registry.metrics();
-    res.writeHead(200, { 'content-type': registry.contentType }).end(text);
-  };
 }

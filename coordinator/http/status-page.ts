@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentView } from '../service-status.js';
 import type { RoundSummary } from '../round/state.js';
-import type { Route } from './server.js';
+import type { Route } from '../../common/http-server.js';
 
 /**
  * The coordinator's status page on the [http] server: `/` (a static page), `/page.js` and

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_FEDERATION_MODEL } from '../../../common/protocol/federation-model.js';
-import { HttpServer } from '../../../coordinator/http/server.js';
+import { HttpServer } from '../../../common/http-server.js';
 import { CONTENT_SECURITY_POLICY, PAGE_DIR, PAGE_ROUNDS, statusDocument, statusPageFiles, statusPageRoutes, type StatusPageSource } from '../../../coordinator/http/status-page.js';
 import { initialState, makeSettings, type CoordinatorState, type RoundSummary } from '../../../coordinator/round/state.js';
 import { agentsAnswer, roundsAnswer, statusAnswer, type ServiceFacts } from '../../../coordinator/service-status.js';

@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../../common/log.js';
+import type { Registry } from 'prom-client';
+import type { Logger } from './log.js';
 
 /**
- * The coordinator's HTTP surface (`[http]`): GET-only routes on a loopback address (the config
- * schema refuses any other host), such as /metrics and the status page. A route answers or
- * throws; a throw is logged and answered 500 without the error's text.
+ * The daemons' HTTP surfaces (the agent's `[prometheus]`, the coordinator's `[http]`): GET-only
+ * routes on a loopback address (both config schemas refuse any other host), such as /metrics and
+ * the coordinator's status page. A route answers or throws; a throw is logged and answered 500
+ * without the error's text. The caller logs where it listens.
  */
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -45,7 +47,6 @@ export class HttpServer {
     });
     const addr = server.address() as AddressInfo;
     const base = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-    logger.info({ url: base, paths: [...routes.keys()] }, 'http endpoint listening');
     return new HttpServer(server, base);
   }
 
@@ -53,4 +54,12 @@ export class HttpServer {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** GET /metrics: a registry's Prometheus text exposition. */
+export function metricsRoute(registry: Registry): Route {
+  return async (_req, res) => {
+    const text = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+  };
 }
