@@ -22,6 +22,8 @@ export interface ServiceFacts {
   messenger: MessengerStats | null;
   /** The [http] endpoint's base URL (metrics at /metrics, the status page at /); null when off. */
   http: string | null;
+  /** Why the [http] endpoint is not listening although enabled (port taken…); null otherwise. */
+  httpError: string | null;
 }
 
 export interface RoundView {
@@ -138,6 +140,7 @@ export function statusAnswer(state: CoordinatorState, settings: RoundSettings, f
     rejected: { ...state.rejected },
     messenger: facts.messenger,
     http: facts.http,
+    httpError: facts.httpError,
   };
 }
 

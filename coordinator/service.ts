@@ -9,7 +9,7 @@ import { createCoordinatorMetrics } from './http/metrics.js';
 import { HttpServer, metricsRoute, type Route } from '../common/http-server.js';
 import { statusPageRoutes } from './http/status-page.js';
 import { IcosflError } from '../common/errors.js';
-import { outputError } from '../common/system-errors.js';
+import { errnoWords, outputError } from '../common/system-errors.js';
 import { exitCode } from '../common/exit-codes.js';
 import { createLogger, resolveLogOutput, setRootLogger, warnOnBadLogFormat, type Logger } from '../common/log.js';
 import { stdoutLogDestination } from '../common/log-destination.js';
@@ -64,6 +64,7 @@ export class CoordinatorService {
   #messenger: Messenger | undefined;
   #runner: RoundRunner | undefined;
   #http: HttpServer | undefined;
+  #httpError: string | null = null;
   /** The [http] routes; each part of the service adds its own before the server starts. */
   readonly #routes = new Map<string, Route>();
   #ready = false;
@@ -239,8 +240,16 @@ export class CoordinatorService {
       // The status page (/, /status.json and its files) answers from the same state as the control socket.
       const page = statusPageRoutes({ status: () => this.status(), rounds: (limit) => roundsAnswer(this.#state(), limit), agents: () => agentsAnswer(this.#state(), settings, Date.now()) });
       for (const [path, route] of page) this.#routes.set(path, route);
-      this.#http = await HttpServer.start(this.#routes, c.http.host, c.http.port, this.logger('http'));
-      this.logger('http').info({ url: this.#http.base, paths: [...this.#routes.keys()] }, 'http endpoint listening');
+      try {
+        this.#http = await HttpServer.start(this.#routes, c.http.host, c.http.port, this.logger('http'));
+        this.logger('http').info({ url: this.#http.base, paths: [...this.#routes.keys()] }, 'http endpoint listening');
+      } catch (err) {
+        // Rounds go on without it (as the agent's [prometheus]); status says it failed and why.
+        const e = err as NodeJS.ErrnoException;
+        const fix = e.code === 'EACCES' ? 'choose a port above 1023 (http.port) or grant CAP_NET_BIND_SERVICE' : 'choose another http.port or stop what holds it';
+        this.#httpError = `cannot listen on ${c.http.host}:${c.http.port}: ${errnoWords(e)}; ${fix}`;
+        this.logger('http').error({ err, host: c.http.host, port: c.http.port, reason: this.#httpError }, 'http endpoint failed to listen; the rounds go on without metrics and status page');
+      }
       if (this.#stopping) return;
     }
 
@@ -303,6 +312,7 @@ export class CoordinatorService {
       broker: b ? { url: b.url, embedded: b.embedded !== null, port: b.embedded?.port ?? null, transport: b.transport.status(), embeddedStats: b.embedded?.stats() ?? null } : null,
       messenger: this.#messenger?.stats() ?? null,
       http: this.#http?.base ?? null,
+      httpError: this.#httpError,
     };
     // storage: failed journal, snapshot, aggregate or log writes (common/storage-health.ts).
     return { ...statusAnswer(state, this.#settings!, facts, Date.now()), storage: storageHealth.report() };

@@ -21,7 +21,7 @@ const state: CoordinatorState = {
   agents: { 'agent-<b>': { firstSeen: NOW - 60_000, lastSeen: NOW - 1000, state: 'online', reason: null, windows: 10, lastRound: 3, installed: 3, rounds: 3, lastError: null } },
   history: Array.from({ length: PAGE_ROUNDS + 5 }, (_, i) => summary(i + 1)),
 };
-const facts: ServiceFacts = { pid: 4242, startedAt: NOW - 60_000, ready: true, configFile: '/etc/icosfl/coordinator.toml', stateDir: '/var/lib/icosfl-coordinator', socket: '/run/icosfl-coordinator/coordinator.sock', federation: 'fed-1', keyId: 'k'.repeat(32), broker: null, messenger: null, http: null };
+const facts: ServiceFacts = { pid: 4242, startedAt: NOW - 60_000, ready: true, configFile: '/etc/icosfl/coordinator.toml', stateDir: '/var/lib/icosfl-coordinator', socket: '/run/icosfl-coordinator/coordinator.sock', federation: 'fed-1', keyId: 'k'.repeat(32), broker: null, messenger: null, http: null, httpError: null };
 const source: StatusPageSource = {
   status: () => ({ ...statusAnswer(state, settings, facts, NOW), storage: { failing: [] } }),
   rounds: (limit) => roundsAnswer(state, limit),
