@@ -129,8 +129,20 @@ test('Prometheus scrapes a running federation: every metric the rules and the da
       throw new Error(`${(err as Error).message}; missing: ${missing().map((n) => `${n} (${required.get(n)})`).join(', ')}`);
     }
 
-    const targets = await api<{ activeTargets: { labels: { job: string }; health: string; lastError: string }[] }>(base, '/api/v1/targets');
-    assert.equal(targets.activeTargets.map((t) => [t.labels.job, t.health, t.lastError]).sort(), [['icosfl-agent', 'up', ''], ['icosfl-agent', 'up', ''], ['icosfl-agent', 'up', ''], ['icosfl-coordinator', 'up', '']]);
+    // Every target up at its latest scrape: one whose first scrape is still to come reads 'unknown',
+    // and on a loaded machine one scrape may overrun the 1 s interval ('down', deadline exceeded)
+    // and the next succeed. A target that stays down fails below with its last error.
+    let targets: { activeTargets: { labels: { job: string }; health: string; lastError: string }[] } = { activeTargets: [] };
+    await waitFor(
+      async () => {
+        targets = await api<typeof targets>(base, '/api/v1/targets');
+        return targets.activeTargets.length === 4 && targets.activeTargets.every((t) => t.health === 'up');
+      },
+      30_000,
+      'every target up',
+      200,
+    ).catch(() => undefined);
+    assert.equal(targets.activeTargets.map((t) => [t.labels.job, t.health, t.lastError]).sort(), [['icosfl-agent', 'up', ''], ['icosfl-agent', 'up', ''], ['icosfl-agent', 'up', ''], ['icosfl-coordinator', 'up', '']], `targets: ${JSON.stringify(targets.activeTargets.map((t) => [t.labels.job, t.health, t.lastError]))}`);
     // The rules as Prometheus loaded them: all of them, each evaluated without error.
     const shipped = alertRules(RULES);
     let loaded: { name: string; health: string; lastError?: string; query: string }[] = [];
