@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runBounded, type RunResult } from './run-bounded.js';
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, tempDir } from './paths.js';
@@ -28,21 +28,13 @@ export interface ChromiumOptions {
   windowSize?: [number, number];
 }
 
-function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function run(args: string[], timeoutMs: number): Promise<RunResult> {
   const profile = tempDir('icosfl-chromium-');
-  return new Promise((resolve) => {
-    const p = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${profile.dir}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.stdout.on('data', (d) => (stdout += String(d)));
-    p.stderr.on('data', (d) => (stderr += String(d)));
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      profile.cleanup();
-      resolve({ code, stdout, stderr });
-    });
-  });
+  try {
+    return await runBounded(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${profile.dir}`, ...args], timeoutMs);
+  } finally {
+    profile.cleanup();
+  }
 }
 
 /** The DOM after the page's scripts ran (chromium --dump-dom). */

@@ -1,3 +1,4 @@
+import { runBounded, type RunResult } from './run-bounded.js';
 import { COORDINATOR_PUBLIC_KEY_FILE, COORDINATOR_SIGNING_KEY_FILE, loadOrCreateSigningKey, writeSigningKeyPair } from '../../common/crypto/signing-keys.js';
 import { publicKeyText } from '../../common/protocol/signature.js';
 import { enrollAgent } from '../../coordinator/enrolment.js';
@@ -355,6 +356,16 @@ export class FederationCluster {
     return (await controlRequest(this.agents[i]!.socket, { cmd: 'status' }, 5000)) as Record<string, unknown>;
   }
 
+  /** Starts the agents and waits until session 1's final round completed; a failure carries every process's log. */
+  async runFirstSession(timeoutMs: number): Promise<void> {
+    try {
+      await this.startAgents();
+      await this.waitForRound((r) => r.session === 1 && r.phase === 'final' && r.outcome === 'completed', timeoutMs, 'the final round to complete');
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${this.dump()}`);
+    }
+  }
+
   /** Waits until the rounds listing has a round matching `pred`; returns it. */
   async waitForRound(pred: (r: RoundSummary) => boolean, timeoutMs: number, what: string): Promise<RoundSummary> {
     let hit: RoundSummary | undefined;
@@ -421,19 +432,8 @@ export class FederationCluster {
   }
 
   /** Runs a CLI command to completion (bounded); stdout and the exit code. */
-  cli(which: 'agent' | 'coordinator', args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const p = spawn(process.execPath, [which === 'agent' ? AGENT_CLI : COORDINATOR_CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-      p.stdout.on('data', (d) => (stdout += String(d)));
-      p.stderr.on('data', (d) => (stderr += String(d)));
-      p.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  cli(which: 'agent' | 'coordinator', args: string[], timeoutMs = 30_000): Promise<RunResult> {
+    return runBounded(process.execPath, [which === 'agent' ? AGENT_CLI : COORDINATOR_CLI, ...args], timeoutMs, { env: cleanEnv() });
   }
 
   /** Every run's logs of every process, for a failure message. */

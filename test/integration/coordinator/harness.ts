@@ -1,3 +1,4 @@
+import { runBounded, type RunResult } from '../../helpers/run-bounded.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,19 +62,8 @@ export class ServiceProcess {
 }
 
 /** Runs one CLI command to completion (bounded); `as` runs it as another user (test/helpers/as-nobody.ts). */
-export function runCoordinatorCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, as: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [COORDINATOR_CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], ...as });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.stdout.on('data', (d) => (stdout += String(d)));
-    p.stderr.on('data', (d) => (stderr += String(d)));
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+export function runCoordinatorCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, as: { uid?: number; gid?: number } = {}): Promise<RunResult> {
+  return runBounded(process.execPath, [COORDINATOR_CLI, ...args], timeoutMs, { env: cleanEnv(env), ...as });
 }
 
 /** A coordinator config for a test: its own state dir, the keys given, then `extra` TOML (sections may repeat keys only once). */

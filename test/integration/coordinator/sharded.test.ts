@@ -79,6 +79,15 @@ interface Rig {
 
 const samplesOf = (id: string) => 10 + AGENTS.indexOf(id) * 5;
 
+/** The decrypted global is these agents' sample-weighted average, checked at every `stride`-th weight. */
+function assertWeightedAverage(got: Float32Array, agents: readonly string[], weights: ReadonlyMap<string, Float32Array>, stride: number): void {
+  const total = agents.reduce((a, id) => a + samplesOf(id), 0);
+  for (let i = 0; i < PARAMS; i += stride) {
+    const want = agents.reduce((a, id) => a + samplesOf(id) * weights.get(id)![i]!, 0) / total;
+    assert.ok(Math.abs(got[i]! - want) < 1e-3, `weight ${i}: ${got[i]} vs ${want}`);
+  }
+}
+
 async function rig(o: { federation: string; workers: number[]; minAgents: number; roundTimeoutMs: number }): Promise<Rig> {
   const agentKeys = new Map<string, KeyObject>(AGENTS.map((a) => [a, generateSigningKey()]));
   const coordinatorPub = createPublicKey(coordinatorKey);
@@ -197,11 +206,7 @@ S('two workers: the global is the weighted FedAvg of all four agents, summed as 
     assert.ok(g, 'the agents received the global');
     const out = cipher.decryptAggregate(g.body, { paramCount: PARAMS });
     assert.is(out.clients, 4);
-    const total = s.totalSamples;
-    for (let i = 0; i < PARAMS; i += 7) {
-      const want = AGENTS.reduce((a, id) => a + samplesOf(id) * r!.weights.get(id)![i]!, 0) / total;
-      assert.ok(Math.abs(out.weights[i]! - want) < 1e-3, `weight ${i}: ${out.weights[i]} vs ${want}`);
-    }
+    assertWeightedAverage(out.weights, AGENTS, r.weights, 7);
   } finally {
     await close(r);
   }
@@ -222,10 +227,7 @@ S("a worker down, the quorum met by the other shard: the round completes at its 
     assert.is(s.totalSamples, shard0.reduce((a, id) => a + samplesOf(id), 0));
     const g = r.globals.get(s.round)!;
     const out = cipher.decryptAggregate(g.body, { paramCount: PARAMS });
-    for (let i = 0; i < PARAMS; i += 11) {
-      const want = shard0.reduce((a, id) => a + samplesOf(id) * r!.weights.get(id)![i]!, 0) / s.totalSamples;
-      assert.ok(Math.abs(out.weights[i]! - want) < 1e-3, `weight ${i}`);
-    }
+    assertWeightedAverage(out.weights, shard0, r.weights, 11);
   } finally {
     await close(r);
   }

@@ -26,12 +26,7 @@ test.before(async () => {
   const coordinator = await cluster.startCoordinator();
   base = String(coordinator.find('coordinator ready')[0]!.http);
   assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/, 'the coordinator logs its [http] base URL');
-  try {
-    await cluster.startAgents();
-    await cluster.waitForRound((r) => r.session === 1 && r.phase === 'final' && r.outcome === 'completed', 150_000, 'the final round to complete');
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${cluster.dump()}`);
-  }
+  await cluster.runFirstSession(150_000);
   rounds = await cluster.rounds();
 });
 

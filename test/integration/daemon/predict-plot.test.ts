@@ -21,12 +21,7 @@ test.before(async () => {
   requireChromium();
   cluster = await FederationCluster.create({ agents: 2, broker: 'embedded', rounds: 1, coordinatorLogLevel: 'info' });
   await cluster.startCoordinator();
-  try {
-    await cluster.startAgents();
-    await cluster.waitForRound((r) => r.session === 1 && r.phase === 'final' && r.outcome === 'completed', 150_000, 'the final round to complete');
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${cluster.dump()}`);
-  }
+  await cluster.runFirstSession(150_000);
 });
 
 test.after(async () => {

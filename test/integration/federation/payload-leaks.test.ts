@@ -37,12 +37,7 @@ test.before(async () => {
   recorder.onMessage((m) => void payloads.push({ topic: m.topic, bytes: Buffer.from(m.payload) }));
   await recorder.subscribe('#');
   observer = await FederationObserver.attach(await connectMqtt(mosquitto.url, { clientId: 'observer', logger }), cluster.federation, logger);
-  try {
-    await cluster.startAgents();
-    await cluster.waitForRound((r) => r.session === 1 && r.phase === 'final' && r.outcome === 'completed', 150_000, 'the final round to complete');
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${cluster.dump()}`);
-  }
+  await cluster.runFirstSession(150_000);
 });
 
 test.after(async () => {

@@ -162,12 +162,7 @@ class ProcessSetup implements Setup {
     // Before any agent: the observer must see every update of the session.
     const t = await connectMqtt(cluster.brokerUrl, { clientId: 'observer', logger, reconnect: { minMs: 100, maxMs: 1000 } });
     this.#observer = await FederationObserver.attach(t, cluster.federation, logger);
-    try {
-      await cluster.startAgents();
-      await cluster.waitForRound((r) => r.session === 1 && r.phase === 'final' && r.outcome === 'completed', 120_000, 'the final round to complete');
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${cluster.dump()}`);
-    }
+    await cluster.runFirstSession(120_000);
   }
 
   observer(): FederationObserver {
